@@ -1,0 +1,175 @@
+import rateLimit from "@fastify/rate-limit";
+import swagger from "@fastify/swagger";
+import swaggerUi from "@fastify/swagger-ui";
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
+import Fastify, { type FastifyInstance } from "fastify";
+import { Redis } from "ioredis";
+import { SecretBox } from "../../../libs/crypto/index.ts";
+import { createDb, type Db } from "../../../libs/db/index.ts";
+import { installErrorHandler, installValidation } from "../../../libs/http/index.ts";
+import { hoistTitledSchemas } from "../../../libs/http/openapi-refs.ts";
+import type { ApiConfig } from "./config.ts";
+import { ApiKeyAuthenticator, registerAuth } from "./plugins/auth.ts";
+import { assistantRoutes } from "./routes/assistant.ts";
+import { callRoutes } from "./routes/call.ts";
+import { credentialRoutes } from "./routes/credential.ts";
+import { healthRoutes } from "./routes/health.ts";
+import { orgRoutes } from "./routes/org.ts";
+import { phoneNumberRoutes } from "./routes/phone-number.ts";
+import { squadRoutes } from "./routes/squad.ts";
+import { toolRoutes } from "./routes/tool.ts";
+import { AssistantService } from "./services/assistant-service.ts";
+import { CallService } from "./services/call-service.ts";
+import { CredentialService } from "./services/credential-service.ts";
+import { OrgService } from "./services/org-service.ts";
+import { PhoneNumberService } from "./services/phone-number-service.ts";
+import { ReferenceChecker } from "./services/references.ts";
+import { SquadService } from "./services/squad-service.ts";
+import { ToolService } from "./services/tool-service.ts";
+
+export interface ApiServices {
+  orgs: OrgService;
+  assistants: AssistantService;
+  tools: ToolService;
+  squads: SquadService;
+  phoneNumbers: PhoneNumberService;
+  credentials: CredentialService;
+  calls: CallService;
+}
+
+export interface ApiDeps {
+  db: Db;
+  /** Absent in the zero-configuration single-process mode. */
+  redis?: Redis;
+  services: ApiServices;
+  secrets: SecretBox;
+}
+
+export interface BuildApiOptions {
+  /** Share a database client (tests, the all-in-one process); otherwise one is created and closed with the app. */
+  db?: Db;
+  redis?: Redis;
+  logger?: boolean | object;
+}
+
+export type Api = FastifyInstance & { deps: ApiDeps };
+
+/** Composition root of the control plane: builds a ready instance without listening. */
+export async function buildApi(config: ApiConfig, options: BuildApiOptions = {}): Promise<Api> {
+  const app = Fastify({
+    logger: options.logger ?? {
+      level: config.logLevel,
+      redact: [
+        "req.headers.authorization",
+        "req.headers['x-twilio-signature']",
+        "req.headers['stripe-signature']",
+      ],
+    },
+    bodyLimit: config.bodyLimitBytes,
+    trustProxy: true,
+    ajv: { customOptions: { removeAdditional: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  installValidation(app);
+  installErrorHandler(app);
+
+  const db = options.db ?? createDb(config.databaseUrl);
+  const ownsDb = !options.db;
+  let redis = options.redis;
+  let ownsRedis = false;
+  if (!redis && config.redisUrl) {
+    redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 2, lazyConnect: false });
+    ownsRedis = true;
+  }
+  // A subscribed connection may only run subscriber commands, so it skips the INFO ready check.
+  const subscriber = redis ? redis.duplicate({ enableReadyCheck: false }) : undefined;
+
+  const secrets = new SecretBox(config.secretsKey, config.previousSecretsKeys);
+  const refs = new ReferenceChecker(db);
+  const services: ApiServices = {
+    orgs: new OrgService(db),
+    assistants: new AssistantService(db, refs),
+    tools: new ToolService(db),
+    squads: new SquadService(db, refs),
+    phoneNumbers: new PhoneNumberService(db, refs, secrets),
+    credentials: new CredentialService(db, secrets),
+    calls: new CallService(db),
+  };
+  const deps: ApiDeps = { db, redis, services, secrets };
+  app.decorate("deps", deps);
+
+  app.addHook("onClose", async () => {
+    subscriber?.disconnect();
+    if (ownsRedis) redis?.disconnect();
+    if (ownsDb) await db.$disconnect();
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: "3.1.0",
+      info: {
+        title: "Switchboard API",
+        version: "1.0.0",
+        description:
+          "Self-hostable voice-agent platform. Wire-compatible with Vapi's public API for assistants, tools, squads, phone numbers, credentials and calls.",
+      },
+      servers: [{ url: config.publicUrl }],
+      components: {
+        securitySchemes: {
+          bearer: { type: "http", scheme: "bearer", description: "An organisation's API key" },
+        },
+      },
+      security: [{ bearer: [] }],
+    },
+    transformObject: (documentObject) =>
+      "openapiObject" in documentObject
+        ? hoistTitledSchemas(documentObject.openapiObject as Record<string, unknown>)
+        : documentObject.swaggerObject,
+  });
+  await app.register(swaggerUi, { routePrefix: "/docs", uiConfig: { deepLinking: true } });
+  app.addHook("onRoute", (route) => {
+    if (route.url.startsWith("/docs")) route.config = { ...(route.config ?? {}), auth: "none" };
+  });
+
+  await app.register(rateLimit, {
+    global: true,
+    max: config.rateLimitPerMinute,
+    timeWindow: 60_000,
+    ...(redis ? { redis, nameSpace: "switchboard:rl:" } : {}),
+    // Per key, not per IP: customers call from shared egress. Unauthenticated routes fall back to IP.
+    keyGenerator: (req) => {
+      const h = req.headers.authorization;
+      return h ? `k:${h.slice(-24)}` : `ip:${req.ip}`;
+    },
+    errorResponseBuilder: (_req, ctx) => ({
+      statusCode: 429,
+      error: "Too Many Requests",
+      message: `Rate limit of ${ctx.max} requests per minute exceeded; retry in ${Math.ceil(ctx.ttl / 1000)} s`,
+    }),
+  });
+
+  await registerAuth(app, {
+    authenticator: new ApiKeyAuthenticator(db, config.authCacheTtlMs),
+    adminToken: config.adminToken,
+    redis,
+    redisSubscriber: subscriber,
+  });
+
+  await app.register(healthRoutes);
+  await app.register(orgRoutes);
+  await app.register(assistantRoutes);
+  await app.register(toolRoutes);
+  await app.register(squadRoutes);
+  await app.register(phoneNumberRoutes);
+  await app.register(credentialRoutes);
+  await app.register(callRoutes);
+
+  await app.ready();
+  return app as unknown as Api;
+}
+
+declare module "fastify" {
+  interface FastifyInstance {
+    deps: ApiDeps;
+  }
+}

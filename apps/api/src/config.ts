@@ -1,0 +1,24 @@
+import { type CommonConfig, commonConfig, type Env, parseEnv } from "../../../libs/config/index.ts";
+
+export interface ApiConfig extends CommonConfig {
+  port: number;
+  host: string;
+  rateLimitPerMinute: number;
+  bodyLimitBytes: number;
+  authCacheTtlMs: number;
+}
+
+export function apiConfigFromEnv(env: Env): ApiConfig {
+  return {
+    ...commonConfig(env),
+    port: env.API_PORT ?? 3000,
+    host: env.HOST ?? "0.0.0.0",
+    rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE ?? 1200,
+    bodyLimitBytes: env.BODY_LIMIT_BYTES ?? 1024 * 1024,
+    authCacheTtlMs: env.AUTH_CACHE_TTL_MS ?? 30_000,
+  };
+}
+
+export function loadApiConfig(raw: Record<string, string | undefined> = process.env): ApiConfig {
+  return apiConfigFromEnv(parseEnv(raw));
+}

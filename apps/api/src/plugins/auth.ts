@@ -1,0 +1,137 @@
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { Redis } from "ioredis";
+import { hashApiKey, safeEqual } from "../../../../libs/crypto/index.ts";
+import type { Db } from "../../../../libs/db/index.ts";
+import { ForbiddenError, UnauthorizedError } from "../../../../libs/errors/index.ts";
+import type { AuthMode } from "../../../../libs/http/route-config.ts";
+
+/** Who is calling: resolved from the Bearer key on every authenticated route. */
+export interface AuthContext {
+  orgId: string;
+  keyId: string;
+  keyType: "private" | "public";
+}
+
+declare module "fastify" {
+  interface FastifyRequest {
+    auth: AuthContext;
+  }
+}
+
+const REVOKE_CHANNEL = "switchboard:auth:revoked";
+
+interface CacheEntry {
+  ctx: AuthContext | null;
+  expiresAt: number;
+}
+
+/**
+ * Looking a key up in Postgres on every request would cap throughput at the database's, so
+ * resolved keys are cached for a short TTL. Revocation evicts the entry here at once and, through
+ * Redis pub/sub, on every other API process.
+ */
+export class ApiKeyAuthenticator {
+  private readonly cache = new Map<string, CacheEntry>();
+  private readonly lastTouched = new Map<string, number>();
+  constructor(
+    private readonly db: Db,
+    private readonly ttlMs: number,
+    private readonly maxEntries = 10_000,
+  ) {}
+
+  async resolve(token: string): Promise<AuthContext | null> {
+    const hash = hashApiKey(token);
+    const now = Date.now();
+    const hit = this.cache.get(hash);
+    if (hit && hit.expiresAt > now) return hit.ctx;
+    const row = await this.db.apiKey.findUnique({
+      where: { hash },
+      select: { id: true, orgId: true, type: true, revokedAt: true },
+    });
+    const ctx =
+      row && !row.revokedAt
+        ? {
+            orgId: row.orgId,
+            keyId: row.id,
+            keyType: row.type === "public" ? ("public" as const) : ("private" as const),
+          }
+        : null;
+    if (this.cache.size >= this.maxEntries) this.cache.clear();
+    this.cache.set(hash, { ctx, expiresAt: now + this.ttlMs });
+    if (ctx) this.touch(ctx.keyId, now);
+    return ctx;
+  }
+
+  /** lastUsedAt is informational: written at most once a minute per key, off the request path. */
+  private touch(keyId: string, now: number): void {
+    const last = this.lastTouched.get(keyId) ?? 0;
+    if (now - last < 60_000) return;
+    this.lastTouched.set(keyId, now);
+    this.db.apiKey.update({ where: { id: keyId }, data: { lastUsedAt: new Date(now) } }).catch(() => {});
+  }
+
+  evictKeyId(keyId: string): void {
+    for (const [hash, entry] of this.cache) if (entry.ctx?.keyId === keyId) this.cache.delete(hash);
+  }
+
+  evictAll(): void {
+    this.cache.clear();
+  }
+}
+
+function bearer(request: FastifyRequest): string | undefined {
+  const h = request.headers.authorization;
+  if (!h) return undefined;
+  const m = /^Bearer\s+(.+)$/i.exec(h);
+  return m?.[1]?.trim();
+}
+
+export interface AuthPluginOptions {
+  authenticator: ApiKeyAuthenticator;
+  adminToken: string;
+  redis?: Redis;
+  redisSubscriber?: Redis;
+}
+
+export async function registerAuth(app: FastifyInstance, opts: AuthPluginOptions): Promise<void> {
+  const { authenticator, adminToken } = opts;
+  app.decorateRequest("auth", undefined as unknown as AuthContext);
+
+  if (opts.redisSubscriber) {
+    const sub = opts.redisSubscriber;
+    await sub.subscribe(REVOKE_CHANNEL);
+    sub.on("message", (channel, keyId) => {
+      if (channel === REVOKE_CHANNEL) authenticator.evictKeyId(keyId);
+    });
+  }
+
+  app.decorate("revokeApiKeyEverywhere", async (keyId: string) => {
+    authenticator.evictKeyId(keyId);
+    if (opts.redis) await opts.redis.publish(REVOKE_CHANNEL, keyId);
+  });
+
+  app.addHook("onRequest", async (request) => {
+    // Unknown routes fall through to the 404 handler, whatever the credentials.
+    if (!request.routeOptions.url) return;
+    const mode: AuthMode = request.routeOptions.config.auth ?? "private";
+    if (mode === "none") return;
+    const token = bearer(request);
+    if (!token) throw new UnauthorizedError();
+    if (mode === "admin") {
+      if (!safeEqual(token, adminToken)) throw new UnauthorizedError("Invalid admin token");
+      return;
+    }
+    const ctx = await authenticator.resolve(token);
+    if (!ctx) throw new UnauthorizedError("Invalid or revoked API key");
+    if (mode === "private" && ctx.keyType !== "private") {
+      throw new ForbiddenError("This is a public key: it can only start web calls. Use a private key.");
+    }
+    request.auth = ctx;
+  });
+}
+
+declare module "fastify" {
+  interface FastifyInstance {
+    revokeApiKeyEverywhere(keyId: string): Promise<void>;
+  }
+}

@@ -1,0 +1,88 @@
+import type { Assistant as AssistantRow, Db } from "../../../../libs/db/index.ts";
+import { NotFoundError } from "../../../../libs/errors/index.ts";
+import {
+  asObject,
+  assertId,
+  iso,
+  type ListQuery,
+  listArgs,
+  mergeTopLevel,
+  type ServiceContext,
+} from "./common.ts";
+import { type ReferenceChecker, refsOf } from "./references.ts";
+
+export type AssistantBody = Record<string, unknown>;
+export type AssistantView = Record<string, unknown> & { id: string; orgId: string };
+
+export function assistantView(row: AssistantRow): AssistantView {
+  return {
+    ...asObject(row.config),
+    id: row.id,
+    orgId: row.orgId,
+    createdAt: iso(row.createdAt),
+    updatedAt: iso(row.updatedAt),
+  };
+}
+
+/** Ids an assistant body points at, with the field that names each. */
+export async function checkAssistantRefs(
+  refs: ReferenceChecker,
+  ctx: ServiceContext,
+  body: AssistantBody,
+  prefix = "",
+): Promise<void> {
+  const model = asObject(body.model);
+  await refs.check(ctx, "tool", refsOf(`${prefix}model.toolIds`, model.toolIds));
+  await refs.check(ctx, "credential", refsOf(`${prefix}credentialIds`, body.credentialIds));
+}
+
+export class AssistantService {
+  constructor(
+    private readonly db: Db,
+    private readonly refs: ReferenceChecker,
+  ) {}
+
+  async create(ctx: ServiceContext, body: AssistantBody): Promise<AssistantView> {
+    await checkAssistantRefs(this.refs, ctx, body);
+    const row = await this.db.assistant.create({
+      data: {
+        orgId: ctx.orgId,
+        name: typeof body.name === "string" ? body.name : null,
+        config: body as object,
+      },
+    });
+    return assistantView(row);
+  }
+
+  async get(ctx: ServiceContext, id: string): Promise<AssistantView> {
+    return assistantView(await this.row(ctx, id));
+  }
+
+  async row(ctx: ServiceContext, id: string): Promise<AssistantRow> {
+    assertId("Assistant", id);
+    const row = await this.db.assistant.findFirst({ where: { id, orgId: ctx.orgId } });
+    if (!row) throw new NotFoundError("Assistant", id);
+    return row;
+  }
+
+  async list(ctx: ServiceContext, q: ListQuery): Promise<AssistantView[]> {
+    return (await this.db.assistant.findMany(listArgs(ctx, q))).map(assistantView);
+  }
+
+  async update(ctx: ServiceContext, id: string, patch: AssistantBody): Promise<AssistantView> {
+    const current = await this.row(ctx, id);
+    const config = mergeTopLevel(asObject(current.config), patch);
+    await checkAssistantRefs(this.refs, ctx, config);
+    const row = await this.db.assistant.update({
+      where: { id: current.id },
+      data: { name: typeof config.name === "string" ? config.name : null, config: config as object },
+    });
+    return assistantView(row);
+  }
+
+  async remove(ctx: ServiceContext, id: string): Promise<AssistantView> {
+    const current = await this.row(ctx, id);
+    await this.db.assistant.delete({ where: { id: current.id } });
+    return assistantView(current);
+  }
+}

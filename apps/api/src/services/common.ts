@@ -1,0 +1,86 @@
+import { NotFoundError } from "../../../../libs/errors/index.ts";
+
+/** What every service call carries besides its inputs. */
+export interface ServiceContext {
+  orgId: string;
+}
+
+export interface ListQuery {
+  limit?: number;
+  createdAtGt?: string;
+  createdAtLt?: string;
+  createdAtGe?: string;
+  createdAtLe?: string;
+  updatedAtGt?: string;
+  updatedAtLt?: string;
+  updatedAtGe?: string;
+  updatedAtLe?: string;
+}
+
+interface DateRange {
+  gt?: Date;
+  lt?: Date;
+  gte?: Date;
+  lte?: Date;
+}
+
+function range(gt?: string, lt?: string, ge?: string, le?: string): DateRange | undefined {
+  const r: DateRange = {};
+  if (gt) r.gt = new Date(gt);
+  if (lt) r.lt = new Date(lt);
+  if (ge) r.gte = new Date(ge);
+  if (le) r.lte = new Date(le);
+  return Object.keys(r).length > 0 ? r : undefined;
+}
+
+/** Vapi's list filters, always scoped to the caller's organisation, newest first. */
+export function listArgs(ctx: ServiceContext, q: ListQuery) {
+  const createdAt = range(q.createdAtGt, q.createdAtLt, q.createdAtGe, q.createdAtLe);
+  const updatedAt = range(q.updatedAtGt, q.updatedAtLt, q.updatedAtGe, q.updatedAtLe);
+  return {
+    where: {
+      orgId: ctx.orgId,
+      ...(createdAt ? { createdAt } : {}),
+      ...(updatedAt ? { updatedAt } : {}),
+    },
+    orderBy: [{ createdAt: "desc" as const }, { id: "desc" as const }],
+    take: q.limit ?? 100,
+  };
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * A malformed id answers exactly like a missing one (and like another organisation's): 404,
+ * so ids reveal nothing.
+ */
+export function assertId(resource: string, id: string): void {
+  if (!UUID.test(id)) throw new NotFoundError(resource, id);
+}
+
+export function isUuid(id: string): boolean {
+  return UUID.test(id);
+}
+
+export function iso(d: Date): string {
+  return d.toISOString();
+}
+
+/** JSON columns hold plain objects; Prisma types them loosely. */
+export function asObject(v: unknown): Record<string, unknown> {
+  return v && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+}
+
+/** Vapi's PATCH replaces the top-level fields it is given and leaves the others. */
+export function mergeTopLevel<T extends Record<string, unknown>>(
+  current: T,
+  patch: Record<string, unknown>,
+): T {
+  const out: Record<string, unknown> = { ...current };
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === undefined) continue;
+    if (v === null) delete out[k];
+    else out[k] = v;
+  }
+  return out as T;
+}

@@ -1,0 +1,147 @@
+import type { SecretBox } from "../../../../libs/crypto/index.ts";
+import type { Db, PhoneNumber as PhoneNumberRow } from "../../../../libs/db/index.ts";
+import { Prisma } from "../../../../libs/db/index.ts";
+import { ConflictError, NotFoundError, ValidationError } from "../../../../libs/errors/index.ts";
+import { asObject, assertId, iso, type ListQuery, listArgs, type ServiceContext } from "./common.ts";
+import type { ReferenceChecker } from "./references.ts";
+
+export type PhoneNumberBody = Record<string, unknown>;
+export type PhoneNumberView = Record<string, unknown> & { id: string; number: string };
+
+// Columns we index or enforce on; everything else of Vapi's body lives in `config`.
+const COLUMNS = new Set([
+  "provider",
+  "number",
+  "name",
+  "assistantId",
+  "squadId",
+  "twilioAccountSid",
+  "twilioAuthToken",
+]);
+
+export function phoneNumberView(row: PhoneNumberRow): PhoneNumberView {
+  return {
+    ...asObject(row.config),
+    id: row.id,
+    orgId: row.orgId,
+    provider: row.provider,
+    number: row.number,
+    name: row.name ?? undefined,
+    assistantId: row.assistantId ?? undefined,
+    squadId: row.squadId ?? undefined,
+    twilioAccountSid: row.twilioAccountSid,
+    status: "active",
+    createdAt: iso(row.createdAt),
+    updatedAt: iso(row.updatedAt),
+  };
+}
+
+function splitConfig(body: PhoneNumberBody): Record<string, unknown> {
+  const config: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(body)) if (!COLUMNS.has(k) && v !== undefined) config[k] = v;
+  return config;
+}
+
+export class PhoneNumberService {
+  constructor(
+    private readonly db: Db,
+    private readonly refs: ReferenceChecker,
+    private readonly secrets: SecretBox,
+  ) {}
+
+  private async checkRefs(ctx: ServiceContext, body: PhoneNumberBody): Promise<void> {
+    if (typeof body.assistantId === "string" && typeof body.squadId === "string") {
+      throw new ValidationError("body.assistantId and body.squadId cannot both be set");
+    }
+    if (typeof body.assistantId === "string") {
+      await this.refs.check(ctx, "assistant", [{ field: "body.assistantId", id: body.assistantId }]);
+    }
+    if (typeof body.squadId === "string") {
+      await this.refs.check(ctx, "squad", [{ field: "body.squadId", id: body.squadId }]);
+    }
+  }
+
+  async create(ctx: ServiceContext, body: PhoneNumberBody): Promise<PhoneNumberView> {
+    await this.checkRefs(ctx, body);
+    const sealed = this.secrets.seal(String(body.twilioAuthToken));
+    try {
+      const row = await this.db.phoneNumber.create({
+        data: {
+          orgId: ctx.orgId,
+          provider: String(body.provider ?? "twilio"),
+          number: String(body.number),
+          name: typeof body.name === "string" ? body.name : null,
+          assistantId: typeof body.assistantId === "string" ? body.assistantId : null,
+          squadId: typeof body.squadId === "string" ? body.squadId : null,
+          twilioAccountSid: String(body.twilioAccountSid),
+          twilioAuthToken: sealed.ciphertext,
+          twilioAuthTokenKeyId: sealed.keyId,
+          config: splitConfig(body) as object,
+        },
+      });
+      return phoneNumberView(row);
+    } catch (err) {
+      if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === "P2002") {
+        throw new ConflictError(`body.number ${String(body.number)} is already imported`);
+      }
+      throw err;
+    }
+  }
+
+  async row(ctx: ServiceContext, id: string): Promise<PhoneNumberRow> {
+    assertId("Phone number", id);
+    const row = await this.db.phoneNumber.findFirst({ where: { id, orgId: ctx.orgId } });
+    if (!row) throw new NotFoundError("Phone number", id);
+    return row;
+  }
+
+  async get(ctx: ServiceContext, id: string): Promise<PhoneNumberView> {
+    return phoneNumberView(await this.row(ctx, id));
+  }
+
+  async list(ctx: ServiceContext, q: ListQuery): Promise<PhoneNumberView[]> {
+    return (await this.db.phoneNumber.findMany(listArgs(ctx, q))).map(phoneNumberView);
+  }
+
+  async update(ctx: ServiceContext, id: string, patch: PhoneNumberBody): Promise<PhoneNumberView> {
+    const current = await this.row(ctx, id);
+    // Pointing the number at an assistant detaches it from a squad and vice versa.
+    const merged = {
+      assistantId: patch.squadId ? undefined : (patch.assistantId ?? current.assistantId ?? undefined),
+      squadId: patch.assistantId ? undefined : (patch.squadId ?? current.squadId ?? undefined),
+    };
+    await this.checkRefs(ctx, merged);
+    const config = { ...asObject(current.config) };
+    for (const [k, v] of Object.entries(splitConfig(patch))) {
+      if (v === null) delete config[k];
+      else config[k] = v;
+    }
+    const data: Prisma.PhoneNumberUncheckedUpdateInput = {
+      config: config as object,
+      assistantId: merged.assistantId ?? null,
+      squadId: merged.squadId ?? null,
+    };
+    if (patch.name !== undefined) data.name = typeof patch.name === "string" ? patch.name : null;
+    if (typeof patch.twilioAccountSid === "string") data.twilioAccountSid = patch.twilioAccountSid;
+    if (typeof patch.twilioAuthToken === "string") {
+      const sealed = this.secrets.seal(patch.twilioAuthToken);
+      data.twilioAuthToken = sealed.ciphertext;
+      data.twilioAuthTokenKeyId = sealed.keyId;
+    }
+    if (typeof patch.number === "string") data.number = patch.number;
+    try {
+      return phoneNumberView(await this.db.phoneNumber.update({ where: { id: current.id }, data }));
+    } catch (err) {
+      if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === "P2002") {
+        throw new ConflictError(`body.number ${String(patch.number)} is already imported`);
+      }
+      throw err;
+    }
+  }
+
+  async remove(ctx: ServiceContext, id: string): Promise<PhoneNumberView> {
+    const current = await this.row(ctx, id);
+    await this.db.phoneNumber.delete({ where: { id: current.id } });
+    return phoneNumberView(current);
+  }
+}

@@ -1,0 +1,91 @@
+import type { Db, Squad as SquadRow } from "../../../../libs/db/index.ts";
+import { NotFoundError } from "../../../../libs/errors/index.ts";
+import { checkAssistantRefs } from "./assistant-service.ts";
+import {
+  asObject,
+  assertId,
+  iso,
+  type ListQuery,
+  listArgs,
+  mergeTopLevel,
+  type ServiceContext,
+} from "./common.ts";
+import type { ReferenceChecker } from "./references.ts";
+
+export type SquadBody = Record<string, unknown>;
+export type SquadView = Record<string, unknown> & { id: string };
+
+export function squadView(row: SquadRow): SquadView {
+  return {
+    ...asObject(row.config),
+    id: row.id,
+    orgId: row.orgId,
+    createdAt: iso(row.createdAt),
+    updatedAt: iso(row.updatedAt),
+  };
+}
+
+export class SquadService {
+  constructor(
+    private readonly db: Db,
+    private readonly refs: ReferenceChecker,
+  ) {}
+
+  private async checkRefs(ctx: ServiceContext, body: SquadBody): Promise<void> {
+    const members = Array.isArray(body.members) ? body.members : [];
+    const assistantRefs: { field: string; id: string }[] = [];
+    for (const [i, m] of members.entries()) {
+      const member = asObject(m);
+      if (typeof member.assistantId === "string") {
+        assistantRefs.push({ field: `members[${i}].assistantId`, id: member.assistantId });
+      }
+      if (member.assistant)
+        await checkAssistantRefs(this.refs, ctx, asObject(member.assistant), `members[${i}].assistant.`);
+    }
+    await this.refs.check(ctx, "assistant", assistantRefs);
+  }
+
+  async create(ctx: ServiceContext, body: SquadBody): Promise<SquadView> {
+    await this.checkRefs(ctx, body);
+    const row = await this.db.squad.create({
+      data: {
+        orgId: ctx.orgId,
+        name: typeof body.name === "string" ? body.name : null,
+        config: body as object,
+      },
+    });
+    return squadView(row);
+  }
+
+  async row(ctx: ServiceContext, id: string): Promise<SquadRow> {
+    assertId("Squad", id);
+    const row = await this.db.squad.findFirst({ where: { id, orgId: ctx.orgId } });
+    if (!row) throw new NotFoundError("Squad", id);
+    return row;
+  }
+
+  async get(ctx: ServiceContext, id: string): Promise<SquadView> {
+    return squadView(await this.row(ctx, id));
+  }
+
+  async list(ctx: ServiceContext, q: ListQuery): Promise<SquadView[]> {
+    return (await this.db.squad.findMany(listArgs(ctx, q))).map(squadView);
+  }
+
+  async update(ctx: ServiceContext, id: string, patch: SquadBody): Promise<SquadView> {
+    const current = await this.row(ctx, id);
+    const config = mergeTopLevel(asObject(current.config), patch);
+    await this.checkRefs(ctx, config);
+    const row = await this.db.squad.update({
+      where: { id: current.id },
+      data: { name: typeof config.name === "string" ? config.name : null, config: config as object },
+    });
+    return squadView(row);
+  }
+
+  async remove(ctx: ServiceContext, id: string): Promise<SquadView> {
+    const current = await this.row(ctx, id);
+    await this.db.squad.delete({ where: { id: current.id } });
+    return squadView(current);
+  }
+}

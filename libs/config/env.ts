@@ -1,0 +1,86 @@
+import { type Static, type TSchema, Type } from "@sinclair/typebox";
+import { Value } from "@sinclair/typebox/value";
+
+// The environment is read once, here, at process start. A missing or malformed variable stops
+// the process with a message naming it. Nothing else reads process.env.
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+const Url = Type.String({ pattern: "^(https?|wss?|postgres(ql)?|rediss?)://" });
+const Bool = Type.Union([Type.Literal("true"), Type.Literal("false")]);
+const Port = Type.Integer({ minimum: 0, maximum: 65535 });
+
+export const EnvSchema = Type.Object({
+  NODE_ENV: Type.Optional(Type.String()),
+  LOG_LEVEL: Type.Optional(
+    Type.Union(["fatal", "error", "warn", "info", "debug", "trace", "silent"].map((l) => Type.Literal(l))),
+  ),
+  DATABASE_URL: Type.Optional(Url),
+  REDIS_URL: Type.Optional(Url),
+  PUBLIC_URL: Type.Optional(Url),
+  MEDIA_PUBLIC_URL: Type.Optional(Url),
+  SECRETS_KEY: Type.Optional(Type.String({ minLength: 40 })),
+  SECRETS_KEY_PREVIOUS: Type.Optional(Type.String()),
+  ADMIN_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
+  API_PORT: Type.Optional(Port),
+  MEDIA_PORT: Type.Optional(Port),
+  WORKER_PORT: Type.Optional(Port),
+  HOST: Type.Optional(Type.String()),
+  ALLOW_PRIVATE_WEBHOOK_URLS: Type.Optional(Bool),
+  MIGRATE_ON_START: Type.Optional(Bool),
+  DATA_DIR: Type.Optional(Type.String()),
+  RATE_LIMIT_PER_MINUTE: Type.Optional(Type.Integer({ minimum: 1 })),
+  BODY_LIMIT_BYTES: Type.Optional(Type.Integer({ minimum: 1024 })),
+  AUTH_CACHE_TTL_MS: Type.Optional(Type.Integer({ minimum: 0 })),
+  OPENAI_BASE_URL: Type.Optional(Url),
+  DEEPGRAM_API_URL: Type.Optional(Url),
+  ELEVENLABS_API_URL: Type.Optional(Url),
+  TWILIO_API_URL: Type.Optional(Url),
+  STRIPE_API_URL: Type.Optional(Url),
+  OPENAI_API_KEY: Type.Optional(Type.String({ minLength: 1 })),
+  DEEPGRAM_API_KEY: Type.Optional(Type.String({ minLength: 1 })),
+  ELEVENLABS_API_KEY: Type.Optional(Type.String({ minLength: 1 })),
+  STRIPE_SECRET_KEY: Type.Optional(Type.String({ minLength: 1 })),
+  STRIPE_WEBHOOK_SECRET: Type.Optional(Type.String({ minLength: 1 })),
+});
+export type Env = Static<typeof EnvSchema>;
+
+const NUMERIC = new Set([
+  "API_PORT",
+  "MEDIA_PORT",
+  "WORKER_PORT",
+  "RATE_LIMIT_PER_MINUTE",
+  "BODY_LIMIT_BYTES",
+  "AUTH_CACHE_TTL_MS",
+]);
+
+/** Validates the raw environment; throws ConfigError naming every bad variable. */
+export function parseEnv(raw: Record<string, string | undefined>): Env {
+  const picked: Record<string, unknown> = {};
+  for (const key of Object.keys(EnvSchema.properties)) {
+    const v = raw[key];
+    if (v === undefined || v === "") continue;
+    picked[key] = NUMERIC.has(key) && /^-?\d+$/.test(v) ? Number(v) : v;
+  }
+  const errors = [...Value.Errors(EnvSchema as TSchema, picked)];
+  if (errors.length > 0) {
+    const lines = errors.map((e) => `${e.path.replace(/^\//, "")}: ${e.message}`);
+    throw new ConfigError(`invalid configuration:\n  ${[...new Set(lines)].join("\n  ")}`);
+  }
+  return picked as Env;
+}
+
+export function requireVar<K extends keyof Env>(env: Env, name: K, why: string): NonNullable<Env[K]> {
+  const v = env[name];
+  if (v === undefined || v === null) throw new ConfigError(`${String(name)} is required (${why})`);
+  return v as NonNullable<Env[K]>;
+}
+
+export function bool(v: "true" | "false" | undefined, fallback: boolean): boolean {
+  return v === undefined ? fallback : v === "true";
+}

@@ -1,0 +1,70 @@
+import { parseSecretsKey } from "../crypto/secret-box.ts";
+import { bool, ConfigError, type Env, requireVar } from "./env.ts";
+
+/** Provider endpoints and the platform's own keys. Self-hosters and tests point them elsewhere. */
+export interface ProviderConfig {
+  openaiBaseUrl: string;
+  deepgramApiUrl: string;
+  elevenlabsApiUrl: string;
+  twilioApiUrl: string;
+  stripeApiUrl: string;
+  openaiApiKey?: string;
+  deepgramApiKey?: string;
+  elevenlabsApiKey?: string;
+  stripeSecretKey?: string;
+  stripeWebhookSecret?: string;
+}
+
+export interface CommonConfig {
+  logLevel: string;
+  databaseUrl: string;
+  redisUrl?: string;
+  publicUrl: string;
+  mediaPublicUrl: string;
+  secretsKey: Buffer;
+  previousSecretsKeys: Buffer[];
+  adminToken: string;
+  allowPrivateWebhookUrls: boolean;
+  providers: ProviderConfig;
+}
+
+export function providerConfig(env: Env): ProviderConfig {
+  return {
+    openaiBaseUrl: env.OPENAI_BASE_URL ?? "https://api.openai.com/v1",
+    deepgramApiUrl: env.DEEPGRAM_API_URL ?? "wss://api.deepgram.com",
+    elevenlabsApiUrl: env.ELEVENLABS_API_URL ?? "https://api.elevenlabs.io",
+    twilioApiUrl: env.TWILIO_API_URL ?? "https://api.twilio.com",
+    stripeApiUrl: env.STRIPE_API_URL ?? "https://api.stripe.com",
+    openaiApiKey: env.OPENAI_API_KEY,
+    deepgramApiKey: env.DEEPGRAM_API_KEY,
+    elevenlabsApiKey: env.ELEVENLABS_API_KEY,
+    stripeSecretKey: env.STRIPE_SECRET_KEY,
+    stripeWebhookSecret: env.STRIPE_WEBHOOK_SECRET,
+  };
+}
+
+export function commonConfig(env: Env): CommonConfig {
+  const apiPort = env.API_PORT ?? 3000;
+  const mediaPort = env.MEDIA_PORT ?? 3001;
+  const secretsKey = parseSecretsKey(requireVar(env, "SECRETS_KEY", "encryption of secrets at rest"));
+  const previous = (env.SECRETS_KEY_PREVIOUS ?? "")
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((s) => parseSecretsKey(s, "SECRETS_KEY_PREVIOUS"));
+  const publicUrl = (env.PUBLIC_URL ?? `http://127.0.0.1:${apiPort}`).replace(/\/$/, "");
+  return {
+    logLevel: env.LOG_LEVEL ?? "info",
+    databaseUrl: requireVar(env, "DATABASE_URL", "Postgres connection string"),
+    redisUrl: env.REDIS_URL,
+    publicUrl,
+    mediaPublicUrl: (env.MEDIA_PUBLIC_URL ?? `ws://127.0.0.1:${mediaPort}`).replace(/\/$/, ""),
+    secretsKey,
+    previousSecretsKeys: previous,
+    adminToken: requireVar(env, "ADMIN_TOKEN", "operator bootstrap token for POST /org"),
+    allowPrivateWebhookUrls: bool(env.ALLOW_PRIVATE_WEBHOOK_URLS, false),
+    providers: providerConfig(env),
+  };
+}
+
+export { ConfigError };

@@ -1,0 +1,2 @@
+export * from "./client.ts";
+export { applyMigrations } from "./schema-engine.ts";

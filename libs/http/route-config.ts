@@ -1,0 +1,11 @@
+/**
+ * Which credential a route takes: `private` (default) an org's private key, `public` a public or
+ * private key, `admin` the operator's ADMIN_TOKEN, `none` nothing (health, docs, signed webhooks).
+ */
+export type AuthMode = "private" | "public" | "admin" | "none";
+
+declare module "fastify" {
+  interface FastifyContextConfig {
+    auth?: AuthMode;
+  }
+}

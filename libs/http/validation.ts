@@ -1,0 +1,89 @@
+import type { ErrorObject } from "ajv";
+import { Ajv } from "ajv";
+import addFormats from "ajv-formats";
+import type { FastifyInstance, FastifySchemaCompiler } from "fastify";
+
+// Bodies are validated strictly: an unknown field or a wrong type is the client's mistake and must
+// answer 400 naming the field. (Fastify's default Ajv strips unknown fields and coerces types,
+// which would silently accept `{"name": 123}`.) Query strings and params arrive as text, so those
+// are coerced.
+
+function makeAjv(coerce: boolean): Ajv {
+  const ajv = new Ajv({
+    removeAdditional: false,
+    useDefaults: true,
+    coerceTypes: coerce ? "array" : false,
+    allErrors: false,
+    strict: false,
+  });
+  (addFormats as unknown as (a: Ajv) => Ajv)(ajv);
+  return ajv;
+}
+
+export function installValidation(app: FastifyInstance): void {
+  const strict = makeAjv(false);
+  const coercing = makeAjv(true);
+  const compiler: FastifySchemaCompiler<unknown> = ({ schema, httpPart }) => {
+    const ajv = httpPart === "body" ? strict : coercing;
+    return ajv.compile(schema as object) as ReturnType<FastifySchemaCompiler<unknown>>;
+  };
+  app.setValidatorCompiler(compiler);
+  app.setSchemaErrorFormatter(
+    (errors, dataVar) => new Error(formatAjvErrors(errors as ErrorObject[], dataVar)),
+  );
+}
+
+function fieldPath(dataVar: string, instancePath: string): string {
+  const parts = instancePath
+    .split("/")
+    .slice(1)
+    .map((p) => p.replace(/~1/g, "/").replace(/~0/g, "~"));
+  let out = dataVar;
+  for (const p of parts) out += /^\d+$/.test(p) ? `[${p}]` : `.${p}`;
+  return out;
+}
+
+/** Turns Ajv errors into one message that names the offending field. */
+export function formatAjvErrors(errors: ErrorObject[], dataVar: string): string {
+  const messages: string[] = [];
+  // With unions (anyOf/oneOf) Ajv reports every branch; the most specific error is the deepest one.
+  const sorted = [...errors].sort((a, b) => b.instancePath.length - a.instancePath.length);
+  for (const e of sorted) {
+    const where = fieldPath(dataVar, e.instancePath);
+    switch (e.keyword) {
+      case "additionalProperties": {
+        const extra = (e.params as { additionalProperty: string }).additionalProperty;
+        messages.push(`${where}.${extra} is not a recognised field`);
+        break;
+      }
+      case "required": {
+        const missing = (e.params as { missingProperty: string }).missingProperty;
+        messages.push(`${where}.${missing} is required`);
+        break;
+      }
+      case "enum":
+        messages.push(
+          `${where} must be one of: ${((e.params as { allowedValues: unknown[] }).allowedValues ?? []).join(", ")}`,
+        );
+        break;
+      case "const":
+        messages.push(
+          `${where} must be ${JSON.stringify((e.params as { allowedValue: unknown }).allowedValue)}`,
+        );
+        break;
+      case "anyOf":
+      case "oneOf":
+        messages.push(`${where} does not match any allowed shape`);
+        break;
+      case "pattern":
+        messages.push(
+          `${where} has an invalid format (must match ${(e.params as { pattern: string }).pattern})`,
+        );
+        break;
+      default:
+        messages.push(`${where} ${e.message ?? "is invalid"}`);
+    }
+    break;
+  }
+  return messages[0] ?? `${dataVar} is invalid`;
+}

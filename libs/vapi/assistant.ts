@@ -1,0 +1,284 @@
+import { type Static, Type } from "@sinclair/typebox";
+import { FreeformObject, resourceFields, Server, STRICT, StringEnum, Uuid } from "./common.ts";
+import {
+  ASSISTANT_CLIENT_MESSAGES,
+  ASSISTANT_SERVER_MESSAGES,
+  DEEPGRAM_LANGUAGES,
+  DEEPGRAM_MODELS,
+  ELEVENLABS_MODELS,
+  OPENAI_MODELS,
+  PUNCTUATION_BOUNDARIES,
+} from "./enums.ts";
+import { CreateToolDTO } from "./tool.ts";
+
+export const FIRST_MESSAGE_MODES = [
+  "assistant-speaks-first",
+  "assistant-speaks-first-with-model-generated-message",
+  "assistant-waits-for-user",
+] as const;
+export type FirstMessageMode = (typeof FIRST_MESSAGE_MODES)[number];
+
+export type AssistantServerMessage = (typeof ASSISTANT_SERVER_MESSAGES)[number];
+export type AssistantClientMessage = (typeof ASSISTANT_CLIENT_MESSAGES)[number];
+
+// --- model -------------------------------------------------------------------------------------------
+
+export const OpenAiMessage = Type.Object(
+  {
+    role: StringEnum(["assistant", "function", "user", "system", "tool"] as const),
+    content: Type.Union([Type.String({ maxLength: 100_000_000 }), Type.Null()]),
+  },
+  { ...STRICT, title: "OpenAiMessage" },
+);
+export type OpenAiMessage = Static<typeof OpenAiMessage>;
+
+export const OpenAiModel = Type.Object(
+  {
+    provider: Type.Literal("openai"),
+    model: StringEnum(OPENAI_MODELS),
+    messages: Type.Optional(Type.Array(OpenAiMessage)),
+    tools: Type.Optional(Type.Array(CreateToolDTO)),
+    toolIds: Type.Optional(Type.Array(Uuid)),
+    temperature: Type.Optional(Type.Number({ minimum: 0, maximum: 2 })),
+    maxTokens: Type.Optional(Type.Number({ minimum: 50, maximum: 10000 })),
+    emotionRecognitionEnabled: Type.Optional(Type.Boolean()),
+    numFastTurns: Type.Optional(Type.Number({ minimum: 0 })),
+  },
+  { ...STRICT, title: "OpenAiModel" },
+);
+export type OpenAiModel = Static<typeof OpenAiModel>;
+
+// --- voice -------------------------------------------------------------------------------------------
+
+export const ChunkPlan = Type.Object(
+  {
+    enabled: Type.Optional(Type.Boolean()),
+    minCharacters: Type.Optional(Type.Number({ minimum: 1, maximum: 80 })),
+    punctuationBoundaries: Type.Optional(Type.Array(StringEnum(PUNCTUATION_BOUNDARIES))),
+    formatPlan: Type.Optional(FreeformObject),
+  },
+  { ...STRICT, title: "ChunkPlan" },
+);
+export type ChunkPlan = Static<typeof ChunkPlan>;
+
+export const ElevenLabsVoice = Type.Object(
+  {
+    provider: Type.Literal("11labs"),
+    voiceId: Type.String({ minLength: 1 }),
+    model: Type.Optional(StringEnum(ELEVENLABS_MODELS)),
+    stability: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+    similarityBoost: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+    style: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+    useSpeakerBoost: Type.Optional(Type.Boolean()),
+    speed: Type.Optional(Type.Number({ minimum: 0.7, maximum: 1.2 })),
+    optimizeStreamingLatency: Type.Optional(Type.Number({ minimum: 0, maximum: 4 })),
+    enableSsmlParsing: Type.Optional(Type.Boolean()),
+    autoMode: Type.Optional(Type.Boolean()),
+    language: Type.Optional(Type.String()),
+    cachingEnabled: Type.Optional(Type.Boolean()),
+    chunkPlan: Type.Optional(ChunkPlan),
+  },
+  { ...STRICT, title: "ElevenLabsVoice" },
+);
+export type ElevenLabsVoice = Static<typeof ElevenLabsVoice>;
+
+// --- transcriber -------------------------------------------------------------------------------------
+
+export const DeepgramTranscriber = Type.Object(
+  {
+    provider: Type.Literal("deepgram"),
+    model: Type.Optional(StringEnum(DEEPGRAM_MODELS)),
+    language: Type.Optional(StringEnum(DEEPGRAM_LANGUAGES)),
+    smartFormat: Type.Optional(Type.Boolean()),
+    numerals: Type.Optional(Type.Boolean()),
+    profanityFilter: Type.Optional(Type.Boolean()),
+    mipOptOut: Type.Optional(Type.Boolean()),
+    // Deepgram keyword boosting syntax: a single word, optionally `word:intensifier`.
+    keywords: Type.Optional(Type.Array(Type.String({ pattern: "^\\p{L}[\\p{L}\\d]*(?::[+-]?\\d+)?$" }))),
+    keyterm: Type.Optional(Type.Array(Type.String())),
+    endpointing: Type.Optional(Type.Number({ minimum: 10, maximum: 500 })),
+    confidenceThreshold: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+    eotThreshold: Type.Optional(Type.Number({ minimum: 0.5, maximum: 0.9 })),
+    eotTimeoutMs: Type.Optional(Type.Number({ minimum: 500, maximum: 10000 })),
+  },
+  { ...STRICT, title: "DeepgramTranscriber" },
+);
+export type DeepgramTranscriber = Static<typeof DeepgramTranscriber>;
+
+// --- turn-taking plans -------------------------------------------------------------------------------
+
+export const TranscriptionEndpointingPlan = Type.Object(
+  {
+    onPunctuationSeconds: Type.Optional(Type.Number({ minimum: 0, maximum: 3 })),
+    onNoPunctuationSeconds: Type.Optional(Type.Number({ minimum: 0, maximum: 3 })),
+    onNumberSeconds: Type.Optional(Type.Number({ minimum: 0, maximum: 3 })),
+  },
+  { ...STRICT, title: "TranscriptionEndpointingPlan" },
+);
+export type TranscriptionEndpointingPlan = Static<typeof TranscriptionEndpointingPlan>;
+
+export const StartSpeakingPlan = Type.Object(
+  {
+    waitSeconds: Type.Optional(Type.Number({ minimum: 0, maximum: 5 })),
+    smartEndpointingEnabled: Type.Optional(Type.Union([Type.Boolean(), Type.Literal("livekit")])),
+    smartEndpointingPlan: Type.Optional(FreeformObject),
+    transcriptionEndpointingPlan: Type.Optional(TranscriptionEndpointingPlan),
+    customEndpointingRules: Type.Optional(Type.Array(FreeformObject)),
+  },
+  { ...STRICT, title: "StartSpeakingPlan" },
+);
+export type StartSpeakingPlan = Static<typeof StartSpeakingPlan>;
+
+export const StopSpeakingPlan = Type.Object(
+  {
+    numWords: Type.Optional(Type.Number({ minimum: 0, maximum: 10 })),
+    voiceSeconds: Type.Optional(Type.Number({ minimum: 0, maximum: 0.5 })),
+    backoffSeconds: Type.Optional(Type.Number({ minimum: 0, maximum: 10 })),
+    acknowledgementPhrases: Type.Optional(Type.Array(Type.String({ maxLength: 240 }))),
+    interruptionPhrases: Type.Optional(Type.Array(Type.String({ maxLength: 240 }))),
+  },
+  { ...STRICT, title: "StopSpeakingPlan" },
+);
+export type StopSpeakingPlan = Static<typeof StopSpeakingPlan>;
+
+// --- analysis / artifacts / monitoring ---------------------------------------------------------------
+
+const analysisStep = {
+  enabled: Type.Optional(Type.Boolean()),
+  // Prompt messages ({role, content}, with {{transcript}} etc. templated in).
+  messages: Type.Optional(Type.Array(FreeformObject)),
+  timeoutSeconds: Type.Optional(Type.Number({ minimum: 1, maximum: 60 })),
+};
+
+export const SummaryPlan = Type.Object(analysisStep, { ...STRICT, title: "SummaryPlan" });
+export type SummaryPlan = Static<typeof SummaryPlan>;
+
+export const StructuredDataPlan = Type.Object(
+  { ...analysisStep, schema: Type.Optional(FreeformObject) },
+  { ...STRICT, title: "StructuredDataPlan" },
+);
+export type StructuredDataPlan = Static<typeof StructuredDataPlan>;
+
+export const SUCCESS_EVALUATION_RUBRICS = [
+  "NumericScale",
+  "DescriptiveScale",
+  "Checklist",
+  "Matrix",
+  "PercentageScale",
+  "LikertScale",
+  "AutomaticRubric",
+  "PassFail",
+] as const;
+
+export const SuccessEvaluationPlan = Type.Object(
+  { ...analysisStep, rubric: Type.Optional(StringEnum(SUCCESS_EVALUATION_RUBRICS)) },
+  { ...STRICT, title: "SuccessEvaluationPlan" },
+);
+export type SuccessEvaluationPlan = Static<typeof SuccessEvaluationPlan>;
+
+export const AnalysisPlan = Type.Object(
+  {
+    minMessagesThreshold: Type.Optional(Type.Number({ minimum: 0 })),
+    summaryPlan: Type.Optional(SummaryPlan),
+    structuredDataPlan: Type.Optional(StructuredDataPlan),
+    successEvaluationPlan: Type.Optional(SuccessEvaluationPlan),
+  },
+  { ...STRICT, title: "AnalysisPlan" },
+);
+export type AnalysisPlan = Static<typeof AnalysisPlan>;
+
+export const TranscriptPlan = Type.Object(
+  {
+    enabled: Type.Optional(Type.Boolean()),
+    assistantName: Type.Optional(Type.String()),
+    userName: Type.Optional(Type.String()),
+  },
+  { ...STRICT, title: "TranscriptPlan" },
+);
+export type TranscriptPlan = Static<typeof TranscriptPlan>;
+
+export const ArtifactPlan = Type.Object(
+  {
+    recordingEnabled: Type.Optional(Type.Boolean()),
+    recordingFormat: Type.Optional(StringEnum(["wav;l16", "mp3"] as const)),
+    videoRecordingEnabled: Type.Optional(Type.Boolean()),
+    fullMessageHistoryEnabled: Type.Optional(Type.Boolean()),
+    pcapEnabled: Type.Optional(Type.Boolean()),
+    loggingEnabled: Type.Optional(Type.Boolean()),
+    transcriptPlan: Type.Optional(TranscriptPlan),
+  },
+  { ...STRICT, title: "ArtifactPlan" },
+);
+export type ArtifactPlan = Static<typeof ArtifactPlan>;
+
+export const MonitorPlan = Type.Object(
+  {
+    listenEnabled: Type.Optional(Type.Boolean()),
+    listenAuthenticationEnabled: Type.Optional(Type.Boolean()),
+    controlEnabled: Type.Optional(Type.Boolean()),
+    controlAuthenticationEnabled: Type.Optional(Type.Boolean()),
+  },
+  { ...STRICT, title: "MonitorPlan" },
+);
+export type MonitorPlan = Static<typeof MonitorPlan>;
+
+// --- assistant ---------------------------------------------------------------------------------------
+
+export const BackgroundSound = Type.Union([
+  StringEnum(["off", "office"] as const),
+  Type.String({ format: "uri", description: "URL of an audio file to loop in the background." }),
+]);
+
+/** Every assistant field; all optional, as in Vapi (a bare `{}` is a valid create body). */
+export const assistantProperties = {
+  name: Type.Optional(Type.String({ maxLength: 40 })),
+  firstMessage: Type.Optional(Type.String()),
+  firstMessageMode: Type.Optional(StringEnum(FIRST_MESSAGE_MODES)),
+  firstMessageInterruptionsEnabled: Type.Optional(Type.Boolean()),
+  model: Type.Optional(OpenAiModel),
+  voice: Type.Optional(ElevenLabsVoice),
+  transcriber: Type.Optional(DeepgramTranscriber),
+  server: Type.Optional(Server),
+  serverMessages: Type.Optional(Type.Array(StringEnum(ASSISTANT_SERVER_MESSAGES))),
+  clientMessages: Type.Optional(Type.Array(StringEnum(ASSISTANT_CLIENT_MESSAGES))),
+  endCallMessage: Type.Optional(Type.String({ maxLength: 1000 })),
+  endCallPhrases: Type.Optional(Type.Array(Type.String({ minLength: 2, maxLength: 140 }))),
+  voicemailMessage: Type.Optional(Type.String({ maxLength: 1000 })),
+  // Dropped from Vapi's current generated spec but still documented and honoured (range 10-3600).
+  silenceTimeoutSeconds: Type.Optional(Type.Number({ minimum: 10, maximum: 3600 })),
+  maxDurationSeconds: Type.Optional(Type.Number({ minimum: 10, maximum: 43200 })),
+  backgroundSound: Type.Optional(BackgroundSound),
+  startSpeakingPlan: Type.Optional(StartSpeakingPlan),
+  stopSpeakingPlan: Type.Optional(StopSpeakingPlan),
+  analysisPlan: Type.Optional(AnalysisPlan),
+  artifactPlan: Type.Optional(ArtifactPlan),
+  monitorPlan: Type.Optional(MonitorPlan),
+  metadata: Type.Optional(FreeformObject),
+  credentialIds: Type.Optional(Type.Array(Uuid)),
+  hooks: Type.Optional(Type.Array(FreeformObject)),
+};
+
+export const CreateAssistantDTO = Type.Object(assistantProperties, {
+  ...STRICT,
+  title: "CreateAssistantDTO",
+});
+export type CreateAssistantDTO = Static<typeof CreateAssistantDTO>;
+
+/** PATCH /assistant/{id}: top-level partial; a nested object that is sent replaces the stored one. */
+export const UpdateAssistantDTO = Type.Partial(CreateAssistantDTO, { title: "UpdateAssistantDTO" });
+export type UpdateAssistantDTO = Static<typeof UpdateAssistantDTO>;
+
+/** Per-call (or per-squad-member) changes merged over a saved assistant. */
+export const AssistantOverrides = Type.Object(
+  {
+    ...assistantProperties,
+    // Values for {{liquid}} variables in prompts and messages.
+    variableValues: Type.Optional(FreeformObject),
+    "tools:append": Type.Optional(Type.Array(CreateToolDTO)),
+  },
+  { ...STRICT, title: "AssistantOverrides" },
+);
+export type AssistantOverrides = Static<typeof AssistantOverrides>;
+
+export const Assistant = Type.Object({ ...resourceFields, ...assistantProperties }, { title: "Assistant" });
+export type Assistant = Static<typeof Assistant>;

@@ -1,0 +1,146 @@
+import { type Static, Type } from "@sinclair/typebox";
+import { AssistantOverrides, CreateAssistantDTO } from "./assistant.ts";
+import {
+  DateTime,
+  E164Number,
+  FreeformObject,
+  listQueryProperties,
+  resourceFields,
+  STRICT,
+  StringEnum,
+  Uuid,
+} from "./common.ts";
+import { CreateSquadDTO } from "./squad.ts";
+
+export const CALL_TYPES = ["inboundPhoneCall", "outboundPhoneCall", "webCall"] as const;
+export type CallType = (typeof CALL_TYPES)[number];
+
+export const CALL_STATUSES = [
+  "scheduled",
+  "queued",
+  "ringing",
+  "in-progress",
+  "forwarding",
+  "ended",
+] as const;
+export type CallStatus = (typeof CALL_STATUSES)[number];
+
+export const CreateCustomerDTO = Type.Object(
+  {
+    number: Type.Optional(E164Number),
+    name: Type.Optional(Type.String({ maxLength: 40 })),
+    extension: Type.Optional(Type.String({ maxLength: 10 })),
+  },
+  { ...STRICT, title: "CreateCustomerDTO" },
+);
+export type CreateCustomerDTO = Static<typeof CreateCustomerDTO>;
+
+/**
+ * POST /call (outbound). Exactly one of assistantId | assistant | squadId | squad is expected; that rule
+ * is checked by the service so the error can say which fields clash.
+ */
+export const CreateCallDTO = Type.Object(
+  {
+    assistantId: Type.Optional(Uuid),
+    assistant: Type.Optional(CreateAssistantDTO),
+    assistantOverrides: Type.Optional(AssistantOverrides),
+    squadId: Type.Optional(Uuid),
+    squad: Type.Optional(CreateSquadDTO),
+    phoneNumberId: Type.Optional(Uuid),
+    customer: Type.Optional(CreateCustomerDTO),
+    name: Type.Optional(Type.String({ maxLength: 40 })),
+    metadata: Type.Optional(FreeformObject),
+  },
+  { ...STRICT, title: "CreateCallDTO" },
+);
+export type CreateCallDTO = Static<typeof CreateCallDTO>;
+
+export const CostBreakdown = Type.Object(
+  {
+    transport: Type.Optional(Type.Number()),
+    stt: Type.Optional(Type.Number()),
+    llm: Type.Optional(Type.Number()),
+    tts: Type.Optional(Type.Number()),
+    vapi: Type.Optional(Type.Number()),
+    total: Type.Optional(Type.Number()),
+    llmPromptTokens: Type.Optional(Type.Number()),
+    llmCompletionTokens: Type.Optional(Type.Number()),
+    llmCachedPromptTokens: Type.Optional(Type.Number()),
+    ttsCharacters: Type.Optional(Type.Number()),
+  },
+  { title: "CostBreakdown" },
+);
+export type CostBreakdown = Static<typeof CostBreakdown>;
+
+export const CallAnalysis = Type.Object(
+  {
+    summary: Type.Optional(Type.String()),
+    structuredData: Type.Optional(FreeformObject),
+    successEvaluation: Type.Optional(Type.String()),
+  },
+  { title: "Analysis" },
+);
+export type CallAnalysis = Static<typeof CallAnalysis>;
+
+export const CallMonitor = Type.Object(
+  {
+    listenUrl: Type.Optional(Type.String()),
+    controlUrl: Type.Optional(Type.String()),
+  },
+  { title: "Monitor" },
+);
+export type CallMonitor = Static<typeof CallMonitor>;
+
+export const CallCustomer = Type.Object(
+  {
+    number: Type.Optional(Type.String()),
+    name: Type.Optional(Type.String()),
+    extension: Type.Optional(Type.String()),
+  },
+  { title: "Customer" },
+);
+
+/** Response shape of a call. The inline configs it echoes are returned as stored (free-form). */
+export const Call = Type.Object(
+  {
+    ...resourceFields,
+    type: Type.Optional(StringEnum(CALL_TYPES)),
+    status: Type.Optional(StringEnum(CALL_STATUSES)),
+    // Vapi's endedReason is a 627-value enum that grows every release; we publish it as a string.
+    endedReason: Type.Optional(Type.String()),
+    assistantId: Type.Optional(Uuid),
+    assistant: Type.Optional(FreeformObject),
+    assistantOverrides: Type.Optional(FreeformObject),
+    squadId: Type.Optional(Uuid),
+    squad: Type.Optional(FreeformObject),
+    phoneNumberId: Type.Optional(Uuid),
+    customer: Type.Optional(CallCustomer),
+    name: Type.Optional(Type.String()),
+    metadata: Type.Optional(FreeformObject),
+    startedAt: Type.Optional(DateTime),
+    endedAt: Type.Optional(DateTime),
+    transcript: Type.Optional(Type.String()),
+    messages: Type.Optional(Type.Array(Type.Unknown())),
+    artifact: Type.Optional(FreeformObject),
+    analysis: Type.Optional(CallAnalysis),
+    cost: Type.Optional(Type.Number()),
+    costBreakdown: Type.Optional(CostBreakdown),
+    costs: Type.Optional(Type.Array(Type.Unknown())),
+    phoneCallProvider: Type.Optional(Type.Literal("twilio")),
+    phoneCallProviderId: Type.Optional(Type.String()),
+    monitor: Type.Optional(CallMonitor),
+  },
+  { title: "Call" },
+);
+export type Call = Static<typeof Call>;
+
+export const CallListQuery = Type.Object(
+  {
+    id: Type.Optional(Uuid),
+    assistantId: Type.Optional(Uuid),
+    phoneNumberId: Type.Optional(Uuid),
+    ...listQueryProperties,
+  },
+  { ...STRICT, title: "CallListQuery" },
+);
+export type CallListQuery = Static<typeof CallListQuery>;

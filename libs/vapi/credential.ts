@@ -1,0 +1,100 @@
+import { type Static, type TSchema, Type } from "@sinclair/typebox";
+import { resourceFields, STRICT, StringEnum, TWILIO_ACCOUNT_SID_PATTERN } from "./common.ts";
+
+export const CREDENTIAL_PROVIDERS = ["openai", "deepgram", "11labs", "twilio"] as const;
+export type CredentialProvider = (typeof CREDENTIAL_PROVIDERS)[number];
+
+const name = Type.Optional(Type.String({ minLength: 1, maxLength: 40 }));
+const apiKey = Type.String({ minLength: 1, maxLength: 10000 });
+
+export const CreateOpenAICredentialDTO = Type.Object(
+  { provider: Type.Literal("openai"), apiKey, name },
+  { ...STRICT, title: "CreateOpenAICredentialDTO" },
+);
+export type CreateOpenAICredentialDTO = Static<typeof CreateOpenAICredentialDTO>;
+
+export const CreateDeepgramCredentialDTO = Type.Object(
+  { provider: Type.Literal("deepgram"), apiKey, name },
+  { ...STRICT, title: "CreateDeepgramCredentialDTO" },
+);
+export type CreateDeepgramCredentialDTO = Static<typeof CreateDeepgramCredentialDTO>;
+
+export const CreateElevenLabsCredentialDTO = Type.Object(
+  { provider: Type.Literal("11labs"), apiKey, name },
+  { ...STRICT, title: "CreateElevenLabsCredentialDTO" },
+);
+export type CreateElevenLabsCredentialDTO = Static<typeof CreateElevenLabsCredentialDTO>;
+
+export const CreateTwilioCredentialDTO = Type.Object(
+  {
+    provider: Type.Literal("twilio"),
+    accountSid: Type.String({ pattern: TWILIO_ACCOUNT_SID_PATTERN }),
+    authToken: Type.String({ minLength: 1 }),
+    name,
+  },
+  { ...STRICT, title: "CreateTwilioCredentialDTO" },
+);
+export type CreateTwilioCredentialDTO = Static<typeof CreateTwilioCredentialDTO>;
+
+/** Per-provider create schemas: the route picks one by `body.provider` so errors name the field. */
+export const createCredentialSchemas = {
+  openai: CreateOpenAICredentialDTO,
+  deepgram: CreateDeepgramCredentialDTO,
+  "11labs": CreateElevenLabsCredentialDTO,
+  twilio: CreateTwilioCredentialDTO,
+} as const satisfies Record<CredentialProvider, TSchema>;
+
+export const CreateCredentialDTO = Type.Union(
+  [
+    CreateOpenAICredentialDTO,
+    CreateDeepgramCredentialDTO,
+    CreateElevenLabsCredentialDTO,
+    CreateTwilioCredentialDTO,
+  ],
+  { title: "CreateCredentialDTO" },
+);
+export type CreateCredentialDTO = Static<typeof CreateCredentialDTO>;
+
+// As in Vapi's Update*CredentialDTO, `provider` may be repeated but not changed.
+export const UpdateOpenAICredentialDTO = Type.Partial(CreateOpenAICredentialDTO, {
+  title: "UpdateOpenAICredentialDTO",
+});
+export const UpdateDeepgramCredentialDTO = Type.Partial(CreateDeepgramCredentialDTO, {
+  title: "UpdateDeepgramCredentialDTO",
+});
+export const UpdateElevenLabsCredentialDTO = Type.Partial(CreateElevenLabsCredentialDTO, {
+  title: "UpdateElevenLabsCredentialDTO",
+});
+export const UpdateTwilioCredentialDTO = Type.Partial(CreateTwilioCredentialDTO, {
+  title: "UpdateTwilioCredentialDTO",
+});
+
+export const updateCredentialSchemas = {
+  openai: UpdateOpenAICredentialDTO,
+  deepgram: UpdateDeepgramCredentialDTO,
+  "11labs": UpdateElevenLabsCredentialDTO,
+  twilio: UpdateTwilioCredentialDTO,
+} as const satisfies Record<CredentialProvider, TSchema>;
+
+export const UpdateCredentialDTO = Type.Union(
+  [
+    UpdateOpenAICredentialDTO,
+    UpdateDeepgramCredentialDTO,
+    UpdateElevenLabsCredentialDTO,
+    UpdateTwilioCredentialDTO,
+  ],
+  { title: "UpdateCredentialDTO" },
+);
+export type UpdateCredentialDTO = Static<typeof UpdateCredentialDTO>;
+
+/** Response shape. Secrets (`apiKey`, `authToken`) are write-only and deliberately not declared here. */
+export const Credential = Type.Object(
+  {
+    ...resourceFields,
+    provider: StringEnum(CREDENTIAL_PROVIDERS),
+    name: Type.Optional(Type.String()),
+    accountSid: Type.Optional(Type.String()),
+  },
+  { title: "Credential" },
+);
+export type Credential = Static<typeof Credential>;

@@ -1,0 +1,278 @@
+import type { CreateAssistantDTO } from "./assistant.ts";
+import type { CallType } from "./call.ts";
+import { DEFAULT_CLIENT_MESSAGES, DEFAULT_SERVER_MESSAGES } from "./server-message.ts";
+
+/**
+ * Vapi's documented defaults. They are applied when a call starts, never written into the stored
+ * assistant (Vapi returns exactly what the user sent), which is why the create schemas carry no `default`.
+ */
+export const ASSISTANT_DEFAULTS = {
+  firstMessageMode: "assistant-speaks-first",
+  firstMessageInterruptionsEnabled: false,
+  maxDurationSeconds: 600,
+  silenceTimeoutSeconds: 30,
+  backgroundSound: { phone: "office", web: "off" },
+  serverMessages: DEFAULT_SERVER_MESSAGES,
+  clientMessages: DEFAULT_CLIENT_MESSAGES,
+  model: {
+    temperature: 0.5,
+    maxTokens: 250,
+    numFastTurns: 0,
+    emotionRecognitionEnabled: false,
+  },
+  voice: {
+    // Vapi: "Defaults to 'eleven_turbo_v2' if not specified".
+    model: "eleven_turbo_v2",
+    optimizeStreamingLatency: 3,
+    enableSsmlParsing: false,
+    autoMode: false,
+    cachingEnabled: true,
+    chunkPlan: { enabled: true, minCharacters: 30 },
+  },
+  transcriber: {
+    // Not a documented Vapi default (Vapi leaves these to Deepgram); Switchboard's choice.
+    model: "nova-3",
+    language: "en",
+    smartFormat: false,
+    numerals: false,
+    profanityFilter: false,
+    mipOptOut: false,
+    endpointing: 10,
+    confidenceThreshold: 0.4,
+    eotThreshold: 0.7,
+    eotTimeoutMs: 5000,
+  },
+  server: { timeoutSeconds: 20 },
+  startSpeakingPlan: {
+    waitSeconds: 0.4,
+    smartEndpointingEnabled: false,
+    transcriptionEndpointingPlan: {
+      onPunctuationSeconds: 0.1,
+      onNoPunctuationSeconds: 1.5,
+      onNumberSeconds: 0.5,
+    },
+  },
+  stopSpeakingPlan: {
+    numWords: 0,
+    voiceSeconds: 0.2,
+    backoffSeconds: 1,
+    acknowledgementPhrases: [
+      "i understand",
+      "i see",
+      "i got it",
+      "i hear you",
+      "im listening",
+      "im with you",
+      "right",
+      "okay",
+      "ok",
+      "sure",
+      "alright",
+      "got it",
+      "understood",
+      "yeah",
+      "yes",
+      "uh-huh",
+      "mm-hmm",
+      "gotcha",
+      "mhmm",
+      "ah",
+      "yeah okay",
+      "yeah sure",
+    ],
+    interruptionPhrases: [
+      "stop",
+      "shut",
+      "up",
+      "enough",
+      "quiet",
+      "silence",
+      "but",
+      "dont",
+      "not",
+      "no",
+      "hold",
+      "wait",
+      "cut",
+      "pause",
+      "nope",
+      "nah",
+      "nevermind",
+      "never",
+      "bad",
+      "actually",
+    ],
+  },
+  analysisPlan: {
+    minMessagesThreshold: 2,
+    summaryPlan: { enabled: true, timeoutSeconds: 5 },
+    structuredDataPlan: { enabled: false, timeoutSeconds: 5 },
+    successEvaluationPlan: { enabled: true, rubric: "PassFail", timeoutSeconds: 5 },
+  },
+  artifactPlan: {
+    recordingEnabled: true,
+    recordingFormat: "wav;l16",
+    videoRecordingEnabled: false,
+    fullMessageHistoryEnabled: false,
+    pcapEnabled: true,
+    loggingEnabled: true,
+    transcriptPlan: { enabled: true, assistantName: "AI", userName: "User" },
+  },
+  monitorPlan: {
+    listenEnabled: true,
+    listenAuthenticationEnabled: false,
+    controlEnabled: true,
+    controlAuthenticationEnabled: false,
+  },
+} as const;
+
+export interface ResolveAssistantOptions {
+  /** Vapi's background sound default depends on the transport: "office" on the phone, "off" on the web. */
+  callType?: CallType;
+}
+
+/**
+ * Fills every Vapi default into an assistant config (already merged with any overrides) so the media
+ * plane never has to know a default. `model`, `voice` and `transcriber` stay undefined when absent: an
+ * assistant without them cannot take a call, and that is for the caller to reject.
+ */
+export function resolveAssistantDefaults(config: CreateAssistantDTO, options: ResolveAssistantOptions = {}) {
+  const D = ASSISTANT_DEFAULTS;
+  const { model, voice, transcriber, server } = config;
+  const start = config.startSpeakingPlan;
+  const stop = config.stopSpeakingPlan;
+  const analysis = config.analysisPlan;
+  const artifact = config.artifactPlan;
+  const monitor = config.monitorPlan;
+
+  return {
+    ...config,
+    firstMessageMode: config.firstMessageMode ?? D.firstMessageMode,
+    firstMessageInterruptionsEnabled:
+      config.firstMessageInterruptionsEnabled ?? D.firstMessageInterruptionsEnabled,
+    maxDurationSeconds: config.maxDurationSeconds ?? D.maxDurationSeconds,
+    silenceTimeoutSeconds: config.silenceTimeoutSeconds ?? D.silenceTimeoutSeconds,
+    backgroundSound:
+      config.backgroundSound ??
+      (options.callType === "webCall" ? D.backgroundSound.web : D.backgroundSound.phone),
+    serverMessages: config.serverMessages ?? [...D.serverMessages],
+    clientMessages: config.clientMessages ?? [...D.clientMessages],
+    endCallPhrases: config.endCallPhrases ?? [],
+    hooks: config.hooks ?? [],
+    metadata: config.metadata ?? {},
+    model: model && {
+      ...model,
+      messages: model.messages ?? [],
+      tools: model.tools ?? [],
+      toolIds: model.toolIds ?? [],
+      temperature: model.temperature ?? D.model.temperature,
+      maxTokens: model.maxTokens ?? D.model.maxTokens,
+      numFastTurns: model.numFastTurns ?? D.model.numFastTurns,
+      emotionRecognitionEnabled: model.emotionRecognitionEnabled ?? D.model.emotionRecognitionEnabled,
+    },
+    voice: voice && {
+      ...voice,
+      model: voice.model ?? D.voice.model,
+      optimizeStreamingLatency: voice.optimizeStreamingLatency ?? D.voice.optimizeStreamingLatency,
+      enableSsmlParsing: voice.enableSsmlParsing ?? D.voice.enableSsmlParsing,
+      autoMode: voice.autoMode ?? D.voice.autoMode,
+      cachingEnabled: voice.cachingEnabled ?? D.voice.cachingEnabled,
+      chunkPlan: {
+        ...voice.chunkPlan,
+        enabled: voice.chunkPlan?.enabled ?? D.voice.chunkPlan.enabled,
+        minCharacters: voice.chunkPlan?.minCharacters ?? D.voice.chunkPlan.minCharacters,
+      },
+    },
+    transcriber: transcriber && {
+      ...transcriber,
+      model: transcriber.model ?? D.transcriber.model,
+      language: transcriber.language ?? D.transcriber.language,
+      smartFormat: transcriber.smartFormat ?? D.transcriber.smartFormat,
+      numerals: transcriber.numerals ?? D.transcriber.numerals,
+      profanityFilter: transcriber.profanityFilter ?? D.transcriber.profanityFilter,
+      mipOptOut: transcriber.mipOptOut ?? D.transcriber.mipOptOut,
+      keywords: transcriber.keywords ?? [],
+      keyterm: transcriber.keyterm ?? [],
+      endpointing: transcriber.endpointing ?? D.transcriber.endpointing,
+      confidenceThreshold: transcriber.confidenceThreshold ?? D.transcriber.confidenceThreshold,
+      eotThreshold: transcriber.eotThreshold ?? D.transcriber.eotThreshold,
+      eotTimeoutMs: transcriber.eotTimeoutMs ?? D.transcriber.eotTimeoutMs,
+    },
+    server: server && {
+      ...server,
+      timeoutSeconds: server.timeoutSeconds ?? D.server.timeoutSeconds,
+      headers: server.headers ?? {},
+    },
+    startSpeakingPlan: {
+      ...start,
+      waitSeconds: start?.waitSeconds ?? D.startSpeakingPlan.waitSeconds,
+      smartEndpointingEnabled: start?.smartEndpointingEnabled ?? D.startSpeakingPlan.smartEndpointingEnabled,
+      customEndpointingRules: start?.customEndpointingRules ?? [],
+      transcriptionEndpointingPlan: {
+        onPunctuationSeconds:
+          start?.transcriptionEndpointingPlan?.onPunctuationSeconds ??
+          D.startSpeakingPlan.transcriptionEndpointingPlan.onPunctuationSeconds,
+        onNoPunctuationSeconds:
+          start?.transcriptionEndpointingPlan?.onNoPunctuationSeconds ??
+          D.startSpeakingPlan.transcriptionEndpointingPlan.onNoPunctuationSeconds,
+        onNumberSeconds:
+          start?.transcriptionEndpointingPlan?.onNumberSeconds ??
+          D.startSpeakingPlan.transcriptionEndpointingPlan.onNumberSeconds,
+      },
+    },
+    stopSpeakingPlan: {
+      numWords: stop?.numWords ?? D.stopSpeakingPlan.numWords,
+      voiceSeconds: stop?.voiceSeconds ?? D.stopSpeakingPlan.voiceSeconds,
+      backoffSeconds: stop?.backoffSeconds ?? D.stopSpeakingPlan.backoffSeconds,
+      acknowledgementPhrases: stop?.acknowledgementPhrases ?? [...D.stopSpeakingPlan.acknowledgementPhrases],
+      interruptionPhrases: stop?.interruptionPhrases ?? [...D.stopSpeakingPlan.interruptionPhrases],
+    },
+    analysisPlan: {
+      minMessagesThreshold: analysis?.minMessagesThreshold ?? D.analysisPlan.minMessagesThreshold,
+      summaryPlan: {
+        ...analysis?.summaryPlan,
+        enabled: analysis?.summaryPlan?.enabled ?? D.analysisPlan.summaryPlan.enabled,
+        timeoutSeconds: analysis?.summaryPlan?.timeoutSeconds ?? D.analysisPlan.summaryPlan.timeoutSeconds,
+      },
+      structuredDataPlan: {
+        ...analysis?.structuredDataPlan,
+        enabled: analysis?.structuredDataPlan?.enabled ?? D.analysisPlan.structuredDataPlan.enabled,
+        timeoutSeconds:
+          analysis?.structuredDataPlan?.timeoutSeconds ?? D.analysisPlan.structuredDataPlan.timeoutSeconds,
+      },
+      successEvaluationPlan: {
+        ...analysis?.successEvaluationPlan,
+        enabled: analysis?.successEvaluationPlan?.enabled ?? D.analysisPlan.successEvaluationPlan.enabled,
+        rubric: analysis?.successEvaluationPlan?.rubric ?? D.analysisPlan.successEvaluationPlan.rubric,
+        timeoutSeconds:
+          analysis?.successEvaluationPlan?.timeoutSeconds ??
+          D.analysisPlan.successEvaluationPlan.timeoutSeconds,
+      },
+    },
+    artifactPlan: {
+      recordingEnabled: artifact?.recordingEnabled ?? D.artifactPlan.recordingEnabled,
+      recordingFormat: artifact?.recordingFormat ?? D.artifactPlan.recordingFormat,
+      videoRecordingEnabled: artifact?.videoRecordingEnabled ?? D.artifactPlan.videoRecordingEnabled,
+      fullMessageHistoryEnabled:
+        artifact?.fullMessageHistoryEnabled ?? D.artifactPlan.fullMessageHistoryEnabled,
+      pcapEnabled: artifact?.pcapEnabled ?? D.artifactPlan.pcapEnabled,
+      loggingEnabled: artifact?.loggingEnabled ?? D.artifactPlan.loggingEnabled,
+      transcriptPlan: {
+        enabled: artifact?.transcriptPlan?.enabled ?? D.artifactPlan.transcriptPlan.enabled,
+        assistantName: artifact?.transcriptPlan?.assistantName ?? D.artifactPlan.transcriptPlan.assistantName,
+        userName: artifact?.transcriptPlan?.userName ?? D.artifactPlan.transcriptPlan.userName,
+      },
+    },
+    monitorPlan: {
+      listenEnabled: monitor?.listenEnabled ?? D.monitorPlan.listenEnabled,
+      listenAuthenticationEnabled:
+        monitor?.listenAuthenticationEnabled ?? D.monitorPlan.listenAuthenticationEnabled,
+      controlEnabled: monitor?.controlEnabled ?? D.monitorPlan.controlEnabled,
+      controlAuthenticationEnabled:
+        monitor?.controlAuthenticationEnabled ?? D.monitorPlan.controlAuthenticationEnabled,
+    },
+  };
+}
+
+/** What the media plane runs a call with: an assistant config with every default filled in. */
+export type ResolvedAssistantConfig = ReturnType<typeof resolveAssistantDefaults>;

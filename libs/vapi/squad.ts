@@ -1,0 +1,33 @@
+import { type Static, Type } from "@sinclair/typebox";
+import { AssistantOverrides, CreateAssistantDTO } from "./assistant.ts";
+import { resourceFields, STRICT, Uuid } from "./common.ts";
+import { TransferDestinationAssistant } from "./tool.ts";
+
+/** One assistant in a squad: a saved one (`assistantId`) or a transient one (`assistant`). */
+export const SquadMemberDTO = Type.Object(
+  {
+    assistantId: Type.Optional(Uuid),
+    assistant: Type.Optional(CreateAssistantDTO),
+    assistantOverrides: Type.Optional(AssistantOverrides),
+    // Who this member may hand the call to (by assistant `name`).
+    assistantDestinations: Type.Optional(Type.Array(TransferDestinationAssistant)),
+  },
+  { ...STRICT, title: "SquadMemberDTO" },
+);
+export type SquadMemberDTO = Static<typeof SquadMemberDTO>;
+
+const squadProperties = {
+  name: Type.Optional(Type.String()),
+  // The first member starts the call.
+  members: Type.Array(SquadMemberDTO, { minItems: 1 }),
+  membersOverrides: Type.Optional(AssistantOverrides),
+};
+
+export const CreateSquadDTO = Type.Object(squadProperties, { ...STRICT, title: "CreateSquadDTO" });
+export type CreateSquadDTO = Static<typeof CreateSquadDTO>;
+
+export const UpdateSquadDTO = Type.Partial(CreateSquadDTO, { title: "UpdateSquadDTO" });
+export type UpdateSquadDTO = Static<typeof UpdateSquadDTO>;
+
+export const Squad = Type.Object({ ...resourceFields, ...squadProperties }, { title: "Squad" });
+export type Squad = Static<typeof Squad>;

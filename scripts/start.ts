@@ -1,0 +1,89 @@
+// `npm start`: the whole platform in one process. With DATABASE_URL unset it runs on an embedded
+// Postgres (PGlite, persisted in DATA_DIR); with REDIS_URL unset jobs run in-process. Development
+// secrets (SECRETS_KEY, ADMIN_TOKEN) and a development API key are generated once into DATA_DIR
+// when not configured, so a fresh machine needs no setup. Production runs each app on its own
+// (`npm run start:api`, `start:media`, `start:worker`) with every secret configured.
+import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { buildApi } from "../apps/api/src/app.ts";
+import { apiConfigFromEnv } from "../apps/api/src/config.ts";
+import { OrgService } from "../apps/api/src/services/org-service.ts";
+import { buildMedia } from "../apps/media/src/app.ts";
+import { mediaConfigFromEnv } from "../apps/media/src/config.ts";
+import { buildWorker } from "../apps/worker/src/app.ts";
+import { workerConfigFromEnv } from "../apps/worker/src/config.ts";
+import { parseEnv } from "../libs/config/index.ts";
+import { type EmbeddedPostgres, startEmbeddedPostgres } from "../libs/db/embedded.ts";
+import { applyMigrations, createDb } from "../libs/db/index.ts";
+import { loadOrExit, onShutdown } from "../libs/runtime/process.ts";
+
+interface DevState {
+  secretsKey: string;
+  adminToken: string;
+  devOrgId?: string;
+  devApiKey?: string;
+}
+
+const raw = { ...process.env };
+const dataDir = path.resolve(raw.DATA_DIR ?? ".data");
+await mkdir(dataDir, { recursive: true });
+const statePath = path.join(dataDir, "dev-state.json");
+const state: DevState = existsSync(statePath)
+  ? (JSON.parse(await readFile(statePath, "utf8")) as DevState)
+  : { secretsKey: randomBytes(32).toString("base64"), adminToken: randomBytes(24).toString("base64url") };
+raw.SECRETS_KEY ??= state.secretsKey;
+raw.ADMIN_TOKEN ??= state.adminToken;
+
+let embedded: EmbeddedPostgres | undefined;
+if (!raw.DATABASE_URL) {
+  embedded = await startEmbeddedPostgres(path.join(dataDir, "pg"));
+  raw.DATABASE_URL = embedded.url;
+}
+
+const env = loadOrExit(() => parseEnv(raw));
+const apiConfig = loadOrExit(() => apiConfigFromEnv(env));
+if (env.MIGRATE_ON_START !== "false") {
+  const applied = await applyMigrations(apiConfig.databaseUrl);
+  if (applied.length) console.log(`switchboard: applied migrations ${applied.join(", ")}`);
+}
+
+// PGlite is one Postgres session; a single connection keeps transactions from interleaving.
+const db = createDb(apiConfig.databaseUrl, { max: embedded ? 1 : 10 });
+
+const orgs = new OrgService(db);
+const devOrgExists = state.devOrgId ? (await db.org.count({ where: { id: state.devOrgId } })) > 0 : false;
+if (!devOrgExists) {
+  const { org, apiKey } = await orgs.createOrg("Development");
+  state.devOrgId = org.id;
+  state.devApiKey = apiKey.value;
+}
+await writeFile(statePath, JSON.stringify(state, null, 2), { mode: 0o600 });
+
+const api = await buildApi(apiConfig, { db });
+const media = await buildMedia(mediaConfigFromEnv(env), { db, redis: api.deps.redis });
+const worker = await buildWorker(workerConfigFromEnv(env), { db, redis: api.deps.redis });
+const host = env.HOST ?? "127.0.0.1";
+await api.listen({ port: apiConfig.port, host });
+await media.listen({ port: env.MEDIA_PORT ?? 3001, host });
+await worker.listen({ port: env.WORKER_PORT ?? 3002, host });
+
+console.log(`
+Switchboard is running${embedded ? " (embedded Postgres, in-process jobs)" : ""}
+  API          ${apiConfig.publicUrl}
+  API docs     ${apiConfig.publicUrl}/docs
+  Media        ${mediaConfigFromEnv(env).mediaPublicUrl}
+  Dev API key  ${state.devApiKey}
+  Admin token  ${env.ADMIN_TOKEN === state.adminToken ? `${state.adminToken} (generated; set ADMIN_TOKEN to choose)` : "(from ADMIN_TOKEN)"}
+
+Try: curl -H "Authorization: Bearer ${state.devApiKey}" ${apiConfig.publicUrl}/assistant
+`);
+
+onShutdown(async () => {
+  await api.close();
+  await media.close();
+  await worker.close();
+  await db.$disconnect();
+  await embedded?.stop();
+});
