@@ -55,14 +55,31 @@ describe("operator bootstrap", () => {
 
 describe("API keys", () => {
   test("every resource route needs a key", async () => {
-    for (const url of ["/assistant", "/tool", "/squad", "/phone-number", "/credential", "/call", "/token", "/org"]) {
+    for (const url of [
+      "/assistant",
+      "/tool",
+      "/squad",
+      "/phone-number",
+      "/credential",
+      "/call",
+      "/token",
+      "/org",
+    ]) {
       const res = await t.request({ method: "GET", url });
       assert.equal(res.statusCode, 401, url);
       assert.equal(res.json().error, "Unauthorized");
     }
-    const bad = await t.request({ method: "GET", url: "/assistant", headers: { authorization: "Bearer sb_sk_fake" } });
+    const bad = await t.request({
+      method: "GET",
+      url: "/assistant",
+      headers: { authorization: "Bearer sb_sk_fake" },
+    });
     assert.equal(bad.statusCode, 401);
-    const basic = await t.request({ method: "GET", url: "/assistant", headers: { authorization: "Basic Zm9vOmJhcg==" } });
+    const basic = await t.request({
+      method: "GET",
+      url: "/assistant",
+      headers: { authorization: "Basic Zm9vOmJhcg==" },
+    });
     assert.equal(basic.statusCode, 401);
   });
 
@@ -85,7 +102,12 @@ describe("API keys", () => {
     assert.ok(!list.body.includes(token.value), "a listed key never shows its value");
     assert.ok(list.json().every((k: { value?: string }) => k.value === undefined));
 
-    const renamed = await t.request({ method: "PATCH", url: `/token/${token.id}`, key: org.key, payload: { name: "deploy" } });
+    const renamed = await t.request({
+      method: "PATCH",
+      url: `/token/${token.id}`,
+      key: org.key,
+      payload: { name: "deploy" },
+    });
     assert.equal(renamed.json().name, "deploy");
 
     // The new key works…
@@ -103,7 +125,9 @@ describe("API keys", () => {
 
   test("a public key can do nothing but start web calls", async () => {
     const org = await t.createOrg();
-    const pub = (await t.request({ method: "POST", url: "/token", key: org.key, payload: { tag: "public" } })).json();
+    const pub = (
+      await t.request({ method: "POST", url: "/token", key: org.key, payload: { tag: "public" } })
+    ).json();
     assert.match(pub.value, /^sb_pk_/);
     for (const [method, url] of [
       ["GET", "/assistant"],
@@ -123,7 +147,12 @@ describe("API keys", () => {
     const aKeys = (await t.request({ method: "GET", url: "/token", key: a.key })).json();
     const id = aKeys[0].id;
     for (const method of ["GET", "PATCH", "DELETE"] as const) {
-      const res = await t.request({ method, url: `/token/${id}`, key: b.key, payload: method === "PATCH" ? {} : undefined });
+      const res = await t.request({
+        method,
+        url: `/token/${id}`,
+        key: b.key,
+        payload: method === "PATCH" ? {} : undefined,
+      });
       assert.equal(res.statusCode, 404, method);
     }
     assert.equal((await t.request({ method: "GET", url: "/assistant", key: a.key })).statusCode, 200);
@@ -136,7 +165,11 @@ describe("HTTP edges", () => {
     for (const key of [undefined, org.key]) {
       const res = await t.request({ method: "GET", url: "/nope", key });
       assert.equal(res.statusCode, 404);
-      assert.deepEqual(res.json(), { statusCode: 404, error: "Not Found", message: "Route GET /nope not found" });
+      assert.deepEqual(res.json(), {
+        statusCode: 404,
+        error: "Not Found",
+        message: "Route GET /nope not found",
+      });
     }
   });
 
@@ -179,7 +212,10 @@ describe("rate limit", () => {
       const a = await limited.createOrg("A");
       const b = await limited.createOrg("B");
       for (let i = 0; i < 5; i++) {
-        assert.equal((await limited.request({ method: "GET", url: "/assistant", key: a.key })).statusCode, 200);
+        assert.equal(
+          (await limited.request({ method: "GET", url: "/assistant", key: a.key })).statusCode,
+          200,
+        );
       }
       const res = await limited.request({ method: "GET", url: "/assistant", key: a.key });
       assert.equal(res.statusCode, 429);
