@@ -1,0 +1,96 @@
+import { randomUUID } from "node:crypto";
+import { Queue, Worker } from "bullmq";
+import type { Redis } from "ioredis";
+import {
+  backoffDelay,
+  type EnqueueOptions,
+  JOBS,
+  type JobHandlers,
+  type JobName,
+  type JobPayload,
+  type JobQueue,
+  safeJobId,
+} from "./catalogue.ts";
+
+interface Envelope {
+  name: JobName;
+  payload: unknown;
+}
+
+/** BullMQ on Redis: jobs survive restarts and are shared by every worker process. */
+export class BullMqQueue implements JobQueue {
+  private readonly queues = new Map<string, Queue>();
+  private readonly workers: Worker[] = [];
+
+  constructor(
+    private readonly connection: Redis,
+    private readonly options: { prefix?: string; concurrency?: number } = {},
+  ) {}
+
+  private queue(name: string): Queue {
+    let q = this.queues.get(name);
+    if (!q) {
+      q = new Queue(name, { connection: this.connection, prefix: this.options.prefix ?? "switchboard" });
+      this.queues.set(name, q);
+    }
+    return q;
+  }
+
+  async enqueue<N extends JobName>(
+    name: N,
+    payload: JobPayload<N>,
+    opts: EnqueueOptions = {},
+  ): Promise<void> {
+    const def = JOBS[name];
+    await this.queue(def.queue).add(name, { name, payload } satisfies Envelope, {
+      jobId: safeJobId(opts.jobId ?? randomUUID()),
+      delay: opts.delayMs,
+      attempts: def.attempts,
+      backoff: { type: "switchboard" },
+      removeOnComplete: { age: 24 * 3600, count: 10_000 },
+      removeOnFail: { age: 7 * 24 * 3600 },
+    });
+  }
+
+  process(handlers: JobHandlers): void {
+    const queues = new Set(Object.values(JOBS).map((j) => j.queue));
+    for (const queueName of queues) {
+      const worker = new Worker(
+        queueName,
+        async (job) => {
+          const env = job.data as Envelope;
+          const handler = handlers[env.name] as ((p: unknown, c: object) => Promise<void>) | undefined;
+          if (!handler) throw new Error(`no handler for job ${env.name}`);
+          await handler(env.payload, {
+            jobId: job.id ?? "",
+            attempt: job.attemptsMade + 1,
+            maxAttempts: JOBS[env.name].attempts,
+          });
+        },
+        {
+          // A dedicated connection: BullMQ workers block on Redis.
+          connection: this.connection.duplicate({ maxRetriesPerRequest: null }),
+          prefix: this.options.prefix ?? "switchboard",
+          concurrency: this.options.concurrency ?? 16,
+          settings: {
+            backoffStrategy: (
+              attemptsMade: number,
+              _type?: string,
+              _err?: Error,
+              job?: { data: unknown },
+            ) => {
+              const env = job?.data as Envelope | undefined;
+              return backoffDelay(env ? JOBS[env.name].backoffMs : 1000, attemptsMade);
+            },
+          },
+        },
+      );
+      this.workers.push(worker);
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.close()));
+    await Promise.all([...this.queues.values()].map((q) => q.close()));
+  }
+}

@@ -1,0 +1,102 @@
+import { type Static, Type } from "@sinclair/typebox";
+
+// One typed catalogue of jobs, shared by producers (api, media) and the consumer (worker): queue
+// names, payload schemas, attempts and backoff. Deterministic job ids (`usage.<callId>`) make a
+// duplicate enqueue harmless.
+
+export const WebhookDeliverPayload = Type.Object({
+  /** Idempotency id sent to the customer's server (`x-vapi-idempotency-key`), stable across retries. */
+  deliveryId: Type.String(),
+  orgId: Type.String(),
+  callId: Type.Optional(Type.String()),
+  url: Type.String(),
+  /** Header names → values (custom headers, X-Vapi-Secret). Secrets are resolved at send time when possible. */
+  headers: Type.Record(Type.String(), Type.String()),
+  /** The JSON body exactly as it is signed and sent. */
+  body: Type.String(),
+  timeoutMs: Type.Integer(),
+  /** HMAC-SHA256 secret for the signature header, when the server has one. */
+  secret: Type.Optional(Type.String()),
+});
+
+export const CallIdPayload = Type.Object({ callId: Type.String() });
+
+export const ReconcilePayload = Type.Object({
+  orgId: Type.Optional(Type.String()),
+  /** ISO start and end of the period to compare. */
+  periodStart: Type.String(),
+  periodEnd: Type.String(),
+});
+
+export const JOBS = {
+  /** A server message (status-update, transcript, end-of-call-report …) POSTed to a customer's server URL. */
+  "webhook.deliver": {
+    queue: "webhooks",
+    attempts: 8,
+    backoffMs: 1000,
+    payload: WebhookDeliverPayload,
+  },
+  /** After a call is finalised: end-of-call report, analysis. */
+  "call.post-process": {
+    queue: "calls",
+    attempts: 5,
+    backoffMs: 2000,
+    payload: CallIdPayload,
+  },
+  /** Report a call's platform-billed usage lines to Stripe as meter events. */
+  "billing.report-usage": {
+    queue: "billing",
+    attempts: 10,
+    backoffMs: 2000,
+    payload: CallIdPayload,
+  },
+  /** Compare our totals with Stripe's meter event summaries for a period. */
+  "billing.reconcile": {
+    queue: "billing",
+    attempts: 3,
+    backoffMs: 10_000,
+    payload: ReconcilePayload,
+  },
+} as const;
+
+export type JobName = keyof typeof JOBS;
+export type JobPayload<N extends JobName> = Static<(typeof JOBS)[N]["payload"]>;
+
+export interface JobContext {
+  jobId: string;
+  /** 1 on the first run. */
+  attempt: number;
+  maxAttempts: number;
+}
+
+export type JobHandler<N extends JobName> = (payload: JobPayload<N>, ctx: JobContext) => Promise<void>;
+export type JobHandlers = { [N in JobName]?: JobHandler<N> };
+
+export interface EnqueueOptions {
+  /** Deterministic id: a second enqueue with the same id while the first exists is a no-op. */
+  jobId?: string;
+  delayMs?: number;
+}
+
+/**
+ * The one seam where the backing service differs: BullMQ on Redis in production, an in-process
+ * runner with the same retry semantics when nothing is configured (`npm start`).
+ */
+export interface JobQueue {
+  enqueue<N extends JobName>(name: N, payload: JobPayload<N>, opts?: EnqueueOptions): Promise<void>;
+  /** Starts consuming with these handlers (the worker app). */
+  process(handlers: JobHandlers): void;
+  /** Stops fetching new jobs and waits for running ones. */
+  close(): Promise<void>;
+}
+
+/** Exponential backoff with full jitter, capped. */
+export function backoffDelay(baseMs: number, attempt: number, capMs = 5 * 60_000): number {
+  const exp = Math.min(capMs, baseMs * 2 ** Math.max(0, attempt - 1));
+  return Math.round(exp / 2 + Math.random() * (exp / 2));
+}
+
+/** BullMQ rejects ':' in custom ids; keep ids readable and legal. */
+export function safeJobId(id: string): string {
+  return id.replace(/:/g, ".");
+}

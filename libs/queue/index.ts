@@ -1,0 +1,3 @@
+export * from "./bullmq.ts";
+export * from "./catalogue.ts";
+export * from "./in-process.ts";
