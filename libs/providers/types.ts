@@ -1,0 +1,142 @@
+// Small provider interfaces for the media plane. One adapter per provider implements each; adding
+// a provider of a kind is one new file. Every adapter takes an AbortSignal (the call session's)
+// that releases its sockets and timers, and throws ProviderError with `retryable` set.
+
+export class ProviderError extends Error {
+  constructor(
+    /** "deepgram" | "openai" | "11labs" … */
+    readonly provider: string,
+    readonly kind: "transcriber" | "llm" | "voice",
+    message: string,
+    readonly retryable: boolean,
+    /** HTTP status or websocket close code, when there is one. */
+    readonly status?: number,
+  ) {
+    super(message);
+    this.name = "ProviderError";
+  }
+}
+
+// ---------- speech to text ----------
+
+export interface SttOptions {
+  apiKey: string;
+  model: string;
+  language: string;
+  /** Deepgram `endpointing` in ms (silence that finalises speech). */
+  endpointingMs: number;
+  utteranceEndMs: number;
+  keywords?: string[];
+  keyterms?: string[];
+  smartFormat?: boolean;
+  signal: AbortSignal;
+}
+
+export type SttEvent =
+  | { type: "speech-started"; atMs: number }
+  | {
+      type: "transcript";
+      text: string;
+      isFinal: boolean;
+      /** Provider says the speaker paused (Deepgram speech_final). */
+      speechFinal: boolean;
+      confidence: number;
+      /** Audio time (ms from stream start) of the end of the last word. */
+      endMs: number;
+    }
+  | { type: "utterance-end"; lastWordEndMs: number }
+  | { type: "error"; error: ProviderError }
+  | { type: "closed" };
+
+export interface SttStream {
+  /** Raw μ-law 8 kHz audio as received from Twilio (no copies needed). */
+  sendAudio(mulaw: Buffer): void;
+  /** Ask the provider to flush what it heard so far (Deepgram `Finalize`). */
+  finalize(): void;
+  close(): Promise<void>;
+}
+
+export interface SpeechToText {
+  readonly provider: string;
+  connect(options: SttOptions, onEvent: (e: SttEvent) => void): Promise<SttStream>;
+}
+
+// ---------- language model ----------
+
+export interface LlmMessage {
+  role: "system" | "user" | "assistant" | "tool";
+  content: string | null;
+  toolCalls?: { id: string; name: string; arguments: string }[];
+  toolCallId?: string;
+  name?: string;
+}
+
+export interface LlmTool {
+  name: string;
+  description?: string;
+  parameters?: Record<string, unknown>;
+}
+
+export interface LlmRequest {
+  apiKey: string;
+  model: string;
+  messages: LlmMessage[];
+  tools?: LlmTool[];
+  temperature?: number;
+  maxTokens?: number;
+  signal: AbortSignal;
+}
+
+export type LlmEvent =
+  | { type: "text"; delta: string }
+  | { type: "tool-call"; id: string; name: string; arguments: string }
+  | {
+      type: "done";
+      finishReason: string;
+      usage: { promptTokens: number; completionTokens: number; cachedPromptTokens: number };
+    };
+
+export interface LanguageModel {
+  readonly provider: string;
+  /** Streams text deltas as they arrive; tool calls are emitted whole once their arguments are complete. */
+  stream(request: LlmRequest): AsyncIterable<LlmEvent>;
+}
+
+// ---------- text to speech ----------
+
+export interface TtsOptions {
+  apiKey: string;
+  voiceId: string;
+  model: string;
+  /** Always μ-law 8 kHz for Twilio. */
+  outputFormat: "ulaw_8000";
+  voiceSettings?: {
+    stability?: number;
+    similarityBoost?: number;
+    style?: number;
+    useSpeakerBoost?: boolean;
+    speed?: number;
+  };
+  optimizeStreamingLatency?: number;
+  signal: AbortSignal;
+}
+
+export interface TtsStream {
+  /** Text as soon as a clause is complete; `flush` forces generation of what was sent. */
+  sendText(text: string, flush?: boolean): void;
+  /** No more text for this utterance: audio ends after what was sent. */
+  end(): void;
+  /** Drop everything (barge-in): no more audio events after this resolves. */
+  abort(): void;
+}
+
+export type TtsEvent =
+  | { type: "audio"; mulaw: Buffer }
+  | { type: "done"; characters: number }
+  | { type: "error"; error: ProviderError };
+
+export interface TextToSpeech {
+  readonly provider: string;
+  /** One stream per assistant utterance (a reply), fed clause by clause. */
+  open(options: TtsOptions, onEvent: (e: TtsEvent) => void): Promise<TtsStream>;
+}
