@@ -1,0 +1,37 @@
+import { type Static, Type } from "@sinclair/typebox";
+
+// The raw usage quantities the media plane records on Call.usage when a call ends; billing prices
+// them into UsageLines. `byo` is true when the organisation's own credential paid that provider
+// (its line is then `passthrough`: shown at cost, not charged by the platform).
+
+export const CallUsage = Type.Object({
+  /** Billable call duration (startedAt → endedAt), seconds with millisecond precision. */
+  durationSeconds: Type.Number({ minimum: 0 }),
+  transport: Type.Object({
+    provider: Type.String(),
+    direction: Type.Union([Type.Literal("inbound"), Type.Literal("outbound")]),
+    seconds: Type.Number({ minimum: 0 }),
+    byo: Type.Boolean(),
+  }),
+  stt: Type.Object({
+    provider: Type.String(),
+    model: Type.String(),
+    audioSeconds: Type.Number({ minimum: 0 }),
+    byo: Type.Boolean(),
+  }),
+  llm: Type.Object({
+    provider: Type.String(),
+    model: Type.String(),
+    promptTokens: Type.Integer({ minimum: 0 }),
+    cachedPromptTokens: Type.Integer({ minimum: 0 }),
+    completionTokens: Type.Integer({ minimum: 0 }),
+    byo: Type.Boolean(),
+  }),
+  tts: Type.Object({
+    provider: Type.String(),
+    model: Type.String(),
+    characters: Type.Integer({ minimum: 0 }),
+    byo: Type.Boolean(),
+  }),
+});
+export type CallUsage = Static<typeof CallUsage>;
