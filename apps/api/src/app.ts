@@ -126,10 +126,11 @@ export async function buildApi(config: ApiConfig, options: BuildApiOptions = {})
         ? hoistTitledSchemas(documentObject.openapiObject as Record<string, unknown>)
         : documentObject.swaggerObject,
   });
-  await app.register(swaggerUi, { routePrefix: "/docs", uiConfig: { deepLinking: true } });
+  // Registered before swagger-ui so its routes are seen: the reference is public.
   app.addHook("onRoute", (route) => {
     if (route.url.startsWith("/docs")) route.config = { ...(route.config ?? {}), auth: "none" };
   });
+  await app.register(swaggerUi, { routePrefix: "/docs", uiConfig: { deepLinking: true } });
 
   await app.register(rateLimit, {
     global: true,

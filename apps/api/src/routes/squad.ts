@@ -1,5 +1,13 @@
+import { Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
-import { CreateSquadDTO, Squad, UpdateSquadDTO } from "../../../../libs/vapi/index.ts";
+import {
+  CreateSquadDTO,
+  listQueryProperties,
+  Squad,
+  STRICT,
+  UpdateSquadDTO,
+  Uuid,
+} from "../../../../libs/vapi/index.ts";
 import { crudRoutes } from "./crud.ts";
 
 export async function squadRoutes(app: FastifyInstance): Promise<void> {
@@ -11,6 +19,8 @@ export async function squadRoutes(app: FastifyInstance): Promise<void> {
     create: CreateSquadDTO,
     update: UpdateSquadDTO,
     response: Squad,
+    // Vapi's SDK lists squads by ids with `idAny` (repeated query parameter).
+    listQuery: Type.Object({ idAny: Type.Optional(Type.Array(Uuid)), ...listQueryProperties }, STRICT),
     service: app.deps.services.squads,
   });
 }

@@ -68,8 +68,10 @@ export class SquadService {
     return squadView(await this.row(ctx, id));
   }
 
-  async list(ctx: ServiceContext, q: ListQuery): Promise<SquadView[]> {
-    return (await this.db.squad.findMany(listArgs(ctx, q))).map(squadView);
+  async list(ctx: ServiceContext, q: ListQuery & { idAny?: string[] }): Promise<SquadView[]> {
+    const args = listArgs(ctx, q);
+    const where = q.idAny ? { ...args.where, id: { in: q.idAny } } : args.where;
+    return (await this.db.squad.findMany({ ...args, where })).map(squadView);
   }
 
   async update(ctx: ServiceContext, id: string, patch: SquadBody): Promise<SquadView> {
