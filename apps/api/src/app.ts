@@ -4,10 +4,12 @@ import swaggerUi from "@fastify/swagger-ui";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import Fastify, { type FastifyInstance } from "fastify";
 import { Redis } from "ioredis";
+import { CacheBus } from "../../../libs/cache/read-cache.ts";
 import { SecretBox } from "../../../libs/crypto/index.ts";
 import { createDb, type Db } from "../../../libs/db/index.ts";
 import { installErrorHandler, installValidation } from "../../../libs/http/index.ts";
 import { hoistTitledSchemas } from "../../../libs/http/openapi-refs.ts";
+import { installSerializer } from "../../../libs/http/serialization.ts";
 import type { ApiConfig } from "./config.ts";
 import { ApiKeyAuthenticator, registerAuth } from "./plugins/auth.ts";
 import { assistantRoutes } from "./routes/assistant.ts";
@@ -71,6 +73,7 @@ export async function buildApi(config: ApiConfig, options: BuildApiOptions = {})
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   installValidation(app);
+  installSerializer(app);
   installErrorHandler(app);
 
   const db = options.db ?? createDb(config.databaseUrl);
@@ -85,10 +88,11 @@ export async function buildApi(config: ApiConfig, options: BuildApiOptions = {})
   const subscriber = redis ? redis.duplicate({ enableReadyCheck: false }) : undefined;
 
   const secrets = new SecretBox(config.secretsKey, config.previousSecretsKeys);
+  const cacheBus = new CacheBus(redis, subscriber);
   const refs = new ReferenceChecker(db);
   const services: ApiServices = {
     orgs: new OrgService(db),
-    assistants: new AssistantService(db, refs),
+    assistants: new AssistantService(db, refs, cacheBus, config.authCacheTtlMs),
     tools: new ToolService(db),
     squads: new SquadService(db, refs),
     phoneNumbers: new PhoneNumberService(db, refs, secrets),
@@ -150,10 +154,8 @@ export async function buildApi(config: ApiConfig, options: BuildApiOptions = {})
   });
 
   await registerAuth(app, {
-    authenticator: new ApiKeyAuthenticator(db, config.authCacheTtlMs),
+    authenticator: new ApiKeyAuthenticator(db, config.authCacheTtlMs, cacheBus),
     adminToken: config.adminToken,
-    redis,
-    redisSubscriber: subscriber,
   });
 
   await app.register(healthRoutes);
@@ -166,6 +168,7 @@ export async function buildApi(config: ApiConfig, options: BuildApiOptions = {})
   await app.register(callRoutes);
 
   await app.ready();
+  await cacheBus.ready();
   return app as unknown as Api;
 }
 

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import type { Redis } from "ioredis";
+import { type CacheBus, TtlCache } from "../../../../libs/cache/read-cache.ts";
 import { hashApiKey, safeEqual } from "../../../../libs/crypto/index.ts";
 import type { Db } from "../../../../libs/db/index.ts";
 import { ForbiddenError, UnauthorizedError } from "../../../../libs/errors/index.ts";
@@ -18,32 +18,28 @@ declare module "fastify" {
   }
 }
 
-const REVOKE_CHANNEL = "switchboard:auth:revoked";
-
-interface CacheEntry {
-  ctx: AuthContext | null;
-  expiresAt: number;
-}
-
 /**
- * Looking a key up in Postgres on every request would cap throughput at the database's, so
- * resolved keys are cached for a short TTL. Revocation evicts the entry here at once and, through
- * Redis pub/sub, on every other API process.
+ * Looking a key up in Postgres on every request would cost more CPU than the rest of a request,
+ * so resolved keys are cached for a short TTL. Revocation evicts the entry here at once and,
+ * through the cache bus (Redis pub/sub), in every other API process.
  */
 export class ApiKeyAuthenticator {
-  private readonly cache = new Map<string, CacheEntry>();
+  private readonly cache: TtlCache<AuthContext | null>;
   private readonly lastTouched = new Map<string, number>();
   constructor(
     private readonly db: Db,
-    private readonly ttlMs: number,
-    private readonly maxEntries = 10_000,
-  ) {}
+    ttlMs: number,
+    private readonly bus: CacheBus,
+  ) {
+    this.cache = new TtlCache(ttlMs);
+    bus.register("apiKey", (keyId) => this.cache.deleteWhere((ctx) => ctx?.keyId === keyId));
+  }
 
   async resolve(token: string): Promise<AuthContext | null> {
     const hash = hashApiKey(token);
     const now = Date.now();
-    const hit = this.cache.get(hash);
-    if (hit && hit.expiresAt > now) return hit.ctx;
+    const hit = this.cache.get(hash, now);
+    if (hit !== undefined) return hit;
     const row = await this.db.apiKey.findUnique({
       where: { hash },
       select: { id: true, orgId: true, type: true, revokedAt: true },
@@ -56,9 +52,11 @@ export class ApiKeyAuthenticator {
             keyType: row.type === "public" ? ("public" as const) : ("private" as const),
           }
         : null;
-    if (this.cache.size >= this.maxEntries) this.cache.clear();
-    this.cache.set(hash, { ctx, expiresAt: now + this.ttlMs });
-    if (ctx) this.touch(ctx.keyId, now);
+    // Unknown keys are not cached: a key created a moment ago must work at once.
+    if (ctx) {
+      this.cache.set(hash, ctx, now);
+      this.touch(ctx.keyId, now);
+    }
     return ctx;
   }
 
@@ -70,12 +68,8 @@ export class ApiKeyAuthenticator {
     this.db.apiKey.update({ where: { id: keyId }, data: { lastUsedAt: new Date(now) } }).catch(() => {});
   }
 
-  evictKeyId(keyId: string): void {
-    for (const [hash, entry] of this.cache) if (entry.ctx?.keyId === keyId) this.cache.delete(hash);
-  }
-
-  evictAll(): void {
-    this.cache.clear();
+  revoke(keyId: string): Promise<void> {
+    return this.bus.evict("apiKey", keyId);
   }
 }
 
@@ -89,26 +83,13 @@ function bearer(request: FastifyRequest): string | undefined {
 export interface AuthPluginOptions {
   authenticator: ApiKeyAuthenticator;
   adminToken: string;
-  redis?: Redis;
-  redisSubscriber?: Redis;
 }
 
 export async function registerAuth(app: FastifyInstance, opts: AuthPluginOptions): Promise<void> {
   const { authenticator, adminToken } = opts;
   app.decorateRequest("auth", undefined as unknown as AuthContext);
 
-  if (opts.redisSubscriber) {
-    const sub = opts.redisSubscriber;
-    await sub.subscribe(REVOKE_CHANNEL);
-    sub.on("message", (channel, keyId) => {
-      if (channel === REVOKE_CHANNEL) authenticator.evictKeyId(keyId);
-    });
-  }
-
-  app.decorate("revokeApiKeyEverywhere", async (keyId: string) => {
-    authenticator.evictKeyId(keyId);
-    if (opts.redis) await opts.redis.publish(REVOKE_CHANNEL, keyId);
-  });
+  app.decorate("revokeApiKeyEverywhere", (keyId: string) => authenticator.revoke(keyId));
 
   app.addHook("onRequest", async (request) => {
     // Unknown routes fall through to the 404 handler, whatever the credentials.

@@ -1,3 +1,4 @@
+import { type CacheBus, TtlCache } from "../../../../libs/cache/read-cache.ts";
 import type { Assistant as AssistantRow, Db } from "../../../../libs/db/index.ts";
 import { NotFoundError } from "../../../../libs/errors/index.ts";
 import {
@@ -37,10 +38,18 @@ export async function checkAssistantRefs(
 }
 
 export class AssistantService {
+  private readonly cache: TtlCache<AssistantView>;
+
+  /** Reads of an assistant are cached (the media plane and customers read them often); writes evict everywhere. */
   constructor(
     private readonly db: Db,
     private readonly refs: ReferenceChecker,
-  ) {}
+    private readonly bus: CacheBus,
+    cacheTtlMs: number,
+  ) {
+    this.cache = new TtlCache(cacheTtlMs);
+    bus.register("assistant", (key) => this.cache.delete(key));
+  }
 
   async create(ctx: ServiceContext, body: AssistantBody): Promise<AssistantView> {
     await checkAssistantRefs(this.refs, ctx, body);
@@ -55,7 +64,12 @@ export class AssistantService {
   }
 
   async get(ctx: ServiceContext, id: string): Promise<AssistantView> {
-    return assistantView(await this.row(ctx, id));
+    const key = `${ctx.orgId}:${id}`;
+    const hit = this.cache.get(key);
+    if (hit) return hit;
+    const view = assistantView(await this.row(ctx, id));
+    this.cache.set(key, view);
+    return view;
   }
 
   async row(ctx: ServiceContext, id: string): Promise<AssistantRow> {
@@ -77,12 +91,14 @@ export class AssistantService {
       where: { id: current.id },
       data: { name: typeof config.name === "string" ? config.name : null, config: config as object },
     });
+    await this.bus.evict("assistant", `${ctx.orgId}:${id}`);
     return assistantView(row);
   }
 
   async remove(ctx: ServiceContext, id: string): Promise<AssistantView> {
     const current = await this.row(ctx, id);
     await this.db.assistant.delete({ where: { id: current.id } });
+    await this.bus.evict("assistant", `${ctx.orgId}:${id}`);
     return assistantView(current);
   }
 }
