@@ -17,6 +17,21 @@ export class ProviderError extends Error {
   }
 }
 
+/** 408, 429 and 5xx are worth retrying; any other 4xx is a mistake (key, model, body). */
+export function isRetryableStatus(status: number): boolean {
+  return status === 408 || status === 429 || status >= 500;
+}
+
+/** What adapters throw when the caller's signal aborts: a DOMException named "AbortError". */
+export function abortError(): DOMException {
+  return new DOMException("The operation was aborted", "AbortError");
+}
+
+/** True for the AbortError adapters throw (and Node's own); an abort is not a provider failure. */
+export function isAbortError(err: unknown): boolean {
+  return err instanceof Error && err.name === "AbortError";
+}
+
 // ---------- speech to text ----------
 
 export interface SttOptions {
@@ -29,6 +44,10 @@ export interface SttOptions {
   keywords?: string[];
   keyterms?: string[];
   smartFormat?: boolean;
+  /** Default true. */
+  punctuate?: boolean;
+  /** Websocket handshake budget; default set by the adapter (5 s). */
+  connectTimeoutMs?: number;
   signal: AbortSignal;
 }
 
@@ -41,8 +60,13 @@ export type SttEvent =
       /** Provider says the speaker paused (Deepgram speech_final). */
       speechFinal: boolean;
       confidence: number;
-      /** Audio time (ms from stream start) of the end of the last word. */
+      /**
+       * Audio time (ms from stream start) of the end of the last word; the end of the result's
+       * window (Deepgram start + duration) when it has no words.
+       */
       endMs: number;
+      /** This final answers a `finalize()` (Deepgram from_finalize). */
+      fromFinalize?: boolean;
     }
   | { type: "utterance-end"; lastWordEndMs: number }
   | { type: "error"; error: ProviderError }
@@ -54,6 +78,8 @@ export interface SttStream {
   /** Ask the provider to flush what it heard so far (Deepgram `Finalize`). */
   finalize(): void;
   close(): Promise<void>;
+  /** Wall time the connection took to open, in ms (for latency metrics). */
+  readonly connectMs?: number;
 }
 
 export interface SpeechToText {
@@ -118,6 +144,10 @@ export interface TtsOptions {
     speed?: number;
   };
   optimizeStreamingLatency?: number;
+  /** ElevenLabs `generation_config.chunk_length_schedule`; the adapter's default favours latency. */
+  chunkLengthSchedule?: number[];
+  /** Websocket handshake budget; default set by the adapter (5 s). */
+  connectTimeoutMs?: number;
   signal: AbortSignal;
 }
 
@@ -128,6 +158,8 @@ export interface TtsStream {
   end(): void;
   /** Drop everything (barge-in): no more audio events after this resolves. */
   abort(): void;
+  /** Wall time to get a ready socket, in ms (≈0 when a pre-opened one was used). */
+  readonly connectMs?: number;
 }
 
 export type TtsEvent =
@@ -139,4 +171,9 @@ export interface TextToSpeech {
   readonly provider: string;
   /** One stream per assistant utterance (a reply), fed clause by clause. */
   open(options: TtsOptions, onEvent: (e: TtsEvent) => void): Promise<TtsStream>;
+  /**
+   * Optional: get a connection ready for the next `open` with the same options (call start), so a
+   * reply does not pay the handshake. It lives until `options.signal` aborts. Never throws.
+   */
+  prewarm?(options: TtsOptions): void;
 }

@@ -1,0 +1,82 @@
+// Opening a provider websocket with the failure modes sorted: a refused upgrade keeps its HTTP
+// status (401 → not retryable), a network failure or handshake timeout is retryable, and the
+// caller's abort wins over both.
+import { WebSocket } from "ws";
+import { abortError, isRetryableStatus, ProviderError } from "./types.ts";
+
+export interface OpenSocketOptions {
+  provider: string;
+  kind: ProviderError["kind"];
+  headers: Record<string, string>;
+  timeoutMs: number;
+  signal: AbortSignal;
+}
+
+export interface OpenedSocket {
+  ws: WebSocket;
+  connectMs: number;
+}
+
+/** http(s) base URLs become ws(s); a trailing slash is dropped. */
+export function toWebSocketBase(url: string): string {
+  return url.replace(/^http/, "ws").replace(/\/+$/, "");
+}
+
+export function openSocket(url: string, opts: OpenSocketOptions): Promise<OpenedSocket> {
+  if (opts.signal.aborted) return Promise.reject(abortError());
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, {
+      headers: opts.headers,
+      handshakeTimeout: opts.timeoutMs,
+      perMessageDeflate: false,
+    });
+    let status: number | undefined;
+    let settled = false;
+    const finish = (err: Error | undefined): void => {
+      if (settled) return;
+      settled = true;
+      opts.signal.removeEventListener("abort", onAbort);
+      ws.off("open", onOpen);
+      ws.off("error", onError);
+      ws.off("unexpected-response", onUnexpected);
+      if (err) {
+        // Keep a listener so a late socket error cannot crash the process.
+        ws.on("error", () => {});
+        ws.terminate();
+        reject(err);
+      } else {
+        resolve({ ws, connectMs: performance.now() - started });
+      }
+    };
+    const onOpen = (): void => finish(undefined);
+    const onAbort = (): void => finish(abortError());
+    const onUnexpected = (_req: unknown, res: { statusCode?: number }): void => {
+      status = res.statusCode ?? 0;
+      finish(
+        new ProviderError(
+          opts.provider,
+          opts.kind,
+          `${opts.provider} refused the connection (HTTP ${status})`,
+          isRetryableStatus(status),
+          status,
+        ),
+      );
+    };
+    const onError = (err: Error): void => {
+      finish(
+        new ProviderError(
+          opts.provider,
+          opts.kind,
+          `${opts.provider} connection failed: ${err.message}`,
+          true,
+          status,
+        ),
+      );
+    };
+    ws.on("open", onOpen);
+    ws.on("error", onError);
+    ws.on("unexpected-response", onUnexpected);
+    opts.signal.addEventListener("abort", onAbort, { once: true });
+  });
+}

@@ -1,0 +1,84 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import {
+  durationMs,
+  FRAME_BYTES,
+  FrameSplitter,
+  frames20ms,
+  isSilence,
+  MULAW_SILENCE,
+  MULAW_TO_LINEAR,
+  SILENCE_FRAME,
+} from "../../libs/providers/audio.ts";
+import { TONE_FRAME } from "../fakes/index.ts";
+
+test("μ-law decodes with the G.711 table", () => {
+  assert.equal(MULAW_SILENCE, 0xff);
+  assert.equal(MULAW_TO_LINEAR[0xff], 0);
+  assert.equal(MULAW_TO_LINEAR[0x7f], 0);
+  assert.equal(MULAW_TO_LINEAR[0x00], -32124);
+  assert.equal(MULAW_TO_LINEAR[0x80], 32124);
+  assert.equal(MULAW_TO_LINEAR[0xfe], 8);
+});
+
+test("silence and quiet noise are silent; the caller's voice is not", () => {
+  assert.equal(isSilence(SILENCE_FRAME), true);
+  assert.equal(isSilence(Buffer.alloc(FRAME_BYTES, 0xfd)), true, "±16 is line noise");
+  assert.equal(isSilence(TONE_FRAME), false);
+  assert.equal(isSilence(Buffer.alloc(0)), true);
+});
+
+test("durationMs counts 8 bytes per ms", () => {
+  assert.equal(durationMs(160), 20);
+  assert.equal(durationMs(8000), 1000);
+  assert.equal(durationMs(4), 0.5);
+});
+
+test("FrameSplitter carries remainders across chunks and keeps byte order", () => {
+  const input = Buffer.alloc(1000);
+  for (let i = 0; i < input.length; i++) input[i] = i % 251;
+  const splitter = new FrameSplitter();
+  const frames: Buffer[] = [];
+  // Uneven chunks, like TTS output.
+  for (const [from, to] of [
+    [0, 70],
+    [70, 300],
+    [300, 301],
+    [301, 1000],
+  ] as const) {
+    splitter.push(input.subarray(from, to), (f) => frames.push(f));
+  }
+  assert.equal(frames.length, 6);
+  assert.equal(splitter.pendingBytes, 40);
+  for (const f of frames) assert.equal(f.length, FRAME_BYTES);
+  assert.deepEqual(Buffer.concat(frames), input.subarray(0, 960));
+  const last = splitter.flush();
+  assert.ok(last);
+  assert.deepEqual(last.subarray(0, 40), input.subarray(960));
+  assert.ok(
+    last.subarray(40).every((b) => b === MULAW_SILENCE),
+    "padded with silence",
+  );
+  assert.equal(splitter.flush(), undefined);
+  // Frames handed out earlier are not overwritten by later pushes.
+  const copy = Buffer.from(frames[0] as Buffer);
+  splitter.push(Buffer.alloc(500, 7), () => {});
+  assert.deepEqual(frames[0], copy);
+});
+
+test("frames20ms splits a whole buffer, padding the tail, or carries it with a splitter", () => {
+  const frames = frames20ms(Buffer.alloc(400, 0x10));
+  assert.deepEqual(
+    frames.map((f) => f.length),
+    [160, 160, 160],
+  );
+  assert.equal(frames[2]?.[79], 0x10);
+  assert.equal(frames[2]?.[80], MULAW_SILENCE);
+
+  const splitter = new FrameSplitter();
+  assert.equal(frames20ms(Buffer.alloc(100), splitter).length, 0);
+  assert.equal(frames20ms(Buffer.alloc(100), splitter).length, 1);
+  assert.equal(splitter.pendingBytes, 40);
+  splitter.reset();
+  assert.equal(splitter.pendingBytes, 0);
+});

@@ -1,0 +1,39 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { createProviders, DeepgramStt, ElevenLabsTts, OpenAiLlm } from "../../libs/providers/index.ts";
+
+test("the registry is keyed by Vapi provider names and uses the configured endpoints", () => {
+  const p = createProviders({
+    deepgramApiUrl: "ws://127.0.0.1:7001",
+    openaiBaseUrl: "http://127.0.0.1:7002/v1",
+    elevenlabsApiUrl: "http://127.0.0.1:7003/",
+  });
+  assert.deepEqual(Object.keys(p.stt), ["deepgram"]);
+  assert.deepEqual(Object.keys(p.llm), ["openai"]);
+  assert.deepEqual(Object.keys(p.tts), ["11labs"]);
+  assert.ok(p.stt.deepgram instanceof DeepgramStt);
+  assert.ok(p.llm.openai instanceof OpenAiLlm);
+  assert.ok(p.tts["11labs"] instanceof ElevenLabsTts);
+  const signal = new AbortController().signal;
+  assert.match(
+    (p.stt.deepgram as DeepgramStt).listenUrl({
+      apiKey: "k",
+      model: "nova-3",
+      language: "en",
+      endpointingMs: 300,
+      utteranceEndMs: 1000,
+      signal,
+    }),
+    /^ws:\/\/127\.0\.0\.1:7001\/v1\/listen\?encoding=mulaw&sample_rate=8000&channels=1&model=nova-3&language=en&interim_results=true&endpointing=300&utterance_end_ms=1000&vad_events=true&smart_format=true&punctuate=true$/,
+  );
+  assert.equal(
+    (p.tts["11labs"] as ElevenLabsTts).streamUrl({
+      apiKey: "k",
+      voiceId: "a b",
+      model: "eleven_flash_v2_5",
+      outputFormat: "ulaw_8000",
+      signal,
+    }),
+    "ws://127.0.0.1:7003/v1/text-to-speech/a%20b/stream-input?model_id=eleven_flash_v2_5&output_format=ulaw_8000&inactivity_timeout=60",
+  );
+});
