@@ -32,4 +32,9 @@ if ! redis_up; then
   for _ in $(seq 1 30); do redis_up && break; sleep 1; done
   redis_up || { echo "ensure-services: Redis did not start" >&2; exit 1; }
 fi
+# The dashboard's browser test drives Debian's Chromium through playwright-core (executablePath).
+if [ ! -x /usr/bin/chromium ]; then
+  echo "ensure-services: installing Chromium"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
 echo "ensure-services: postgres and redis are up"

@@ -17,6 +17,7 @@ import { workerConfigFromEnv } from "../apps/worker/src/config.ts";
 import { parseEnv } from "../libs/config/index.ts";
 import { type EmbeddedPostgres, startEmbeddedPostgres } from "../libs/db/embedded.ts";
 import { applyMigrations, createDb } from "../libs/db/index.ts";
+import { BullMqQueue, InProcessQueue, type JobQueue } from "../libs/queue/index.ts";
 import { loadOrExit, onShutdown } from "../libs/runtime/process.ts";
 
 interface DevState {
@@ -62,8 +63,15 @@ if (!devOrgExists) {
 await writeFile(statePath, JSON.stringify(state, null, 2), { mode: 0o600 });
 
 const api = await buildApi(apiConfig, { db });
-const media = await buildMedia(mediaConfigFromEnv(env), { db, redis: api.deps.redis });
-const worker = await buildWorker(workerConfigFromEnv(env), { db, redis: api.deps.redis });
+// One job queue for all three apps: BullMQ when Redis is configured, else in-process (jobs enqueued by
+// the media plane run in this process's worker).
+const queue: JobQueue = api.deps.redis
+  ? new BullMqQueue(api.deps.redis)
+  : new InProcessQueue((err, job) =>
+      console.warn(`switchboard: job ${job.name} ${job.jobId} attempt ${job.attempt} failed:`, err),
+    );
+const media = await buildMedia(mediaConfigFromEnv(env), { db, redis: api.deps.redis, queue });
+const worker = await buildWorker(workerConfigFromEnv(env), { db, redis: api.deps.redis, queue });
 const host = env.HOST ?? "127.0.0.1";
 await api.listen({ port: apiConfig.port, host });
 await media.listen({ port: env.MEDIA_PORT ?? 3001, host });
@@ -84,6 +92,7 @@ onShutdown(async () => {
   await api.close();
   await media.close();
   await worker.close();
+  await queue.close();
   await db.$disconnect();
   await embedded?.stop();
 });

@@ -35,3 +35,25 @@ export const CallUsage = Type.Object({
   }),
 });
 export type CallUsage = Static<typeof CallUsage>;
+
+/**
+ * The usage of a call that ended without a media session (busy, no answer, failed, refused at
+ * admission): nothing was used. Transport is the customer's own Twilio account (`byo`), as on
+ * calls the media plane records, so a zero-usage call prices to five zero lines.
+ */
+export function zeroCallUsage(direction: "inbound" | "outbound"): CallUsage {
+  return {
+    durationSeconds: 0,
+    transport: { provider: "twilio", direction, seconds: 0, byo: true },
+    stt: { provider: "deepgram", model: "", audioSeconds: 0, byo: false },
+    llm: {
+      provider: "openai",
+      model: "",
+      promptTokens: 0,
+      cachedPromptTokens: 0,
+      completionTokens: 0,
+      byo: false,
+    },
+    tts: { provider: "11labs", model: "", characters: 0, byo: false },
+  };
+}

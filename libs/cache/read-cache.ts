@@ -63,7 +63,8 @@ export class CacheBus {
     this.evictors.set(name, evictor);
     if (this.subscriber && !this.subscribed) {
       const sub = this.subscriber;
-      this.subscribed = sub.subscribe(CHANNEL);
+      // A Redis that is down at start must not stop the API: eviction falls back to the TTL.
+      this.subscribed = sub.subscribe(CHANNEL).catch(() => {});
       sub.on("message", (channel, message) => {
         if (channel !== CHANNEL) return;
         const sep = message.indexOf("|");

@@ -47,6 +47,19 @@ export const EnvSchema = Type.Object({
   ELEVENLABS_API_KEY: Type.Optional(Type.String({ minLength: 1 })),
   STRIPE_SECRET_KEY: Type.Optional(Type.String({ minLength: 1 })),
   STRIPE_WEBHOOK_SECRET: Type.Optional(Type.String({ minLength: 1 })),
+  /** Billing Meter event names (created on first need when absent): the platform fee in minutes … */
+  STRIPE_METER_VOICE_MINUTES: Type.Optional(Type.String({ pattern: "^[A-Za-z0-9_.-]{1,100}$" })),
+  /** … and platform-billed provider costs in micro-dollars. */
+  STRIPE_METER_PROVIDER_USAGE: Type.Optional(Type.String({ pattern: "^[A-Za-z0-9_.-]{1,100}$" })),
+  /** Existing metered price ids to subscribe organisations to (otherwise created once, found by lookup_key). */
+  STRIPE_PRICE_VOICE_MINUTES: Type.Optional(Type.String({ pattern: "^price_" })),
+  STRIPE_PRICE_PROVIDER_USAGE: Type.Optional(Type.String({ pattern: "^price_" })),
+  /** JSON file replacing or extending the built-in price table (see libs/billing/prices.ts). */
+  PRICE_TABLE_PATH: Type.Optional(Type.String({ minLength: 1 })),
+  /** The platform fee per call minute in USD, as a decimal string (default "0.05"). */
+  PLATFORM_FEE_PER_MINUTE_USD: Type.Optional(Type.String({ pattern: "^\\d{1,6}(\\.\\d{1,12})?$" })),
+  /** How long a stopping media process lets active calls run before ending them (ms, default 30000). */
+  MEDIA_DRAIN_MS: Type.Optional(Type.Integer({ minimum: 0 })),
 });
 export type Env = Static<typeof EnvSchema>;
 
@@ -57,6 +70,7 @@ const NUMERIC = new Set([
   "RATE_LIMIT_PER_MINUTE",
   "BODY_LIMIT_BYTES",
   "AUTH_CACHE_TTL_MS",
+  "MEDIA_DRAIN_MS",
 ]);
 
 /** Validates the raw environment; throws ConfigError naming every bad variable. */

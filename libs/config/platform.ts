@@ -13,6 +13,11 @@ export interface ProviderConfig {
   elevenlabsApiKey?: string;
   stripeSecretKey?: string;
   stripeWebhookSecret?: string;
+  /** Stripe Billing Meter event names and optional existing price ids (see libs/billing/stripe.ts). */
+  stripeMeterVoiceMinutes: string;
+  stripeMeterProviderUsage: string;
+  stripePriceVoiceMinutes?: string;
+  stripePriceProviderUsage?: string;
 }
 
 export interface CommonConfig {
@@ -40,6 +45,10 @@ export function providerConfig(env: Env): ProviderConfig {
     elevenlabsApiKey: env.ELEVENLABS_API_KEY,
     stripeSecretKey: env.STRIPE_SECRET_KEY,
     stripeWebhookSecret: env.STRIPE_WEBHOOK_SECRET,
+    stripeMeterVoiceMinutes: env.STRIPE_METER_VOICE_MINUTES ?? "voice_minutes",
+    stripeMeterProviderUsage: env.STRIPE_METER_PROVIDER_USAGE ?? "provider_usage",
+    stripePriceVoiceMinutes: env.STRIPE_PRICE_VOICE_MINUTES,
+    stripePriceProviderUsage: env.STRIPE_PRICE_PROVIDER_USAGE,
   };
 }
 

@@ -68,8 +68,9 @@ export class BullMqQueue implements JobQueue {
           });
         },
         {
-          // A dedicated connection: BullMQ workers block on Redis.
-          connection: this.connection.duplicate({ maxRetriesPerRequest: null }),
+          // Connection options, not a client: BullMQ then owns its blocking connections and closes them
+          // in worker.close() (a client passed in is never closed and keeps the process alive).
+          connection: { ...this.connection.options, maxRetriesPerRequest: null },
           prefix: this.options.prefix ?? "switchboard",
           concurrency: this.options.concurrency ?? 16,
           settings: {
@@ -90,6 +91,12 @@ export class BullMqQueue implements JobQueue {
   }
 
   async close(): Promise<void> {
+    // A worker closed while its connections are still initialising leaves BullMQ's init promise to
+    // reject after the fact (unhandled); let them finish first (bounded, in case Redis is gone).
+    await Promise.race([
+      Promise.allSettled(this.workers.map((w) => w.waitUntilReady())),
+      new Promise((resolve) => setTimeout(resolve, 2000).unref()),
+    ]);
     await Promise.all(this.workers.map((w) => w.close()));
     await Promise.all([...this.queues.values()].map((q) => q.close()));
   }

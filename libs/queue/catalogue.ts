@@ -17,6 +17,8 @@ export const WebhookDeliverPayload = Type.Object({
   timeoutMs: Type.Integer(),
   /** HMAC-SHA256 secret for the signature header, when the server has one. */
   secret: Type.Optional(Type.String()),
+  /** The server message type (`end-of-call-report` …), for logs. */
+  messageType: Type.Optional(Type.String()),
 });
 
 export const CallIdPayload = Type.Object({ callId: Type.String() });

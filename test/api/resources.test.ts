@@ -404,7 +404,7 @@ describe("/credential", () => {
 });
 
 describe("/call", () => {
-  test("list with filters and get; creating is not available yet (501)", async () => {
+  test("list with filters and get; create dials out", async () => {
     const a = (await req("POST", "/assistant", assistantBody())).json();
     const pn = (await req("POST", "/phone-number", phoneNumberBody({ assistantId: a.id }))).json();
     const call = await t.db.call.create({
@@ -443,7 +443,9 @@ describe("/call", () => {
       phoneNumberId: pn.id,
       customer: { number: "+14155550100" },
     });
-    assert.equal(create.statusCode, 501);
-    assert.match(create.json().message, /not available yet/);
+    assert.equal(create.statusCode, 201, create.body);
+    assert.equal(create.json().type, "outboundPhoneCall");
+    assert.equal(create.json().status, "queued");
+    assert.deepEqual(create.json().customer, { number: "+14155550100" });
   });
 });

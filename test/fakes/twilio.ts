@@ -79,6 +79,13 @@ export interface FakeTwilioOptions {
   verifyCallerId?: boolean;
   /** Options for every simulator this fake creates (utterance registry, recordAudio, …). */
   simulator?: CallSimulatorOptions;
+  /**
+   * Open mode, for tests that do not care about Twilio: any well-formed `AC…` account SID with any
+   * token authenticates (the account is created on first use; a new token replaces the old one, so
+   * signed webhooks use the latest), and looking up a number by `PhoneNumber` creates it in that
+   * account. Default false: only configured accounts and numbers exist.
+   */
+  openAccounts?: boolean;
 }
 
 export interface RecordedTwilioRequest {
@@ -109,6 +116,7 @@ export class FakeTwilio {
   ringMs: number;
   verifyCallerId: boolean;
   simulatorOptions: CallSimulatorOptions;
+  openAccounts: boolean;
 
   readonly #server: Server;
   readonly #port: number;
@@ -121,6 +129,7 @@ export class FakeTwilio {
     this.ringMs = opts.ringMs ?? 20;
     this.verifyCallerId = opts.verifyCallerId ?? true;
     this.simulatorOptions = opts.simulator ?? {};
+    this.openAccounts = opts.openAccounts ?? false;
     for (const a of opts.accounts ?? []) this.addAccount(a);
   }
 
@@ -294,6 +303,11 @@ export class FakeTwilio {
       pass = decoded.slice(colon + 1);
     }
     record.authUser = user;
+    if (this.openAccounts && user && /^AC[0-9a-fA-F]{32}$/.test(user) && pass) {
+      const known = this.accounts.get(user);
+      if (!known) this.addAccount({ accountSid: user, authToken: pass });
+      else known.authToken = pass;
+    }
     const account = user ? this.accounts.get(user) : undefined;
     if (!account || account.authToken !== pass) {
       error(401, 20003, "Authenticate");
@@ -314,6 +328,10 @@ export class FakeTwilio {
 
     if (collection === "IncomingPhoneNumbers.json" && item === undefined && method === "GET") {
       const filter = one(params.PhoneNumber);
+      if (this.openAccounts && filter && /^\+[1-9]\d{1,14}$/.test(filter)) {
+        const existing = this.findNumber(filter);
+        if (!existing) this.addNumber(accountSid, filter);
+      }
       const list = [...this.numbers.values()].filter(
         (n) => n.accountSid === accountSid && (!filter || n.phoneNumber.includes(filter)),
       );

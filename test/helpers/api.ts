@@ -5,6 +5,7 @@ import { type Api, buildApi } from "../../apps/api/src/app.ts";
 import { type ApiConfig, apiConfigFromEnv } from "../../apps/api/src/config.ts";
 import { type Env, parseEnv } from "../../libs/config/index.ts";
 import { createDb, type Db } from "../../libs/db/index.ts";
+import { FakeTwilio } from "../fakes/twilio.ts";
 import { createTestDatabase, type TestDatabase } from "./db.ts";
 
 export const REDIS_URL = process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
@@ -33,15 +34,32 @@ export interface TestApi {
   redis: Redis;
   config: ApiConfig;
   database: TestDatabase;
+  /** The Twilio the API talks to (TWILIO_API_URL): the one passed in, else an open FakeTwilio. */
+  twilio: FakeTwilio;
   createOrg(name?: string): Promise<TestOrg>;
   request(opts: InjectOptions & { key?: string }): Promise<LightMyRequestResponse>;
   close(): Promise<void>;
 }
 
+export interface StartTestApiOptions {
+  /**
+   * The FakeTwilio to point TWILIO_API_URL at (the test owns and closes it). Without one, an open
+   * FakeTwilio (any account, any number: importing a number just works) is started and closed here.
+   */
+  twilio?: FakeTwilio;
+}
+
 /** A real API on its own fresh Postgres database and the real Redis, driven through inject. */
-export async function startTestApi(envOverrides: Record<string, string> = {}): Promise<TestApi> {
+export async function startTestApi(
+  envOverrides: Record<string, string> = {},
+  options: StartTestApiOptions = {},
+): Promise<TestApi> {
   const database = await createTestDatabase();
-  const config = apiConfigFromEnv(testEnv({ DATABASE_URL: database.url, ...envOverrides }));
+  const ownsTwilio = !options.twilio;
+  const twilio = options.twilio ?? (await FakeTwilio.start({ openAccounts: true }));
+  const config = apiConfigFromEnv(
+    testEnv({ DATABASE_URL: database.url, TWILIO_API_URL: twilio.baseUrl, ...envOverrides }),
+  );
   const db = createDb(database.url);
   const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 2 });
   const app = await buildApi(config, { db, redis, logger: false });
@@ -51,6 +69,7 @@ export async function startTestApi(envOverrides: Record<string, string> = {}): P
     redis,
     config,
     database,
+    twilio,
     async createOrg(name = "Acme") {
       const res = await app.inject({
         method: "POST",
@@ -76,6 +95,7 @@ export async function startTestApi(envOverrides: Record<string, string> = {}): P
       await app.close();
       await db.$disconnect();
       redis.disconnect();
+      if (ownsTwilio) await twilio.close();
       await database.drop();
     },
   };

@@ -4,22 +4,30 @@ import swaggerUi from "@fastify/swagger-ui";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import Fastify, { type FastifyInstance } from "fastify";
 import { Redis } from "ioredis";
+import { recordCallCost } from "../../../libs/billing/finalize.ts";
+import { SpendControls } from "../../../libs/billing/spend-controls.ts";
+import { StripeBilling, stripeBillingConfig } from "../../../libs/billing/stripe.ts";
 import { CacheBus } from "../../../libs/cache/read-cache.ts";
 import { SecretBox } from "../../../libs/crypto/index.ts";
 import { createDb, type Db } from "../../../libs/db/index.ts";
 import { installErrorHandler, installValidation } from "../../../libs/http/index.ts";
 import { hoistTitledSchemas } from "../../../libs/http/openapi-refs.ts";
 import { installSerializer } from "../../../libs/http/serialization.ts";
+import { controlBusFor, inProcessControlBus } from "../../../libs/telephony/control-bus.ts";
 import type { ApiConfig } from "./config.ts";
 import { ApiKeyAuthenticator, registerAuth } from "./plugins/auth.ts";
 import { assistantRoutes } from "./routes/assistant.ts";
+import { billingRoutes } from "./routes/billing.ts";
 import { callRoutes } from "./routes/call.ts";
 import { credentialRoutes } from "./routes/credential.ts";
+import { dashboardRoutes } from "./routes/dashboard.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { orgRoutes } from "./routes/org.ts";
 import { phoneNumberRoutes } from "./routes/phone-number.ts";
 import { squadRoutes } from "./routes/squad.ts";
+import { stripeRoutes } from "./routes/stripe.ts";
 import { toolRoutes } from "./routes/tool.ts";
+import { twilioRoutes } from "./routes/twilio.ts";
 import { AssistantService } from "./services/assistant-service.ts";
 import { CallService } from "./services/call-service.ts";
 import { CredentialService } from "./services/credential-service.ts";
@@ -27,6 +35,7 @@ import { OrgService } from "./services/org-service.ts";
 import { PhoneNumberService } from "./services/phone-number-service.ts";
 import { ReferenceChecker } from "./services/references.ts";
 import { SquadService } from "./services/squad-service.ts";
+import { TelephonyService } from "./services/telephony-service.ts";
 import { ToolService } from "./services/tool-service.ts";
 
 export interface ApiServices {
@@ -37,6 +46,7 @@ export interface ApiServices {
   phoneNumbers: PhoneNumberService;
   credentials: CredentialService;
   calls: CallService;
+  telephony: TelephonyService;
 }
 
 export interface ApiDeps {
@@ -90,20 +100,39 @@ export async function buildApi(config: ApiConfig, options: BuildApiOptions = {})
   const secrets = new SecretBox(config.secretsKey, config.previousSecretsKeys);
   const cacheBus = new CacheBus(redis, subscriber);
   const refs = new ReferenceChecker(db);
+  const controlBus = controlBusFor(redis);
   const services: ApiServices = {
     orgs: new OrgService(db),
     assistants: new AssistantService(db, refs, cacheBus, config.authCacheTtlMs),
     tools: new ToolService(db),
     squads: new SquadService(db, refs),
-    phoneNumbers: new PhoneNumberService(db, refs, secrets),
+    phoneNumbers: new PhoneNumberService(db, refs, secrets, {
+      publicUrl: config.publicUrl,
+      twilioApiUrl: config.providers.twilioApiUrl,
+    }),
     credentials: new CredentialService(db, secrets),
     calls: new CallService(db),
+    telephony: new TelephonyService({
+      db,
+      secrets,
+      refs,
+      admission: new SpendControls(db, redis),
+      controlBus,
+      recordCallCost: (callId) => recordCallCost(db, callId, { catalog: config.priceCatalog }),
+      publicUrl: config.publicUrl,
+      mediaPublicUrl: config.mediaPublicUrl,
+      secretsKey: config.secretsKey,
+      twilioApiUrl: config.providers.twilioApiUrl,
+      allowPrivateWebhookUrls: config.allowPrivateWebhookUrls,
+      log: app.log,
+    }),
   };
   const deps: ApiDeps = { db, redis, services, secrets };
   app.decorate("deps", deps);
 
   app.addHook("onClose", async () => {
     subscriber?.disconnect();
+    if (controlBus !== inProcessControlBus) await controlBus.close();
     if (ownsRedis) redis?.disconnect();
     if (ownsDb) await db.$disconnect();
   });
@@ -166,6 +195,12 @@ export async function buildApi(config: ApiConfig, options: BuildApiOptions = {})
   await app.register(phoneNumberRoutes);
   await app.register(credentialRoutes);
   await app.register(callRoutes);
+  await app.register(billingRoutes);
+  await app.register(dashboardRoutes);
+  await app.register(twilioRoutes);
+  await app.register(stripeRoutes, {
+    billing: new StripeBilling(db, stripeBillingConfig(config.providers), { logger: app.log, redis }),
+  });
 
   await app.ready();
   await cacheBus.ready();

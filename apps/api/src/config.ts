@@ -1,3 +1,4 @@
+import { type PriceCatalog, priceCatalogFromEnv } from "../../../libs/billing/prices.ts";
 import { type CommonConfig, commonConfig, type Env, parseEnv } from "../../../libs/config/index.ts";
 
 export interface ApiConfig extends CommonConfig {
@@ -6,6 +7,8 @@ export interface ApiConfig extends CommonConfig {
   rateLimitPerMinute: number;
   bodyLimitBytes: number;
   authCacheTtlMs: number;
+  /** The deployment's price catalogue: calls that end without a media session are priced with it. */
+  priceCatalog: PriceCatalog;
 }
 
 export function apiConfigFromEnv(env: Env): ApiConfig {
@@ -16,6 +19,7 @@ export function apiConfigFromEnv(env: Env): ApiConfig {
     rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE ?? 1200,
     bodyLimitBytes: env.BODY_LIMIT_BYTES ?? 1024 * 1024,
     authCacheTtlMs: env.AUTH_CACHE_TTL_MS ?? 30_000,
+    priceCatalog: priceCatalogFromEnv(env),
   };
 }
 

@@ -1,34 +1,138 @@
+import { randomUUID } from "node:crypto";
 import websocket from "@fastify/websocket";
 import Fastify, { type FastifyInstance } from "fastify";
 import { Redis } from "ioredis";
+import { SpendControls } from "../../../libs/billing/spend-controls.ts";
+import { SecretBox } from "../../../libs/crypto/index.ts";
 import { createDb, type Db } from "../../../libs/db/index.ts";
 import { installErrorHandler, registerHealthRoute } from "../../../libs/http/index.ts";
+import { CallRegistry } from "../../../libs/media/call-registry.ts";
+import { SharedPacer } from "../../../libs/media/pacer.ts";
+import { CallSession, type SessionDeps } from "../../../libs/media/session.ts";
+import { SWEEP_INTERVAL_MS, startSweeper } from "../../../libs/media/sweeper.ts";
+import { createProviders, type Providers } from "../../../libs/providers/index.ts";
+import { BullMqQueue, InProcessQueue, type JobQueue } from "../../../libs/queue/index.ts";
+import { controlBusFor } from "../../../libs/telephony/control-bus.ts";
+import { WebhookDispatcher } from "../../../libs/webhooks/index.ts";
 import type { MediaConfig } from "./config.ts";
 
 export interface BuildMediaOptions {
   db?: Db;
   redis?: Redis;
   logger?: boolean | object;
+  /** Queue for webhook deliveries and post-call jobs; `npm start` shares one with the worker. */
+  queue?: JobQueue;
+  /** Provider adapters (default: the real ones at the configured base URLs). */
+  providers?: Providers;
+  now?: () => number;
+  /** How often the stale-call sweeper runs (default 30 s; 0 turns it off). */
+  sweepIntervalMs?: number;
+  heartbeatMs?: number;
 }
 
+export type MediaApp = FastifyInstance & { calls: CallRegistry };
+
 /**
- * The media plane: one call session per Twilio Media Streams websocket. This build serves its
- * health route and the websocket plugin; call sessions arrive with the media-plane issue.
+ * The media plane: one call session per Twilio Media Streams websocket (`/twilio/stream`). On close
+ * it stops accepting streams (new ones are closed with 1013) and lets active calls run for up to
+ * `drainMs` before ending them with `worker-shutdown`.
  */
-export async function buildMedia(
-  config: MediaConfig,
-  options: BuildMediaOptions = {},
-): Promise<FastifyInstance> {
-  const app = Fastify({ logger: options.logger ?? { level: config.logLevel } });
+export async function buildMedia(config: MediaConfig, options: BuildMediaOptions = {}): Promise<MediaApp> {
+  // While draining, a stream that still arrives gets a websocket close 1013 (try again later) from
+  // the route, rather than Fastify's plain HTTP 503, so Twilio's error names the reason.
+  const app = Fastify({ logger: options.logger ?? { level: config.logLevel }, return503OnClosing: false });
   installErrorHandler(app);
   const db = options.db ?? createDb(config.databaseUrl);
   const redis = options.redis ?? (config.redisUrl ? new Redis(config.redisUrl) : undefined);
+  const queue =
+    options.queue ??
+    (redis
+      ? new BullMqQueue(redis)
+      : new InProcessQueue((err, job) => app.log.warn({ err, job }, "job attempt failed")));
+  const controlBus = controlBusFor(redis);
+  const spend = new SpendControls(db, redis);
+  const pacer = new SharedPacer(options.now);
+  const deps: SessionDeps = {
+    db,
+    secrets: new SecretBox(config.secretsKey, config.previousSecretsKeys),
+    secretsKey: config.secretsKey,
+    providers: options.providers ?? createProviders(config.providers),
+    platformKeys: {
+      openai: config.providers.openaiApiKey,
+      deepgram: config.providers.deepgramApiKey,
+      "11labs": config.providers.elevenlabsApiKey,
+    },
+    twilioApiUrl: config.providers.twilioApiUrl,
+    allowPrivateWebhookUrls: config.allowPrivateWebhookUrls,
+    pacer,
+    queue,
+    dispatcher: new WebhookDispatcher(queue, { logger: app.log }),
+    controlBus,
+    spend,
+    catalog: config.priceCatalog,
+    processId: `media-${randomUUID()}`,
+    logger: app.log,
+    now: options.now,
+  };
+  const calls = new CallRegistry({
+    db,
+    spend,
+    logger: app.log,
+    now: options.now,
+    heartbeatMs: options.heartbeatMs,
+  });
+  const sweepMs = options.sweepIntervalMs ?? SWEEP_INTERVAL_MS;
+  const stopSweeper =
+    sweepMs > 0
+      ? startSweeper({ db, queue, spend, catalog: config.priceCatalog, logger: app.log }, sweepMs)
+      : undefined;
+
   app.addHook("onClose", async () => {
+    stopSweeper?.();
+    pacer.stop();
+    if (controlBus !== undefined && redis) await controlBus.close();
+    if (!options.queue) await queue.close();
     if (!options.redis) redis?.disconnect();
     if (!options.db) await db.$disconnect();
   });
-  await app.register(websocket);
+  await app.register(websocket, {
+    options: { perMessageDeflate: false, maxPayload: 64 * 1024 },
+    // Drain instead of dropping live calls: the plugin's default closes every socket at once.
+    preClose(done) {
+      calls
+        .drain(config.drainMs)
+        .catch((err: unknown) => app.log.error({ err }, "drain failed"))
+        .finally(() => {
+          for (const client of app.websocketServer.clients) client.terminate();
+          app.websocketServer.close(() => done());
+        });
+    },
+  });
   registerHealthRoute(app, () => ({ db, redis }));
+
+  app.get("/twilio/stream", { websocket: true, config: { auth: "none" } }, (socket) => {
+    if (calls.draining) {
+      socket.close(1013, "media process is shutting down");
+      return;
+    }
+    const session = new CallSession(deps, {
+      send: (text) => {
+        if (socket.readyState === socket.OPEN) socket.send(text);
+      },
+      close: (code, reason) => socket.close(code, reason),
+      get open() {
+        return socket.readyState === socket.OPEN;
+      },
+    });
+    calls.add(session);
+    socket.on("message", (data: Buffer, isBinary: boolean) => {
+      if (!isBinary) session.onMessage(data.toString("utf8"));
+    });
+    socket.on("close", () => session.onClose());
+    socket.on("error", (err) => app.log.debug({ err }, "media socket error"));
+  });
+
   await app.ready();
-  return app;
+  const media: MediaApp = Object.assign(app, { calls });
+  return media;
 }

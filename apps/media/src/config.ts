@@ -1,12 +1,23 @@
+import type { PriceCatalog } from "../../../libs/billing/prices.ts";
+import { priceCatalogFromEnv } from "../../../libs/billing/prices.ts";
 import { type CommonConfig, commonConfig, type Env, parseEnv } from "../../../libs/config/index.ts";
 
 export interface MediaConfig extends CommonConfig {
   port: number;
   host: string;
+  /** How long a stopping process lets active calls run before ending them with `worker-shutdown`. */
+  drainMs: number;
+  priceCatalog: PriceCatalog;
 }
 
 export function mediaConfigFromEnv(env: Env): MediaConfig {
-  return { ...commonConfig(env), port: env.MEDIA_PORT ?? 3001, host: env.HOST ?? "0.0.0.0" };
+  return {
+    ...commonConfig(env),
+    port: env.MEDIA_PORT ?? 3001,
+    host: env.HOST ?? "0.0.0.0",
+    drainMs: env.MEDIA_DRAIN_MS ?? 30_000,
+    priceCatalog: priceCatalogFromEnv(env),
+  };
 }
 
 export function loadMediaConfig(raw: Record<string, string | undefined> = process.env): MediaConfig {

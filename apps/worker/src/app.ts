@@ -2,31 +2,54 @@ import Fastify, { type FastifyInstance } from "fastify";
 import { Redis } from "ioredis";
 import { createDb, type Db } from "../../../libs/db/index.ts";
 import { installErrorHandler, registerHealthRoute } from "../../../libs/http/index.ts";
+import { BullMqQueue, InProcessQueue, type JobHandlers, type JobQueue } from "../../../libs/queue/index.ts";
+import { WebhookDispatcher } from "../../../libs/webhooks/index.ts";
 import type { WorkerConfig } from "./config.ts";
+import { buildJobHandlers } from "./jobs/index.ts";
 
 export interface BuildWorkerOptions {
   db?: Db;
   redis?: Redis;
   logger?: boolean | object;
+  /**
+   * Share one queue with the api and media builds (the single-process `npm start`, tests). The caller
+   * then closes it after the apps; otherwise the worker builds its own (BullMQ when Redis is
+   * configured, else in-process) and closes it on shutdown.
+   */
+  queue?: JobQueue;
+  /** Extra or replacement processors (merged over the built-in ones). */
+  handlers?: JobHandlers;
 }
 
+export type WorkerApp = FastifyInstance & { queue: JobQueue };
+
 /**
- * The jobs plane (webhook delivery, post-call reports, usage to Stripe). This build serves its
- * health route; the job processors arrive with the media-plane and billing issues.
+ * The jobs plane: webhook delivery, post-call reports (and usage to Stripe). On close it stops
+ * fetching jobs and waits for running ones (BullMQ `worker.close()`).
  */
 export async function buildWorker(
   config: WorkerConfig,
   options: BuildWorkerOptions = {},
-): Promise<FastifyInstance> {
+): Promise<WorkerApp> {
   const app = Fastify({ logger: options.logger ?? { level: config.logLevel } });
   installErrorHandler(app);
   const db = options.db ?? createDb(config.databaseUrl);
   const redis = options.redis ?? (config.redisUrl ? new Redis(config.redisUrl) : undefined);
+  const queue =
+    options.queue ??
+    (redis
+      ? new BullMqQueue(redis)
+      : new InProcessQueue((err, job) => app.log.warn({ err, job }, "job attempt failed")));
+  const log = app.log;
+  const dispatcher = new WebhookDispatcher(queue, { logger: log });
+  queue.process({ ...buildJobHandlers({ config, db, queue, dispatcher, log, redis }), ...options.handlers });
   app.addHook("onClose", async () => {
+    if (!options.queue) await queue.close();
     if (!options.redis) redis?.disconnect();
     if (!options.db) await db.$disconnect();
   });
   registerHealthRoute(app, () => ({ db, redis }));
   await app.ready();
-  return app;
+  const worker: WorkerApp = Object.assign(app, { queue });
+  return worker;
 }

@@ -1,27 +1,86 @@
+import { Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
-import { NotImplementedError } from "../../../../libs/errors/index.ts";
-import { Call, CallListQuery, CreateCallDTO } from "../../../../libs/vapi/index.ts";
+import { CallControlMessage } from "../../../../libs/telephony/control-bus.ts";
+import { Call, CallListQuery, CreateCallDTO, FreeformObject } from "../../../../libs/vapi/index.ts";
 import type { CallListQuery as CallListQueryInput } from "../services/call-service.ts";
 import { errors, IdParam } from "./shared.ts";
 
-export async function callRoutes(app: FastifyInstance): Promise<void> {
-  const { calls } = app.deps.services;
+const UpdateCallDTO = Type.Object(
+  {
+    name: Type.Optional(Type.Union([Type.String({ maxLength: 40 }), Type.Null()])),
+    metadata: Type.Optional(Type.Union([FreeformObject, Type.Null()])),
+  },
+  { additionalProperties: false, title: "UpdateCallDTO" },
+);
+type UpdateCallBody = { name?: string | null; metadata?: Record<string, unknown> | null };
 
-  app.post(
+const ControlAccepted = Type.Object({ ok: Type.Literal(true) }, { title: "CallControlAccepted" });
+
+export async function callRoutes(app: FastifyInstance): Promise<void> {
+  const { calls, telephony } = app.deps.services;
+
+  app.post<{ Body: CreateCallDTO }>(
     "/call",
     {
       schema: {
         operationId: "CallController_create",
         tags: ["Calls"],
-        summary: "Start an outbound phone call (not available yet: the media plane is not deployed)",
+        summary: "Start an outbound phone call",
+        description:
+          "Exactly one of assistantId, assistant, squadId or squad; phoneNumberId (an imported Twilio number to call from) and customer.number. Dials through Twilio; the call then moves queued → ringing → in-progress → ended.",
         body: CreateCallDTO,
-        response: { ...errors(400, 401, 403, 501) },
+        response: { 201: Call, ...errors(400, 401, 402, 403, 502) },
       },
     },
-    async () => {
-      throw new NotImplementedError(
-        "Outbound calls are not available yet on this deployment: POST /call arrives with the media plane",
-      );
+    async (req, reply) => reply.code(201).send(await telephony.createOutbound(req.auth, req.body)),
+  );
+
+  app.patch<{ Params: IdParam; Body: UpdateCallBody }>(
+    "/call/:id",
+    {
+      schema: {
+        operationId: "CallController_update",
+        tags: ["Calls"],
+        summary: "Update a call's name or metadata",
+        params: IdParam,
+        body: UpdateCallDTO,
+        response: { 200: Call, ...errors(400, 401, 403, 404) },
+      },
+    },
+    async (req) => telephony.update(req.auth, req.params.id, req.body),
+  );
+
+  app.delete<{ Params: IdParam }>(
+    "/call/:id",
+    {
+      schema: {
+        operationId: "CallController_deleteCallData",
+        tags: ["Calls"],
+        summary: "Delete a call record (an active call is hung up first)",
+        params: IdParam,
+        response: { 200: Call, ...errors(401, 403, 404, 502) },
+      },
+    },
+    async (req) => telephony.remove(req.auth, req.params.id),
+  );
+
+  app.post<{ Params: IdParam; Body: CallControlMessage }>(
+    "/call/:id/control",
+    {
+      schema: {
+        operationId: "CallController_control",
+        tags: ["Calls"],
+        summary: "Live call control: say, add-message, end-call, transfer",
+        description:
+          "Delivered to the media process holding the call. 409 when the call has ended or no media process holds it.",
+        params: IdParam,
+        body: CallControlMessage,
+        response: { 202: ControlAccepted, ...errors(400, 401, 403, 404, 409) },
+      },
+    },
+    async (req, reply) => {
+      await telephony.control(req.auth, req.params.id, req.body);
+      return reply.code(202).send({ ok: true });
     },
   );
 

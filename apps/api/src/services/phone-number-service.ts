@@ -2,6 +2,7 @@ import type { SecretBox } from "../../../../libs/crypto/index.ts";
 import type { Db, PhoneNumber as PhoneNumberRow } from "../../../../libs/db/index.ts";
 import { Prisma } from "../../../../libs/db/index.ts";
 import { ConflictError, NotFoundError, ValidationError } from "../../../../libs/errors/index.ts";
+import { configureNumber } from "../../../../libs/telephony/twilio-client.ts";
 import { asObject, assertId, iso, type ListQuery, listArgs, type ServiceContext } from "./common.ts";
 import type { ReferenceChecker } from "./references.ts";
 
@@ -42,12 +43,39 @@ function splitConfig(body: PhoneNumberBody): Record<string, unknown> {
   return config;
 }
 
+/** Where imported numbers' voice URL and status callback point (PUBLIC_URL), and Twilio's API base. */
+export interface NumberWiring {
+  publicUrl: string;
+  twilioApiUrl: string;
+}
+
 export class PhoneNumberService {
   constructor(
     private readonly db: Db,
     private readonly refs: ReferenceChecker,
     private readonly secrets: SecretBox,
+    private readonly wiring?: NumberWiring,
   ) {}
+
+  /**
+   * Points the number's voice URL and status callback at the platform with the number's own Twilio
+   * credentials; a failure (bad credentials, number not in the account) is a 400 with Twilio's reason.
+   */
+  private async wire(number: string, accountSid: string, authToken: string): Promise<void> {
+    if (!this.wiring) return;
+    await configureNumber({
+      accountSid,
+      authToken,
+      phoneNumber: number,
+      publicUrl: this.wiring.publicUrl,
+      apiUrl: this.wiring.twilioApiUrl,
+    });
+  }
+
+  private async assertNumberFree(number: string, exceptId?: string): Promise<void> {
+    const taken = await this.db.phoneNumber.findUnique({ where: { number }, select: { id: true } });
+    if (taken && taken.id !== exceptId) throw new ConflictError(`body.number ${number} is already imported`);
+  }
 
   private async checkRefs(ctx: ServiceContext, body: PhoneNumberBody): Promise<void> {
     if (typeof body.assistantId === "string" && typeof body.squadId === "string") {
@@ -63,6 +91,9 @@ export class PhoneNumberService {
 
   async create(ctx: ServiceContext, body: PhoneNumberBody): Promise<PhoneNumberView> {
     await this.checkRefs(ctx, body);
+    // Nothing is configured at Twilio for a number that cannot be stored.
+    await this.assertNumberFree(String(body.number));
+    await this.wire(String(body.number), String(body.twilioAccountSid), String(body.twilioAuthToken));
     const sealed = this.secrets.seal(String(body.twilioAuthToken));
     try {
       const row = await this.db.phoneNumber.create({
@@ -129,6 +160,21 @@ export class PhoneNumberService {
       data.twilioAuthTokenKeyId = sealed.keyId;
     }
     if (typeof patch.number === "string") data.number = patch.number;
+    const number = typeof patch.number === "string" ? patch.number : current.number;
+    const accountSid =
+      typeof patch.twilioAccountSid === "string" ? patch.twilioAccountSid : current.twilioAccountSid;
+    if (
+      number !== current.number ||
+      accountSid !== current.twilioAccountSid ||
+      typeof patch.twilioAuthToken === "string"
+    ) {
+      if (number !== current.number) await this.assertNumberFree(number, current.id);
+      const token =
+        typeof patch.twilioAuthToken === "string"
+          ? patch.twilioAuthToken
+          : this.secrets.open({ ciphertext: current.twilioAuthToken, keyId: current.twilioAuthTokenKeyId });
+      await this.wire(number, accountSid, token);
+    }
     try {
       return phoneNumberView(await this.db.phoneNumber.update({ where: { id: current.id }, data }));
     } catch (err) {

@@ -1,0 +1,654 @@
+import { randomUUID } from "node:crypto";
+import { Value } from "@sinclair/typebox/value";
+import twilio from "twilio";
+import { zeroCallUsage } from "../../../../libs/billing/usage.ts";
+import type { SecretBox } from "../../../../libs/crypto/index.ts";
+import type { Call as CallRow, Db, PhoneNumber as PhoneNumberRow } from "../../../../libs/db/index.ts";
+import { Prisma } from "../../../../libs/db/index.ts";
+import {
+  AppError,
+  ConflictError,
+  NotFoundError,
+  PaymentRequiredError,
+  RateLimitedError,
+  ValidationError,
+} from "../../../../libs/errors/index.ts";
+import { ENDED_REASONS, statusesBefore, transitionFor } from "../../../../libs/telephony/call-status.ts";
+import type { CallControlMessage, ControlBus } from "../../../../libs/telephony/control-bus.ts";
+import {
+  issueMediaToken,
+  MEDIA_TOKEN_TTL_MS,
+  mediaStreamTwiml,
+  sayAndHangupTwiml,
+} from "../../../../libs/telephony/media-token.ts";
+import {
+  createCall,
+  statusWebhookUrl,
+  twilioReason,
+  updateCall,
+} from "../../../../libs/telephony/twilio-client.ts";
+import { ASSISTANT_REQUEST_TIMEOUT_MS, AssistantRequestResponse } from "../../../../libs/vapi/index.ts";
+import { resolveServer, sendServerMessage } from "../../../../libs/webhooks/server.ts";
+import { type CallView, callView } from "./call-service.ts";
+import { asObject, assertId, type ServiceContext } from "./common.ts";
+import { phoneNumberView } from "./phone-number-service.ts";
+import type { ReferenceChecker } from "./references.ts";
+
+/** Billing's admission control (libs/billing/spend-controls.ts `SpendControls`). */
+export type AdmissionResult =
+  | { ok: true }
+  | { ok: false; statusCode: 402 | 429; endedReason: string; message: string };
+
+export interface CallAdmission {
+  admitCall(orgId: string, callId: string): Promise<AdmissionResult>;
+  releaseCall(orgId: string, callId: string): Promise<void>;
+}
+
+export interface TelephonyOptions {
+  db: Db;
+  secrets: SecretBox;
+  refs: ReferenceChecker;
+  admission: CallAdmission;
+  controlBus: ControlBus;
+  /** Prices a call that ended without a media session (zero usage); billing's `recordCallCost`. */
+  recordCallCost?: (callId: string) => Promise<unknown>;
+  publicUrl: string;
+  mediaPublicUrl: string;
+  secretsKey: Buffer;
+  twilioApiUrl: string;
+  allowPrivateWebhookUrls: boolean;
+  /** Fixed by Vapi at 7.5 s. */
+  assistantRequestTimeoutMs?: number;
+  log?: { warn(obj: object, msg: string): void };
+}
+
+/** A webhook answer: status, content type and body. */
+export interface TwimlReply {
+  statusCode: number;
+  contentType: string;
+  body: string;
+}
+
+type Json = Record<string, unknown>;
+
+const ACTIVE = { not: "ended" } as const;
+// An outbound call rings for up to 60 s (Twilio's default) before the stream can connect.
+const OUTBOUND_RING_SECONDS = 60;
+const OUTBOUND_TOKEN_TTL_MS = MEDIA_TOKEN_TTL_MS + OUTBOUND_RING_SECONDS * 1000;
+
+const NOTICE: Record<number, string> = {
+  402: "We're sorry, this line cannot take calls right now. Please try again later. Goodbye.",
+  429: "We're sorry, all of our lines are busy right now. Please try again later. Goodbye.",
+};
+
+function xml(body: string, statusCode = 200): TwimlReply {
+  return { statusCode, contentType: "text/xml", body };
+}
+
+function plain(statusCode: number, body: string): TwimlReply {
+  return { statusCode, contentType: "text/plain; charset=utf-8", body };
+}
+
+/** The usage of a call that never reached the media plane: zero of everything, priced as such. */
+/** A call that ended without a media session used nothing (billing prices it at zero). */
+function zeroUsage(direction: "inbound" | "outbound"): Prisma.InputJsonValue {
+  return zeroCallUsage(direction);
+}
+
+function isPlainObject(v: unknown): v is Json {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/**
+ * An assistant config with Vapi's `assistantOverrides` applied: top-level fields replace, nested
+ * objects (model, voice, transcriber, plans) merge one level deep, `tools:append` adds to
+ * `model.tools`. `variableValues` is not part of the assistant: it stays in the call's overrides.
+ */
+export function applyAssistantOverrides(base: Json, overrides: Json | undefined): Json {
+  if (!overrides) return { ...base };
+  const { variableValues: _vars, "tools:append": append, ...rest } = overrides;
+  const out: Json = { ...base };
+  for (const [k, v] of Object.entries(rest)) {
+    if (v === undefined) continue;
+    const cur = out[k];
+    out[k] = isPlainObject(cur) && isPlainObject(v) ? { ...cur, ...v } : v;
+  }
+  if (Array.isArray(append) && append.length > 0) {
+    const model = isPlainObject(out.model) ? out.model : {};
+    const tools = Array.isArray(model.tools) ? model.tools : [];
+    out.model = { ...model, tools: [...tools, ...append] };
+  }
+  return out;
+}
+
+/** Two override objects combined, the second winning (variableValues merged). */
+function combineOverrides(a: Json | undefined, b: Json | undefined): Json | undefined {
+  if (!a) return b;
+  if (!b) return a;
+  const out = { ...a, ...b };
+  if (isPlainObject(a.variableValues) || isPlainObject(b.variableValues)) {
+    out.variableValues = { ...asObject(a.variableValues), ...asObject(b.variableValues) };
+  }
+  return out;
+}
+
+interface ResolvedAgent {
+  assistant: Json;
+  assistantId?: string;
+  squadId?: string;
+  /** Overrides recorded on the call (variableValues etc.). */
+  assistantOverrides?: Json;
+}
+
+type Resolution =
+  | { ok: true; agent: ResolvedAgent }
+  | { ok: false; endedReason: string; say?: string; twiml?: string };
+
+export class TelephonyService {
+  readonly #o: TelephonyOptions;
+
+  constructor(options: TelephonyOptions) {
+    this.#o = options;
+  }
+
+  /** The base URL Twilio signs webhooks against (PUBLIC_URL). */
+  get publicUrl(): string {
+    return this.#o.publicUrl;
+  }
+
+  get #db(): Db {
+    return this.#o.db;
+  }
+
+  #authToken(n: PhoneNumberRow): string {
+    return this.#o.secrets.open({ ciphertext: n.twilioAuthToken, keyId: n.twilioAuthTokenKeyId });
+  }
+
+  #validSignature(n: PhoneNumberRow, signature: string | undefined, url: string, params: Json): boolean {
+    if (!signature) return false;
+    try {
+      return twilio.validateRequest(this.#authToken(n), signature, url, params);
+    } catch {
+      return false;
+    }
+  }
+
+  #streamTwiml(callId: string, ttlMs = MEDIA_TOKEN_TTL_MS): string {
+    const token = issueMediaToken(this.#o.secretsKey, callId, Date.now(), ttlMs);
+    return mediaStreamTwiml(this.#o.mediaPublicUrl, callId, token);
+  }
+
+  // ------------------------------------------------------------------ assistant resolution
+
+  /** A saved assistant or squad of the organisation, as the config the call runs with. */
+  async #resolveSaved(
+    orgId: string,
+    ref: { assistantId?: string | null; squadId?: string | null; squad?: Json },
+  ): Promise<ResolvedAgent | undefined> {
+    if (ref.assistantId) {
+      const a = await this.#db.assistant.findFirst({ where: { id: ref.assistantId, orgId } });
+      return a ? { assistant: asObject(a.config), assistantId: a.id } : undefined;
+    }
+    let squadConfig: Json | undefined = ref.squad;
+    let squadId: string | undefined;
+    if (ref.squadId) {
+      const s = await this.#db.squad.findFirst({ where: { id: ref.squadId, orgId } });
+      if (!s) return undefined;
+      squadConfig = asObject(s.config);
+      squadId = s.id;
+    }
+    if (!squadConfig) return undefined;
+    // The first member starts the call.
+    const members = Array.isArray(squadConfig.members) ? squadConfig.members : [];
+    const first = asObject(members[0]);
+    let base: Json | undefined;
+    let assistantId: string | undefined;
+    if (typeof first.assistantId === "string") {
+      const a = await this.#db.assistant.findFirst({ where: { id: first.assistantId, orgId } });
+      if (!a) return undefined;
+      base = asObject(a.config);
+      assistantId = a.id;
+    } else if (isPlainObject(first.assistant)) {
+      base = first.assistant;
+    }
+    if (!base) return undefined;
+    const overrides = combineOverrides(
+      isPlainObject(squadConfig.membersOverrides) ? squadConfig.membersOverrides : undefined,
+      isPlainObject(first.assistantOverrides) ? first.assistantOverrides : undefined,
+    );
+    return { assistant: applyAssistantOverrides(base, overrides), assistantId, squadId };
+  }
+
+  /** The inbound agent: the number's assistant or squad, else the customer's `assistant-request`. */
+  async #resolveInbound(
+    number: PhoneNumberRow,
+    callId: string,
+    params: Record<string, string>,
+  ): Promise<Resolution> {
+    if (number.assistantId || number.squadId) {
+      const agent = await this.#resolveSaved(number.orgId, number);
+      return agent ? { ok: true, agent } : { ok: false, endedReason: ENDED_REASONS.assistantNotFound };
+    }
+    const org = await this.#db.org.findUnique({ where: { id: number.orgId } });
+    const server = resolveServer({
+      phoneNumber: { server: asObject(number.config).server as Json | undefined },
+      org: { server: (org?.server ?? undefined) as Json | undefined },
+    });
+    if (!server) return { ok: false, endedReason: ENDED_REASONS.neitherAssistantNorServer };
+
+    const now = new Date();
+    const customer = { number: params.From };
+    const message = {
+      message: {
+        type: "assistant-request",
+        timestamp: now.getTime(),
+        call: {
+          id: callId,
+          orgId: number.orgId,
+          type: "inboundPhoneCall",
+          status: "ringing",
+          phoneNumberId: number.id,
+          customer,
+          phoneCallProvider: "twilio",
+          phoneCallTransport: "pstn",
+          phoneCallProviderId: params.CallSid,
+          createdAt: now.toISOString(),
+          updatedAt: now.toISOString(),
+        },
+        phoneNumber: phoneNumberView(number),
+        customer,
+      },
+    };
+    const timeoutMs = this.#o.assistantRequestTimeoutMs ?? ASSISTANT_REQUEST_TIMEOUT_MS;
+    let answer: unknown;
+    try {
+      // One attempt inside Vapi's fixed window: no backoff plan retries for assistant-request.
+      answer = await sendServerMessage({ ...server, backoffPlan: undefined }, message, {
+        timeoutMs,
+        signal: AbortSignal.timeout(timeoutMs),
+        allowPrivate: this.#o.allowPrivateWebhookUrls,
+      });
+    } catch (err) {
+      this.#o.log?.warn({ err, url: server.url }, "assistant-request failed");
+      return { ok: false, endedReason: ENDED_REASONS.assistantRequestFailed };
+    }
+    if (!isPlainObject(answer) || !Value.Check(AssistantRequestResponse, answer)) {
+      return { ok: false, endedReason: ENDED_REASONS.assistantRequestReturnedInvalidAssistant };
+    }
+    const r = answer as AssistantRequestResponse;
+    if (r.error !== undefined) {
+      return r.error.trim() === ""
+        ? { ok: false, endedReason: ENDED_REASONS.assistantRequestReturnedUnspeakableError }
+        : { ok: false, endedReason: ENDED_REASONS.assistantRequestReturnedError, say: r.error };
+    }
+    if (r.destination) {
+      const vr = new twilio.twiml.VoiceResponse();
+      const m = r.destination.message;
+      const spoken = typeof m === "string" ? m : m?.content;
+      if (spoken) vr.say(spoken);
+      vr.dial().number(r.destination.number);
+      return {
+        ok: false,
+        endedReason: ENDED_REASONS.assistantRequestReturnedForwarding,
+        twiml: vr.toString(),
+      };
+    }
+    const overrides = r.assistantOverrides as Json | undefined;
+    let agent: ResolvedAgent | undefined;
+    if (r.assistant) {
+      agent = { assistant: r.assistant as Json };
+    } else if (r.assistantId || r.squadId || r.squad) {
+      agent = await this.#resolveSaved(number.orgId, {
+        assistantId: r.assistantId,
+        squadId: r.squadId,
+        squad: r.squad as Json | undefined,
+      });
+      if (!agent) return { ok: false, endedReason: ENDED_REASONS.assistantRequestReturnedInvalidAssistant };
+    } else {
+      return { ok: false, endedReason: ENDED_REASONS.assistantRequestReturnedNoAssistant };
+    }
+    return {
+      ok: true,
+      agent: {
+        ...agent,
+        assistant: applyAssistantOverrides(agent.assistant, overrides),
+        assistantOverrides: overrides,
+      },
+    };
+  }
+
+  // ------------------------------------------------------------------ inbound webhook
+
+  /**
+   * `POST /twilio/inbound`. `url` is the URL Twilio signed (PUBLIC_URL + path and query).
+   * Unknown number → 404; bad signature → 403; otherwise TwiML.
+   */
+  async inbound(
+    params: Record<string, string>,
+    signature: string | undefined,
+    url: string,
+  ): Promise<TwimlReply> {
+    const to = params.To;
+    const callSid = params.CallSid;
+    const number = to ? await this.#db.phoneNumber.findUnique({ where: { number: to } }) : null;
+    if (!number) return plain(404, "unknown number");
+    if (!this.#validSignature(number, signature, url, params)) return plain(403, "invalid Twilio signature");
+    if (!callSid) return plain(400, "CallSid is required");
+
+    // Twilio retries the webhook: the same CallSid gets the same call and a fresh token.
+    const existing = await this.#db.call.findUnique({ where: { providerCallId: callSid } });
+    if (existing) {
+      if (existing.orgId !== number.orgId) return plain(409, "CallSid belongs to another call");
+      return xml(existing.status === "ended" ? sayAndHangupTwiml(undefined) : this.#streamTwiml(existing.id));
+    }
+
+    const callId = randomUUID();
+    const base = {
+      id: callId,
+      orgId: number.orgId,
+      type: "inboundPhoneCall",
+      phoneNumberId: number.id,
+      providerCallId: callSid,
+      customer: { number: params.From ?? "" },
+    };
+
+    const resolution = await this.#resolveInbound(number, callId, params);
+    if (!resolution.ok) {
+      const row = await this.#createEnded(base, resolution.endedReason);
+      if (row.id !== callId) return xml(sayAndHangupTwiml(undefined));
+      return xml(resolution.twiml ?? sayAndHangupTwiml(resolution.say));
+    }
+    const { agent } = resolution;
+    const agentFields = {
+      assistantId: agent.assistantId ?? null,
+      squadId: agent.squadId ?? null,
+      assistant: agent.assistant as Prisma.InputJsonValue,
+      ...(agent.assistantOverrides
+        ? { assistantOverrides: agent.assistantOverrides as Prisma.InputJsonValue }
+        : {}),
+    };
+
+    const admitted = await this.#o.admission.admitCall(number.orgId, callId);
+    if (!admitted.ok) {
+      const row = await this.#createEnded({ ...base, ...agentFields }, admitted.endedReason);
+      return xml(sayAndHangupTwiml(row.id === callId ? NOTICE[admitted.statusCode] : undefined));
+    }
+    try {
+      await this.#db.call.create({ data: { ...base, ...agentFields, status: "ringing" } });
+    } catch (err) {
+      await this.#o.admission.releaseCall(number.orgId, callId);
+      if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === "P2002") {
+        // A concurrent retry of the same webhook created it first.
+        const winner = await this.#db.call.findUnique({ where: { providerCallId: callSid } });
+        if (winner && winner.status !== "ended") return xml(this.#streamTwiml(winner.id));
+        return xml(sayAndHangupTwiml(undefined));
+      }
+      throw err;
+    }
+    return xml(this.#streamTwiml(callId));
+  }
+
+  /** Records a call that ended before it started (the customer sees why in GET /call). */
+  async #createEnded(
+    data: Omit<Prisma.CallUncheckedCreateInput, "status">,
+    endedReason: string,
+  ): Promise<CallRow> {
+    try {
+      const row = await this.#db.call.create({
+        data: { ...data, status: "ended", endedReason, endedAt: new Date(), usage: zeroUsage("inbound") },
+      });
+      await this.#recordCost(row.id);
+      return row;
+    } catch (err) {
+      if (
+        err instanceof Prisma.PrismaClientKnownRequestError &&
+        err.code === "P2002" &&
+        data.providerCallId
+      ) {
+        const winner = await this.#db.call.findUnique({ where: { providerCallId: data.providerCallId } });
+        if (winner) return winner;
+      }
+      throw err;
+    }
+  }
+
+  async #recordCost(callId: string): Promise<void> {
+    if (!this.#o.recordCallCost) return;
+    try {
+      await this.#o.recordCallCost(callId);
+    } catch (err) {
+      this.#o.log?.warn({ err, callId }, "recording the cost of a call that never connected failed");
+    }
+  }
+
+  // ------------------------------------------------------------------ status callback
+
+  /**
+   * `POST /twilio/status`: Twilio's call progress moves the call forward (never back). A call that ends
+   * here without ever reaching the media plane is finalised here (zero usage) and its lease released.
+   */
+  async status(
+    params: Record<string, string>,
+    signature: string | undefined,
+    url: string,
+    callIdHint: string | undefined,
+  ): Promise<TwimlReply> {
+    const callSid = params.CallSid;
+    let call = callSid ? await this.#db.call.findUnique({ where: { providerCallId: callSid } }) : null;
+    if (!call && callIdHint && /^[0-9a-f-]{36}$/i.test(callIdHint)) {
+      call = await this.#db.call.findUnique({ where: { id: callIdHint } });
+    }
+    let number: PhoneNumberRow | null = null;
+    if (call?.phoneNumberId) {
+      number = await this.#db.phoneNumber.findUnique({ where: { id: call.phoneNumberId } });
+    }
+    for (const candidate of [params.To, params.From]) {
+      if (number || !candidate) continue;
+      number = await this.#db.phoneNumber.findUnique({ where: { number: candidate } });
+    }
+    if (!number) return plain(404, "unknown number");
+    if (!this.#validSignature(number, signature, url, params)) return plain(403, "invalid Twilio signature");
+    if (!call || call.orgId !== number.orgId) return xml(new twilio.twiml.VoiceResponse().toString());
+
+    if (callSid && !call.providerCallId) {
+      await this.#db.call.updateMany({
+        where: { id: call.id, providerCallId: null },
+        data: { providerCallId: callSid },
+      });
+    }
+    const t = transitionFor(params.CallStatus ?? "");
+    if (t.kind === "progress") {
+      await this.#db.call.updateMany({
+        where: { id: call.id, status: { in: statusesBefore(t.status) } },
+        data: { status: t.status },
+      });
+    } else if (t.kind === "end") {
+      // Only a call the media plane never took ends here; otherwise the media session finalises it.
+      const ended = await this.#db.call.updateMany({
+        where: { id: call.id, status: ACTIVE, streamConnectedAt: null },
+        data: {
+          status: "ended",
+          endedReason: t.endedReason,
+          endedAt: new Date(),
+          usage: zeroUsage(call.type === "outboundPhoneCall" ? "outbound" : "inbound"),
+        },
+      });
+      if (ended.count === 1) {
+        await this.#o.admission.releaseCall(call.orgId, call.id);
+        await this.#recordCost(call.id);
+      }
+    }
+    return xml(new twilio.twiml.VoiceResponse().toString());
+  }
+
+  // ------------------------------------------------------------------ REST: outbound, update, delete
+
+  /** `POST /call`: an outbound phone call through Twilio. */
+  async createOutbound(ctx: ServiceContext, body: Json): Promise<CallView> {
+    const agentFields = ["assistantId", "assistant", "squadId", "squad"].filter((f) => body[f] !== undefined);
+    if (agentFields.length !== 1) {
+      throw new ValidationError(
+        agentFields.length === 0
+          ? "one of body.assistantId, body.assistant, body.squadId or body.squad is required"
+          : `only one of body.assistantId, body.assistant, body.squadId or body.squad may be set (got ${agentFields
+              .map((f) => `body.${f}`)
+              .join(" and ")})`,
+      );
+    }
+    if (typeof body.phoneNumberId !== "string") {
+      throw new ValidationError("body.phoneNumberId is required: the Twilio number to call from");
+    }
+    const customer = asObject(body.customer);
+    if (typeof customer.number !== "string") {
+      throw new ValidationError("body.customer.number is required: the E.164 number to call");
+    }
+    await this.#o.refs.check(ctx, "phoneNumber", [{ field: "body.phoneNumberId", id: body.phoneNumberId }]);
+    if (typeof body.assistantId === "string") {
+      await this.#o.refs.check(ctx, "assistant", [{ field: "body.assistantId", id: body.assistantId }]);
+    }
+    if (typeof body.squadId === "string") {
+      await this.#o.refs.check(ctx, "squad", [{ field: "body.squadId", id: body.squadId }]);
+    }
+    const number = await this.#db.phoneNumber.findFirst({
+      where: { id: body.phoneNumberId, orgId: ctx.orgId },
+    });
+    if (!number) throw new NotFoundError("Phone number", body.phoneNumberId);
+
+    let agent: ResolvedAgent | undefined;
+    if (isPlainObject(body.assistant)) agent = { assistant: body.assistant };
+    else
+      agent = await this.#resolveSaved(ctx.orgId, {
+        assistantId: typeof body.assistantId === "string" ? body.assistantId : undefined,
+        squadId: typeof body.squadId === "string" ? body.squadId : undefined,
+        squad: isPlainObject(body.squad) ? body.squad : undefined,
+      });
+    if (!agent) {
+      throw new ValidationError("the squad's first member refers to an assistant that does not exist");
+    }
+    const overrides = isPlainObject(body.assistantOverrides) ? body.assistantOverrides : undefined;
+    const assistant = applyAssistantOverrides(agent.assistant, overrides);
+
+    const callId = randomUUID();
+    const admitted = await this.#o.admission.admitCall(ctx.orgId, callId);
+    if (!admitted.ok) {
+      if (admitted.statusCode === 429) throw new RateLimitedError(admitted.message, 5);
+      throw new PaymentRequiredError(admitted.message);
+    }
+
+    let row: CallRow;
+    try {
+      row = await this.#db.call.create({
+        data: {
+          id: callId,
+          orgId: ctx.orgId,
+          type: "outboundPhoneCall",
+          status: "queued",
+          phoneNumberId: number.id,
+          assistantId: agent.assistantId ?? null,
+          squadId: agent.squadId ?? null,
+          assistant: assistant as Prisma.InputJsonValue,
+          ...(overrides ? { assistantOverrides: overrides as Prisma.InputJsonValue } : {}),
+          customer: customer as Prisma.InputJsonValue,
+          name: typeof body.name === "string" ? body.name : null,
+          ...(isPlainObject(body.metadata) ? { metadata: body.metadata as Prisma.InputJsonValue } : {}),
+        },
+      });
+    } catch (err) {
+      await this.#o.admission.releaseCall(ctx.orgId, callId);
+      throw err;
+    }
+
+    try {
+      const dialed = await createCall({
+        accountSid: number.twilioAccountSid,
+        authToken: this.#authToken(number),
+        apiUrl: this.#o.twilioApiUrl,
+        from: number.number,
+        to: customer.number,
+        twiml: this.#streamTwiml(callId, OUTBOUND_TOKEN_TTL_MS),
+        // The call id rides along so callbacks that beat our CallSid write still find the call.
+        statusCallback: `${statusWebhookUrl(this.#o.publicUrl)}?callId=${callId}`,
+        timeoutSeconds: OUTBOUND_RING_SECONDS,
+      });
+      const updated = await this.#db.call.updateMany({
+        where: { id: callId, providerCallId: null },
+        data: { providerCallId: dialed.sid },
+      });
+      if (updated.count === 1) row = { ...row, providerCallId: dialed.sid };
+      return callView((await this.#db.call.findUnique({ where: { id: callId } })) ?? row);
+    } catch (err) {
+      await this.#db.call.updateMany({
+        where: { id: callId, status: ACTIVE },
+        data: {
+          status: "ended",
+          endedReason: ENDED_REASONS.twilioFailedToConnect,
+          endedAt: new Date(),
+          usage: zeroUsage("outbound"),
+        },
+      });
+      await this.#o.admission.releaseCall(ctx.orgId, callId);
+      await this.#recordCost(callId);
+      if (err instanceof AppError) throw err;
+      throw new ValidationError(`Twilio could not place the call: ${twilioReason(err)}`);
+    }
+  }
+
+  async #row(ctx: ServiceContext, id: string): Promise<CallRow> {
+    assertId("Call", id);
+    const row = await this.#db.call.findFirst({ where: { id, orgId: ctx.orgId } });
+    if (!row) throw new NotFoundError("Call", id);
+    return row;
+  }
+
+  /** `PATCH /call/:id`: name and metadata. */
+  async update(ctx: ServiceContext, id: string, patch: { name?: string | null; metadata?: Json | null }) {
+    const row = await this.#row(ctx, id);
+    const data: Prisma.CallUncheckedUpdateInput = {};
+    if (patch.name !== undefined) data.name = patch.name;
+    if (patch.metadata !== undefined)
+      data.metadata = patch.metadata === null ? Prisma.DbNull : (patch.metadata as Prisma.InputJsonValue);
+    return callView(await this.#db.call.update({ where: { id: row.id }, data }));
+  }
+
+  /** `DELETE /call/:id`: an active call is hung up at Twilio first, then the record is removed. */
+  async remove(ctx: ServiceContext, id: string): Promise<CallView> {
+    const row = await this.#row(ctx, id);
+    if (row.status !== "ended") {
+      if (row.providerCallId && row.phoneNumberId) {
+        const number = await this.#db.phoneNumber.findUnique({ where: { id: row.phoneNumberId } });
+        if (number) {
+          try {
+            await updateCall(
+              {
+                accountSid: number.twilioAccountSid,
+                authToken: this.#authToken(number),
+                apiUrl: this.#o.twilioApiUrl,
+              },
+              row.providerCallId,
+              {
+                status:
+                  row.status === "in-progress" || row.status === "forwarding" ? "completed" : "canceled",
+              },
+            );
+          } catch (err) {
+            // Twilio no longer knowing the call (404) means it is over already; anything else must not
+            // leave a live call without a record.
+            if (!(err instanceof ValidationError)) throw err;
+            this.#o.log?.warn({ err, callId: row.id }, "hanging up before delete failed");
+          }
+        }
+      }
+      await this.#o.admission.releaseCall(row.orgId, row.id);
+    }
+    await this.#db.call.deleteMany({ where: { id: row.id } });
+    return callView(row);
+  }
+
+  /** `POST /call/:id/control`: delivered to the media process holding the call. */
+  async control(ctx: ServiceContext, id: string, msg: CallControlMessage): Promise<void> {
+    const row = await this.#row(ctx, id);
+    if (row.status === "ended") throw new ConflictError(`call ${id} has ended`);
+    const received = await this.#o.controlBus.publish(row.id, msg);
+    if (received === 0) throw new ConflictError("call is not active on any media process");
+  }
+}

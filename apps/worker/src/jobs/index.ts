@@ -1,0 +1,37 @@
+import type { Redis } from "ioredis";
+import { billingJobHandlers } from "../../../../libs/billing/jobs.ts";
+import { StripeBilling, stripeBillingConfig } from "../../../../libs/billing/stripe.ts";
+import type { Db } from "../../../../libs/db/index.ts";
+import type { JobHandlers, JobQueue } from "../../../../libs/queue/index.ts";
+import type { WebhookDispatcher, WebhookLogger } from "../../../../libs/webhooks/index.ts";
+import type { WorkerConfig } from "../config.ts";
+import { callPostProcessJob } from "./call-post-process.ts";
+import { webhookDeliverJob } from "./webhook-deliver.ts";
+
+export interface WorkerDeps {
+  config: WorkerConfig;
+  db: Db;
+  queue: JobQueue;
+  dispatcher: WebhookDispatcher;
+  log: WebhookLogger;
+  /** Keeps billing reconciliation results for operators (absent in the single-process mode). */
+  redis?: Redis;
+}
+
+/** Every job the worker runs. Add a processor with one line here (its file in this folder). */
+export function buildJobHandlers(deps: WorkerDeps): JobHandlers {
+  return {
+    "webhook.deliver": webhookDeliverJob({
+      allowPrivate: deps.config.allowPrivateWebhookUrls,
+      log: deps.log,
+    }),
+    "call.post-process": callPostProcessJob(deps),
+    ...billingJobHandlers({
+      billing: new StripeBilling(deps.db, stripeBillingConfig(deps.config.providers), {
+        logger: deps.log,
+        redis: deps.redis,
+      }),
+      logger: deps.log,
+    }),
+  };
+}

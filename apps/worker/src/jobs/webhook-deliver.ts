@@ -1,0 +1,32 @@
+import type { JobHandler } from "../../../../libs/queue/index.ts";
+import { deliverWebhook, type WebhookLogger } from "../../../../libs/webhooks/index.ts";
+
+/** `webhook.deliver`: POST a queued server message; throws (→ retry with backoff) only for retryable failures. */
+export function webhookDeliverJob(deps: {
+  allowPrivate: boolean;
+  log: WebhookLogger;
+}): JobHandler<"webhook.deliver"> {
+  return async (payload, ctx) => {
+    try {
+      await deliverWebhook(payload, {
+        allowPrivate: deps.allowPrivate,
+        logger: deps.log,
+        attempt: ctx.attempt,
+      });
+    } catch (err) {
+      if (ctx.attempt >= ctx.maxAttempts) {
+        deps.log.warn(
+          {
+            deliveryId: payload.deliveryId,
+            orgId: payload.orgId,
+            callId: payload.callId,
+            attempt: ctx.attempt,
+            err,
+          },
+          `webhook delivery abandoned after ${ctx.attempt} attempts`,
+        );
+      }
+      throw err;
+    }
+  };
+}

@@ -1,0 +1,220 @@
+// The BARE RELAY baseline of `npm run bench:media`, run in its own node process: the least a
+// websocket server must do to carry a phone call between Twilio and the providers, with no turn
+// logic, no database, no LLM. Per Twilio media stream:
+//   - `start` → one Deepgram `/v1/listen` socket (same query as the platform) and one ElevenLabs
+//     `stream-input` socket (BOS sent); the first message text goes to TTS at once.
+//   - inbound `media` → base64-decoded μ-law bytes to Deepgram (payload found by substring, like the
+//     platform's hot path).
+//   - a Deepgram final with `speech_final` and words → the fixed reply text to TTS (`flush`).
+//   - TTS audio → 160-byte frames sent to Twilio as `media` off ONE shared 20 ms timer with 3 frames
+//     of lead (the same wire output as the platform's pacer), and a `mark` when the queue runs dry.
+//   - `stop` / close → both provider sockets closed.
+// `POST /voice` answers TwiML `<Connect><Stream>` to this server, so the same TwilioCallSimulator
+// drives it. Env: BENCH_DEEPGRAM_URL, BENCH_ELEVENLABS_URL, BENCH_ENDPOINTING_MS, BENCH_FIRST_TEXT,
+// BENCH_REPLY_TEXT. Sends `{ready, port}` to the parent over IPC.
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { monitorEventLoopDelay } from "node:perf_hooks";
+import { type RawData, WebSocket, WebSocketServer } from "ws";
+
+const FRAME_MS = 20;
+const FRAME_BYTES = 160;
+const LEAD_FRAMES = 3;
+const DG = process.env.BENCH_DEEPGRAM_URL ?? "";
+const EL = process.env.BENCH_ELEVENLABS_URL ?? "";
+const ENDPOINTING = process.env.BENCH_ENDPOINTING_MS ?? "100";
+const FIRST = process.env.BENCH_FIRST_TEXT ?? "Hello.";
+const REPLY = process.env.BENCH_REPLY_TEXT ?? "Hello.";
+
+const LISTEN_QUERY = new URLSearchParams({
+  encoding: "mulaw",
+  sample_rate: "8000",
+  channels: "1",
+  model: "nova-3",
+  language: "en",
+  interim_results: "true",
+  endpointing: ENDPOINTING,
+  utterance_end_ms: "1000",
+  vad_events: "true",
+  smart_format: "true",
+  punctuate: "true",
+}).toString();
+const TTS_PATH =
+  "/v1/text-to-speech/21m00Tcm4TlvDq8ikWAM/stream-input?model_id=eleven_turbo_v2_5&output_format=ulaw_8000&inactivity_timeout=60";
+
+class RelayCall {
+  readonly #twilio: WebSocket;
+  #streamSid = "";
+  #dg: WebSocket | undefined;
+  #tts: WebSocket | undefined;
+  readonly #queue: Buffer[] = [];
+  #off = 0;
+  #playStartAt = 0;
+  #framesSent = 0;
+
+  constructor(ws: WebSocket) {
+    this.#twilio = ws;
+    ws.on("message", (data: Buffer, isBinary: boolean) => {
+      if (!isBinary) this.#onTwilio(data.toString("utf8"));
+    });
+    ws.on("close", () => this.#close());
+    ws.on("error", () => {});
+  }
+
+  get active(): boolean {
+    return this.#queue.length > 0;
+  }
+
+  #onTwilio(raw: string): void {
+    if (raw.startsWith('{"event":"media"')) {
+      const at = raw.indexOf('"payload":"');
+      if (at < 0) return;
+      const end = raw.indexOf('"', at + 11);
+      const dg = this.#dg;
+      if (end > 0 && dg && dg.readyState === WebSocket.OPEN)
+        dg.send(Buffer.from(raw.slice(at + 11, end), "base64"));
+      return;
+    }
+    let msg: { event?: string; streamSid?: string };
+    try {
+      msg = JSON.parse(raw) as typeof msg;
+    } catch {
+      return;
+    }
+    if (msg.event === "start") {
+      this.#streamSid = msg.streamSid ?? "";
+      this.#open();
+    } else if (msg.event === "stop") this.#close();
+  }
+
+  #open(): void {
+    const dg = new WebSocket(`${DG}/v1/listen?${LISTEN_QUERY}`, {
+      headers: { Authorization: "Token platform-deepgram" },
+      perMessageDeflate: false,
+    });
+    dg.on("error", () => {});
+    dg.on("message", (data: RawData, isBinary: boolean) => {
+      if (isBinary) return;
+      const msg = JSON.parse(data.toString()) as {
+        type?: string;
+        speech_final?: boolean;
+        channel?: { alternatives?: Array<{ transcript?: string }> };
+      };
+      if (msg.type === "Results" && msg.speech_final && msg.channel?.alternatives?.[0]?.transcript)
+        this.#say(REPLY);
+    });
+    this.#dg = dg;
+    const tts = new WebSocket(`${EL}${TTS_PATH}`, {
+      headers: { "xi-api-key": "platform-elevenlabs" },
+      perMessageDeflate: false,
+    });
+    tts.on("error", () => {});
+    tts.on("open", () => {
+      tts.send('{"text":" ","generation_config":{"chunk_length_schedule":[50,120,160,250]}}');
+      this.#say(FIRST);
+    });
+    tts.on("message", (data: RawData, isBinary: boolean) => {
+      if (isBinary) return;
+      const msg = JSON.parse(data.toString()) as { audio?: string | null };
+      if (typeof msg.audio === "string" && msg.audio.length > 0)
+        this.#enqueue(Buffer.from(msg.audio, "base64"));
+    });
+    this.#tts = tts;
+  }
+
+  #say(text: string): void {
+    const tts = this.#tts;
+    if (tts && tts.readyState === WebSocket.OPEN) tts.send(JSON.stringify({ text: `${text} `, flush: true }));
+  }
+
+  #enqueue(audio: Buffer): void {
+    const wasIdle = this.#queue.length === 0;
+    this.#queue.push(audio);
+    if (wasIdle) {
+      this.#off = 0;
+      this.#playStartAt = Date.now();
+      this.#framesSent = 0;
+      active.add(this);
+      this.pump(this.#playStartAt);
+    }
+  }
+
+  pump(now: number): void {
+    const due = Math.floor((now - this.#playStartAt) / FRAME_MS) + 1 + LEAD_FRAMES;
+    let budget = due - this.#framesSent;
+    while (budget > 0 && this.#queue.length > 0) {
+      const head = this.#queue[0] as Buffer;
+      const n = Math.min(FRAME_BYTES, head.length - this.#off);
+      this.#send(
+        `{"event":"media","streamSid":"${this.#streamSid}","media":{"payload":"${head.toString("base64", this.#off, this.#off + n)}"}}`,
+      );
+      this.#off += n;
+      if (this.#off >= head.length) {
+        this.#queue.shift();
+        this.#off = 0;
+      }
+      this.#framesSent++;
+      budget--;
+    }
+    if (this.#queue.length === 0) {
+      active.delete(this);
+      this.#send(`{"event":"mark","streamSid":"${this.#streamSid}","mark":{"name":"relay:end"}}`);
+    }
+  }
+
+  #send(text: string): void {
+    if (this.#twilio.readyState === WebSocket.OPEN) this.#twilio.send(text);
+  }
+
+  #close(): void {
+    active.delete(this);
+    this.#queue.length = 0;
+    this.#dg?.close(1000);
+    this.#tts?.terminate();
+    this.#dg = undefined;
+    this.#tts = undefined;
+    if (this.#twilio.readyState === WebSocket.OPEN) this.#twilio.close(1000);
+  }
+}
+
+const active = new Set<RelayCall>();
+setInterval(() => {
+  const now = Date.now();
+  for (const call of active) call.pump(now);
+}, FRAME_MS);
+
+const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 64 * 1024 });
+const server = createServer((req, res) => {
+  if (req.method === "POST" && req.url?.startsWith("/voice")) {
+    req.resume();
+    const { port } = server.address() as AddressInfo;
+    res.writeHead(200, { "content-type": "text/xml" });
+    res.end(
+      `<?xml version="1.0" encoding="UTF-8"?><Response><Connect><Stream url="ws://127.0.0.1:${port}/twilio/stream"/></Connect></Response>`,
+    );
+    return;
+  }
+  res.writeHead(404);
+  res.end();
+});
+server.on("upgrade", (req, socket, head) => {
+  if (!req.url?.startsWith("/twilio/stream")) {
+    socket.destroy();
+    return;
+  }
+  wss.handleUpgrade(req, socket, head, (ws) => new RelayCall(ws));
+});
+server.listen(0, "127.0.0.1", () => {
+  process.send?.({ ready: true, port: (server.address() as AddressInfo).port });
+});
+process.on("SIGTERM", () => process.exit(0));
+process.on("disconnect", () => process.exit(0));
+
+// Event-loop delay since the last ask, for the parent's report.
+const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+loopDelay.enable();
+process.on("message", (m) => {
+  if (m !== "loop") return;
+  process.send?.({ loop: { p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 } });
+  loopDelay.reset();
+});

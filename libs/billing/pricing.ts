@@ -1,0 +1,383 @@
+import type { Static } from "@sinclair/typebox";
+import type { CostBreakdown } from "../vapi/call.ts";
+import { Decimal, dec, microsToUsdNumber, usdToMicros } from "./money.ts";
+import {
+  deepMerge,
+  type LlmPrice,
+  lookupModel,
+  normaliseProvider,
+  type PriceEntries,
+  type PriceTable,
+  type PricingOverrides,
+  type SttPrice,
+  type TransportPrice,
+  type TtsPrice,
+} from "./prices.ts";
+import type { CallUsage } from "./usage.ts";
+
+// Prices one call's usage into five lines (transport, stt, llm, tts, platform) and Vapi's cost
+// shapes. Rules (see money.ts for the rounding rule):
+// - Time-based lines (transport, stt, platform) are billed in whole seconds rounded up (per started
+//   second, Vapi's "prorated to the second"), or in whole minutes rounded up when the org's
+//   billingIncrement is "minute". Their unit is "minute" and their unit price the per-minute price;
+//   the amount is computed from the exact billed seconds (seconds × per-minute price / 60), and
+//   `quantity` is the billed minutes (exact for "minute", seconds / 60 at 6 decimals for "second").
+//   transport and platform bill `transport.seconds` and `durationSeconds`; stt bills `audioSeconds`.
+// - llm: `promptTokens` includes `cachedPromptTokens` (OpenAI's usage semantics); uncached prompt
+//   tokens, cached prompt tokens and completion tokens are priced at their per-1M rates and summed
+//   into one amount. The line's quantity is prompt + completion tokens and its unitPrice the blended
+//   price per token (12 decimals); the components are in `costs[]`.
+// - tts: characters at the per-1,000-characters price; unitPrice is per character.
+// - A provider line is `passthrough` when its usage says `byo` (the org's own credential paid the
+//   provider): still computed and shown at cost, but not charged by the platform. The platform fee
+//   is always billed by the platform.
+// - `cost` = `costBreakdown.total` = Σ costs[].cost = Σ lines: everything the call cost, including
+//   passthrough. What the platform charges is `billedMicros` (Σ lines with billedBy = platform).
+
+export const CATEGORIES = ["transport", "stt", "llm", "tts", "platform"] as const;
+export type Category = (typeof CATEGORIES)[number];
+export type BilledBy = "platform" | "passthrough";
+export type BillingIncrement = "second" | "minute";
+
+export interface EffectivePricing {
+  priceVersion: string;
+  platformFeePerMinuteUsd: string;
+  prices: Required<PriceEntries>;
+  fallback: PriceTable["fallback"];
+  increment: BillingIncrement;
+}
+
+export interface OrgPricingInput {
+  pricingOverrides?: unknown;
+  billingIncrement?: string | null;
+}
+
+/** Parses `Org.pricingOverrides` leniently: malformed parts are ignored rather than breaking billing. */
+export function parsePricingOverrides(raw: unknown): PricingOverrides {
+  if (!raw || typeof raw !== "object" || Array.isArray(raw)) return {};
+  const r = raw as Record<string, unknown>;
+  const out: PricingOverrides = {};
+  if (
+    typeof r.platformFeePerMinuteUsd === "string" &&
+    /^\d{1,12}(\.\d{1,12})?$/.test(r.platformFeePerMinuteUsd)
+  ) {
+    out.platformFeePerMinuteUsd = r.platformFeePerMinuteUsd;
+  }
+  if (typeof r.platformFeePerMinuteMicros === "number" && Number.isInteger(r.platformFeePerMinuteMicros)) {
+    out.platformFeePerMinuteMicros = r.platformFeePerMinuteMicros;
+  }
+  if (r.prices && typeof r.prices === "object" && !Array.isArray(r.prices))
+    out.prices = r.prices as PriceEntries;
+  return out;
+}
+
+/** The prices a call of this org pays: the table version in force, with the org's overrides on top. */
+export function effectivePricing(table: PriceTable, org: OrgPricingInput = {}): EffectivePricing {
+  const o = parsePricingOverrides(org.pricingOverrides);
+  let fee = table.platformFeePerMinuteUsd;
+  if (o.platformFeePerMinuteMicros !== undefined)
+    fee = dec(o.platformFeePerMinuteMicros).div(1_000_000).toFixed();
+  if (o.platformFeePerMinuteUsd !== undefined) fee = o.platformFeePerMinuteUsd;
+  return {
+    priceVersion: table.version,
+    platformFeePerMinuteUsd: fee,
+    prices: o.prices ? deepMerge(table.prices, o.prices) : table.prices,
+    fallback: table.fallback,
+    increment: org.billingIncrement === "minute" ? "minute" : "second",
+  };
+}
+
+export interface PricedLine {
+  category: Category;
+  provider: string;
+  model: string | null;
+  /** Exact decimal string (≤ 6 decimals, the ledger's precision). */
+  quantity: string;
+  unit: "minute" | "token" | "character";
+  /** USD per unit, exact decimal string (≤ 12 decimals). */
+  unitPrice: string;
+  amountMicros: bigint;
+  billedBy: BilledBy;
+  /** The table version; "#fallback" is appended when the provider/model was not in the table. */
+  priceVersion: string;
+  fallback: boolean;
+}
+
+interface CostItemBase {
+  cost: number;
+  billedBy: BilledBy;
+  priceFallback?: boolean;
+}
+export type CostItem =
+  | (CostItemBase & { type: "transport"; provider: string; minutes: number })
+  | (CostItemBase & {
+      type: "transcriber";
+      transcriber: { provider: string; model: string };
+      minutes: number;
+    })
+  | (CostItemBase & {
+      type: "model";
+      model: { provider: string; model: string };
+      promptTokens: number;
+      completionTokens: number;
+      cachedPromptTokens: number;
+    })
+  | (CostItemBase & { type: "voice"; voice: { provider: string; model: string }; characters: number })
+  | (CostItemBase & { type: "vapi"; subType: "normal"; minutes: number });
+
+export interface PricedCall {
+  lines: PricedLine[];
+  totalMicros: bigint;
+  /** Σ lines billed by the platform. */
+  billedMicros: bigint;
+  /** Σ passthrough lines (paid by the customer to its own providers). */
+  passthroughMicros: bigint;
+  /** Vapi's `cost`: USD, equal to costBreakdown.total. */
+  cost: number;
+  costBreakdown: CostBreakdown;
+  costs: CostItem[];
+}
+
+/** Seconds billed for a duration under the increment: per started second, or per started minute. */
+export function billedSeconds(seconds: number, increment: BillingIncrement): bigint {
+  if (!Number.isFinite(seconds) || seconds <= 0) return 0n;
+  // Usage carries millisecond precision; work in whole milliseconds to avoid float ceil artefacts.
+  const ms = BigInt(Math.round(seconds * 1000));
+  const unit = increment === "minute" ? 60_000n : 1000n;
+  return ((ms + unit - 1n) / unit) * (unit / 1000n);
+}
+
+function timeLine(
+  category: Category,
+  provider: string,
+  model: string | null,
+  seconds: number,
+  perMinuteUsd: string,
+  p: EffectivePricing,
+  billedBy: BilledBy,
+  fallback: boolean,
+): PricedLine {
+  const secs = billedSeconds(seconds, p.increment);
+  const price = dec(perMinuteUsd);
+  const minutes = dec(secs).div(60);
+  return {
+    category,
+    provider,
+    model,
+    quantity: minutes.toDecimalPlaces(6, Decimal.ROUND_HALF_UP).toFixed(),
+    unit: "minute",
+    unitPrice: price.toFixed(),
+    amountMicros: usdToMicros(dec(secs).times(price).div(60)),
+    billedBy,
+    priceVersion: fallback ? `${p.priceVersion}#fallback` : p.priceVersion,
+    fallback,
+  };
+}
+
+function providerPrices<T>(
+  map: Record<string, Record<string, T>>,
+  provider: string,
+  model: string,
+): T | undefined {
+  return lookupModel(map[provider], model);
+}
+
+/** Prices a call's usage with the given pricing. Pure: no I/O. */
+export function priceCall(usage: CallUsage, p: EffectivePricing): PricedCall {
+  const lines: PricedLine[] = [];
+  const by = (byo: boolean): BilledBy => (byo ? "passthrough" : "platform");
+
+  // transport
+  const tProvider = normaliseProvider(usage.transport.provider);
+  const tPrice: Static<typeof TransportPrice> | undefined = p.prices.transport[tProvider];
+  const tRate = tPrice ?? p.fallback.transport;
+  lines.push(
+    timeLine(
+      "transport",
+      tProvider,
+      null,
+      usage.transport.seconds,
+      usage.transport.direction === "inbound" ? tRate.inboundPerMinuteUsd : tRate.outboundPerMinuteUsd,
+      p,
+      by(usage.transport.byo),
+      !tPrice,
+    ),
+  );
+
+  // stt
+  const sProvider = normaliseProvider(usage.stt.provider);
+  const sPrice: Static<typeof SttPrice> | undefined = providerPrices(
+    p.prices.stt,
+    sProvider,
+    usage.stt.model,
+  );
+  lines.push(
+    timeLine(
+      "stt",
+      sProvider,
+      usage.stt.model,
+      usage.stt.audioSeconds,
+      (sPrice ?? p.fallback.stt).perMinuteUsd,
+      p,
+      by(usage.stt.byo),
+      !sPrice,
+    ),
+  );
+
+  // llm
+  const lProvider = normaliseProvider(usage.llm.provider);
+  const lPrice: Static<typeof LlmPrice> | undefined = providerPrices(
+    p.prices.llm,
+    lProvider,
+    usage.llm.model,
+  );
+  const lRate = lPrice ?? p.fallback.llm;
+  const cached = Math.min(usage.llm.cachedPromptTokens, usage.llm.promptTokens);
+  const uncached = usage.llm.promptTokens - cached;
+  const llmUsd = dec(uncached)
+    .times(lRate.promptPer1MTokensUsd)
+    .plus(dec(cached).times(lRate.cachedPromptPer1MTokensUsd))
+    .plus(dec(usage.llm.completionTokens).times(lRate.completionPer1MTokensUsd))
+    .div(1_000_000);
+  const tokens = usage.llm.promptTokens + usage.llm.completionTokens;
+  lines.push({
+    category: "llm",
+    provider: lProvider,
+    model: usage.llm.model,
+    quantity: String(tokens),
+    unit: "token",
+    unitPrice: blended(llmUsd, tokens, dec(lRate.promptPer1MTokensUsd).div(1_000_000)),
+    amountMicros: usdToMicros(llmUsd),
+    billedBy: by(usage.llm.byo),
+    priceVersion: lPrice ? p.priceVersion : `${p.priceVersion}#fallback`,
+    fallback: !lPrice,
+  });
+
+  // tts
+  const vProvider = normaliseProvider(usage.tts.provider);
+  const vPrice: Static<typeof TtsPrice> | undefined = providerPrices(
+    p.prices.tts,
+    vProvider,
+    usage.tts.model,
+  );
+  const per1K = dec((vPrice ?? p.fallback.tts).per1KCharactersUsd);
+  lines.push({
+    category: "tts",
+    provider: vProvider,
+    model: usage.tts.model,
+    quantity: String(usage.tts.characters),
+    unit: "character",
+    unitPrice: per1K.div(1000).toFixed(),
+    amountMicros: usdToMicros(dec(usage.tts.characters).times(per1K).div(1000)),
+    billedBy: by(usage.tts.byo),
+    priceVersion: vPrice ? p.priceVersion : `${p.priceVersion}#fallback`,
+    fallback: !vPrice,
+  });
+
+  // platform fee: always billed by the platform
+  lines.push(
+    timeLine(
+      "platform",
+      "switchboard",
+      null,
+      usage.durationSeconds,
+      p.platformFeePerMinuteUsd,
+      p,
+      "platform",
+      false,
+    ),
+  );
+
+  return assemble(lines, usage);
+}
+
+/** Blended USD per token at 12 decimals (the ledger's precision); the list prompt price when no tokens. */
+function blended(amountUsd: Decimal, tokens: number, whenEmpty: Decimal): string {
+  const v = tokens > 0 ? amountUsd.div(tokens) : whenEmpty;
+  return v.toDecimalPlaces(12, Decimal.ROUND_HALF_UP).toFixed();
+}
+
+function sum(lines: readonly PricedLine[], pred: (l: PricedLine) => boolean = () => true): bigint {
+  return lines.filter(pred).reduce((a, l) => a + l.amountMicros, 0n);
+}
+
+/** Builds Vapi's `cost`, `costBreakdown` and `costs[]` from priced lines (and the raw usage counts). */
+export function assemble(lines: PricedLine[], usage: CallUsage): PricedCall {
+  const get = (c: Category): PricedLine => {
+    const l = lines.find((x) => x.category === c);
+    if (!l) throw new Error(`usage line ${c} missing`);
+    return l;
+  };
+  const t = get("transport");
+  const s = get("stt");
+  const l = get("llm");
+  const v = get("tts");
+  const f = get("platform");
+  const totalMicros = sum(lines);
+  const flag = (x: PricedLine) => (x.fallback ? { priceFallback: true } : {});
+  const mins = (x: PricedLine) => Number(x.quantity);
+  const costs: CostItem[] = [
+    {
+      type: "transport",
+      provider: t.provider,
+      minutes: mins(t),
+      cost: microsToUsdNumber(t.amountMicros),
+      billedBy: t.billedBy,
+      ...flag(t),
+    },
+    {
+      type: "transcriber",
+      transcriber: { provider: s.provider, model: s.model ?? "" },
+      minutes: mins(s),
+      cost: microsToUsdNumber(s.amountMicros),
+      billedBy: s.billedBy,
+      ...flag(s),
+    },
+    {
+      type: "model",
+      model: { provider: l.provider, model: l.model ?? "" },
+      promptTokens: usage.llm.promptTokens,
+      completionTokens: usage.llm.completionTokens,
+      cachedPromptTokens: usage.llm.cachedPromptTokens,
+      cost: microsToUsdNumber(l.amountMicros),
+      billedBy: l.billedBy,
+      ...flag(l),
+    },
+    {
+      type: "voice",
+      voice: { provider: v.provider, model: v.model ?? "" },
+      characters: usage.tts.characters,
+      cost: microsToUsdNumber(v.amountMicros),
+      billedBy: v.billedBy,
+      ...flag(v),
+    },
+    {
+      type: "vapi",
+      subType: "normal",
+      minutes: mins(f),
+      cost: microsToUsdNumber(f.amountMicros),
+      billedBy: "platform",
+    },
+  ];
+  const costBreakdown: CostBreakdown = {
+    transport: microsToUsdNumber(t.amountMicros),
+    stt: microsToUsdNumber(s.amountMicros),
+    llm: microsToUsdNumber(l.amountMicros),
+    tts: microsToUsdNumber(v.amountMicros),
+    vapi: microsToUsdNumber(f.amountMicros),
+    total: microsToUsdNumber(totalMicros),
+    llmPromptTokens: usage.llm.promptTokens,
+    llmCompletionTokens: usage.llm.completionTokens,
+    llmCachedPromptTokens: usage.llm.cachedPromptTokens,
+    ttsCharacters: usage.tts.characters,
+  };
+  return {
+    lines,
+    totalMicros,
+    billedMicros: sum(lines, (x) => x.billedBy === "platform"),
+    passthroughMicros: sum(lines, (x) => x.billedBy === "passthrough"),
+    cost: microsToUsdNumber(totalMicros),
+    costBreakdown,
+    costs,
+  };
+}

@@ -1,0 +1,84 @@
+import type { Db } from "../db/index.ts";
+import type { CallSession, LeaseControls, MediaLogger } from "./session.ts";
+
+// The calls one media process holds: one shared heartbeat for all of them (a single UPDATE for
+// every live call, plus each call's concurrency lease), and the drain on shutdown.
+
+export const HEARTBEAT_INTERVAL_MS = 10_000;
+
+export class CallRegistry {
+  readonly #sessions = new Set<CallSession>();
+  readonly #db: Db;
+  readonly #spend: LeaseControls | undefined;
+  readonly #log: MediaLogger;
+  readonly #now: () => number;
+  #timer: NodeJS.Timeout | undefined;
+  #draining = false;
+  #emptyWaiters: Array<() => void> = [];
+
+  constructor(opts: {
+    db: Db;
+    spend?: LeaseControls;
+    logger: MediaLogger;
+    now?: () => number;
+    heartbeatMs?: number;
+  }) {
+    this.#db = opts.db;
+    this.#spend = opts.spend;
+    this.#log = opts.logger;
+    this.#now = opts.now ?? Date.now;
+    this.#timer = setInterval(() => void this.heartbeat(), opts.heartbeatMs ?? HEARTBEAT_INTERVAL_MS);
+    this.#timer.unref();
+  }
+
+  get draining(): boolean {
+    return this.#draining;
+  }
+
+  get size(): number {
+    return this.#sessions.size;
+  }
+
+  add(session: CallSession): void {
+    this.#sessions.add(session);
+    void session.finished.then(() => {
+      this.#sessions.delete(session);
+      if (this.#sessions.size === 0) for (const w of this.#emptyWaiters.splice(0)) w();
+    });
+  }
+
+  async heartbeat(): Promise<void> {
+    const live = [...this.#sessions].filter((s) => s.phase === "live" && s.callId);
+    if (live.length === 0) return;
+    try {
+      await this.#db.call.updateMany({
+        where: { id: { in: live.map((s) => s.callId) }, status: "in-progress" },
+        data: { heartbeatAt: new Date(this.#now()) },
+      });
+    } catch (err) {
+      this.#log.warn({ err }, "heartbeat failed");
+    }
+    if (this.#spend) {
+      const spend = this.#spend;
+      await Promise.allSettled(live.map((s) => spend.renewLease(s.orgId, s.callId)));
+    }
+  }
+
+  /** Stops taking calls; lets active ones finish for up to `ms`, then ends the rest (`worker-shutdown`). */
+  async drain(ms: number): Promise<void> {
+    this.#draining = true;
+    if (this.#sessions.size > 0 && ms > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        new Promise<void>((r) => this.#emptyWaiters.push(r)),
+        new Promise<void>((r) => {
+          timer = setTimeout(r, ms);
+        }),
+      ]);
+      clearTimeout(timer);
+    }
+    await Promise.allSettled([...this.#sessions].map((s) => s.shutdown()));
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+}

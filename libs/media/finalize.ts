@@ -1,0 +1,74 @@
+import { recordCallCost } from "../billing/finalize.ts";
+import type { PriceCatalog } from "../billing/prices.ts";
+import type { CallUsage } from "../billing/usage.ts";
+import type { Db, Prisma } from "../db/index.ts";
+import type { JobQueue } from "../queue/index.ts";
+
+// The end of every call, whichever way it ended: one statement writes the whole record (status,
+// reason, times, transcript, messages, artifact with performance metrics, raw usage) only if the
+// call is not already ended, so the session, the sweeper and a shutdown can race harmlessly.
+// Then the cost is recorded (idempotent), the post-call jobs are queued with deterministic ids,
+// and the organisation's concurrency lease is released.
+
+export interface EndedCallRecord {
+  callId: string;
+  orgId: string;
+  endedReason: string;
+  startedAt: Date;
+  endedAt: Date;
+  transcript: string;
+  messages: unknown[];
+  artifact: Record<string, unknown>;
+  usage: CallUsage;
+}
+
+export interface FinalizeDeps {
+  db: Db;
+  queue?: JobQueue;
+  spend?: { releaseCall(orgId: string, callId: string): Promise<void> };
+  catalog?: PriceCatalog;
+  logger?: { warn(obj: object, msg: string): void; error(obj: object, msg: string): void };
+}
+
+/** True when this call was written now; false when something else had already ended it. */
+export async function finalizeEndedCall(deps: FinalizeDeps, record: EndedCallRecord): Promise<boolean> {
+  const { db } = deps;
+  const json = (v: unknown) => v as Prisma.InputJsonValue;
+  const written = await db.call.updateMany({
+    where: { id: record.callId, status: { not: "ended" } },
+    data: {
+      status: "ended",
+      endedReason: record.endedReason,
+      startedAt: record.startedAt,
+      endedAt: record.endedAt,
+      transcript: record.transcript,
+      messages: json(record.messages),
+      artifact: json(record.artifact),
+      usage: json(record.usage),
+    },
+  });
+  await billAndRelease(deps, record.callId, record.orgId);
+  return written.count === 1;
+}
+
+/** Cost, jobs and lease for an ended call; each step is idempotent and failures are logged, not thrown. */
+export async function billAndRelease(deps: FinalizeDeps, callId: string, orgId: string): Promise<void> {
+  try {
+    await recordCallCost(deps.db, callId, deps.catalog ? { catalog: deps.catalog } : {});
+  } catch (err) {
+    deps.logger?.error({ err, callId }, "recording the call cost failed");
+  }
+  if (deps.queue) {
+    const results = await Promise.allSettled([
+      deps.queue.enqueue("call.post-process", { callId }, { jobId: `post.${callId}` }),
+      deps.queue.enqueue("billing.report-usage", { callId }, { jobId: `usage.${callId}` }),
+    ]);
+    for (const r of results)
+      if (r.status === "rejected") deps.logger?.warn({ err: r.reason, callId }, "post-call job not queued");
+  }
+  try {
+    await deps.spend?.releaseCall(orgId, callId);
+  } catch (err) {
+    deps.logger?.warn({ err, callId }, "releasing the concurrency lease failed");
+  }
+}

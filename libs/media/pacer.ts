@@ -1,0 +1,181 @@
+// Outbound audio to Twilio, paced in 20 ms frames of μ-law off ONE timer shared by every call in the
+// process. Twilio buffers what we send and plays it in order, so pacing is what keeps `clear`
+// effective: only a few frames of lead sit in Twilio's buffer when the caller barges in.
+
+export const FRAME_MS = 20;
+export const FRAME_BYTES = 160;
+/** Frames sent ahead of real time: absorbs timer jitter without making `clear` slow. */
+const LEAD_FRAMES = 3;
+
+/** Where frames and marks go (the session's websocket). */
+export interface OutboundSink {
+  sendMedia(base64: string): void;
+  sendMark(name: string): void;
+}
+
+type Item = { audio: Buffer; off: number } | { mark: string };
+
+/** One call's outbound queue. The pacer drains it; the session fills it and clears it on barge-in. */
+export class OutboundAudio {
+  readonly #sink: OutboundSink;
+  readonly #items: Item[] = [];
+  #head = 0;
+  /** A frame straddling two TTS chunks is assembled here (the only copy on this path). */
+  readonly #partial = Buffer.allocUnsafe(FRAME_BYTES);
+  #playStartAt = 0;
+  #framesSent = 0;
+  #queuedBytes = 0;
+  /** Bytes handed to Twilio since the call started. */
+  bytesSent = 0;
+  /** Wall time of the first frame sent since the last idle period (for voice latency). */
+  onFirstFrame: ((at: number) => void) | undefined;
+  /** Audio may not start before this wall time (startSpeakingPlan.waitSeconds, backoff). */
+  notBefore = 0;
+
+  constructor(sink: OutboundSink) {
+    this.#sink = sink;
+  }
+
+  get idle(): boolean {
+    return this.#head >= this.#items.length;
+  }
+
+  get queuedBytes(): number {
+    return this.#queuedBytes;
+  }
+
+  enqueueAudio(audio: Buffer, now: number): void {
+    if (audio.length === 0) return;
+    const wasIdle = this.idle;
+    this.#items.push({ audio, off: 0 });
+    this.#queuedBytes += audio.length;
+    if (wasIdle) {
+      // Start a fresh schedule and send the lead frames now: the first audio of a reply never
+      // waits for the next tick.
+      this.#playStartAt = Math.max(now, this.notBefore);
+      this.#framesSent = 0;
+      this.pump(now);
+    }
+  }
+
+  enqueueMark(name: string, now: number): void {
+    const wasIdle = this.idle;
+    this.#items.push({ mark: name });
+    if (wasIdle) this.pump(now);
+  }
+
+  /** Drops everything not yet sent; returns the number of audio bytes dropped. */
+  clear(): number {
+    const dropped = this.#queuedBytes;
+    this.#items.length = 0;
+    this.#head = 0;
+    this.#queuedBytes = 0;
+    return dropped;
+  }
+
+  /** Sends every frame (and mark) due by `now`. Called by the shared pacer every tick. */
+  pump(now: number): void {
+    if (this.idle || now < this.#playStartAt) return;
+    const due = Math.floor((now - this.#playStartAt) / FRAME_MS) + 1 + LEAD_FRAMES;
+    let budget = due - this.#framesSent;
+    // A long stall (GC, debugger) must not turn into a burst Twilio would buffer.
+    if (budget > LEAD_FRAMES * 4) {
+      this.#framesSent = due - LEAD_FRAMES * 4;
+      budget = LEAD_FRAMES * 4;
+    }
+    while (budget > 0 && this.#head < this.#items.length) {
+      const item = this.#items[this.#head] as Item;
+      if ("mark" in item) {
+        this.#head++;
+        this.#sink.sendMark(item.mark);
+        continue;
+      }
+      const left = item.audio.length - item.off;
+      if (left >= FRAME_BYTES) {
+        this.#emit(item.audio.toString("base64", item.off, item.off + FRAME_BYTES), FRAME_BYTES, now);
+        item.off += FRAME_BYTES;
+        if (item.off >= item.audio.length) this.#head++;
+        budget--;
+        continue;
+      }
+      // Tail of a chunk: fill one frame from the following chunks (or send it short at the end).
+      let filled = 0;
+      let idx = this.#head;
+      while (filled < FRAME_BYTES && idx < this.#items.length) {
+        const it = this.#items[idx] as Item;
+        if ("mark" in it) break;
+        const take = Math.min(FRAME_BYTES - filled, it.audio.length - it.off);
+        it.audio.copy(this.#partial, filled, it.off, it.off + take);
+        it.off += take;
+        filled += take;
+        if (it.off >= it.audio.length) idx++;
+      }
+      this.#head = idx;
+      this.#emit(this.#partial.toString("base64", 0, filled), filled, now);
+      budget--;
+    }
+    // Marks right after the last frame go out with it (Twilio echoes them when that audio has played).
+    while (this.#head < this.#items.length) {
+      const item = this.#items[this.#head] as Item;
+      if (!("mark" in item)) break;
+      this.#head++;
+      this.#sink.sendMark(item.mark);
+    }
+    if (this.idle) {
+      this.#items.length = 0;
+      this.#head = 0;
+    }
+  }
+
+  #emit(b64: string, bytes: number, now: number): void {
+    if (this.#framesSent === 0 && this.onFirstFrame) this.onFirstFrame(now);
+    this.#framesSent++;
+    this.#queuedBytes -= bytes;
+    this.bytesSent += bytes;
+    this.#sink.sendMedia(b64);
+  }
+}
+
+/** The one 20 ms timer of the process: every tick, each call sends the frames that are due. */
+export class SharedPacer {
+  readonly #active = new Set<OutboundAudio>();
+  #timer: NodeJS.Timeout | undefined;
+  readonly #now: () => number;
+
+  constructor(now: () => number = Date.now) {
+    this.#now = now;
+  }
+
+  add(out: OutboundAudio): void {
+    this.#active.add(out);
+    if (!this.#timer) {
+      this.#timer = setInterval(() => this.tick(), FRAME_MS);
+      this.#timer.unref();
+    }
+  }
+
+  remove(out: OutboundAudio): void {
+    this.#active.delete(out);
+    if (this.#active.size === 0 && this.#timer) {
+      clearInterval(this.#timer);
+      this.#timer = undefined;
+    }
+  }
+
+  tick(): void {
+    const now = this.#now();
+    for (const out of this.#active) {
+      if (!out.idle) out.pump(now);
+    }
+  }
+
+  get size(): number {
+    return this.#active.size;
+  }
+
+  stop(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+    this.#active.clear();
+  }
+}

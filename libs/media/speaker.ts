@@ -1,0 +1,171 @@
+import type { ProviderError, TextToSpeech, TtsEvent, TtsOptions, TtsStream } from "../providers/types.ts";
+import type { OutboundAudio } from "./pacer.ts";
+
+// One assistant utterance: text goes to TTS clause by clause as soon as it exists, audio goes to
+// the outbound queue as it arrives, with a mark after each audio chunk (so the echoed marks tell
+// how much the caller has heard) and a final mark when it is all queued.
+
+export interface SpeakerHost {
+  out: OutboundAudio;
+  tts: TextToSpeech;
+  ttsOptions: TtsOptions;
+  now(): number;
+  onError(err: ProviderError): void;
+}
+
+let seq = 0;
+
+export class Utterance {
+  readonly id = `u${++seq}`;
+  readonly interruptible: boolean;
+  /** Text handed to TTS, in order. */
+  text = "";
+  bytesReceived = 0;
+  /** Bytes the caller has heard, from echoed marks. */
+  heardBytes = 0;
+  ttsDone = false;
+  ended = false;
+  cleared = false;
+  aborted = false;
+  firstTextAt: number | undefined;
+  firstAudioAt: number | undefined;
+  /** Resolves when the caller has heard all of it, or it was cleared / aborted. */
+  readonly played: Promise<void>;
+  #resolvePlayed!: () => void;
+  #playedDone = false;
+  readonly #host: SpeakerHost;
+  #stream: TtsStream | undefined;
+  #opening: Promise<void> | undefined;
+  #pending: string[] = [];
+
+  constructor(host: SpeakerHost, interruptible: boolean) {
+    this.#host = host;
+    this.interruptible = interruptible;
+    this.played = new Promise<void>((resolve) => {
+      this.#resolvePlayed = resolve;
+    });
+  }
+
+  /** Audio of this utterance is queued or playing. */
+  get audible(): boolean {
+    return this.bytesReceived > 0 && !this.#playedDone;
+  }
+
+  get done(): boolean {
+    return this.#playedDone;
+  }
+
+  say(text: string): void {
+    if (this.aborted || this.ended || text.trim() === "") return;
+    const piece = this.text === "" ? text.trim() : ` ${text.trim()}`;
+    this.text += piece;
+    this.firstTextAt ??= this.#host.now();
+    if (this.#stream) this.#stream.sendText(text, true);
+    else {
+      this.#pending.push(text);
+      this.#open();
+    }
+  }
+
+  /** Raw audio that bypasses TTS (keypad tones). */
+  play(audio: Buffer): void {
+    if (this.aborted) return;
+    this.#onAudio(audio);
+  }
+
+  /** No more text: the utterance ends after what was sent. */
+  end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    if (this.aborted) return;
+    if (this.#stream) this.#stream.end();
+    else if (!this.#opening) this.#finishQueue();
+  }
+
+  /** Barge-in or teardown: no more audio from this utterance. */
+  abort(cleared: boolean): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.cleared = cleared;
+    this.#stream?.abort();
+    this.#pending = [];
+    this.#settle();
+  }
+
+  /** An echoed mark; true when it belonged to this utterance. */
+  onMark(name: string): boolean {
+    if (!name.startsWith(`${this.id}:`)) return false;
+    if (this.cleared) return true;
+    const tail = name.slice(this.id.length + 1);
+    if (tail === "end") {
+      this.heardBytes = this.bytesReceived;
+      this.#settle();
+    } else {
+      const n = Number(tail);
+      if (Number.isFinite(n) && n > this.heardBytes) this.heardBytes = n;
+    }
+    return true;
+  }
+
+  /** The part of `text` the caller heard (proportional to audio played). */
+  heardChars(): number {
+    if (this.bytesReceived === 0) return 0;
+    if (this.heardBytes >= this.bytesReceived && this.ttsDone) return this.text.length;
+    return Math.floor((this.text.length * this.heardBytes) / this.bytesReceived);
+  }
+
+  #open(): void {
+    if (this.#opening) return;
+    this.#opening = this.#host.tts
+      .open(this.#host.ttsOptions, (e) => this.#onEvent(e))
+      .then((stream) => {
+        if (this.aborted) {
+          stream.abort();
+          return;
+        }
+        this.#stream = stream;
+        for (const t of this.#pending) stream.sendText(t, true);
+        this.#pending = [];
+        if (this.ended) stream.end();
+      })
+      .catch((err: unknown) => {
+        if (this.aborted) return;
+        this.#host.onError(err as ProviderError);
+        this.abort(false);
+      });
+  }
+
+  #onEvent(e: TtsEvent): void {
+    if (this.aborted) return;
+    if (e.type === "audio") this.#onAudio(e.mulaw);
+    else if (e.type === "done") {
+      this.ttsDone = true;
+      this.#finishQueue();
+    } else {
+      this.#host.onError(e.error);
+      this.abort(false);
+    }
+  }
+
+  #onAudio(audio: Buffer): void {
+    const now = this.#host.now();
+    this.firstAudioAt ??= now;
+    this.bytesReceived += audio.length;
+    this.#host.out.enqueueAudio(audio, now);
+    this.#host.out.enqueueMark(`${this.id}:${this.bytesReceived}`, now);
+  }
+
+  #finishQueue(): void {
+    if (this.bytesReceived === 0) {
+      this.#settle();
+      return;
+    }
+    this.#host.out.enqueueMark(`${this.id}:end`, this.#host.now());
+  }
+
+  #settle(): void {
+    if (this.#playedDone) return;
+    this.#playedDone = true;
+    this.#resolvePlayed();
+  }
+}

@@ -1,0 +1,187 @@
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import {
+  buildPriceCatalog,
+  CallNotBillableError,
+  parsePriceTableFile,
+  recordCallCost,
+} from "../../libs/billing/index.ts";
+import { startTestApi, type TestApi, type TestOrg } from "../helpers/api.ts";
+import { CALL_TOTAL_MICROS, callUsage, insertEndedCall } from "./fixtures.ts";
+
+let t: TestApi;
+let org: TestOrg;
+before(async () => {
+  t = await startTestApi();
+  org = await t.createOrg();
+});
+after(async () => {
+  await t.close();
+});
+
+describe("recordCallCost", () => {
+  test("prices an ended call into five lines and writes cost, costBreakdown, costs and finalizedAt", async () => {
+    const callId = await insertEndedCall(t.db, { orgId: org.orgId });
+    const r = await recordCallCost(t.db, callId);
+    assert.equal(r.created, true);
+    assert.equal(r.totalMicros, CALL_TOTAL_MICROS);
+    assert.deepEqual(
+      r.lines.map((l) => [l.category, l.amountMicros, l.billedBy]),
+      [
+        ["transport", 17_850n, "platform"],
+        ["stt", 15_528n, "platform"],
+        ["llm", 33_000n, "platform"],
+        ["tts", 75_000n, "platform"],
+        ["platform", 105_000n, "platform"],
+      ],
+    );
+    const call = await t.db.call.findUniqueOrThrow({ where: { id: callId } });
+    assert.equal(call.cost?.toFixed(6), "0.246378");
+    assert.deepEqual(call.costBreakdown, r.costBreakdown);
+    assert.deepEqual(call.costs, r.costs);
+    assert.ok(call.finalizedAt);
+    const line = r.lines[0];
+    assert.equal(line?.orgId, org.orgId);
+    assert.equal(line?.occurredAt.getTime(), call.startedAt?.getTime());
+  });
+
+  test("finalising twice bills once and returns the same cost", async () => {
+    const callId = await insertEndedCall(t.db, { orgId: org.orgId });
+    const first = await recordCallCost(t.db, callId);
+    const second = await recordCallCost(t.db, callId);
+    assert.equal(second.created, false);
+    assert.equal(second.cost, first.cost);
+    assert.deepEqual(second.costBreakdown, first.costBreakdown);
+    assert.deepEqual(second.costs, first.costs);
+    assert.deepEqual(
+      second.lines.map((l) => l.id),
+      first.lines.map((l) => l.id),
+    );
+    assert.equal(await t.db.usageLine.count({ where: { callId } }), 5);
+  });
+
+  test("concurrent finalisations (retry, sweeper, second process) never duplicate lines", async () => {
+    const callId = await insertEndedCall(t.db, { orgId: org.orgId });
+    const results = await Promise.all([1, 2, 3, 4].map(() => recordCallCost(t.db, callId)));
+    assert.equal(results.filter((r) => r.created).length, 1);
+    for (const r of results) assert.equal(r.totalMicros, CALL_TOTAL_MICROS);
+    assert.equal(await t.db.usageLine.count({ where: { callId } }), 5);
+  });
+
+  test("a call that ended by failure is priced with whatever usage was recorded", async () => {
+    const usage = callUsage();
+    usage.durationSeconds = 4.2;
+    usage.transport.seconds = 4.2;
+    usage.stt.audioSeconds = 0;
+    usage.llm = { ...usage.llm, promptTokens: 0, cachedPromptTokens: 0, completionTokens: 0 };
+    usage.tts.characters = 0;
+    const callId = await insertEndedCall(t.db, {
+      orgId: org.orgId,
+      usage,
+      endedReason: "pipeline-error-openai-llm-failed",
+    });
+    const r = await recordCallCost(t.db, callId);
+    // 5 s: transport 5 × 0.0085 / 60 = 708.33 → 708 micros; platform 5 × 0.05 / 60 = 4166.67 → 4167.
+    assert.deepEqual(
+      r.lines.map((l) => [l.category, l.amountMicros]),
+      [
+        ["transport", 708n],
+        ["stt", 0n],
+        ["llm", 0n],
+        ["tts", 0n],
+        ["platform", 4_167n],
+      ],
+    );
+    assert.equal(r.cost, 0.004875);
+  });
+
+  test("BYO: provider lines are passthrough in the ledger; cost still includes them", async () => {
+    const callId = await insertEndedCall(t.db, {
+      orgId: org.orgId,
+      usage: callUsage({ stt: true, llm: true, tts: true }),
+    });
+    const r = await recordCallCost(t.db, callId);
+    assert.equal(r.totalMicros, CALL_TOTAL_MICROS);
+    assert.equal(r.billedMicros, 122_850n);
+    assert.equal(r.passthroughMicros, 123_528n);
+    assert.deepEqual(
+      r.lines.map((l) => l.billedBy),
+      ["platform", "passthrough", "passthrough", "passthrough", "platform"],
+    );
+  });
+
+  test("the price version is the one in force when the call started; org overrides and increment apply", async () => {
+    const catalog = buildPriceCatalog({
+      file: parsePriceTableFile(
+        JSON.stringify({
+          versions: [{ version: "2026-01", effectiveFrom: "2026-01-01", platformFeePerMinuteUsd: "0.07" }],
+        }),
+        "test",
+      ),
+    });
+    const old = await insertEndedCall(t.db, {
+      orgId: org.orgId,
+      startedAt: new Date("2025-12-31T23:59:00Z"),
+    });
+    const recent = await insertEndedCall(t.db, {
+      orgId: org.orgId,
+      startedAt: new Date("2026-01-01T00:00:05Z"),
+    });
+    const a = await recordCallCost(t.db, old, { catalog });
+    const b = await recordCallCost(t.db, recent, { catalog });
+    assert.equal(a.lines.find((l) => l.category === "platform")?.amountMicros, 105_000n);
+    assert.equal(a.lines[0]?.priceVersion, "2025-06-01");
+    assert.equal(b.lines.find((l) => l.category === "platform")?.amountMicros, 147_000n);
+    assert.equal(b.lines[0]?.priceVersion, "2026-01");
+
+    const other = await t.createOrg("Plan customer");
+    await t.db.org.update({
+      where: { id: other.orgId },
+      data: { pricingOverrides: { platformFeePerMinuteUsd: "0.03" }, billingIncrement: "minute" },
+    });
+    const c = await recordCallCost(t.db, await insertEndedCall(t.db, { orgId: other.orgId }));
+    // 3 started minutes × $0.03 = $0.09; transport 3 × 0.0085 = 0.0255.
+    assert.equal(c.lines.find((l) => l.category === "platform")?.amountMicros, 90_000n);
+    assert.equal(c.lines.find((l) => l.category === "transport")?.amountMicros, 25_500n);
+  });
+
+  test("a call that ended with no usage (never reached a media session) is priced at zero", async () => {
+    const callId = await insertEndedCall(t.db, {
+      orgId: org.orgId,
+      usage: null,
+      endedReason: "customer-did-not-answer",
+    });
+    const r = await recordCallCost(t.db, callId);
+    assert.equal(r.created, true);
+    assert.equal(r.cost, 0);
+    assert.equal(r.totalMicros, 0n);
+    assert.deepEqual(
+      r.lines.map((l) => [l.category, l.amountMicros, l.quantity.toFixed()]),
+      [
+        ["transport", 0n, "0"],
+        ["stt", 0n, "0"],
+        ["llm", 0n, "0"],
+        ["tts", 0n, "0"],
+        ["platform", 0n, "0"],
+      ],
+    );
+    // The customer's own Twilio account carries the (zero) transport, as on connected calls.
+    assert.equal(r.lines[0]?.billedBy, "passthrough");
+    const call = await t.db.call.findUniqueOrThrow({ where: { id: callId } });
+    assert.equal(call.cost?.toFixed(6), "0.000000");
+    assert.equal(call.costBreakdown && (call.costBreakdown as { total?: number }).total, 0);
+    assert.ok(call.finalizedAt);
+    const again = await recordCallCost(t.db, callId);
+    assert.equal(again.created, false);
+    assert.equal(await t.db.usageLine.count({ where: { callId } }), 5);
+  });
+
+  test("a call not ended yet, or with a malformed usage record, cannot be priced", async () => {
+    const live = await insertEndedCall(t.db, { orgId: org.orgId, status: "in-progress" });
+    await assert.rejects(recordCallCost(t.db, live), CallNotBillableError);
+    const malformed = await insertEndedCall(t.db, { orgId: org.orgId });
+    await t.db.call.update({ where: { id: malformed }, data: { usage: { durationSeconds: "long" } } });
+    await assert.rejects(recordCallCost(t.db, malformed), CallNotBillableError);
+    assert.equal(await t.db.usageLine.count({ where: { callId: { in: [live, malformed] } } }), 0);
+  });
+});
