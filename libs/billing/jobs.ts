@@ -14,6 +14,8 @@ import type { BillingLogger, StripeBilling } from "./stripe.ts";
 export interface BillingJobDeps {
   billing: StripeBilling;
   logger?: BillingLogger;
+  /** Records the call's cost first if the media plane could not (idempotent). */
+  ensureCost?: (callId: string) => Promise<void>;
 }
 
 export type BillingJobHandlers = Required<Pick<JobHandlers, "billing.report-usage" | "billing.reconcile">>;
@@ -23,6 +25,7 @@ export function billingJobHandlers(deps: BillingJobDeps): BillingJobHandlers {
 
   const reportUsage: JobHandler<"billing.report-usage"> = async ({ callId }, ctx) => {
     try {
+      await deps.ensureCost?.(callId);
       const result = await billing.reportCallUsage(callId);
       if (result.reported > 0) logger?.info({ callId, ...result }, "usage reported to Stripe");
     } catch (err) {

@@ -60,6 +60,8 @@ export const EnvSchema = Type.Object({
   PLATFORM_FEE_PER_MINUTE_USD: Type.Optional(Type.String({ pattern: "^\\d{1,6}(\\.\\d{1,12})?$" })),
   /** How long a stopping media process lets active calls run before ending them (ms, default 30000). */
   MEDIA_DRAIN_MS: Type.Optional(Type.Integer({ minimum: 0 })),
+  /** Database connections a media process may hold (default 20). */
+  MEDIA_DB_POOL_SIZE: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
 });
 export type Env = Static<typeof EnvSchema>;
 
@@ -71,6 +73,7 @@ const NUMERIC = new Set([
   "BODY_LIMIT_BYTES",
   "AUTH_CACHE_TTL_MS",
   "MEDIA_DRAIN_MS",
+  "MEDIA_DB_POOL_SIZE",
 ]);
 
 /** Validates the raw environment; throws ConfigError naming every bad variable. */

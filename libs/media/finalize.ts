@@ -1,7 +1,7 @@
 import { recordCallCost } from "../billing/finalize.ts";
 import type { PriceCatalog } from "../billing/prices.ts";
 import type { CallUsage } from "../billing/usage.ts";
-import type { Db, Prisma } from "../db/index.ts";
+import { type Db, Prisma } from "../db/index.ts";
 import type { JobQueue } from "../queue/index.ts";
 
 // The end of every call, whichever way it ended: one statement writes the whole record (status,
@@ -28,6 +28,41 @@ export interface FinalizeDeps {
   spend?: { releaseCall(orgId: string, callId: string): Promise<void> };
   catalog?: PriceCatalog;
   logger?: { warn(obj: object, msg: string): void; error(obj: object, msg: string): void };
+  /** Waits before each retry of the cost when the database is saturated (default 250 ms, 1 s). */
+  costRetryDelaysMs?: readonly number[];
+}
+
+const COST_RETRY_DELAYS_MS = [250, 1000] as const;
+/** Transaction could not start in time (P2028) or no connection from the pool in time (P2024). */
+const SATURATED = new Set(["P2028", "P2024"]);
+
+function saturationCode(err: unknown): string | undefined {
+  return err instanceof Prisma.PrismaClientKnownRequestError && SATURATED.has(err.code)
+    ? err.code
+    : undefined;
+}
+
+/**
+ * Records the cost, retrying a couple of times when the database is saturated (e.g. a hundred calls
+ * ending at once). Still failing: it throws, and the post-call job records the cost later.
+ */
+async function recordCostWithRetry(deps: FinalizeDeps, callId: string): Promise<void> {
+  const delays = deps.costRetryDelaysMs ?? COST_RETRY_DELAYS_MS;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await recordCallCost(deps.db, callId, deps.catalog ? { catalog: deps.catalog } : {});
+      return;
+    } catch (err) {
+      const delay = delays[attempt];
+      const code = saturationCode(err);
+      if (delay === undefined || code === undefined) throw err;
+      deps.logger?.warn(
+        { callId, code, attempt: attempt + 1 },
+        "recording the call cost: database saturated, retrying",
+      );
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
 }
 
 /** True when this call was written now; false when something else had already ended it. */
@@ -54,7 +89,7 @@ export async function finalizeEndedCall(deps: FinalizeDeps, record: EndedCallRec
 /** Cost, jobs and lease for an ended call; each step is idempotent and failures are logged, not thrown. */
 export async function billAndRelease(deps: FinalizeDeps, callId: string, orgId: string): Promise<void> {
   try {
-    await recordCallCost(deps.db, callId, deps.catalog ? { catalog: deps.catalog } : {});
+    await recordCostWithRetry(deps, callId);
   } catch (err) {
     deps.logger?.error({ err, callId }, "recording the call cost failed");
   }

@@ -22,6 +22,7 @@ import { consumeMediaToken } from "../telephony/media-token.ts";
 import { transferTwiml, updateCall } from "../telephony/twilio-client.ts";
 import type { CreateAssistantDTO } from "../vapi/assistant.ts";
 import { type ResolvedAssistantConfig, resolveAssistantDefaults } from "../vapi/defaults.ts";
+import { squadMemberAssistant } from "../vapi/overrides.ts";
 import {
   type ConversationMessage,
   callPayload,
@@ -112,6 +113,8 @@ const HANG_AFTER_MS = 5000;
 const MAX_TOOL_ROUNDS = 5;
 /** Bounds how long a final message (goodbye, apology) may hold the call open. */
 const FINAL_MESSAGE_TIMEOUT_MS = 15_000;
+/** Caller audio kept while the call starts (token check, loading, transcriber connect): 5 s of μ-law. */
+export const EARLY_AUDIO_MAX_BYTES = 40_000;
 
 type Json = Record<string, unknown>;
 
@@ -168,6 +171,8 @@ export class CallSession {
   #variables: Variables = {};
   #tools: ToolDef[] = [];
   #squadMembers: Json[] = [];
+  /** The squad's `membersOverrides`, applied to every member it hands the call to. */
+  #squadMembersOverrides: Json | undefined;
   #stt: SttStream | undefined;
   #sttProvider!: SpeechToText;
   #llmProvider!: LanguageModel;
@@ -186,6 +191,11 @@ export class CallSession {
   #startedAt = 0;
   #sttAudioStartedAt = 0;
   #sttBytes = 0;
+  /** Caller audio received before the transcriber was open, oldest first (bounded). */
+  #early: Buffer[] = [];
+  #earlyBytes = 0;
+  /** The caller is speaking (a `speech-update` started was sent, stopped not yet). */
+  #userSpeaking = false;
   #usage = { promptTokens: 0, completionTokens: 0, cachedPromptTokens: 0, ttsCharacters: 0 };
   #voicedMs = 0;
   #unvoicedFrames = 0;
@@ -242,7 +252,8 @@ export class CallSession {
     if (this.#phase === "ended") return;
     // The hot path: media frames are recognised without a full JSON parse of the envelope.
     if (raw.startsWith('{"event":"media"') || raw.includes('"event":"media"')) {
-      if (this.#phase !== "live") return;
+      // While the call starts, the caller's audio is kept for the transcriber (see #onAudio).
+      if (this.#phase !== "live" && this.#phase !== "starting") return;
       const at = raw.indexOf('"payload":"');
       if (at < 0) return;
       const end = raw.indexOf('"', at + 11);
@@ -369,6 +380,7 @@ export class CallSession {
       const cfg = isObj(squad?.config) ? squad.config : {};
       const members: unknown[] = Array.isArray(cfg.members) ? cfg.members : [];
       this.#squadMembers = members.filter(isObj);
+      this.#squadMembersOverrides = isObj(cfg.membersOverrides) ? cfg.membersOverrides : undefined;
     }
     const raw = isObj(call.assistant) ? call.assistant : {};
     const overrides = isObj(call.assistantOverrides) ? call.assistantOverrides : {};
@@ -405,8 +417,7 @@ export class CallSession {
       this.#unsubscribe = await this.#deps.controlBus.subscribe(call.id, (m) => this.#onControl(m));
     }
     const t = this.#assistant.transcriber;
-    this.#sttAudioStartedAt = 0;
-    this.#stt = await this.#sttProvider.connect(
+    const stt = await this.#sttProvider.connect(
       {
         apiKey: this.#keys.stt.apiKey,
         model: t?.model ?? "nova-3",
@@ -420,6 +431,14 @@ export class CallSession {
       },
       (e) => this.#onStt(e),
     );
+    // What the caller said while the call was starting goes first, in order.
+    for (const buf of this.#early) {
+      this.#sttBytes += buf.length;
+      stt.sendAudio(buf);
+    }
+    this.#early = [];
+    this.#earlyBytes = 0;
+    this.#stt = stt;
   }
 
   /** Loads an assistant's providers, keys, tools and prompt (call start, or a squad hand-off). */
@@ -528,9 +547,16 @@ export class CallSession {
   // ------------------------------------------------------------------ audio in
 
   #onAudio(buf: Buffer): void {
+    // Audio time 0 at the transcriber is the first byte it gets: the first frame kept.
     if (this.#sttAudioStartedAt === 0) this.#sttAudioStartedAt = this.#now();
+    const stt = this.#stt;
+    if (!stt) {
+      this.#keepEarly(buf);
+      return;
+    }
     this.#sttBytes += buf.length;
-    this.#stt?.sendAudio(buf);
+    stt.sendAudio(buf);
+    if (this.#phase !== "live") return;
     // Local voice activity only matters while the assistant can be interrupted.
     const speaking = this.#speaking;
     if (!speaking?.interruptible || !speaking.audible || this.#firstMessagePlaying) {
@@ -551,17 +577,37 @@ export class CallSession {
     }
   }
 
+  /** Keeps audio that arrived before the transcriber was open, dropping the oldest beyond the bound. */
+  #keepEarly(buf: Buffer): void {
+    this.#early.push(buf);
+    this.#earlyBytes += buf.length;
+    let excess = this.#earlyBytes - EARLY_AUDIO_MAX_BYTES;
+    while (excess > 0) {
+      const oldest = this.#early[0];
+      if (!oldest) break;
+      const drop = Math.min(excess, oldest.length);
+      if (drop === oldest.length) this.#early.shift();
+      else this.#early[0] = oldest.subarray(drop);
+      this.#earlyBytes -= drop;
+      excess -= drop;
+      // The transcriber's audio clock now starts later by what was dropped (8 bytes per ms).
+      this.#sttAudioStartedAt += drop / 8;
+    }
+  }
+
   #onStt(e: SttEvent): void {
     if (this.#phase !== "live") return;
     switch (e.type) {
       case "speech-started":
         this.#clearSilence();
+        this.#userSpeech("started");
         this.#detector.speechStarted();
         return;
       case "transcript": {
         const text = e.text.trim();
         if (text !== "") {
           this.#clearSilence();
+          this.#userSpeech("started");
           this.#emit(
             transcriptMessage(this.#ctx(), {
               role: "user",
@@ -577,6 +623,8 @@ export class CallSession {
       }
       case "utterance-end":
         this.#detector.utteranceEnd();
+        // Voice that never became words (noise): no turn will end it, the utterance end does.
+        if (!this.#detector.hasPending) this.#userSpeech("stopped");
         return;
       case "error":
         void this.#fail(e.error, { provider: this.#sttProvider.provider, kind: "transcriber" });
@@ -593,6 +641,13 @@ export class CallSession {
         }
         return;
     }
+  }
+
+  /** `speech-update` for the caller: started on voice or the first words, stopped at the endpoint. */
+  #userSpeech(status: "started" | "stopped"): void {
+    if (this.#userSpeaking === (status === "started")) return;
+    this.#userSpeaking = status === "started";
+    this.#emit(speechUpdateMessage(this.#ctx(), { status, role: "user" }));
   }
 
   /** stopSpeakingPlan.numWords > 0: interrupt on words, never on an acknowledgement. */
@@ -632,6 +687,7 @@ export class CallSession {
 
   #onUserTurn(turn: UserTurn & { dtmf?: boolean }): void {
     if (this.#phase !== "live" || this.#failing) return;
+    if (!turn.dtmf) this.#userSpeech("stopped");
     const speaking = this.#speaking;
     if (
       !turn.dtmf &&
@@ -1095,10 +1151,8 @@ export class CallSession {
         interruptible: true,
         source: "transfer",
       });
-    const merged = {
-      ...raw,
-      ...(member && isObj(member.assistantOverrides) ? member.assistantOverrides : {}),
-    };
+    // As at call start (the API's first member): the squad's membersOverrides, then the member's own.
+    const merged = squadMemberAssistant(raw, this.#squadMembersOverrides, member?.assistantOverrides);
     try {
       await this.#useAssistant(merged, this.#memberDestinations(member));
     } catch (err) {

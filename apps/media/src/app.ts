@@ -42,7 +42,7 @@ export async function buildMedia(config: MediaConfig, options: BuildMediaOptions
   // the route, rather than Fastify's plain HTTP 503, so Twilio's error names the reason.
   const app = Fastify({ logger: options.logger ?? { level: config.logLevel }, return503OnClosing: false });
   installErrorHandler(app);
-  const db = options.db ?? createDb(config.databaseUrl);
+  const db = options.db ?? createDb(config.databaseUrl, { max: config.dbPoolSize });
   const redis = options.redis ?? (config.redisUrl ? new Redis(config.redisUrl) : undefined);
   const queue =
     options.queue ??

@@ -7,6 +7,8 @@ export interface MediaConfig extends CommonConfig {
   host: string;
   /** How long a stopping process lets active calls run before ending them with `worker-shutdown`. */
   drainMs: number;
+  /** The media process's database pool size (MEDIA_DB_POOL_SIZE). */
+  dbPoolSize: number;
   priceCatalog: PriceCatalog;
 }
 
@@ -16,6 +18,7 @@ export function mediaConfigFromEnv(env: Env): MediaConfig {
     port: env.MEDIA_PORT ?? 3001,
     host: env.HOST ?? "0.0.0.0",
     drainMs: env.MEDIA_DRAIN_MS ?? 30_000,
+    dbPoolSize: env.MEDIA_DB_POOL_SIZE ?? 20,
     priceCatalog: priceCatalogFromEnv(env),
   };
 }

@@ -6,6 +6,7 @@ import { BullMqQueue, InProcessQueue, type JobHandlers, type JobQueue } from "..
 import { WebhookDispatcher } from "../../../libs/webhooks/index.ts";
 import type { WorkerConfig } from "./config.ts";
 import { buildJobHandlers } from "./jobs/index.ts";
+import { schedulePeriodicJobs } from "./schedule.ts";
 
 export interface BuildWorkerOptions {
   db?: Db;
@@ -19,6 +20,8 @@ export interface BuildWorkerOptions {
   queue?: JobQueue;
   /** Extra or replacement processors (merged over the built-in ones). */
   handlers?: JobHandlers;
+  /** Periodic jobs (daily billing reconciliation); on by default. */
+  schedule?: boolean;
 }
 
 export type WorkerApp = FastifyInstance & { queue: JobQueue };
@@ -43,7 +46,14 @@ export async function buildWorker(
   const log = app.log;
   const dispatcher = new WebhookDispatcher(queue, { logger: log });
   queue.process({ ...buildJobHandlers({ config, db, queue, dispatcher, log, redis }), ...options.handlers });
+  const stopSchedule =
+    options.schedule === false
+      ? () => {}
+      : schedulePeriodicJobs(queue, {
+          onError: (err) => log.warn({ err }, "periodic job not queued"),
+        });
   app.addHook("onClose", async () => {
+    stopSchedule();
     if (!options.queue) await queue.close();
     if (!options.redis) redis?.disconnect();
     if (!options.db) await db.$disconnect();

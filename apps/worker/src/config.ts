@@ -1,12 +1,20 @@
+import { type PriceCatalog, priceCatalogFromEnv } from "../../../libs/billing/prices.ts";
 import { type CommonConfig, commonConfig, type Env, parseEnv } from "../../../libs/config/index.ts";
 
 export interface WorkerConfig extends CommonConfig {
   port: number;
   host: string;
+  /** Prices calls whose cost the media plane could not record (see ensureCallCost). */
+  priceCatalog: PriceCatalog;
 }
 
 export function workerConfigFromEnv(env: Env): WorkerConfig {
-  return { ...commonConfig(env), port: env.WORKER_PORT ?? 3002, host: env.HOST ?? "0.0.0.0" };
+  return {
+    ...commonConfig(env),
+    port: env.WORKER_PORT ?? 3002,
+    host: env.HOST ?? "0.0.0.0",
+    priceCatalog: priceCatalogFromEnv(env),
+  };
 }
 
 export function loadWorkerConfig(raw: Record<string, string | undefined> = process.env): WorkerConfig {

@@ -15,3 +15,10 @@ CREATE TABLE "UsageDaily" (
 
 -- AddForeignKey
 ALTER TABLE "UsageDaily" ADD CONSTRAINT "UsageDaily_orgId_fkey" FOREIGN KEY ("orgId") REFERENCES "Org"("id") ON DELETE CASCADE ON UPDATE CASCADE;
+
+-- Backfill from the lines already recorded (the rollup is maintained by the ledger from now on).
+INSERT INTO "UsageDaily" ("orgId", "day", "assistantKey", "phoneNumberKey", "category", "billedBy", "amountMicros", "quantity", "lines")
+SELECT "orgId", ("occurredAt" AT TIME ZONE 'UTC')::date, COALESCE("assistantId"::text, ''), COALESCE("phoneNumberId"::text, ''),
+       "category", "billedBy", SUM("amountMicros"), SUM("quantity"), COUNT(*)::int
+FROM "UsageLine"
+GROUP BY 1, 2, 3, 4, 5, 6;

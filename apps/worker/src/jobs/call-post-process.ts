@@ -1,3 +1,5 @@
+import { ensureCallCost } from "../../../../libs/billing/ensure-cost.ts";
+import type { PriceCatalog } from "../../../../libs/billing/prices.ts";
 import type { Db } from "../../../../libs/db/index.ts";
 import type { JobHandler } from "../../../../libs/queue/index.ts";
 import type { Server } from "../../../../libs/vapi/common.ts";
@@ -37,8 +39,11 @@ export function callPostProcessJob(deps: {
   db: Db;
   dispatcher: WebhookDispatcher;
   log: WebhookLogger;
+  catalog?: PriceCatalog;
 }): JobHandler<"call.post-process"> {
   return async ({ callId }, ctx) => {
+    // A cost the media plane failed to record is recorded here (retried with the job).
+    await ensureCallCost(deps.db, callId, deps.catalog);
     const call = await deps.db.call.findUnique({ where: { id: callId } });
     if (!call) {
       deps.log.warn({ callId }, "post-process: call not found");

@@ -1,4 +1,5 @@
 import type { Redis } from "ioredis";
+import { ensureCallCost } from "../../../../libs/billing/ensure-cost.ts";
 import { billingJobHandlers } from "../../../../libs/billing/jobs.ts";
 import { StripeBilling, stripeBillingConfig } from "../../../../libs/billing/stripe.ts";
 import type { Db } from "../../../../libs/db/index.ts";
@@ -25,13 +26,14 @@ export function buildJobHandlers(deps: WorkerDeps): JobHandlers {
       allowPrivate: deps.config.allowPrivateWebhookUrls,
       log: deps.log,
     }),
-    "call.post-process": callPostProcessJob(deps),
+    "call.post-process": callPostProcessJob({ ...deps, catalog: deps.config.priceCatalog }),
     ...billingJobHandlers({
       billing: new StripeBilling(deps.db, stripeBillingConfig(deps.config.providers), {
         logger: deps.log,
         redis: deps.redis,
       }),
       logger: deps.log,
+      ensureCost: (callId) => ensureCallCost(deps.db, callId, deps.config.priceCatalog),
     }),
   };
 }
