@@ -81,6 +81,7 @@ console.log(`
 Switchboard is running${embedded ? " (embedded Postgres, in-process jobs)" : ""}
   API          ${apiConfig.publicUrl}
   API docs     ${apiConfig.publicUrl}/docs
+  Dashboard    ${apiConfig.publicUrl}/dashboard/
   Media        ${mediaConfigFromEnv(env).mediaPublicUrl}
   Dev API key  ${state.devApiKey}
   Admin token  ${env.ADMIN_TOKEN === state.adminToken ? `${state.adminToken} (generated; set ADMIN_TOKEN to choose)` : "(from ADMIN_TOKEN)"}

@@ -61,6 +61,8 @@ test("npm start runs the whole platform with no configuration and prints a worki
     assert.ok(key, out);
     const base = `http://127.0.0.1:${api}`;
     assert.match(out, new RegExp(`API\\s+${base}`));
+    assert.match(out, new RegExp(`Dashboard\\s+${base}/dashboard/`));
+    assert.equal((await fetch(`${base}/dashboard/`)).status, 200);
 
     const health = await fetch(`${base}/health`);
     assert.equal(health.status, 200);
