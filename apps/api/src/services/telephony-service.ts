@@ -28,6 +28,7 @@ import {
   updateCall,
 } from "../../../../libs/telephony/twilio-client.ts";
 import { ASSISTANT_REQUEST_TIMEOUT_MS, AssistantRequestResponse } from "../../../../libs/vapi/index.ts";
+import { applyAssistantOverrides, combineOverrides } from "../../../../libs/vapi/overrides.ts";
 import { resolveServer, sendServerMessage } from "../../../../libs/webhooks/server.ts";
 import { type CallView, callView } from "./call-service.ts";
 import { asObject, assertId, type ServiceContext } from "./common.ts";
@@ -89,7 +90,6 @@ function plain(statusCode: number, body: string): TwimlReply {
   return { statusCode, contentType: "text/plain; charset=utf-8", body };
 }
 
-/** The usage of a call that never reached the media plane: zero of everything, priced as such. */
 /** A call that ended without a media session used nothing (billing prices it at zero). */
 function zeroUsage(direction: "inbound" | "outbound"): Prisma.InputJsonValue {
   return zeroCallUsage(direction);
@@ -97,39 +97,6 @@ function zeroUsage(direction: "inbound" | "outbound"): Prisma.InputJsonValue {
 
 function isPlainObject(v: unknown): v is Json {
   return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
-/**
- * An assistant config with Vapi's `assistantOverrides` applied: top-level fields replace, nested
- * objects (model, voice, transcriber, plans) merge one level deep, `tools:append` adds to
- * `model.tools`. `variableValues` is not part of the assistant: it stays in the call's overrides.
- */
-export function applyAssistantOverrides(base: Json, overrides: Json | undefined): Json {
-  if (!overrides) return { ...base };
-  const { variableValues: _vars, "tools:append": append, ...rest } = overrides;
-  const out: Json = { ...base };
-  for (const [k, v] of Object.entries(rest)) {
-    if (v === undefined) continue;
-    const cur = out[k];
-    out[k] = isPlainObject(cur) && isPlainObject(v) ? { ...cur, ...v } : v;
-  }
-  if (Array.isArray(append) && append.length > 0) {
-    const model = isPlainObject(out.model) ? out.model : {};
-    const tools = Array.isArray(model.tools) ? model.tools : [];
-    out.model = { ...model, tools: [...tools, ...append] };
-  }
-  return out;
-}
-
-/** Two override objects combined, the second winning (variableValues merged). */
-function combineOverrides(a: Json | undefined, b: Json | undefined): Json | undefined {
-  if (!a) return b;
-  if (!b) return a;
-  const out = { ...a, ...b };
-  if (isPlainObject(a.variableValues) || isPlainObject(b.variableValues)) {
-    out.variableValues = { ...asObject(a.variableValues), ...asObject(b.variableValues) };
-  }
-  return out;
 }
 
 interface ResolvedAgent {
