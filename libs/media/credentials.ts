@@ -19,15 +19,14 @@ export class MissingProviderKeyError extends Error {
   }
 }
 
-export async function resolveProviderKey(
-  db: Db,
+/** One provider's key from rows of that provider, newest first. */
+function pickKey(
   secrets: SecretBox,
-  orgId: string,
+  rows: ReadonlyArray<{ id: string; secret: string; keyId: string }>,
   provider: string,
   preferredIds: readonly string[],
   platformKey: string | undefined,
-): Promise<ProviderKey> {
-  const rows = await db.credential.findMany({ where: { orgId, provider }, orderBy: { createdAt: "desc" } });
+): ProviderKey {
   const row = rows.find((r) => preferredIds.includes(r.id)) ?? rows[0];
   if (row) {
     return {
@@ -38,4 +37,43 @@ export async function resolveProviderKey(
   }
   if (platformKey) return { apiKey: platformKey, byo: false };
   throw new MissingProviderKeyError(provider);
+}
+
+/**
+ * The keys of several providers with ONE query (call start resolves three). Same rule per provider
+ * as `resolveProviderKey`; results in the order asked.
+ */
+export async function resolveProviderKeys(
+  db: Db,
+  secrets: SecretBox,
+  orgId: string,
+  wanted: ReadonlyArray<{ provider: string; platformKey: string | undefined }>,
+  preferredIds: readonly string[],
+): Promise<ProviderKey[]> {
+  const providers = [...new Set(wanted.map((w) => w.provider))];
+  const rows = await db.credential.findMany({
+    where: { orgId, provider: { in: providers } },
+    orderBy: { createdAt: "desc" },
+  });
+  return wanted.map((w) =>
+    pickKey(
+      secrets,
+      rows.filter((r) => r.provider === w.provider),
+      w.provider,
+      preferredIds,
+      w.platformKey,
+    ),
+  );
+}
+
+export async function resolveProviderKey(
+  db: Db,
+  secrets: SecretBox,
+  orgId: string,
+  provider: string,
+  preferredIds: readonly string[],
+  platformKey: string | undefined,
+): Promise<ProviderKey> {
+  const rows = await db.credential.findMany({ where: { orgId, provider }, orderBy: { createdAt: "desc" } });
+  return pickKey(secrets, rows, provider, preferredIds, platformKey);
 }

@@ -6,6 +6,14 @@ export const FRAME_MS = 20;
 export const FRAME_BYTES = 160;
 /** Frames sent ahead of real time: absorbs timer jitter without making `clear` slow. */
 const LEAD_FRAMES = 3;
+/**
+ * The shared timer runs at half the frame period. Each call's schedule starts whenever its audio
+ * arrives, so a 20 ms tick would send a due frame up to 20 ms after its due time (timer phase) before
+ * any event-loop lag, leaving little of the lead for a stall; at 10 ms the phase costs at most 10 ms.
+ * Frames per call are unchanged (a tick sends only what is due); a tick with nothing due is a loop
+ * over the active calls.
+ */
+const TICK_MS = FRAME_MS / 2;
 
 /** Where frames and marks go (the session's websocket). */
 export interface OutboundSink {
@@ -136,7 +144,7 @@ export class OutboundAudio {
   }
 }
 
-/** The one 20 ms timer of the process: every tick, each call sends the frames that are due. */
+/** The one pacing timer of the process: every tick, each call sends the frames that are due. */
 export class SharedPacer {
   readonly #active = new Set<OutboundAudio>();
   #timer: NodeJS.Timeout | undefined;
@@ -149,7 +157,7 @@ export class SharedPacer {
   add(out: OutboundAudio): void {
     this.#active.add(out);
     if (!this.#timer) {
-      this.#timer = setInterval(() => this.tick(), FRAME_MS);
+      this.#timer = setInterval(() => this.tick(), TICK_MS);
       this.#timer.unref();
     }
   }

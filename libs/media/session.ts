@@ -43,7 +43,7 @@ import {
   type WebhookDispatcher,
 } from "../webhooks/index.ts";
 import { type BotEntry, Conversation, truncateAtWord } from "./conversation.ts";
-import { resolveProviderKey } from "./credentials.ts";
+import { type ProviderKey, resolveProviderKeys } from "./credentials.ts";
 import { dtmfAudio } from "./dtmf.ts";
 import { ENDED, providerFailureReason } from "./ended-reasons.ts";
 import { finalizeEndedCall } from "./finalize.ts";
@@ -361,7 +361,7 @@ export class CallSession {
     }
     this.#phase = "live";
     this.#log.info({ callId: call.id }, "call started");
-    this.#emit(statusUpdateMessage(this.#ctx(), { status: "in-progress" }));
+    this.#emit("status-update", () => statusUpdateMessage(this.#ctx(), { status: "in-progress" }));
     this.#armMaxDuration();
     void this.#firstMessage();
   }
@@ -453,11 +453,18 @@ export class CallSession {
     const tts = providers.tts[assistant.voice.provider];
     if (!stt || !llm || !tts) throw new Error("an assistant provider is not supported");
     const ids = assistant.credentialIds ?? [];
-    const [sttKey, llmKey, ttsKey] = await Promise.all([
-      resolveProviderKey(db, secrets, this.orgId, stt.provider, ids, platformKeys.deepgram),
-      resolveProviderKey(db, secrets, this.orgId, llm.provider, ids, platformKeys.openai),
-      resolveProviderKey(db, secrets, this.orgId, tts.provider, ids, platformKeys["11labs"]),
-    ]);
+    // One query for the three keys (this runs at every call start).
+    const [sttKey, llmKey, ttsKey] = (await resolveProviderKeys(
+      db,
+      secrets,
+      this.orgId,
+      [
+        { provider: stt.provider, platformKey: platformKeys.deepgram },
+        { provider: llm.provider, platformKey: platformKeys.openai },
+        { provider: tts.provider, platformKey: platformKeys["11labs"] },
+      ],
+      ids,
+    )) as [ProviderKey, ProviderKey, ProviderKey];
     this.#tools = await loadTools(db, this.orgId, assistant.model, destinations);
     if (!this.#stt) {
       this.#sttProvider = stt;
@@ -608,12 +615,9 @@ export class CallSession {
         if (text !== "") {
           this.#clearSilence();
           this.#userSpeech("started");
-          this.#emit(
-            transcriptMessage(this.#ctx(), {
-              role: "user",
-              transcriptType: e.isFinal ? "final" : "partial",
-              transcript: text,
-            }),
+          const transcriptType = e.isFinal ? "final" : "partial";
+          this.#emit({ type: "transcript", transcriptType }, () =>
+            transcriptMessage(this.#ctx(), { role: "user", transcriptType, transcript: text }),
           );
           this.#maybeWordBargeIn(text);
         }
@@ -647,7 +651,7 @@ export class CallSession {
   #userSpeech(status: "started" | "stopped"): void {
     if (this.#userSpeaking === (status === "started")) return;
     this.#userSpeaking = status === "started";
-    this.#emit(speechUpdateMessage(this.#ctx(), { status, role: "user" }));
+    this.#emit("speech-update", () => speechUpdateMessage(this.#ctx(), { status, role: "user" }));
   }
 
   /** stopSpeakingPlan.numWords > 0: interrupt on words, never on an acknowledgement. */
@@ -726,7 +730,8 @@ export class CallSession {
       firstTokenAt: undefined,
       recorded: false,
       hangTimer: setTimeout(() => {
-        if (this.#reply === reply && !reply.utterance?.firstAudioAt) this.#emit(hangMessage(this.#ctx()));
+        if (this.#reply === reply && !reply.utterance?.firstAudioAt)
+          this.#emit("hang", () => hangMessage(this.#ctx()));
       }, HANG_AFTER_MS),
     };
     this.#reply = reply;
@@ -862,7 +867,7 @@ export class CallSession {
     this.#usage.ttsCharacters += u.text.length;
     reply.entry = undefined;
     if (spoken) {
-      this.#emit(
+      this.#emit({ type: "transcript", transcriptType: "final" }, () =>
         transcriptMessage(this.#ctx(), { role: "assistant", transcriptType: "final", transcript: spoken }),
       );
     }
@@ -1106,7 +1111,7 @@ export class CallSession {
       await this.end(ENDED.transferFailed);
       return;
     }
-    this.#emit(
+    this.#emit("status-update", () =>
       statusUpdateMessage(this.#ctx(), {
         status: "forwarding",
         destination: { type: "number", number: dest.number },
@@ -1159,7 +1164,7 @@ export class CallSession {
       await this.#fail(err, { provider: this.#llmProvider.provider, kind: "llm" });
       return;
     }
-    this.#emit(statusUpdateMessage(this.#ctx(), { status: "in-progress" }));
+    this.#emit("status-update", () => statusUpdateMessage(this.#ctx(), { status: "in-progress" }));
     const first = this.#assistant.firstMessage
       ? renderTemplate(this.#assistant.firstMessage, this.#variables)
       : "";
@@ -1198,9 +1203,14 @@ export class CallSession {
       interruptible,
     );
     this.#speaking = u;
-    this.#emit(speechUpdateMessage(this.#ctx(), { status: "started", role: "assistant" }));
+    this.#emit("speech-update", () =>
+      speechUpdateMessage(this.#ctx(), { status: "started", role: "assistant" }),
+    );
     void u.played.then(() => {
-      if (!u.cleared) this.#emit(speechUpdateMessage(this.#ctx(), { status: "stopped", role: "assistant" }));
+      if (!u.cleared)
+        this.#emit("speech-update", () =>
+          speechUpdateMessage(this.#ctx(), { status: "stopped", role: "assistant" }),
+        );
     });
     return u;
   }
@@ -1272,8 +1282,10 @@ export class CallSession {
     u.abort(true);
     this.#conversation.numAssistantInterrupted++;
     this.out.notBefore = this.#now() + this.#assistant.stopSpeakingPlan.backoffSeconds * 1000;
-    this.#emit(userInterruptedMessage(this.#ctx()));
-    this.#emit(speechUpdateMessage(this.#ctx(), { status: "stopped", role: "assistant" }));
+    this.#emit("user-interrupted", () => userInterruptedMessage(this.#ctx()));
+    this.#emit("speech-update", () =>
+      speechUpdateMessage(this.#ctx(), { status: "stopped", role: "assistant" }),
+    );
     const reply = this.#reply;
     if (reply && reply.utterance === u) this.#cancelReply(false);
     this.#speaking = undefined;
@@ -1485,7 +1497,9 @@ export class CallSession {
     this.#log.info({ callId: this.callId, endedReason: reason }, "call ended");
     if (this.#row) {
       this.#row = { ...this.#row, status: "ended", endedReason: reason, endedAt: new Date(endedAt) };
-      this.#emit(statusUpdateMessage(this.#ctx(), { status: "ended", endedReason: reason }));
+      this.#emit("status-update", () =>
+        statusUpdateMessage(this.#ctx(), { status: "ended", endedReason: reason }),
+      );
     }
   }
 
@@ -1538,17 +1552,28 @@ export class CallSession {
     if (!this.#conversation) return;
     const messages = this.#conversation.messages as unknown as ConversationMessage[];
     if (!this.#wants("conversation-update")) return;
-    this.#emit(conversationUpdateMessage(this.#ctx(), { messages: [...messages] }));
+    this.#emit("conversation-update", () =>
+      conversationUpdateMessage(this.#ctx(), { messages: [...messages] }),
+    );
   }
 
   #wants(type: string): boolean {
     return shouldSend(type, this.#assistant?.serverMessages);
   }
 
-  /** Fire-and-forget server messages go through the queue, only the types the assistant asked for. */
-  #emit(body: { message: { type: string; transcriptType?: string; status?: unknown } }): void {
+  /**
+   * Fire-and-forget server messages go through the queue, only the types the assistant asked for.
+   * The body is built only when it will be sent: transcripts and speech updates come several times
+   * a second per call, and most assistants subscribe to few message types.
+   */
+  #emit(
+    kind: string | { type: string; transcriptType?: string },
+    build: () => { message: { type: string; transcriptType?: string; status?: unknown } },
+  ): void {
     const dispatcher = this.#deps.dispatcher;
     if (!dispatcher || !this.#assistant) return;
+    if (!shouldSend(kind, this.#assistant.serverMessages)) return;
+    const body = build();
     if (!shouldSend(body.message, this.#assistant.serverMessages)) return;
     const server = resolveServer({
       assistant: this.#assistant as { server?: ServerTarget },

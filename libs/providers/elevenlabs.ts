@@ -163,8 +163,9 @@ export class ElevenLabsTts implements TextToSpeech {
         socket.kill();
         socket = undefined;
       }
-      // Replace what we took so the call's next reply is warm too.
-      this.prewarm(options);
+      // Replace what we took so the call's next reply is warm too: after this reply's text is
+      // on its way (building a client upgrade request is not free), never before.
+      setImmediate(() => this.prewarm(options));
     }
     const reused = socket !== undefined;
     socket ??= await this.#dial(options);

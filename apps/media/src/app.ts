@@ -9,6 +9,7 @@ import { installErrorHandler, registerHealthRoute } from "../../../libs/http/ind
 import { CallRegistry } from "../../../libs/media/call-registry.ts";
 import { SharedPacer } from "../../../libs/media/pacer.ts";
 import { CallSession, type SessionDeps } from "../../../libs/media/session.ts";
+import { CachedSpendLimit } from "../../../libs/media/spend-cache.ts";
 import { SWEEP_INTERVAL_MS, startSweeper } from "../../../libs/media/sweeper.ts";
 import { createProviders, type Providers } from "../../../libs/providers/index.ts";
 import { BullMqQueue, InProcessQueue, type JobQueue } from "../../../libs/queue/index.ts";
@@ -68,7 +69,8 @@ export async function buildMedia(config: MediaConfig, options: BuildMediaOptions
     queue,
     dispatcher: new WebhookDispatcher(queue, { logger: app.log }),
     controlBus,
-    spend,
+    // Per-reply spend-limit checks are shared by an organisation's calls for a second.
+    spend: new CachedSpendLimit(spend),
     catalog: config.priceCatalog,
     processId: `media-${randomUUID()}`,
     logger: app.log,
