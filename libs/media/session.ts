@@ -151,6 +151,14 @@ function normalise(s: string): string {
     .trim();
 }
 
+/** A call's setup stopped because the call ended meanwhile (not a failure). */
+class SetupAborted extends Error {
+  constructor() {
+    super("call setup stopped: the call ended while it was starting");
+    this.name = "SetupAborted";
+  }
+}
+
 export class CallSession {
   readonly #deps: SessionDeps;
   readonly #transport: MediaTransport;
@@ -208,6 +216,8 @@ export class CallSession {
   #transfer: { destination: DestinationDef } | undefined;
   /** Twilio is being asked to `<Dial>` elsewhere: its `stop` / close is the transfer, not a hang-up. */
   #forwarding = false;
+  /** Twilio sent `stop` (the caller hung up), as opposed to the socket just dropping. */
+  #stopReceived = false;
   #seq = 0;
   #spendChecked = false;
   /** A provider failed: the apology is playing and the call is about to end. */
@@ -290,8 +300,11 @@ export class CallSession {
         return;
       case "stop":
         if (this.#forwarding) return;
-        if (this.#phase === "live") void this.end(ENDED.customerEnded);
-        else if (this.#phase !== "ending") this.#closeUnstarted();
+        // A hang-up while the call is still starting is a normal ending too: the call is written
+        // and priced now, and the setup in flight stops at its next step (#ensureStarting).
+        this.#stopReceived = true;
+        if (this.#phase === "live" || this.#phase === "starting") void this.end(ENDED.customerEnded);
+        else if (this.#phase === "connecting") this.#closeUnstarted();
         return;
       default:
         return;
@@ -340,13 +353,15 @@ export class CallSession {
     this.orgId = call.orgId;
     this.#row = call;
     if (this.#phase !== "starting") {
-      // The socket closed while the token was being checked.
-      await this.#endUnprepared(call, ENDED.socketClosed);
+      // Twilio hung up (stop) or the socket closed while the token was being checked.
+      await this.#endUnprepared(call, this.#stopReceived ? ENDED.customerEnded : ENDED.socketClosed);
       return;
     }
     try {
       await this.#prepare(call);
     } catch (err) {
+      // The call ended (hang-up, socket close, shutdown) while it was starting: end() wrote it.
+      if (err instanceof SetupAborted) return;
       this.#log.error({ err, callId: call.id }, "call setup failed");
       const reason =
         err instanceof ProviderError
@@ -399,9 +414,12 @@ export class CallSession {
     });
     this.#conversation = new Conversation(now);
     await this.#useAssistant(raw, this.#memberDestinations(this.#startingMember(call, raw)));
+    this.#ensureStarting();
 
-    await db.call.update({
-      where: { id: call.id },
+    // Conditional: a call already ended (by a hang-up during setup, the sweeper or the API) is
+    // never set back to in-progress.
+    const marked = await db.call.updateMany({
+      where: { id: call.id, status: { not: "ended" } },
       data: {
         status: "in-progress",
         startedAt: new Date(now),
@@ -410,11 +428,24 @@ export class CallSession {
         ...(this.#callSid && !call.providerCallId ? { providerCallId: this.#callSid } : {}),
       },
     });
+    if (marked.count === 0) {
+      this.#phase = "ended";
+      this.#abort.abort();
+      if (this.#transport.open) this.#transport.close(1000, "call ended");
+      this.#resolveFinished();
+      throw new SetupAborted();
+    }
+    this.#ensureStarting();
     this.#row = { ...call, status: "in-progress", startedAt: new Date(now) };
     this.#deps.pacer.add(this.out);
 
     if (this.#deps.controlBus) {
-      this.#unsubscribe = await this.#deps.controlBus.subscribe(call.id, (m) => this.#onControl(m));
+      const unsubscribe = await this.#deps.controlBus.subscribe(call.id, (m) => this.#onControl(m));
+      if (this.#phase !== "starting") {
+        await unsubscribe();
+        throw new SetupAborted();
+      }
+      this.#unsubscribe = unsubscribe;
     }
     const t = this.#assistant.transcriber;
     const stt = await this.#sttProvider.connect(
@@ -431,6 +462,10 @@ export class CallSession {
       },
       (e) => this.#onStt(e),
     );
+    if (this.#phase !== "starting") {
+      await stt.close();
+      throw new SetupAborted();
+    }
     // What the caller said while the call was starting goes first, in order.
     for (const buf of this.#early) {
       this.#sttBytes += buf.length;
@@ -439,6 +474,11 @@ export class CallSession {
     this.#early = [];
     this.#earlyBytes = 0;
     this.#stt = stt;
+  }
+
+  /** Stops a call's setup at its next step once the call has started ending. */
+  #ensureStarting(): void {
+    if (this.#phase !== "starting") throw new SetupAborted();
   }
 
   /** Loads an assistant's providers, keys, tools and prompt (call start, or a squad hand-off). */
@@ -1428,7 +1468,9 @@ export class CallSession {
       await Promise.allSettled([stt?.close(), this.#unsubscribe?.()]);
       this.#abort.abort();
       if (!opts.keepTwilio && this.#transport.open) this.#transport.close(1000, "call ended");
-      if (wasStarting && !this.#conversation) {
+      // Ended while still starting (hang-up, socket close, shutdown): the setup in flight stops at
+      // its next step; the call is written as ended with what little was used (nothing billable).
+      if (wasStarting) {
         if (this.#row) await this.#endUnprepared(this.#row, reason);
         return;
       }

@@ -52,3 +52,35 @@ test("an ended call whose cost was not recorded is priced by its post-call job, 
     await queue.close();
   }
 });
+
+test("deleting a call removes its record but never what was billed; live or unpriced calls are refused", async () => {
+  const org = await t.createOrg();
+  const priced = await insertEndedCall(t.db, { orgId: org.orgId });
+  const unpriced = await insertEndedCall(t.db, { orgId: org.orgId });
+  const { recordCallCost } = await import("../../libs/billing/finalize.ts");
+  await recordCallCost(t.db, priced);
+  const live = await t.db.call.create({
+    data: {
+      orgId: org.orgId,
+      type: "inboundPhoneCall",
+      status: "in-progress",
+      streamConnectedAt: new Date(),
+    },
+  });
+  const before = (await t.request({ method: "GET", url: "/billing/summary", key: org.key })).json();
+
+  const refusedLive = await t.request({ method: "DELETE", url: `/call/${live.id}`, key: org.key });
+  assert.equal(refusedLive.statusCode, 409);
+  assert.match(refusedLive.json().message, /in progress: end it first/);
+  const refusedUnpriced = await t.request({ method: "DELETE", url: `/call/${unpriced}`, key: org.key });
+  assert.equal(refusedUnpriced.statusCode, 409);
+  assert.match(refusedUnpriced.json().message, /cost is still being recorded/);
+
+  const deleted = await t.request({ method: "DELETE", url: `/call/${priced}`, key: org.key });
+  assert.equal(deleted.statusCode, 200);
+  assert.equal((await t.request({ method: "GET", url: `/call/${priced}`, key: org.key })).statusCode, 404);
+  assert.equal(await t.db.usageLine.count({ where: { callId: priced } }), 5);
+  const after = (await t.request({ method: "GET", url: "/billing/summary", key: org.key })).json();
+  assert.equal(after.billedMicros, before.billedMicros);
+  assert.equal(after.totalMicros, before.totalMicros);
+});

@@ -580,6 +580,19 @@ export class TelephonyService {
   /** `DELETE /call/:id`: an active call is hung up at Twilio first, then the record is removed. */
   async remove(ctx: ServiceContext, id: string): Promise<CallView> {
     const row = await this.#row(ctx, id);
+    // A call's record may go, its billing may not: a call the media plane is running is ended
+    // first (its usage is still being measured), and an ended call only once its cost is recorded.
+    // Usage lines are not tied to the call row, so deleting the record keeps what was billed.
+    if (row.status !== "ended" && row.streamConnectedAt) {
+      throw new ConflictError(
+        `Call ${id} is in progress: end it first (POST /call/${id}/control {"type":"end-call"}), then delete it`,
+      );
+    }
+    if (row.status === "ended" && !row.finalizedAt) {
+      throw new ConflictError(
+        `Call ${id} has ended and its cost is still being recorded; try again in a few seconds`,
+      );
+    }
     if (row.status !== "ended") {
       if (row.providerCallId && row.phoneNumberId) {
         const number = await this.#db.phoneNumber.findUnique({ where: { id: row.phoneNumberId } });

@@ -1,0 +1,2 @@
+-- DropForeignKey
+ALTER TABLE "UsageLine" DROP CONSTRAINT "UsageLine_callId_fkey";
