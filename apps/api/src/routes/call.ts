@@ -56,9 +56,10 @@ export async function callRoutes(app: FastifyInstance): Promise<void> {
       schema: {
         operationId: "CallController_deleteCallData",
         tags: ["Calls"],
-        summary: "Delete a call record (an active call is hung up first)",
+        summary:
+          "Delete a call record: a call not yet connected is hung up first; a call in progress or still being priced answers 409. Billed usage is kept.",
         params: IdParam,
-        response: { 200: Call, ...errors(401, 403, 404, 502) },
+        response: { 200: Call, ...errors(401, 403, 404, 409, 502) },
       },
     },
     async (req) => telephony.remove(req.auth, req.params.id),
