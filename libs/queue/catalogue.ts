@@ -10,13 +10,21 @@ export const WebhookDeliverPayload = Type.Object({
   orgId: Type.String(),
   callId: Type.Optional(Type.String()),
   url: Type.String(),
-  /** Header names → values (custom headers, X-Vapi-Secret). Secrets are resolved at send time when possible. */
+  /**
+   * Header names → values. Empty when `sealed` is set (new jobs); jobs queued before sealing carry
+   * the custom headers and X-Vapi-Secret here in clear.
+   */
   headers: Type.Record(Type.String(), Type.String()),
   /** The JSON body exactly as it is signed and sent. */
   body: Type.String(),
   timeoutMs: Type.Integer(),
-  /** HMAC-SHA256 secret for the signature header, when the server has one. */
+  /** HMAC-SHA256 secret in clear: only in jobs queued before sealing (new jobs use `sealed`). */
   secret: Type.Optional(Type.String()),
+  /**
+   * `{secret?, headers}` (JSON) sealed with the SecretBox (AES-256-GCM, SECRETS_KEY): the customer's
+   * HMAC secret and headers (bearer tokens, X-Vapi-Secret) are never stored in clear in the queue.
+   */
+  sealed: Type.Optional(Type.Object({ ciphertext: Type.String(), keyId: Type.String() })),
   /** The server message type (`end-of-call-report` …), for logs. */
   messageType: Type.Optional(Type.String()),
 });

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import type { SecretBox } from "../crypto/index.ts";
 import type { JobPayload, JobQueue } from "../queue/index.ts";
 import { postOnce, WebhookError } from "./http.ts";
 import {
@@ -14,6 +15,8 @@ import {
 // exponential backoff (attempts and base delay in the `webhook.deliver` catalogue entry). Each
 // delivery has a deterministic id, sent as `x-vapi-idempotency-key` on every attempt and used as
 // the job id, so enqueueing the same delivery twice is a no-op and the customer can de-duplicate.
+// The server's secret and headers (bearer tokens, X-Vapi-Secret) are sealed with the SecretBox into
+// `sealed` before the job is queued; the worker opens them (`openDelivery`) just before sending.
 
 export type WebhookDeliverJob = JobPayload<"webhook.deliver">;
 
@@ -48,7 +51,7 @@ export interface EnqueueWebhookOptions {
 export class WebhookDispatcher {
   constructor(
     private readonly queue: JobQueue,
-    private readonly options: { logger?: WebhookLogger } = {},
+    private readonly options: { logger?: WebhookLogger; secrets: SecretBox },
   ) {}
 
   /**
@@ -72,16 +75,42 @@ export class WebhookDispatcher {
       orgId,
       ...(callId ? { callId } : {}),
       url: server.url,
-      headers: baseHeaders(server),
+      headers: {},
       body: JSON.stringify(body),
       timeoutMs: serverTimeoutMs(server),
-      ...(server.secret ? { secret: server.secret } : {}),
+      sealed: this.options.secrets.seal(
+        JSON.stringify({
+          headers: baseHeaders(server),
+          ...(server.secret ? { secret: server.secret } : {}),
+        } satisfies SealedDelivery),
+      ),
       messageType: body.message.type,
     };
     await this.queue.enqueue("webhook.deliver", payload, { jobId: `webhook.${deliveryId}` });
     this.options.logger?.info({ deliveryId, orgId, callId, type: body.message.type }, "webhook queued");
     return deliveryId;
   }
+}
+
+/** What `sealed` holds once opened. */
+interface SealedDelivery {
+  headers: Record<string, string>;
+  secret?: string;
+}
+
+/**
+ * The payload with its sealed secret and headers opened, ready for `deliverWebhook`. Jobs queued
+ * before sealing (clear `headers`/`secret`, no `sealed`) are returned as they are.
+ */
+export function openDelivery(payload: WebhookDeliverJob, secrets: SecretBox): WebhookDeliverJob {
+  const { sealed, ...rest } = payload;
+  if (!sealed) return payload;
+  const opened = JSON.parse(secrets.open(sealed)) as SealedDelivery;
+  return {
+    ...rest,
+    headers: { ...rest.headers, ...opened.headers },
+    ...(opened.secret ? { secret: opened.secret } : {}),
+  };
 }
 
 export type DeliveryOutcome =

@@ -3,6 +3,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { after, afterEach, before, beforeEach, describe, it } from "node:test";
 import { Redis } from "ioredis";
 import { webhookDeliverJob } from "../../apps/worker/src/jobs/webhook-deliver.ts";
+import { SecretBox } from "../../libs/crypto/index.ts";
 import { BullMqQueue, InProcessQueue, type JobQueue } from "../../libs/queue/index.ts";
 import { WebhookDispatcher } from "../../libs/webhooks/dispatcher.ts";
 import { statusUpdateMessage, transcriptMessage } from "../../libs/webhooks/messages.ts";
@@ -46,8 +47,11 @@ for (const [name, start] of Object.entries(backends)) {
 
     before(async () => {
       harness = await start();
-      harness.queue.process({ "webhook.deliver": webhookDeliverJob({ allowPrivate: true, log: silent }) });
-      dispatcher = new WebhookDispatcher(harness.queue);
+      const secrets = new SecretBox(randomBytes(32));
+      harness.queue.process({
+        "webhook.deliver": webhookDeliverJob({ allowPrivate: true, log: silent, secrets }),
+      });
+      dispatcher = new WebhookDispatcher(harness.queue, { secrets });
     });
     after(async () => {
       await harness.close();

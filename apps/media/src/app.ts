@@ -53,9 +53,10 @@ export async function buildMedia(config: MediaConfig, options: BuildMediaOptions
   const controlBus = controlBusFor(redis);
   const spend = new SpendControls(db, redis);
   const pacer = new SharedPacer(options.now);
+  const secrets = new SecretBox(config.secretsKey, config.previousSecretsKeys);
   const deps: SessionDeps = {
     db,
-    secrets: new SecretBox(config.secretsKey, config.previousSecretsKeys),
+    secrets,
     secretsKey: config.secretsKey,
     providers: options.providers ?? createProviders(config.providers),
     platformKeys: {
@@ -67,7 +68,7 @@ export async function buildMedia(config: MediaConfig, options: BuildMediaOptions
     allowPrivateWebhookUrls: config.allowPrivateWebhookUrls,
     pacer,
     queue,
-    dispatcher: new WebhookDispatcher(queue, { logger: app.log }),
+    dispatcher: new WebhookDispatcher(queue, { logger: app.log, secrets }),
     controlBus,
     // Per-reply spend-limit checks are shared by an organisation's calls for a second.
     spend: new CachedSpendLimit(spend),

@@ -1,5 +1,6 @@
 import Fastify, { type FastifyInstance } from "fastify";
 import { Redis } from "ioredis";
+import { SecretBox } from "../../../libs/crypto/index.ts";
 import { createDb, type Db } from "../../../libs/db/index.ts";
 import { installErrorHandler, registerHealthRoute } from "../../../libs/http/index.ts";
 import { BullMqQueue, InProcessQueue, type JobHandlers, type JobQueue } from "../../../libs/queue/index.ts";
@@ -44,8 +45,12 @@ export async function buildWorker(
       ? new BullMqQueue(redis)
       : new InProcessQueue((err, job) => app.log.warn({ err, job }, "job attempt failed")));
   const log = app.log;
-  const dispatcher = new WebhookDispatcher(queue, { logger: log });
-  queue.process({ ...buildJobHandlers({ config, db, queue, dispatcher, log, redis }), ...options.handlers });
+  const secrets = new SecretBox(config.secretsKey, config.previousSecretsKeys);
+  const dispatcher = new WebhookDispatcher(queue, { logger: log, secrets });
+  queue.process({
+    ...buildJobHandlers({ config, db, queue, dispatcher, log, secrets, redis }),
+    ...options.handlers,
+  });
   const stopSchedule =
     options.schedule === false
       ? () => {}

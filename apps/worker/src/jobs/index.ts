@@ -2,6 +2,7 @@ import type { Redis } from "ioredis";
 import { ensureCallCost } from "../../../../libs/billing/ensure-cost.ts";
 import { billingJobHandlers } from "../../../../libs/billing/jobs.ts";
 import { StripeBilling, stripeBillingConfig } from "../../../../libs/billing/stripe.ts";
+import type { SecretBox } from "../../../../libs/crypto/index.ts";
 import type { Db } from "../../../../libs/db/index.ts";
 import type { JobHandlers, JobQueue } from "../../../../libs/queue/index.ts";
 import type { WebhookDispatcher, WebhookLogger } from "../../../../libs/webhooks/index.ts";
@@ -15,6 +16,8 @@ export interface WorkerDeps {
   queue: JobQueue;
   dispatcher: WebhookDispatcher;
   log: WebhookLogger;
+  /** Opens the sealed secret and headers of queued webhook deliveries. */
+  secrets: SecretBox;
   /** Keeps billing reconciliation results for operators (absent in the single-process mode). */
   redis?: Redis;
 }
@@ -25,6 +28,7 @@ export function buildJobHandlers(deps: WorkerDeps): JobHandlers {
     "webhook.deliver": webhookDeliverJob({
       allowPrivate: deps.config.allowPrivateWebhookUrls,
       log: deps.log,
+      secrets: deps.secrets,
     }),
     "call.post-process": callPostProcessJob({ ...deps, catalog: deps.config.priceCatalog }),
     ...billingJobHandlers({

@@ -1,14 +1,19 @@
+import type { SecretBox } from "../../../../libs/crypto/index.ts";
 import type { JobHandler } from "../../../../libs/queue/index.ts";
-import { deliverWebhook, type WebhookLogger } from "../../../../libs/webhooks/index.ts";
+import { deliverWebhook, openDelivery, type WebhookLogger } from "../../../../libs/webhooks/index.ts";
 
-/** `webhook.deliver`: POST a queued server message; throws (→ retry with backoff) only for retryable failures. */
+/**
+ * `webhook.deliver`: POST a queued server message; throws (→ retry with backoff) only for retryable
+ * failures. The sealed secret and headers are opened here, just before signing and sending.
+ */
 export function webhookDeliverJob(deps: {
   allowPrivate: boolean;
   log: WebhookLogger;
+  secrets: SecretBox;
 }): JobHandler<"webhook.deliver"> {
   return async (payload, ctx) => {
     try {
-      await deliverWebhook(payload, {
+      await deliverWebhook(openDelivery(payload, deps.secrets), {
         allowPrivate: deps.allowPrivate,
         logger: deps.log,
         attempt: ctx.attempt,
