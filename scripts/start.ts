@@ -77,8 +77,9 @@ await api.listen({ port: apiConfig.port, host });
 await media.listen({ port: env.MEDIA_PORT ?? 3001, host });
 await worker.listen({ port: env.WORKER_PORT ?? 3002, host });
 
+const mode = [embedded ? "embedded Postgres" : "", api.deps.redis ? "" : "in-process jobs"].filter(Boolean);
 console.log(`
-Switchboard is running${embedded ? " (embedded Postgres, in-process jobs)" : ""}
+Switchboard is running${mode.length ? ` (${mode.join(", ")})` : ""}
   API          ${apiConfig.publicUrl}
   API docs     ${apiConfig.publicUrl}/docs
   Dashboard    ${apiConfig.publicUrl}/dashboard/
