@@ -95,6 +95,31 @@ function zeroUsage(direction: "inbound" | "outbound"): Prisma.InputJsonValue {
   return zeroCallUsage(direction);
 }
 
+// Vapi forwards an inbound call to the number's `fallbackDestination` when no assistant could be
+// found for it: none set and the assistant-request failed, timed out or answered nothing usable.
+const FALLBACK_REASONS = new Set<string>([
+  ENDED_REASONS.neitherAssistantNorServer,
+  ENDED_REASONS.assistantRequestFailed,
+  ENDED_REASONS.assistantRequestReturnedInvalidAssistant,
+  ENDED_REASONS.assistantRequestReturnedNoAssistant,
+  ENDED_REASONS.assistantRequestReturnedUnspeakableError,
+  ENDED_REASONS.assistantNotFound,
+]);
+
+/** `<Say>` the destination's message and `<Dial>` it, when the number has a fallback for this failure. */
+function fallbackTwiml(number: PhoneNumberRow, endedReason: string): string | undefined {
+  if (!FALLBACK_REASONS.has(endedReason)) return undefined;
+  const dest = asObject(number.config).fallbackDestination;
+  if (!isPlainObject(dest) || dest.type !== "number" || typeof dest.number !== "string") return undefined;
+  const vr = new twilio.twiml.VoiceResponse();
+  const m = dest.message;
+  const spoken =
+    typeof m === "string" ? m : isPlainObject(m) && typeof m.content === "string" ? m.content : undefined;
+  if (spoken) vr.say(spoken);
+  vr.dial(typeof dest.callerId === "string" ? { callerId: dest.callerId } : {}).number(dest.number);
+  return vr.toString();
+}
+
 function isPlainObject(v: unknown): v is Json {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
@@ -323,7 +348,11 @@ export class TelephonyService {
     if (!resolution.ok) {
       const row = await this.#createEnded(base, resolution.endedReason);
       if (row.id !== callId) return xml(sayAndHangupTwiml(undefined));
-      return xml(resolution.twiml ?? sayAndHangupTwiml(resolution.say));
+      return xml(
+        resolution.twiml ??
+          fallbackTwiml(number, resolution.endedReason) ??
+          sayAndHangupTwiml(resolution.say),
+      );
     }
     const { agent } = resolution;
     const agentFields = {
