@@ -40,8 +40,8 @@ function pickKey(
 }
 
 /**
- * The keys of several providers with ONE query (call start resolves three). Same rule per provider
- * as `resolveProviderKey`; results in the order asked.
+ * The keys of several providers with ONE query (call start resolves three); results in the order
+ * asked.
  */
 export async function resolveProviderKeys(
   db: Db,
@@ -64,16 +64,4 @@ export async function resolveProviderKeys(
       w.platformKey,
     ),
   );
-}
-
-export async function resolveProviderKey(
-  db: Db,
-  secrets: SecretBox,
-  orgId: string,
-  provider: string,
-  preferredIds: readonly string[],
-  platformKey: string | undefined,
-): Promise<ProviderKey> {
-  const rows = await db.credential.findMany({ where: { orgId, provider }, orderBy: { createdAt: "desc" } });
-  return pickKey(secrets, rows, provider, preferredIds, platformKey);
 }

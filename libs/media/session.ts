@@ -1,5 +1,5 @@
 import type { PriceCatalog } from "../billing/prices.ts";
-import type { CallUsage } from "../billing/usage.ts";
+import { type CallUsage, zeroCallUsage } from "../billing/usage.ts";
 import type { SecretBox } from "../crypto/index.ts";
 import type { Call as CallRow, Db, PhoneNumber as PhoneNumberRow } from "../db/index.ts";
 import { isSilence } from "../providers/audio.ts";
@@ -1563,7 +1563,7 @@ export class CallSession {
         transcript: "",
         messages: [],
         artifact: { transcript: "", messages: [], performanceMetrics: conv.performanceMetrics() },
-        usage: zeroUsage(call.type === "outboundPhoneCall" ? "outbound" : "inbound"),
+        usage: zeroCallUsage(call.type === "outboundPhoneCall" ? "outbound" : "inbound"),
       });
     } catch (err) {
       this.#log.error({ err, callId: call.id }, "ending the call failed");
@@ -1637,21 +1637,4 @@ function parseArgs(args: string): Json {
   } catch {
     return {};
   }
-}
-
-export function zeroUsage(direction: "inbound" | "outbound"): CallUsage {
-  return {
-    durationSeconds: 0,
-    transport: { provider: "twilio", direction, seconds: 0, byo: true },
-    stt: { provider: "deepgram", model: "", audioSeconds: 0, byo: false },
-    llm: {
-      provider: "openai",
-      model: "",
-      promptTokens: 0,
-      cachedPromptTokens: 0,
-      completionTokens: 0,
-      byo: false,
-    },
-    tts: { provider: "11labs", model: "", characters: 0, byo: false },
-  };
 }

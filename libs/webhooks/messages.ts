@@ -1,3 +1,4 @@
+import { callView } from "../calls/view.ts";
 import type { Call as CallRow } from "../db/index.ts";
 import { DEFAULT_SERVER_MESSAGES } from "../vapi/server-message.ts";
 
@@ -74,34 +75,19 @@ function iso(d: Date | null): string | undefined {
   return d ? d.toISOString() : undefined;
 }
 
-function opt<T>(v: T | null): T | undefined {
-  return v === null ? undefined : v;
-}
-
 /** The Call object as the API serves it (GET /call/:id), for `message.call`. */
 export function callPayload(row: CallRow): Json {
-  return defined({
-    id: row.id,
-    orgId: row.orgId,
-    type: row.type,
-    status: row.status,
-    endedReason: opt(row.endedReason),
-    assistantId: opt(row.assistantId),
-    squadId: opt(row.squadId),
-    phoneNumberId: opt(row.phoneNumberId),
-    customer: opt(row.customer),
-    assistantOverrides: opt(row.assistantOverrides),
-    name: opt(row.name),
-    metadata: opt(row.metadata),
-    phoneCallProvider: row.type === "webCall" ? undefined : "twilio",
-    phoneCallProviderId: opt(row.providerCallId),
-    startedAt: iso(row.startedAt),
-    endedAt: iso(row.endedAt),
-    cost: row.cost === null ? undefined : Number(row.cost.toString()),
-    costBreakdown: opt(row.costBreakdown),
-    createdAt: row.createdAt.toISOString(),
-    updatedAt: row.updatedAt.toISOString(),
-  });
+  // The conversation, the resolved assistant and the cost lines travel in their own message fields.
+  const {
+    assistant: _assistant,
+    transcript: _transcript,
+    messages: _messages,
+    artifact: _artifact,
+    analysis: _analysis,
+    costs: _costs,
+    ...call
+  } = callView(row);
+  return defined(call as Json);
 }
 
 /** Vapi's `messagesOpenAIFormatted`: the conversation as OpenAI chat messages. */

@@ -90,11 +90,6 @@ function plain(statusCode: number, body: string): TwimlReply {
   return { statusCode, contentType: "text/plain; charset=utf-8", body };
 }
 
-/** A call that ended without a media session used nothing (billing prices it at zero). */
-function zeroUsage(direction: "inbound" | "outbound"): Prisma.InputJsonValue {
-  return zeroCallUsage(direction);
-}
-
 // Vapi forwards an inbound call to the number's `fallbackDestination` when no assistant could be
 // found for it: none set and the assistant-request failed, timed out or answered nothing usable.
 const FALLBACK_REASONS = new Set<string>([
@@ -391,7 +386,7 @@ export class TelephonyService {
   ): Promise<CallRow> {
     try {
       const row = await this.#db.call.create({
-        data: { ...data, status: "ended", endedReason, endedAt: new Date(), usage: zeroUsage("inbound") },
+        data: { ...data, status: "ended", endedReason, endedAt: new Date(), usage: zeroCallUsage("inbound") },
       });
       await this.#recordCost(row.id);
       return row;
@@ -466,7 +461,7 @@ export class TelephonyService {
           status: "ended",
           endedReason: t.endedReason,
           endedAt: new Date(),
-          usage: zeroUsage(call.type === "outboundPhoneCall" ? "outbound" : "inbound"),
+          usage: zeroCallUsage(call.type === "outboundPhoneCall" ? "outbound" : "inbound"),
         },
       });
       if (ended.count === 1) {
@@ -579,7 +574,7 @@ export class TelephonyService {
           status: "ended",
           endedReason: ENDED_REASONS.twilioFailedToConnect,
           endedAt: new Date(),
-          usage: zeroUsage("outbound"),
+          usage: zeroCallUsage("outbound"),
         },
       });
       await this.#o.admission.releaseCall(ctx.orgId, callId);

@@ -1,0 +1,42 @@
+import type { Call as CallRow } from "../db/index.ts";
+
+// A call row in Vapi's `Call` shape: what `GET /call/:id` answers and, without the heavy fields,
+// the `call` object of every server message (libs/webhooks callPayload).
+
+export type CallView = Record<string, unknown> & { id: string; status: string };
+
+function opt<T>(v: T | null): T | undefined {
+  return v === null ? undefined : v;
+}
+
+export function callView(row: CallRow): CallView {
+  return {
+    id: row.id,
+    orgId: row.orgId,
+    type: row.type,
+    status: row.status,
+    endedReason: opt(row.endedReason),
+    assistantId: opt(row.assistantId),
+    squadId: opt(row.squadId),
+    phoneNumberId: opt(row.phoneNumberId),
+    customer: opt(row.customer),
+    assistant: opt(row.assistant),
+    assistantOverrides: opt(row.assistantOverrides),
+    name: opt(row.name),
+    metadata: opt(row.metadata),
+    phoneCallProvider: row.type === "webCall" ? undefined : "twilio",
+    phoneCallProviderId: opt(row.providerCallId),
+    startedAt: row.startedAt?.toISOString(),
+    endedAt: row.endedAt?.toISOString(),
+    transcript: opt(row.transcript),
+    messages: opt(row.messages),
+    artifact: opt(row.artifact),
+    analysis: opt(row.analysis),
+    // Money is exact in the database (decimal); JSON carries it as a number, as Vapi's API does.
+    cost: row.cost === null ? undefined : Number(row.cost.toString()),
+    costBreakdown: opt(row.costBreakdown),
+    costs: opt(row.costs),
+    createdAt: row.createdAt.toISOString(),
+    updatedAt: row.updatedAt.toISOString(),
+  };
+}
