@@ -1,8 +1,8 @@
 // The media process of `npm run bench:media`, alone in its own node process so its CPU and RSS are
 // measured without the load generator: the real `buildMedia` (Postgres, Redis control bus and
 // leases, BullMQ on a bench-only prefix, the real provider adapters at the fakes' URLs), configured
-// from the environment exactly like `apps/media/src/main.ts`. Tells the parent it is listening over IPC, and
-// answers "loop" with its event-loop delay.
+// from the environment exactly like `apps/media/src/main.ts`. Tells the parent it is listening over IPC,
+// answers "loop" with its event-loop delay and "pacing" with the pacer's sent/late frame counts.
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { Redis } from "ioredis";
 import { buildMedia } from "../apps/media/src/app.ts";
@@ -21,6 +21,11 @@ process.send?.({ ready: true });
 const loopDelay = monitorEventLoopDelay({ resolution: 10 });
 loopDelay.enable();
 process.on("message", (m) => {
+  if (m === "pacing") {
+    // Frames this process sent and how many left more than 40 ms behind schedule (the pacer counts).
+    process.send?.({ pacing: { ...app.pacer.stats } });
+    return;
+  }
   if (m !== "loop") return;
   process.send?.({ loop: { p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 } });
   loopDelay.reset();

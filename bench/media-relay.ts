@@ -148,6 +148,12 @@ class RelayCall {
       this.#send(
         `{"event":"media","streamSid":"${this.#streamSid}","media":{"payload":"${head.toString("base64", this.#off, this.#off + n)}"}}`,
       );
+      const lateBy = now - (this.#playStartAt + Math.max(0, this.#framesSent - LEAD_FRAMES) * FRAME_MS);
+      pacing.framesSent++;
+      if (lateBy > 40) {
+        pacing.lateFrames++;
+        pacing.maxLateMs = Math.max(pacing.maxLateMs, lateBy);
+      }
       this.#off += n;
       if (this.#off >= head.length) {
         this.#queue.shift();
@@ -178,6 +184,8 @@ class RelayCall {
 }
 
 const active = new Set<RelayCall>();
+/** Frames sent and how many left more than 40 ms behind their schedule (as the platform's pacer counts). */
+const pacing = { framesSent: 0, lateFrames: 0, maxLateMs: 0 };
 setInterval(() => {
   const now = Date.now();
   for (const call of active) call.pump(now);
@@ -214,6 +222,10 @@ process.on("disconnect", () => process.exit(0));
 const loopDelay = monitorEventLoopDelay({ resolution: 10 });
 loopDelay.enable();
 process.on("message", (m) => {
+  if (m === "pacing") {
+    process.send?.({ pacing: { ...pacing } });
+    return;
+  }
   if (m !== "loop") return;
   process.send?.({ loop: { p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 } });
   loopDelay.reset();

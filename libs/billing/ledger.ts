@@ -26,12 +26,16 @@ export interface RawExecutor {
   ): Prisma.PrismaPromise<T>;
 }
 
-/** Inserts ledger lines and adds the new ones to the daily rollup; returns how many were new. */
-export async function insertUsageLines(db: RawExecutor, lines: readonly LedgerLineInput[]): Promise<number> {
-  if (lines.length === 0) return 0;
+/**
+ * The two CTEs `ins` (the ledger INSERT) and `rolled` (the daily rollup of what `ins` really wrote),
+ * for a statement that begins `WITH`. `gate`, when given, is a condition every line must meet to be
+ * written (e.g. `EXISTS (SELECT 1 FROM upd)`: only if an earlier CTE of the same statement wrote the
+ * call), so one statement can write a call and its lines atomically.
+ */
+export function ledgerCtes(lines: readonly LedgerLineInput[], gate?: Prisma.Sql): Prisma.Sql {
   const col = <T>(f: (l: LedgerLineInput) => T): T[] => lines.map(f);
-  const rows = await db.$queryRaw<{ inserted: bigint }[]>(Prisma.sql`
-    WITH ins AS (
+  return Prisma.sql`
+    ins AS (
       INSERT INTO "UsageLine" ("id", "orgId", "callId", "category", "provider", "model", "quantity", "unit",
         "unitPrice", "amountMicros", "billedBy", "priceVersion", "assistantId", "phoneNumberId", "occurredAt")
       SELECT * FROM unnest(
@@ -42,6 +46,7 @@ export async function insertUsageLines(db: RawExecutor, lines: readonly LedgerLi
         ${col((l) => l.priceVersion)}::text[], ${col((l) => l.assistantId)}::uuid[],
         ${col((l) => l.phoneNumberId)}::uuid[], ${col((l) => l.occurredAt.toISOString())}::timestamptz[]
       )
+      ${gate ? Prisma.sql`WHERE ${gate}` : Prisma.empty}
       ON CONFLICT ("callId", "category") DO NOTHING
       RETURNING "orgId", "occurredAt", "assistantId", "phoneNumberId", "category", "billedBy", "amountMicros", "quantity"
     ), rolled AS (
@@ -57,7 +62,14 @@ export async function insertUsageLines(db: RawExecutor, lines: readonly LedgerLi
         "quantity" = "UsageDaily"."quantity" + EXCLUDED."quantity",
         "lines" = "UsageDaily"."lines" + EXCLUDED."lines"
       RETURNING 1
-    )
-    SELECT (SELECT COUNT(*) FROM ins) AS inserted`);
+    )`;
+}
+
+/** Inserts ledger lines and adds the new ones to the daily rollup; returns how many were new. */
+export async function insertUsageLines(db: RawExecutor, lines: readonly LedgerLineInput[]): Promise<number> {
+  if (lines.length === 0) return 0;
+  const rows = await db.$queryRaw<{ inserted: bigint }[]>(
+    Prisma.sql`WITH ${ledgerCtes(lines)} SELECT (SELECT COUNT(*) FROM ins) AS inserted`,
+  );
   return Number(rows[0]?.inserted ?? 0n);
 }

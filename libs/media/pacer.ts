@@ -23,6 +23,21 @@ export interface OutboundSink {
 
 type Item = { audio: Buffer; off: number } | { mark: string };
 
+/** A frame sent more than this behind its place in the utterance's schedule is late. */
+export const LATE_FRAME_MS = 40;
+
+/** Pacing health of a process (all calls): what `npm run bench:media` reports as late frames. */
+export interface PacingStats {
+  framesSent: number;
+  /** Frames sent more than LATE_FRAME_MS after their due time (an audible gap at the caller). */
+  lateFrames: number;
+  maxLateMs: number;
+}
+
+export function emptyPacingStats(): PacingStats {
+  return { framesSent: 0, lateFrames: 0, maxLateMs: 0 };
+}
+
 /** One call's outbound queue. The pacer drains it; the session fills it and clears it on barge-in. */
 export class OutboundAudio {
   readonly #sink: OutboundSink;
@@ -32,6 +47,8 @@ export class OutboundAudio {
   readonly #partial = Buffer.allocUnsafe(FRAME_BYTES);
   #playStartAt = 0;
   #framesSent = 0;
+  /** Frames really emitted since the schedule started (#framesSent also counts skipped slots). */
+  #emitted = 0;
   #queuedBytes = 0;
   /** Bytes handed to Twilio since the call started. */
   bytesSent = 0;
@@ -39,6 +56,8 @@ export class OutboundAudio {
   onFirstFrame: ((at: number) => void) | undefined;
   /** Audio may not start before this wall time (startSpeakingPlan.waitSeconds, backoff). */
   notBefore = 0;
+  /** Where late frames are counted (the shared pacer's, once added to it). */
+  stats: PacingStats = emptyPacingStats();
 
   constructor(sink: OutboundSink) {
     this.#sink = sink;
@@ -62,6 +81,7 @@ export class OutboundAudio {
       // waits for the next tick.
       this.#playStartAt = Math.max(now, this.notBefore);
       this.#framesSent = 0;
+      this.#emitted = 0;
       this.pump(now);
     }
   }
@@ -137,6 +157,16 @@ export class OutboundAudio {
 
   #emit(b64: string, bytes: number, now: number): void {
     if (this.#framesSent === 0 && this.onFirstFrame) this.onFirstFrame(now);
+    // Late against the schedule the caller hears: frame k of an utterance plays at
+    // start + (k − lead) × 20 ms, whatever slots a stall made the pacer skip.
+    const lateBy = now - (this.#playStartAt + Math.max(0, this.#emitted - LEAD_FRAMES) * FRAME_MS);
+    const stats = this.stats;
+    stats.framesSent++;
+    if (lateBy > LATE_FRAME_MS) {
+      stats.lateFrames++;
+      if (lateBy > stats.maxLateMs) stats.maxLateMs = lateBy;
+    }
+    this.#emitted++;
     this.#framesSent++;
     this.#queuedBytes -= bytes;
     this.bytesSent += bytes;
@@ -149,12 +179,15 @@ export class SharedPacer {
   readonly #active = new Set<OutboundAudio>();
   #timer: NodeJS.Timeout | undefined;
   readonly #now: () => number;
+  /** Every frame this process sent, and how many were late (read by the benchmark). */
+  readonly stats: PacingStats = emptyPacingStats();
 
   constructor(now: () => number = Date.now) {
     this.#now = now;
   }
 
   add(out: OutboundAudio): void {
+    out.stats = this.stats;
     this.#active.add(out);
     if (!this.#timer) {
       this.#timer = setInterval(() => this.tick(), TICK_MS);

@@ -1,4 +1,5 @@
 import type { PriceCatalog } from "../billing/prices.ts";
+import type { OrgPricingInput } from "../billing/pricing.ts";
 import { type CallUsage, zeroCallUsage } from "../billing/usage.ts";
 import type { SecretBox } from "../crypto/index.ts";
 import type { Call as CallRow, Db, PhoneNumber as PhoneNumberRow } from "../db/index.ts";
@@ -174,6 +175,8 @@ export class CallSession {
   #row: CallRow | undefined;
   #phoneNumber: PhoneNumberRow | null = null;
   #orgServer: Json | undefined;
+  /** The organisation's pricing as loaded at call start (prices the call at its end). */
+  #orgPricing: OrgPricingInput | undefined;
   #assistant!: ResolvedAssistantConfig;
   #assistantJson: Json = {};
   #variables: Variables = {};
@@ -385,11 +388,14 @@ export class CallSession {
     const { db } = this.#deps;
     const now = this.#now();
     this.#startedAt = now;
-    this.#phoneNumber = call.phoneNumberId
-      ? await db.phoneNumber.findUnique({ where: { id: call.phoneNumberId } })
-      : null;
-    const org = await db.org.findUnique({ where: { id: call.orgId } });
+    const [phoneNumber, org] = await Promise.all([
+      call.phoneNumberId ? db.phoneNumber.findUnique({ where: { id: call.phoneNumberId } }) : null,
+      db.org.findUnique({ where: { id: call.orgId } }),
+    ]);
+    this.#phoneNumber = phoneNumber;
     this.#orgServer = isObj(org?.server) ? org.server : undefined;
+    if (org)
+      this.#orgPricing = { pricingOverrides: org.pricingOverrides, billingIncrement: org.billingIncrement };
     if (call.squadId) {
       const squad = await db.squad.findFirst({ where: { id: call.squadId, orgId: call.orgId } });
       const cfg = isObj(squad?.config) ? squad.config : {};
@@ -1535,6 +1541,15 @@ export class CallSession {
         variableValues: this.#variables,
       },
       usage,
+      ...(this.#orgPricing && this.#row
+        ? {
+            billing: {
+              org: this.#orgPricing,
+              assistantId: this.#row.assistantId,
+              phoneNumberId: this.#row.phoneNumberId,
+            },
+          }
+        : {}),
     });
     this.#log.info({ callId: this.callId, endedReason: reason }, "call ended");
     if (this.#row) {

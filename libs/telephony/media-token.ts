@@ -77,13 +77,14 @@ export async function consumeMediaToken(
 ): Promise<ConsumeResult> {
   const check = verifyMediaToken(secretsKey, token, callId, now);
   if (!check.ok) return check;
-  const claimed = await db.call.updateMany({
+  // One statement claims the stream and returns the call; only a refusal reads the row again.
+  const [claimed] = await db.call.updateManyAndReturn({
     where: { id: callId, streamConnectedAt: null, status: { not: "ended" } },
     data: { streamConnectedAt: new Date(now) },
   });
-  const call = await db.call.findUnique({ where: { id: callId } });
+  if (claimed) return { ok: true, call: claimed };
+  const call = await db.call.findUnique({ where: { id: callId }, select: { status: true } });
   if (!call) return { ok: false, reason: "call-not-found" };
-  if (claimed.count === 1) return { ok: true, call };
   return { ok: false, reason: call.status === "ended" ? "call-ended" : "already-used" };
 }
 

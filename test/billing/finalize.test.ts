@@ -6,6 +6,7 @@ import {
   parsePriceTableFile,
   recordCallCost,
 } from "../../libs/billing/index.ts";
+import { finalizeEndedCall } from "../../libs/media/finalize.ts";
 import { startTestApi, type TestApi, type TestOrg } from "../helpers/api.ts";
 import { CALL_TOTAL_MICROS, callUsage, insertEndedCall } from "./fixtures.ts";
 
@@ -183,5 +184,86 @@ describe("recordCallCost", () => {
     await t.db.call.update({ where: { id: malformed }, data: { usage: { durationSeconds: "long" } } });
     await assert.rejects(recordCallCost(t.db, malformed), CallNotBillableError);
     assert.equal(await t.db.usageLine.count({ where: { callId: { in: [live, malformed] } } }), 0);
+  });
+});
+
+describe("finalizeEndedCall (the media plane's end of call)", () => {
+  async function liveCall(startedAt = new Date()): Promise<string> {
+    const call = await t.db.call.create({
+      data: { orgId: org.orgId, type: "inboundPhoneCall", status: "in-progress", startedAt },
+    });
+    return call.id;
+  }
+  const record = (callId: string, startedAt: Date) => ({
+    callId,
+    orgId: org.orgId,
+    endedReason: "customer-ended-call",
+    startedAt,
+    endedAt: new Date(startedAt.getTime() + 125_400),
+    transcript: "AI: Hi\nUser: Bye",
+    messages: [{ role: "bot", message: "Hi", time: startedAt.getTime(), secondsFromStart: 0 }],
+    artifact: { transcript: "AI: Hi\nUser: Bye", performanceMetrics: { turnLatencies: [] } },
+    usage: callUsage(),
+    billing: { org: {}, assistantId: null, phoneNumberId: null },
+  });
+
+  test("writes the record, its cost and its five ledger lines at once, exactly as recordCallCost prices them", async () => {
+    const startedAt = new Date();
+    const callId = await liveCall(startedAt);
+    assert.equal(await finalizeEndedCall({ db: t.db }, record(callId, startedAt)), true);
+    const call = await t.db.call.findUniqueOrThrow({ where: { id: callId } });
+    assert.equal(call.status, "ended");
+    assert.equal(call.endedReason, "customer-ended-call");
+    assert.equal(call.transcript, "AI: Hi\nUser: Bye");
+    assert.equal(call.cost?.toFixed(6), "0.246378");
+    assert.ok(call.finalizedAt);
+    const lines = await t.db.usageLine.findMany({ where: { callId }, orderBy: { category: "asc" } });
+    assert.equal(lines.length, 5);
+    assert.equal(
+      lines.reduce((n, l) => n + l.amountMicros, 0n),
+      CALL_TOTAL_MICROS,
+    );
+    // The pricing path that locks and re-reads the row agrees line for line (and writes nothing).
+    const again = await recordCallCost(t.db, callId);
+    assert.equal(again.created, false);
+    assert.equal(again.totalMicros, CALL_TOTAL_MICROS);
+    assert.deepEqual(call.costBreakdown, again.costBreakdown);
+    assert.deepEqual(call.costs, again.costs);
+    // The daily rollup counted the five lines once.
+    const daily = await t.db.usageDaily.aggregate({
+      where: { orgId: org.orgId, day: new Date(`${startedAt.toISOString().slice(0, 10)}T00:00:00Z`) },
+      _sum: { lines: true },
+    });
+    assert.ok((daily._sum.lines ?? 0) >= 5);
+  });
+
+  test("a call something else already ended is left alone and billed once", async () => {
+    const startedAt = new Date();
+    const callId = await liveCall(startedAt);
+    const before = await t.db.usageDaily.aggregate({ where: { orgId: org.orgId }, _sum: { lines: true } });
+    const results = await Promise.all(
+      [1, 2, 3].map(() => finalizeEndedCall({ db: t.db }, record(callId, startedAt))),
+    );
+    assert.deepEqual(results.filter(Boolean).length, 1);
+    assert.equal(await t.db.usageLine.count({ where: { callId } }), 5);
+    const after = await t.db.usageDaily.aggregate({ where: { orgId: org.orgId }, _sum: { lines: true } });
+    assert.equal((after._sum.lines ?? 0) - (before._sum.lines ?? 0), 5);
+    assert.equal(await finalizeEndedCall({ db: t.db }, record(callId, startedAt)), false);
+    assert.equal(await t.db.usageLine.count({ where: { callId } }), 5);
+  });
+
+  test("the organisation's overrides loaded at call start apply", async () => {
+    const startedAt = new Date();
+    const callId = await liveCall(startedAt);
+    const r = record(callId, startedAt);
+    await finalizeEndedCall(
+      { db: t.db },
+      { ...r, billing: { ...r.billing, org: { pricingOverrides: { platformFeePerMinuteUsd: "0.10" } } } },
+    );
+    const platform = await t.db.usageLine.findUniqueOrThrow({
+      where: { callId_category: { callId, category: "platform" } },
+    });
+    // 126 s × $0.10/min = $0.21
+    assert.equal(platform.amountMicros, 210_000n);
   });
 });

@@ -11,7 +11,7 @@
  *   { error: { status, message } }        → HTTP error with OpenAI's error envelope
  * Default: `You said: <last user message>.`
  * Timing: headers go out at once; the first token after `ttftMs`, then one token every
- * `interTokenDelayMs` (both overridable per script). A client abort stops the stream and is recorded.
+ * `interTokenDelayMs` on a fixed schedule from the request (both overridable per script). A client abort stops the stream and is recorded.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { closeServer, headerValue, listenLoopback, randomHex, readBody, sendJson } from "./util.ts";
@@ -331,8 +331,14 @@ export class FakeOpenAI {
     };
     const ttft = script.ttftMs ?? this.ttftMs;
     const gap = script.interTokenDelayMs ?? this.interTokenDelayMs;
-    const wait = (ms: number): Promise<void> | undefined =>
-      ms > 0 ? new Promise((r) => setTimeout(r, ms)) : undefined;
+    // Each chunk is due at a fixed offset from the request (TTFT + n × gap), not `gap` after the
+    // previous one: chained timers would drift by the event loop's lag on every token.
+    let dueAt = Date.now();
+    const wait = (ms: number): Promise<void> | undefined => {
+      dueAt += ms;
+      const left = dueAt - Date.now();
+      return left > 0 ? new Promise((r) => setTimeout(r, left)) : undefined;
+    };
 
     await wait(ttft);
     if (closed) return;

@@ -31,7 +31,7 @@ export interface BuildMediaOptions {
   heartbeatMs?: number;
 }
 
-export type MediaApp = FastifyInstance & { calls: CallRegistry };
+export type MediaApp = FastifyInstance & { calls: CallRegistry; pacer: SharedPacer };
 
 /**
  * The media plane: one call session per Twilio Media Streams websocket (`/twilio/stream`). On close
@@ -136,6 +136,6 @@ export async function buildMedia(config: MediaConfig, options: BuildMediaOptions
   });
 
   await app.ready();
-  const media: MediaApp = Object.assign(app, { calls });
+  const media: MediaApp = Object.assign(app, { calls, pacer });
   return media;
 }

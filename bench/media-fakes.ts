@@ -1,0 +1,45 @@
+// The provider fakes of `npm run bench:media` (Deepgram, OpenAI, ElevenLabs) in their own node
+// process, so their fixed delays are kept by an event loop nobody else loads: a provider delay that
+// drifts because the load generator is busy would be counted as the platform's overhead. Sends
+// `{ready, deepgram, openai, elevenlabs}` (URLs) to the parent over IPC and answers "loop" with its
+// event-loop delay since the last ask.
+import { monitorEventLoopDelay } from "node:perf_hooks";
+import { FakeDeepgram, FakeElevenLabs, FakeOpenAI } from "../test/fakes/index.ts";
+import {
+  ITL_MS,
+  MS_PER_CHAR,
+  REPLY,
+  STT_DELAY_MS,
+  TTFB_MS,
+  TTFT_MS,
+  UTTERANCE_ID_BASE,
+  UTTERANCES,
+} from "./media-script.ts";
+
+const [deepgram, openai, elevenlabs] = await Promise.all([
+  FakeDeepgram.start({ transcriberDelayMs: STT_DELAY_MS }),
+  FakeOpenAI.start({ ttftMs: TTFT_MS, interTokenDelayMs: ITL_MS, respond: () => ({ text: REPLY }) }),
+  FakeElevenLabs.start({ ttfbMs: TTFB_MS, msPerChar: MS_PER_CHAR }),
+]);
+UTTERANCES.forEach((text, i) => {
+  deepgram.registerUtterance(UTTERANCE_ID_BASE + i, text);
+});
+
+const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+loopDelay.enable();
+process.on("message", (m) => {
+  if (m !== "loop") return;
+  process.send?.({ loop: { p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 } });
+  loopDelay.reset();
+});
+
+let stopping = false;
+async function stop(): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  await Promise.allSettled([deepgram.close(), openai.close(), elevenlabs.close()]);
+  process.exit(0);
+}
+process.on("SIGTERM", () => void stop());
+process.on("disconnect", () => void stop());
+process.send?.({ ready: true, deepgram: deepgram.url, openai: openai.baseUrl, elevenlabs: elevenlabs.url });
