@@ -232,6 +232,8 @@ interface PhaseResult {
   wallSeconds: number;
   rssBefore: number;
   rssAtN: number;
+  /** Most calls live at once (as the callers saw it). */
+  peakLive: number;
   loop: LoopDelay;
   pacing: PacingStats;
 }
@@ -256,8 +258,11 @@ async function runPhase(
   let rssAtN = 0;
   let rssMax = 0;
   let live = 0;
+  let peakLive = 0;
   const onLive = (m: { live?: number }) => {
-    if (typeof m.live === "number") live = m.live;
+    if (typeof m.live !== "number") return;
+    live = m.live;
+    peakLive = Math.max(peakLive, live);
   };
   callers.on("message", onLive);
   const sampler = setInterval(() => {
@@ -289,6 +294,7 @@ async function runPhase(
     wallSeconds,
     rssBefore,
     rssAtN: rssAtN || rssMax,
+    peakLive,
     loop,
     pacing: {
       framesSent: pacing1.framesSent - pacing0.framesSent,
@@ -490,6 +496,18 @@ async function main(): Promise<void> {
         overheads.push(l - PROVIDER_WAIT_MS);
       }
     }
+    // By turn (the barge-in turn separately): where the overhead is.
+    const byTurn = Array.from({ length: TURNS }, (_v, i) =>
+      m.run.latencies
+        .filter((l, j): l is number => l !== null && j % TURNS === i)
+        .map((l) => l - PROVIDER_WAIT_MS),
+    );
+    const perTurn = byTurn
+      .map(
+        (xs, i) =>
+          `turn ${i + 1}${i === BARGE_TURN ? " (barge-in)" : ""} ${f(pct(xs, 50))} / ${f(pct(xs, 95))}`,
+      )
+      .join(", ");
     const errors = m.run.errors;
     const completed = CALLS - errors.length;
     const mediaCpu = m.cpuMs / m.run.callSeconds;
@@ -515,10 +533,11 @@ async function main(): Promise<void> {
       `| CPU per call-second, media process | ${f(mediaCpu, 2)} ms | — | |`,
       `| CPU per call-second, bare relay | ${f(relayCpu, 2)} ms | — | |`,
       `| CPU media ÷ bare relay | ${f(ratio, 2)}× | ≤ ${TARGET_CPU_RATIO}× | ${pass(ratio <= TARGET_CPU_RATIO)} |`,
-      `| RSS per active call | ${f(rssPerCall, 2)} MB (${f(m.rssBefore / 2 ** 20, 0)} → ${f(m.rssAtN / 2 ** 20, 0)} MB) | ≤ ${TARGET_RSS_MB} MB | ${pass(rssPerCall <= TARGET_RSS_MB)} |`,
+      `| RSS per active call | ${f(rssPerCall, 2)} MB (${f(m.rssBefore / 2 ** 20, 0)} → ${f(m.rssAtN / 2 ** 20, 0)} MB, ${m.peakLive} calls live) | ≤ ${TARGET_RSS_MB} MB | ${pass(rssPerCall <= TARGET_RSS_MB)} |`,
       `| Late outbound frames, sent > 40 ms behind schedule | ${m.pacing.lateFrames} of ${m.pacing.framesSent} (worst ${f(m.pacing.maxLateMs, 0)} ms) | 0 | ${pass(m.pacing.lateFrames === 0)} |`,
       `| Calls completed / barge-ins (clear received) | ${completed} of ${CALLS} / ${m.run.bargeIns} | all | ${pass(errors.length === 0 && missingTurns === 0 && m.run.bargeIns === CALLS)} |`,
       "",
+      `Caller-heard overhead by turn, p50 / p95 (ms): ${perTurn}.`,
       `Server-side cross-check (session performanceMetrics, first frame sent): overhead p50 / p95 / p99 ` +
         `${f(pct(serverOverheads, 50))} / ${f(pct(serverOverheads, 95))} / ${f(pct(serverOverheads, 99))} ms over ${serverOverheads.length} turns; per part p50 / p95 (ms): ${breakdown} ` +
         `(fixed: model = TTFT ${TTFT_MS}, voice = TTFB ${TTFB_MS}).`,

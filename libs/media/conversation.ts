@@ -24,6 +24,14 @@ export interface TurnLatency {
   transcriberLatency: number;
   endpointingLatency: number;
   turnLatency: number;
+  /**
+   * Switchboard's additions (not in Vapi's type): of the time from the caller's last voiced frame
+   * to the reply's first frame, what the providers took (final transcript + LLM to the first
+   * speakable clause + TTS to the first audio) and what the platform itself added (the rest, less
+   * the waits the assistant is configured for). Absent when the turn had no voiced audio (DTMF).
+   */
+  providerLatency?: number;
+  platformLatency?: number;
 }
 
 export interface PerformanceMetrics {
@@ -222,6 +230,8 @@ export class Conversation {
       transcriberLatency: round(t.transcriberLatency),
       endpointingLatency: round(t.endpointingLatency),
       turnLatency: round(t.turnLatency),
+      ...(t.providerLatency !== undefined ? { providerLatency: round(t.providerLatency) } : {}),
+      ...(t.platformLatency !== undefined ? { platformLatency: round(t.platformLatency) } : {}),
     });
   }
 

@@ -43,7 +43,7 @@ import {
   userInterruptedMessage,
   type WebhookDispatcher,
 } from "../webhooks/index.ts";
-import { type BotEntry, Conversation, truncateAtWord } from "./conversation.ts";
+import { type BotEntry, Conversation, type TurnLatency, truncateAtWord } from "./conversation.ts";
 import { type ProviderKey, resolveProviderKeys } from "./credentials.ts";
 import { dtmfAudio } from "./dtmf.ts";
 import { ENDED, providerFailureReason } from "./ended-reasons.ts";
@@ -133,6 +133,10 @@ interface Reply {
   turn: UserTurn | undefined;
   llmStartedAt: number;
   firstTokenAt: number | undefined;
+  /** Wall time the caller's last voiced frame of the turn went to the transcriber (0: unknown). */
+  voiceEndAt: number;
+  /** Audio may not start before this (startSpeakingPlan.waitSeconds after the end of speech). */
+  gateAt: number;
   recorded: boolean;
   hangTimer: NodeJS.Timeout | undefined;
 }
@@ -177,6 +181,8 @@ export class CallSession {
   #orgServer: Json | undefined;
   /** The organisation's pricing as loaded at call start (prices the call at its end). */
   #orgPricing: OrgPricingInput | undefined;
+  /** Wall time the last voiced frame of the caller went to the transcriber. */
+  #lastVoiceSentAt = 0;
   #assistant!: ResolvedAssistantConfig;
   #assistantJson: Json = {};
   #variables: Variables = {};
@@ -609,6 +615,8 @@ export class CallSession {
     }
     this.#sttBytes += buf.length;
     stt.sendAudio(buf);
+    const silent = isSilence(buf);
+    if (!silent) this.#lastVoiceSentAt = this.#now();
     if (this.#phase !== "live") return;
     // Local voice activity only matters while the assistant can be interrupted.
     const speaking = this.#speaking;
@@ -617,7 +625,7 @@ export class CallSession {
       return;
     }
     if (this.#assistant.stopSpeakingPlan.numWords > 0) return;
-    if (isSilence(buf)) {
+    if (silent) {
       if (++this.#unvoicedFrames >= 2) this.#voicedMs = 0;
       return;
     }
@@ -762,7 +770,7 @@ export class CallSession {
   }
 
   /** One assistant reply: LLM (with tool rounds) → clauses → TTS → caller. */
-  async #respond(turn: UserTurn | undefined): Promise<void> {
+  async #respond(turn: (UserTurn & { dtmf?: boolean }) | undefined): Promise<void> {
     this.#clearSilence();
     const ctrl = new AbortController();
     const onAbort = () => ctrl.abort();
@@ -774,6 +782,8 @@ export class CallSession {
       turn,
       llmStartedAt: this.#now(),
       firstTokenAt: undefined,
+      voiceEndAt: turn && !turn.dtmf ? this.#lastVoiceSentAt : 0,
+      gateAt: turn ? turn.speechEndedAt + this.#assistant.startSpeakingPlan.waitSeconds * 1000 : 0,
       recorded: false,
       hangTimer: setTimeout(() => {
         if (this.#reply === reply && !reply.utterance?.firstAudioAt)
@@ -1301,13 +1311,30 @@ export class CallSession {
     reply.recorded = true;
     const turn = reply.turn;
     const u = reply.utterance;
-    this.#conversation.recordTurn({
+    const voiceLatency = Math.max(0, (u.firstAudioAt ?? at) - (u.firstTextAt ?? at));
+    const latency: TurnLatency = {
       transcriberLatency: Math.max(0, turn.speechEndedAt - turn.lastWordAt),
       endpointingLatency: Math.max(0, turn.endpointedAt - turn.speechEndedAt),
       modelLatency: Math.max(0, (reply.firstTokenAt ?? at) - reply.llmStartedAt),
-      voiceLatency: Math.max(0, (u.firstAudioAt ?? at) - (u.firstTextAt ?? at)),
+      voiceLatency,
       turnLatency: Math.max(0, at - turn.lastWordAt),
-    });
+    };
+    if (reply.voiceEndAt > 0 && reply.voiceEndAt <= turn.speechEndedAt) {
+      // Our own share of the turn: from the caller's last voiced frame leaving for the transcriber
+      // to the reply's first frame leaving for the caller, minus what the providers took (final
+      // transcript; first speakable clause; first audio) and the waits the assistant asked for.
+      const providerLatency =
+        turn.speechEndedAt -
+        reply.voiceEndAt +
+        Math.max(0, (u.firstTextAt ?? at) - reply.llmStartedAt) +
+        voiceLatency;
+      const configuredWaits =
+        Math.max(0, turn.endpointedAt - turn.speechEndedAt) +
+        Math.max(0, Math.min(at, reply.gateAt) - (u.firstAudioAt ?? at));
+      latency.providerLatency = providerLatency;
+      latency.platformLatency = Math.max(0, at - reply.voiceEndAt - providerLatency - configuredWaits);
+    }
+    this.#conversation.recordTurn(latency);
   }
 
   #onMark(name: string): void {

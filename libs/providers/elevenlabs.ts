@@ -1,16 +1,42 @@
-// ElevenLabs streaming TTS over the `stream-input` websocket, spoken with plain `ws` (the Node
-// SDK has no client for it). One socket per assistant reply: BOS (voice settings) → text clause
-// by clause → EOS `{text:""}` → audio chunks → `isFinal` → server closes.
+// ElevenLabs streaming TTS over the multi-context websocket (`multi-stream-input`), spoken with
+// plain `ws` (the Node SDK has no client for it). ONE socket per call, one context per assistant
+// utterance: dialing a socket per reply (upgrade, handshake, per-socket setup and timers) was a
+// visible share of the media process's CPU, and 100–300 ms of latency per reply on the real service.
 //
-// Warm sockets: the handshake (TCP + TLS + upgrade) is 100–300 ms on the real service, paid on
-// every reply. `prewarm(options)` (call start) opens a socket and sends its BOS ahead of time; the
-// next `open` with the same options takes it and immediately pre-opens a replacement, so every
-// reply of that call starts on a ready socket. Warm sockets belong to the call's AbortSignal
-// (closed when it aborts, never shared across calls) and are kept alive with `{"text":" "}`
-// every `keepAliveIntervalMs` (ElevenLabs closes sockets idle for `inactivity_timeout`, 20 s by
-// default; we also ask for 60 s). Calls that never prewarm dial per reply.
+// Socket: belongs to the call's AbortSignal and a connection key (API key, voice, model, output
+// format, latency: what the URL and header carry), never shared across calls. `prewarm(options)`
+// (call start) dials it; `open` reuses it, or dials when there is none or it died (the next `open`
+// after a drop re-dials). When the call's signal aborts: `{"close_socket":true}`, then close.
+//
+// Context per `open`: a fresh `context_id`; first message `{text:" ", context_id, voice_settings,
+// generation_config}` (settings are per context on this socket), then text clause by clause
+// `{text, context_id, flush?}`; `end()` flushes what is unflushed and sends `{context_id,
+// close_context:true}`: the server finishes the flushed audio and sends `{isFinal:true, contextId}`
+// → `done`. `abort()` (barge-in) sends `close_context` and stops routing: the server may still send
+// the audio it was flushing for that context (documented: a closed context "will continue
+// flushing"), and it is dropped; the socket stays open for the next reply. Server messages carry
+// `contextId` (camelCase) and are routed to their context's stream; unknown contexts are ignored.
+//
+// Keep-alive: ElevenLabs closes contexts (and we assume the socket) after `inactivity_timeout` of
+// silence (20 s by default; we ask for 60 s). When nothing was sent for `keepAliveIntervalMs` we
+// send the documented `{"text":"","context_id":…}`: to the live context if one is waiting for text,
+// else to the id the next context will use, so an idle socket never creates a lingering context.
+//
+// Limits: 5 concurrent contexts per socket; a closed context counts until its `isFinal`. A socket
+// with 5 unfinished contexts (rapid barge-ins while flushed audio drains) is retired: it closes once
+// its live streams are done and the call's next `open` dials a fresh one.
+//
+// Failures: a socket that closes or errors while a context is live fails that stream with a
+// ProviderError (auth/quota → not retryable), using the last error message the server sent.
 import type { RawData, WebSocket } from "ws";
-import { ProviderError, type TextToSpeech, type TtsEvent, type TtsOptions, type TtsStream } from "./types.ts";
+import {
+  abortError,
+  ProviderError,
+  type TextToSpeech,
+  type TtsEvent,
+  type TtsOptions,
+  type TtsStream,
+} from "./types.ts";
 import { type OpenedSocket, openSocket, toWebSocketBase } from "./ws-connect.ts";
 
 export interface ElevenLabsTtsConfig {
@@ -20,50 +46,109 @@ export interface ElevenLabsTtsConfig {
   connectTimeoutMs?: number;
   /** `inactivity_timeout` query parameter, seconds (max 180). Default 60. */
   inactivityTimeoutS?: number;
-  /** Send `{"text":" "}` when nothing was sent for this long. Default 15000. */
+  /** Send a keep-alive when nothing was sent on the call's socket for this long. Default 15000. */
   keepAliveIntervalMs?: number;
-  /** Keep a pre-opened socket per prewarmed call. Default true. */
+  /** `prewarm` opens the call's socket ahead of its first reply. Default true. */
   warm?: boolean;
 }
 
 /**
  * Small first threshold so the first clause is generated as soon as it arrives; later ones near
- * ElevenLabs' defaults for prosody. We also trigger per clause, so these are upper bounds.
+ * ElevenLabs' defaults for prosody. We also flush per clause, so these are upper bounds.
  */
 export const LOW_LATENCY_SCHEDULE: readonly number[] = [50, 120, 160, 250];
 
-const KEEP_ALIVE = '{"text":" "}';
-const EOS = '{"text":""}';
+/** ElevenLabs' limit on concurrent contexts per multi-context socket. */
+export const MAX_CONTEXTS_PER_SOCKET = 5;
 
 interface ServerMessage {
   audio?: string | null;
   isFinal?: boolean | null;
+  /** One docs sample reads `is_final`; the AsyncAPI schema says `isFinal`. Accept both. */
+  is_final?: boolean | null;
+  contextId?: string | null;
+  context_id?: string | null;
   message?: string;
   error?: string;
+  code?: number | string;
 }
 
-/** A socket with its BOS sent, plus the keep-alive that holds it open between clauses. */
-class LiveSocket {
+interface ServerError {
+  message: string;
+  code: string | undefined;
+}
+
+function voiceError(status: number | undefined, detail: string, err: ServerError | undefined): ProviderError {
+  const authFailure =
+    err?.code === "invalid_api_key" || /api key|unauthori[sz]ed|quota/i.test(err?.message ?? "");
+  const prefix =
+    status === undefined ? "11labs closed the stream" : `11labs closed the stream (code ${status})`;
+  return new ProviderError("11labs", "voice", `${prefix}: ${detail}`, !authFailure, status);
+}
+
+/** The options that pick a socket: what its URL and header carry. Voice settings are per context. */
+function socketKey(o: TtsOptions): string {
+  return [o.apiKey, o.voiceId, o.model, o.outputFormat, o.optimizeStreamingLatency ?? ""].join("\u0000");
+}
+
+function contextInit(contextId: string, o: TtsOptions): string {
+  // The first message of a context: text must be a single space. Settings are snake_case.
+  const init: Record<string, unknown> = {
+    text: " ",
+    context_id: contextId,
+    generation_config: { chunk_length_schedule: o.chunkLengthSchedule ?? LOW_LATENCY_SCHEDULE },
+  };
+  const v = o.voiceSettings;
+  if (v) {
+    const settings: Record<string, number | boolean> = {};
+    if (v.stability !== undefined) settings.stability = v.stability;
+    if (v.similarityBoost !== undefined) settings.similarity_boost = v.similarityBoost;
+    if (v.style !== undefined) settings.style = v.style;
+    if (v.useSpeakerBoost !== undefined) settings.use_speaker_boost = v.useSpeakerBoost;
+    if (v.speed !== undefined) settings.speed = v.speed;
+    init.voice_settings = settings;
+  }
+  return JSON.stringify(init);
+}
+
+/** One call's socket: contexts in, server messages routed to the stream of their context. */
+class CallSocket {
   readonly ws: WebSocket;
   readonly connectMs: number;
+  /** Live streams by context id (not finished, not aborted). */
+  readonly #streams = new Map<string, ElevenLabsStream>();
+  /** Contexts begun on this socket and not reported final yet, aborted ones included. */
+  readonly #unfinished = new Set<string>();
   readonly #timer: NodeJS.Timeout;
+  readonly #onGone: (s: CallSocket) => void;
+  #seq = 1;
+  #nextId = "c1";
   #sentSinceTick = false;
+  #lastError: ServerError | undefined;
+  #closed = false;
+  #retired = false;
 
-  constructor(opened: OpenedSocket, keepAliveIntervalMs: number) {
+  constructor(opened: OpenedSocket, keepAliveIntervalMs: number, onGone: (s: CallSocket) => void) {
     this.ws = opened.ws;
     this.connectMs = opened.connectMs;
+    this.#onGone = onGone;
     const ws = this.ws;
-    this.#timer = setInterval(() => {
-      if (!this.#sentSinceTick && ws.readyState === ws.OPEN) ws.send(KEEP_ALIVE);
-      this.#sentSinceTick = false;
-    }, keepAliveIntervalMs);
+    this.#timer = setInterval(() => this.#tick(), keepAliveIntervalMs);
     this.#timer.unref();
     ws.on("error", () => {});
-    ws.once("close", () => clearInterval(this.#timer));
+    ws.on("message", (data: RawData, isBinary: boolean) => {
+      if (!isBinary) this.#onMessage(data);
+    });
+    ws.once("close", (code: number, reason: Buffer) => this.#onClose(code, reason.toString("utf8")));
   }
 
   get open(): boolean {
-    return this.ws.readyState === this.ws.OPEN;
+    return !this.#closed && this.ws.readyState === this.ws.OPEN;
+  }
+
+  /** Can take another context: open, not retired, under the context limit. */
+  get usable(): boolean {
+    return this.open && !this.#retired && this.#unfinished.size < MAX_CONTEXTS_PER_SOCKET;
   }
 
   send(text: string): void {
@@ -71,29 +156,106 @@ class LiveSocket {
     if (this.ws.readyState === this.ws.OPEN) this.ws.send(text);
   }
 
-  /** After EOS nothing more may be sent, keep-alives included. */
-  stopKeepAlive(): void {
-    clearInterval(this.#timer);
+  /** Starts a context for an utterance; the caller sends the context's init message. */
+  begin(makeStream: (contextId: string) => ElevenLabsStream): ElevenLabsStream {
+    const id = this.#nextId;
+    this.#nextId = `c${++this.#seq}`;
+    const stream = makeStream(id);
+    this.#unfinished.add(id);
+    if (this.open) this.#streams.set(id, stream);
+    // Died between the pool check and here: report it like any drop mid-reply.
+    else queueMicrotask(() => stream.onSocketClosed(1006, "socket closed before use", undefined));
+    return stream;
   }
 
-  /** Immediate: no close handshake, the server stops streaming to a dead socket. */
-  kill(): void {
+  /** The stream finished or was aborted: later messages for its context are dropped. */
+  release(contextId: string): void {
+    this.#streams.delete(contextId);
+    if (this.#retired && this.#streams.size === 0) this.shutdown();
+  }
+
+  /** No new contexts; close once the live ones are done. */
+  retire(): void {
+    this.#retired = true;
+    if (this.#streams.size === 0) this.shutdown();
+  }
+
+  /** Call over (or retired and drained): live streams end silently, the socket closes. */
+  shutdown(): void {
+    if (this.#closed) return;
+    this.#closed = true;
     clearInterval(this.#timer);
-    this.ws.terminate();
+    for (const stream of this.#streams.values()) stream.silence();
+    this.#streams.clear();
+    if (this.ws.readyState === this.ws.OPEN) {
+      this.ws.send('{"close_socket":true}');
+      this.ws.close(1000);
+    } else {
+      this.ws.terminate();
+    }
+  }
+
+  #tick(): void {
+    if (!this.#sentSinceTick && this.open) {
+      // A live context waiting for text (a slow model) or, when idle, the next context's id.
+      let id = this.#nextId;
+      for (const [cid, stream] of this.#streams) {
+        if (!stream.ended) {
+          id = cid;
+          break;
+        }
+      }
+      this.ws.send(`{"text":"","context_id":${JSON.stringify(id)}}`);
+    }
+    this.#sentSinceTick = false;
+  }
+
+  #onMessage(data: RawData): void {
+    let msg: ServerMessage;
+    try {
+      msg = JSON.parse(data.toString()) as ServerMessage;
+    } catch {
+      return;
+    }
+    const id = msg.contextId ?? msg.context_id;
+    const isError = msg.error !== undefined || (msg.message !== undefined && msg.audio === undefined);
+    if (id === undefined || id === null) {
+      if (isError) this.#lastError = { message: msg.message ?? msg.error ?? "unknown", code: msg.error };
+      return;
+    }
+    const final = msg.isFinal === true || msg.is_final === true;
+    if (final) this.#unfinished.delete(id);
+    const stream = this.#streams.get(id);
+    if (!stream) return;
+    if (typeof msg.audio === "string" && msg.audio.length > 0) {
+      stream.onAudio(Buffer.from(msg.audio, "base64"));
+    }
+    if (final) {
+      this.release(id);
+      stream.onFinal();
+    } else if (isError) {
+      const err: ServerError = { message: msg.message ?? msg.error ?? "unknown", code: msg.error };
+      this.#lastError = err;
+      this.release(id);
+      stream.onContextError(typeof msg.code === "number" ? msg.code : undefined, err);
+    }
+  }
+
+  #onClose(code: number, reason: string): void {
+    this.#closed = true;
+    clearInterval(this.#timer);
+    this.#onGone(this);
+    const streams = [...this.#streams.values()];
+    this.#streams.clear();
+    for (const stream of streams) stream.onSocketClosed(code, reason, this.#lastError);
   }
 }
 
-function poolKey(o: TtsOptions): string {
-  const v = o.voiceSettings;
-  return [
-    o.apiKey,
-    o.voiceId,
-    o.model,
-    o.outputFormat,
-    o.optimizeStreamingLatency ?? "",
-    v ? `${v.stability}|${v.similarityBoost}|${v.style}|${v.useSpeakerBoost}|${v.speed}` : "",
-    o.chunkLengthSchedule?.join(",") ?? "",
-  ].join("\u0000");
+interface CallSockets {
+  /** By connection key: the socket being dialed or open (undefined when the dial failed). */
+  readonly byKey: Map<string, Promise<CallSocket | undefined>>;
+  /** Every socket of the call still open, retired ones included. */
+  readonly all: Set<CallSocket>;
 }
 
 export class ElevenLabsTts implements TextToSpeech {
@@ -103,8 +265,7 @@ export class ElevenLabsTts implements TextToSpeech {
   readonly #inactivityTimeoutS: number;
   readonly #keepAliveIntervalMs: number;
   readonly #warmEnabled: boolean;
-  // Per call (signal) and per options key: a socket being opened or ready.
-  readonly #warm = new WeakMap<AbortSignal, Map<string, Promise<LiveSocket | undefined>>>();
+  readonly #calls = new WeakMap<AbortSignal, CallSockets>();
 
   constructor(config: ElevenLabsTtsConfig) {
     this.#base = toWebSocketBase(config.baseUrl);
@@ -114,7 +275,36 @@ export class ElevenLabsTts implements TextToSpeech {
     this.#warmEnabled = config.warm ?? true;
   }
 
+  /** The multi-context URL this adapter speaks over (one socket per call, a context per utterance). */
   streamUrl(options: TtsOptions): string {
+    return this.#url(options, "multi-stream-input");
+  }
+
+  prewarm(options: TtsOptions): void {
+    if (!this.#warmEnabled || options.signal.aborted) return;
+    const call = this.#call(options.signal);
+    const key = socketKey(options);
+    if (call.byKey.has(key)) return;
+    call.byKey.set(
+      key,
+      this.#dial(options, call).catch(() => undefined),
+    );
+  }
+
+  async open(options: TtsOptions, onEvent: (e: TtsEvent) => void): Promise<TtsStream> {
+    const started = performance.now();
+    if (options.signal.aborted) throw abortError();
+    const call = this.#call(options.signal);
+    const { socket, reused } = await this.#acquire(call, socketKey(options), options);
+    // The call's abort has already shut the socket down.
+    if (options.signal.aborted) throw abortError();
+    const connectMs = reused ? performance.now() - started : socket.connectMs;
+    const stream = socket.begin((id) => new ElevenLabsStream(socket, id, onEvent, connectMs));
+    socket.send(contextInit(stream.contextId, options));
+    return stream;
+  }
+
+  #url(options: TtsOptions, endpoint: string): string {
     const q = new URLSearchParams({
       model_id: options.model,
       output_format: options.outputFormat,
@@ -123,65 +313,54 @@ export class ElevenLabsTts implements TextToSpeech {
     if (options.optimizeStreamingLatency !== undefined) {
       q.set("optimize_streaming_latency", String(options.optimizeStreamingLatency));
     }
-    return `${this.#base}/v1/text-to-speech/${encodeURIComponent(options.voiceId)}/stream-input?${q.toString()}`;
+    return `${this.#base}/v1/text-to-speech/${encodeURIComponent(options.voiceId)}/${endpoint}?${q.toString()}`;
   }
 
-  prewarm(options: TtsOptions): void {
-    if (!this.#warmEnabled || options.signal.aborted) return;
-    let perCall = this.#warm.get(options.signal);
-    if (!perCall) {
-      perCall = new Map();
-      this.#warm.set(options.signal, perCall);
-      const calls = perCall;
-      options.signal.addEventListener(
+  #call(signal: AbortSignal): CallSockets {
+    let call = this.#calls.get(signal);
+    if (!call) {
+      const created: CallSockets = { byKey: new Map(), all: new Set() };
+      call = created;
+      this.#calls.set(signal, created);
+      signal.addEventListener(
         "abort",
         () => {
-          for (const pending of calls.values()) void pending.then((s) => s?.kill());
-          calls.clear();
+          for (const socket of created.all) socket.shutdown();
+          created.all.clear();
+          created.byKey.clear();
         },
         { once: true },
       );
     }
-    const key = poolKey(options);
-    if (perCall.has(key)) return;
-    perCall.set(
-      key,
-      this.#dial(options).catch(() => undefined),
-    );
+    return call;
   }
 
-  async open(options: TtsOptions, onEvent: (e: TtsEvent) => void): Promise<TtsStream> {
-    const started = performance.now();
-    const perCall = this.#warm.get(options.signal);
-    const key = perCall ? poolKey(options) : "";
-    const pending = perCall?.get(key);
-    let socket: LiveSocket | undefined;
-    if (perCall && pending) {
-      perCall.delete(key);
-      socket = await pending;
-      if (socket && !socket.open) {
-        socket.kill();
-        socket = undefined;
+  /** The call's open socket for this key, or a new one (none yet, it died, or it is full). */
+  async #acquire(
+    call: CallSockets,
+    key: string,
+    options: TtsOptions,
+  ): Promise<{ socket: CallSocket; reused: boolean }> {
+    // Twice: another `open` of the same call may have replaced a dead socket while we waited.
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const pending = call.byKey.get(key);
+      if (!pending) break;
+      const socket = await pending;
+      if (socket?.usable) return { socket, reused: true };
+      if (call.byKey.get(key) === pending) {
+        call.byKey.delete(key);
+        socket?.retire();
       }
-      // Replace what we took so the call's next reply is warm too: after this reply's text is
-      // on its way (building a client upgrade request is not free), never before.
-      setImmediate(() => this.prewarm(options));
     }
-    const reused = socket !== undefined;
-    socket ??= await this.#dial(options);
-    if (options.signal.aborted) {
-      socket.kill();
-      throw new DOMException("The operation was aborted", "AbortError");
-    }
-    return new ElevenLabsStream(
-      socket,
-      onEvent,
-      options.signal,
-      reused ? performance.now() - started : socket.connectMs,
+    const dialing = this.#dial(options, call);
+    call.byKey.set(
+      key,
+      dialing.catch(() => undefined),
     );
+    return { socket: await dialing, reused: false };
   }
 
-  async #dial(options: TtsOptions): Promise<LiveSocket> {
+  async #dial(options: TtsOptions, call: CallSockets): Promise<CallSocket> {
     const opened = await openSocket(this.streamUrl(options), {
       provider: this.provider,
       kind: "voice",
@@ -189,124 +368,109 @@ export class ElevenLabsTts implements TextToSpeech {
       timeoutMs: options.connectTimeoutMs ?? this.#connectTimeoutMs,
       signal: options.signal,
     });
-    const socket = new LiveSocket(opened, this.#keepAliveIntervalMs);
-    const v = options.voiceSettings;
-    // BOS: the text must be a single space. Settings are snake_case on the wire.
-    const bos: Record<string, unknown> = {
-      text: " ",
-      generation_config: { chunk_length_schedule: options.chunkLengthSchedule ?? LOW_LATENCY_SCHEDULE },
-    };
-    if (v) {
-      const settings: Record<string, number | boolean> = {};
-      if (v.stability !== undefined) settings.stability = v.stability;
-      if (v.similarityBoost !== undefined) settings.similarity_boost = v.similarityBoost;
-      if (v.style !== undefined) settings.style = v.style;
-      if (v.useSpeakerBoost !== undefined) settings.use_speaker_boost = v.useSpeakerBoost;
-      if (v.speed !== undefined) settings.speed = v.speed;
-      bos.voice_settings = settings;
+    if (options.signal.aborted) {
+      opened.ws.on("error", () => {});
+      opened.ws.terminate();
+      throw abortError();
     }
-    socket.send(JSON.stringify(bos));
+    const socket = new CallSocket(opened, this.#keepAliveIntervalMs, (s) => call.all.delete(s));
+    call.all.add(socket);
     return socket;
   }
 }
 
 class ElevenLabsStream implements TtsStream {
   readonly connectMs: number;
-  readonly #socket: LiveSocket;
+  readonly contextId: string;
+  readonly #socket: CallSocket;
   readonly #onEvent: (e: TtsEvent) => void;
-  readonly #signal: AbortSignal;
   #characters = 0;
   #ended = false;
   #finished = false;
   #aborted = false;
-  #serverError: { message: string; code: string | undefined } | undefined;
-  readonly #onAbort = (): void => this.abort();
+  /** Text was sent without `flush` since the last flush. */
+  #unflushed = false;
 
-  constructor(socket: LiveSocket, onEvent: (e: TtsEvent) => void, signal: AbortSignal, connectMs: number) {
+  constructor(socket: CallSocket, contextId: string, onEvent: (e: TtsEvent) => void, connectMs: number) {
     this.#socket = socket;
+    this.contextId = contextId;
     this.#onEvent = onEvent;
-    this.#signal = signal;
     this.connectMs = connectMs;
-    socket.ws.on("message", (data: RawData, isBinary: boolean) => {
-      if (!isBinary) this.#onMessage(data);
-    });
-    socket.ws.once("close", (code: number, reason: Buffer) => this.#onClose(code, reason.toString("utf8")));
-    signal.addEventListener("abort", this.#onAbort, { once: true });
-    if (!socket.open) {
-      // Died between the pool check and here: report it like any mid-reply drop.
-      queueMicrotask(() => this.#onClose(1006, "socket closed before use"));
-    }
+  }
+
+  get ended(): boolean {
+    return this.#ended;
   }
 
   sendText(text: string, flush = false): void {
-    if (this.#ended || this.#aborted) return;
-    // An empty text would be read as end-of-stream; a lone space is a keep-alive.
+    if (this.#ended || this.#aborted || this.#finished) return;
+    // An empty text is a keep-alive on this socket; a lone space is the context's init.
     if (text.trim() === "") return;
     // ElevenLabs wants each chunk to end with a space so words do not run together.
     const chunk = text.endsWith(" ") ? text : `${text} `;
     this.#characters += chunk.length;
+    // Without flush: `try_trigger_generation`, as on `stream-input` (not in the multi-context
+    // schema; the server generates by chunk_length_schedule or at the context's close anyway).
     this.#socket.send(
       flush
-        ? JSON.stringify({ text: chunk, flush: true })
-        : JSON.stringify({ text: chunk, try_trigger_generation: true }),
+        ? JSON.stringify({ text: chunk, context_id: this.contextId, flush: true })
+        : JSON.stringify({ text: chunk, context_id: this.contextId, try_trigger_generation: true }),
     );
+    this.#unflushed = !flush;
   }
 
   end(): void {
-    if (this.#ended || this.#aborted) return;
+    if (this.#ended || this.#aborted || this.#finished) return;
     this.#ended = true;
-    this.#socket.stopKeepAlive();
-    this.#socket.send(EOS);
+    const id = JSON.stringify(this.contextId);
+    if (this.#unflushed) this.#socket.send(`{"context_id":${id},"text":"","flush":true}`);
+    this.#socket.send(`{"context_id":${id},"close_context":true}`);
+    if (this.#characters === 0) {
+      // Nothing to speak: do not wait for the server to confirm an empty context.
+      this.#finished = true;
+      this.#socket.release(this.contextId);
+      this.#onEvent({ type: "done", characters: 0 });
+    }
   }
 
   abort(): void {
-    if (this.#aborted) return;
-    this.#aborted = true;
-    this.#signal.removeEventListener("abort", this.#onAbort);
-    this.#socket.kill();
-  }
-
-  #onMessage(data: RawData): void {
     if (this.#aborted || this.#finished) return;
-    let msg: ServerMessage;
-    try {
-      msg = JSON.parse(data.toString()) as ServerMessage;
-    } catch {
-      return;
-    }
-    if (typeof msg.audio === "string" && msg.audio.length > 0) {
-      this.#onEvent({ type: "audio", mulaw: Buffer.from(msg.audio, "base64") });
-    }
-    if (msg.isFinal === true) {
-      this.#finished = true;
-      this.#onEvent({ type: "done", characters: this.#characters });
-      return;
-    }
-    if (msg.error !== undefined || (msg.message !== undefined && msg.audio === undefined)) {
-      this.#serverError = { message: msg.message ?? msg.error ?? "unknown", code: msg.error };
-    }
+    this.#aborted = true;
+    this.#socket.release(this.contextId);
+    // After end() the context is already closed; the server may still drain it, unheard.
+    if (!this.#ended)
+      this.#socket.send(`{"context_id":${JSON.stringify(this.contextId)},"close_context":true}`);
   }
 
-  #onClose(code: number, reason: string): void {
-    this.#signal.removeEventListener("abort", this.#onAbort);
+  /** Call teardown: no more events. */
+  silence(): void {
+    this.#aborted = true;
+  }
+
+  onAudio(mulaw: Buffer): void {
+    if (this.#aborted || this.#finished) return;
+    this.#onEvent({ type: "audio", mulaw });
+  }
+
+  onFinal(): void {
     if (this.#aborted || this.#finished) return;
     this.#finished = true;
-    if (code === 1000 && this.#ended && !this.#serverError) {
+    this.#onEvent({ type: "done", characters: this.#characters });
+  }
+
+  onContextError(status: number | undefined, err: ServerError): void {
+    if (this.#aborted || this.#finished) return;
+    this.#finished = true;
+    this.#onEvent({ type: "error", error: voiceError(status, err.message, err) });
+  }
+
+  onSocketClosed(code: number, reason: string, err: ServerError | undefined): void {
+    if (this.#aborted || this.#finished) return;
+    this.#finished = true;
+    if (code === 1000 && this.#ended && !err) {
       this.#onEvent({ type: "done", characters: this.#characters });
       return;
     }
-    const err = this.#serverError;
-    const authFailure =
-      err?.code === "invalid_api_key" || /api key|unauthori[sz]ed|quota/i.test(err?.message ?? "");
-    this.#onEvent({
-      type: "error",
-      error: new ProviderError(
-        "11labs",
-        "voice",
-        `11labs closed the stream (code ${code}): ${err?.message ?? (reason || "no reason")}`,
-        !authFailure,
-        code,
-      ),
-    });
+    this.#onEvent({ type: "error", error: voiceError(code, err?.message ?? (reason || "no reason"), err) });
   }
 }

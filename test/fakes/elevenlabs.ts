@@ -8,14 +8,31 @@
  *   after EOS, then close 1000. Auth: `xi-api-key` header or the BOS `xi_api_key` (also `xi-api-key`).
  *   Text is buffered and generated when the buffer reaches `generation_config.chunk_length_schedule`
  *   (default [120,160,250,290]), or on `flush`, `try_trigger_generation`, `auto_mode=true`, or EOS.
+ * - WebSocket `…/v1/text-to-speech/{voice_id}/multi-stream-input?…` (same query and auth): several
+ *   contexts on one socket. Field names as in @elevenlabs/elevenlabs-js `serialization/types`
+ *   (`InitializeConnectionMulti`, `SendTextMulti`, `FlushContext`, `CloseContext`, `CloseSocket`,
+ *   `KeepContextAlive`, `AudioOutputMulti`, `FinalOutputMulti`):
+ *   the first message for a new `context_id` starts that context (`{text:" ", context_id,
+ *   voice_settings?, generation_config?, xi_api_key?}`; no id means the context "default"), then
+ *   `{text, context_id, flush?, try_trigger_generation?}`; `{context_id, flush:true, text?}` flushes;
+ *   `{text:"", context_id}` is a keep-alive (for an unknown context it only resets the inactivity
+ *   clock, nothing is created); `{context_id, close_context:true}` drops the context's unflushed
+ *   text, lets what was flushed finish ("continue flushing"), then sends `{isFinal:true, contextId}`;
+ *   `{close_socket:true}` does that for every context, then closes 1000.
+ *   Server audio: `{audio, normalizedAlignment, alignment, contextId}` (camelCase `contextId`).
+ *   At most `maxContexts` (5, the documented limit) contexts may be unfinished (a closed context
+ *   counts until its `isFinal`); one more is an error `max_active_conversations` and close 1008.
+ *   Contexts generate concurrently; the generations of one context are sequential.
  * - HTTP `POST /v1/text-to-speech/{voice_id}/stream?output_format=ulaw_8000` → chunked raw audio;
  *   `POST /v1/text-to-speech/{voice_id}` → the whole clip. Point `@elevenlabs/elevenlabs-js` at
  *   `fake.baseUrl` (`baseUrl` option).
  *
  * Audio is deterministic: `msPerChar` ms of loud μ-law tone per character (spaces and punctuation
  * included), first chunk `ttfbMs` after the generation was triggered (and never before the previous
- * generation on the same socket finished), then one `chunkMs`-long chunk every `chunkIntervalMs`.
- * Every non-`ulaw_8000` output format also gets μ-law bytes (the format is recorded, not honoured).
+ * generation of the same context — of the socket, on `stream-input` — finished), then one
+ * `chunkMs`-long chunk every `chunkIntervalMs`. Every non-`ulaw_8000` output format also gets μ-law
+ * bytes (the format is recorded, not honoured). Both websockets fail after `inactivity_timeout`
+ * seconds (default 20) without a client message: an error message, then close 1008.
  */
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -43,6 +60,8 @@ export interface FakeElevenLabsOptions {
   chunkMs?: number;
   /** Wall time between chunks of one generation. Default 0 (faster than real time, like the real API). */
   chunkIntervalMs?: number;
+  /** Unfinished contexts allowed per `multi-stream-input` socket. Default 5 (ElevenLabs' limit). */
+  maxContexts?: number;
 }
 
 export interface Alignment {
@@ -57,6 +76,8 @@ export interface ElevenLabsGeneration {
   firstAudioAt?: number;
   doneAt?: number;
   audioBytes: number;
+  /** `multi-stream-input`: the context it was generated for. */
+  contextId?: string;
 }
 
 const TONE_CACHE: { buf: Buffer; b64: Map<number, string> } = { buf: makeToneBuffer(16_000), b64: new Map() };
@@ -85,11 +106,58 @@ interface ClientMessage {
   xi_api_key?: string;
   "xi-api-key"?: string;
   authorization?: string;
+  /** multi-stream-input */
+  context_id?: string;
+  close_context?: boolean;
+  close_socket?: boolean;
+}
+
+/** One context of a `multi-stream-input` socket; a `stream-input` socket is one implicit context. */
+export class ElevenLabsContext {
+  /** `""` for the implicit context of a `stream-input` socket. */
+  readonly id: string;
+  readonly openedAt = Date.now();
+  voiceSettings: Record<string, unknown> | undefined;
+  /** The context's first message (its init), parsed. */
+  readonly init: ClientMessage;
+  /** Every message addressed to this context, parsed, init included. */
+  readonly received: ClientMessage[] = [];
+  /** Billable characters: text after the init, excluding keep-alives. */
+  charsReceived = 0;
+  audioBytesSent = 0;
+  keepAlives = 0;
+  readonly generations: ElevenLabsGeneration[] = [];
+  /** When `close_context` (or `close_socket`) arrived. */
+  closedAt: number | undefined;
+  /** When `isFinal` was sent for it. */
+  finalAt: number | undefined;
+  /** @internal */
+  buffer = "";
+  /** @internal */
+  schedule = [120, 160, 250, 290];
+  /** @internal */
+  scheduleIdx = 0;
+  /** @internal — generations of one context are sequential. */
+  chain: Promise<void> = Promise.resolve();
+
+  constructor(id: string, init: ClientMessage) {
+    this.id = id;
+    this.init = init;
+    this.voiceSettings = init.voice_settings;
+    const schedule = init.generation_config?.chunk_length_schedule;
+    if (Array.isArray(schedule) && schedule.length > 0) this.schedule = schedule;
+  }
+
+  get text(): string {
+    return this.generations.map((g) => g.text).join("");
+  }
 }
 
 export class ElevenLabsConnection {
   readonly id = randomUUID();
   readonly voiceId: string;
+  /** `multi-stream-input` (contexts) rather than `stream-input`. */
+  readonly multi: boolean;
   readonly params: Record<string, string>;
   readonly headerKey: string | undefined;
   key: string | undefined;
@@ -98,30 +166,41 @@ export class ElevenLabsConnection {
   closeCode: number | undefined;
   /** Every JSON message received, parsed. */
   readonly received: ClientMessage[] = [];
+  /** The BOS's settings; on `multi-stream-input` those of the latest context. */
   voiceSettings: Record<string, unknown> | undefined;
-  /** Billable characters: all text after the BOS, excluding `" "` keep-alives. */
+  /** Billable characters: all text after the BOS / context inits, excluding keep-alives. */
   charsReceived = 0;
   charsSynthesized = 0;
   audioBytesSent = 0;
+  /** Keep-alives received (`{text:" "}`, or `{text:"", context_id}` on multi-stream-input). */
+  keepAlives = 0;
+  /** Every generation on this socket, over all contexts, in the order they were triggered. */
   readonly generations: ElevenLabsGeneration[] = [];
+  /** multi-stream-input: every context begun, in order (the implicit one on stream-input). */
+  readonly contexts: ElevenLabsContext[] = [];
   /** Messages sent (audio payloads replaced by their byte length, to keep memory flat). */
-  readonly sent: Array<{ audioBytes: number; isFinal: boolean | null; chars?: string[] }> = [];
+  readonly sent: Array<{
+    audioBytes: number;
+    isFinal: boolean | null;
+    chars?: string[];
+    contextId?: string;
+  }> = [];
   lastActivityAt = Date.now();
 
   readonly #ws: WebSocket;
   readonly #fake: FakeElevenLabs;
-  #buffer = "";
-  #schedule = [120, 160, 250, 290];
-  #scheduleIdx = 0;
-  #chain: Promise<void> = Promise.resolve();
+  /** Contexts that take text: begun and not closed. */
+  readonly #open = new Map<string, ElevenLabsContext>();
   #bos = false;
   #eos = false;
+  #closing = false;
   readonly #autoMode: boolean;
 
-  constructor(ws: WebSocket, req: IncomingMessage, voiceId: string, fake: FakeElevenLabs) {
+  constructor(ws: WebSocket, req: IncomingMessage, voiceId: string, multi: boolean, fake: FakeElevenLabs) {
     this.#ws = ws;
     this.#fake = fake;
     this.voiceId = voiceId;
+    this.multi = multi;
     this.params = Object.fromEntries(new URL(req.url ?? "/", "http://x").searchParams);
     this.headerKey = headerValue(req, "xi-api-key");
     this.key = this.headerKey;
@@ -141,9 +220,21 @@ export class ElevenLabsConnection {
     return this.generations.map((g) => g.text).join("");
   }
 
+  /** The context with this id (the latest one when an id was reused). */
+  context(id: string): ElevenLabsContext | undefined {
+    for (let i = this.contexts.length - 1; i >= 0; i--)
+      if (this.contexts[i]?.id === id) return this.contexts[i];
+    return undefined;
+  }
+
+  /** Contexts begun and not reported final yet (what counts against the limit). */
+  get unfinishedContexts(): number {
+    return this.contexts.filter((c) => c.finalAt === undefined).length;
+  }
+
   /** Resolves when all generations triggered so far have been sent. */
   idle(): Promise<void> {
-    return this.#chain;
+    return Promise.all(this.contexts.map((c) => c.chain)).then(() => {});
   }
 
   inactivityTimeout(): void {
@@ -152,6 +243,11 @@ export class ElevenLabsConnection {
       `Have not received a new text input within the timeout of ${seconds} seconds. Streaming input terminated.`,
       "input_timeout_exceeded",
     );
+  }
+
+  /** Failure injection: the server drops the socket (mid-utterance, say). */
+  drop(code = 1011, reason = "fake drop"): void {
+    this.#ws.close(code, reason);
   }
 
   #error(message: string, code: string): void {
@@ -170,65 +266,166 @@ export class ElevenLabsConnection {
       return;
     }
     this.received.push(msg);
+    if (this.multi) this.#onMultiMessage(msg);
+    else this.#onSingleMessage(msg);
+  }
+
+  /** Takes the key from a first message; false (and the socket failed) when there is no valid one. */
+  #authorize(msg: ClientMessage): boolean {
+    const k = msg.xi_api_key ?? msg["xi-api-key"] ?? msg.authorization;
+    if (k) this.key = k;
+    if (!this.key || this.#fake.rejectKeys.has(this.key)) {
+      this.#error("Invalid API key", "invalid_api_key");
+      return false;
+    }
+    return true;
+  }
+
+  #onSingleMessage(msg: ClientMessage): void {
     if (this.#eos) return;
     if (!this.#bos) {
       this.#bos = true;
-      const k = msg.xi_api_key ?? msg["xi-api-key"] ?? msg.authorization;
-      if (k) this.key = k;
-      if (!this.key || this.#fake.rejectKeys.has(this.key)) {
-        this.#error("Invalid API key", "invalid_api_key");
-        return;
-      }
+      if (!this.#authorize(msg)) return;
+      const ctx = new ElevenLabsContext("", msg);
+      ctx.received.push(msg);
+      this.contexts.push(ctx);
       this.voiceSettings = msg.voice_settings;
-      const schedule = msg.generation_config?.chunk_length_schedule;
-      if (Array.isArray(schedule) && schedule.length > 0) this.#schedule = schedule;
       // The BOS text is a single space and is not billed; anything else is taken as text.
-      if (msg.text && msg.text !== " ") this.#append(msg.text);
+      if (msg.text && msg.text !== " ") this.#append(ctx, msg.text);
       return;
     }
+    const ctx = this.contexts[0];
+    if (!ctx) return;
+    ctx.received.push(msg);
     const text = msg.text ?? "";
     if (text === "" && !msg.flush) {
       this.#eos = true;
-      this.#trigger();
-      this.#chain = this.#chain.then(() => {
+      this.#trigger(ctx);
+      ctx.closedAt = Date.now();
+      ctx.chain = ctx.chain.then(() => {
+        ctx.finalAt = Date.now();
         this.#send(JSON.stringify({ isFinal: true }), 0, true);
         if (this.#ws.readyState === this.#ws.OPEN) this.#ws.close(1000);
       });
       return;
     }
-    if (text !== " ") this.#append(text);
-    if (msg.flush || msg.try_trigger_generation || this.#autoMode) {
-      this.#trigger();
+    if (text === " ") this.#keepAlive(ctx);
+    else this.#append(ctx, text);
+    this.#textArrived(ctx, msg);
+  }
+
+  #onMultiMessage(msg: ClientMessage): void {
+    if (this.#closing) return;
+    if (msg.close_socket === true) {
+      this.#closing = true;
+      for (const ctx of [...this.#open.values()]) this.#close(ctx);
+      void this.idle().then(() => {
+        if (this.#ws.readyState === this.#ws.OPEN) this.#ws.close(1000);
+      });
       return;
     }
-    const threshold = this.#schedule[Math.min(this.#scheduleIdx, this.#schedule.length - 1)] ?? 120;
-    if (this.#buffer.length >= threshold) {
-      this.#scheduleIdx++;
-      this.#trigger();
+    const id = msg.context_id ?? "default";
+    const text = msg.text ?? "";
+    let ctx = this.#open.get(id);
+    if (msg.close_context === true) {
+      if (ctx) {
+        ctx.received.push(msg);
+        this.#close(ctx);
+      }
+      return;
+    }
+    if (!ctx) {
+      if (text === "" && !msg.flush) {
+        // A keep-alive for a context that does not exist: it only resets the inactivity clock.
+        this.keepAlives++;
+        return;
+      }
+      if (this.contexts.length === 0 && !this.#authorize(msg)) return;
+      if (this.unfinishedContexts >= this.#fake.maxContexts) {
+        this.#error(
+          `Maximum simultaneous contexts per WebSocket connection exceeded (${this.#fake.maxContexts}). Please close an existing context before opening a new one.`,
+          "max_active_conversations",
+        );
+        return;
+      }
+      ctx = new ElevenLabsContext(id, msg);
+      this.contexts.push(ctx);
+      this.#open.set(id, ctx);
+      this.voiceSettings = msg.voice_settings;
+      ctx.received.push(msg);
+      // The init text is a single space and is not billed; anything else is taken as text.
+      if (text !== "" && text !== " ") this.#append(ctx, text);
+      this.#textArrived(ctx, msg);
+      return;
+    }
+    ctx.received.push(msg);
+    if (msg.voice_settings) {
+      // Re-initialising an existing context with new settings.
+      ctx.voiceSettings = msg.voice_settings;
+      this.voiceSettings = msg.voice_settings;
+    }
+    if (text === "" && !msg.flush) {
+      this.#keepAlive(ctx);
+      return;
+    }
+    if (text !== "" && text !== " ") this.#append(ctx, text);
+    else if (text === " " && !msg.flush) this.#keepAlive(ctx);
+    this.#textArrived(ctx, msg);
+  }
+
+  /** `close_context`: unflushed text is dropped, flushed text finishes, then `isFinal`. */
+  #close(ctx: ElevenLabsContext): void {
+    this.#open.delete(ctx.id);
+    ctx.closedAt = Date.now();
+    ctx.buffer = "";
+    ctx.chain = ctx.chain.then(() => {
+      ctx.finalAt = Date.now();
+      this.#send(JSON.stringify({ isFinal: true, contextId: ctx.id }), 0, true, undefined, ctx);
+    });
+  }
+
+  #keepAlive(ctx: ElevenLabsContext): void {
+    ctx.keepAlives++;
+    this.keepAlives++;
+  }
+
+  #textArrived(ctx: ElevenLabsContext, msg: ClientMessage): void {
+    if (msg.flush || msg.try_trigger_generation || this.#autoMode) {
+      this.#trigger(ctx);
+      return;
+    }
+    const threshold = ctx.schedule[Math.min(ctx.scheduleIdx, ctx.schedule.length - 1)] ?? 120;
+    if (ctx.buffer.length >= threshold) {
+      ctx.scheduleIdx++;
+      this.#trigger(ctx);
     }
   }
 
-  #append(text: string): void {
+  #append(ctx: ElevenLabsContext, text: string): void {
+    ctx.charsReceived += text.length;
     this.charsReceived += text.length;
-    this.#buffer += text;
+    ctx.buffer += text;
   }
 
-  #trigger(): void {
-    const text = this.#buffer;
-    this.#buffer = "";
+  #trigger(ctx: ElevenLabsContext): void {
+    const text = ctx.buffer;
+    ctx.buffer = "";
     if (text.trim() === "") return;
     const gen: ElevenLabsGeneration = { text, triggeredAt: Date.now(), audioBytes: 0 };
+    if (this.multi) gen.contextId = ctx.id;
+    ctx.generations.push(gen);
     this.generations.push(gen);
     this.charsSynthesized += text.length;
-    this.#chain = this.#chain.then(() => this.#generate(gen));
+    ctx.chain = ctx.chain.then(() => this.#generate(ctx, gen));
   }
 
-  async #generate(gen: ElevenLabsGeneration): Promise<void> {
+  async #generate(ctx: ElevenLabsContext, gen: ElevenLabsGeneration): Promise<void> {
     const f = this.#fake;
     const wait = gen.triggeredAt + f.ttfbMs - Date.now();
     if (wait > 0) await sleep(wait);
     const chars = [...gen.text];
     const totalMs = chars.length * f.msPerChar;
+    const tail = this.multi ? `,"contextId":${JSON.stringify(ctx.id)}}` : "}";
     for (let t = 0; t < totalMs; t += f.chunkMs) {
       if (this.#ws.readyState !== this.#ws.OPEN) return;
       if (t > 0 && f.chunkIntervalMs > 0) await sleep(f.chunkIntervalMs);
@@ -248,20 +445,35 @@ export class ElevenLabsConnection {
       )},"chars":${JSON.stringify(slice)}}`;
       gen.firstAudioAt ??= Date.now();
       gen.audioBytes += bytes;
+      // The multi-context AudioOutputMulti has no isFinal; stream-input sends `isFinal: null`.
       this.#send(
-        `{"audio":"${toneBase64(bytes)}","isFinal":null,"normalizedAlignment":${alignment},"alignment":${alignment}}`,
+        this.multi
+          ? `{"audio":"${toneBase64(bytes)}","normalizedAlignment":${alignment},"alignment":${alignment}${tail}`
+          : `{"audio":"${toneBase64(bytes)}","isFinal":null,"normalizedAlignment":${alignment},"alignment":${alignment}${tail}`,
         bytes,
         null,
         slice,
+        ctx,
       );
     }
     gen.doneAt = Date.now();
   }
 
-  #send(text: string, audioBytes: number, isFinal: boolean | null, chars?: string[]): void {
+  #send(
+    text: string,
+    audioBytes: number,
+    isFinal: boolean | null,
+    chars?: string[],
+    ctx?: ElevenLabsContext,
+  ): void {
     if (this.#ws.readyState !== this.#ws.OPEN) return;
     this.audioBytesSent += audioBytes;
-    this.sent.push(chars ? { audioBytes, isFinal, chars } : { audioBytes, isFinal });
+    if (ctx) ctx.audioBytesSent += audioBytes;
+    const record: (typeof this.sent)[number] = chars
+      ? { audioBytes, isFinal, chars }
+      : { audioBytes, isFinal };
+    if (this.multi && ctx) record.contextId = ctx.id;
+    this.sent.push(record);
     this.#ws.send(text);
   }
 }
@@ -280,7 +492,7 @@ export interface RecordedTtsRequest {
   aborted: boolean;
 }
 
-const WS_PATH = /^\/v1\/text-to-speech\/([^/]+)\/stream-input$/;
+const WS_PATH = /^\/v1\/text-to-speech\/([^/]+)\/(multi-)?stream-input$/;
 const HTTP_PATH = /^\/v1\/text-to-speech\/([^/]+)(\/stream)?$/;
 
 export class FakeElevenLabs {
@@ -291,6 +503,7 @@ export class FakeElevenLabs {
   ttfbMs: number;
   chunkMs: number;
   chunkIntervalMs: number;
+  maxContexts: number;
 
   readonly #server: Server;
   readonly #wss: WebSocketServer;
@@ -308,6 +521,7 @@ export class FakeElevenLabs {
     this.ttfbMs = opts.ttfbMs ?? 0;
     this.chunkMs = opts.chunkMs ?? 250;
     this.chunkIntervalMs = opts.chunkIntervalMs ?? 0;
+    this.maxContexts = opts.maxContexts ?? 5;
     this.#sweep = setInterval(() => {
       const now = Date.now();
       for (const c of this.#live) {
@@ -335,7 +549,7 @@ export class FakeElevenLabs {
     return fake;
   }
 
-  /** `ws://127.0.0.1:PORT` — the app appends `/v1/text-to-speech/{voice}/stream-input?...`. */
+  /** `ws://127.0.0.1:PORT` — the app appends `/v1/text-to-speech/{voice}/multi-stream-input?...`. */
   get url(): string {
     return `ws://127.0.0.1:${this.#port}`;
   }
@@ -402,7 +616,13 @@ export class FakeElevenLabs {
       return;
     }
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
-      const conn = new ElevenLabsConnection(ws, req, decodeURIComponent(m[1] ?? ""), this);
+      const conn = new ElevenLabsConnection(
+        ws,
+        req,
+        decodeURIComponent(m[1] ?? ""),
+        m[2] !== undefined,
+        this,
+      );
       this.connections.push(conn);
       this.#live.add(conn);
       for (const w of this.#waiters.splice(0)) w(conn);

@@ -128,6 +128,11 @@ describe("media session: live calls end to end", { concurrency: true }, () => {
     assert.ok((t0.turnLatency ?? 0) > 0);
     assert.ok((t0.turnLatency ?? 0) >= (t0.modelLatency ?? 0) + (t0.voiceLatency ?? 0));
     assert.equal(artifact.performanceMetrics.turnLatencyAverage, t0.turnLatency);
+    // Switchboard's split of the turn: what the providers took, and the little the platform added.
+    assert.equal(typeof t0.providerLatency, "number");
+    assert.equal(typeof t0.platformLatency, "number");
+    assert.ok((t0.providerLatency ?? 0) >= (t0.modelLatency ?? 0) + (t0.voiceLatency ?? 0));
+    assert.ok((t0.platformLatency ?? 0) < (t0.providerLatency ?? 0));
 
     const usage = call.usage as unknown as CallUsage;
     assert.ok(usage.durationSeconds > 0);

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { ElevenLabsTts } from "../../libs/providers/elevenlabs.ts";
 import { ProviderError, type TtsEvent, type TtsOptions } from "../../libs/providers/types.ts";
-import { FakeElevenLabs } from "../fakes/index.ts";
+import { type ElevenLabsConnection, FakeElevenLabs } from "../fakes/index.ts";
 
 let fake: FakeElevenLabs;
 let tts: ElevenLabsTts;
@@ -35,8 +35,24 @@ async function until(cond: () => boolean, timeoutMs = 3000): Promise<void> {
   }
 }
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 function audioBytes(events: TtsEvent[]): number {
   return events.reduce((n, e) => n + (e.type === "audio" ? e.mulaw.length : 0), 0);
+}
+
+function connectionsSince(index: number): ElevenLabsConnection[] {
+  return fake.connections.slice(index);
+}
+
+/** Speaks one flushed clause on `tts` and resolves with its events once done (or failed). */
+async function speak(engine: ElevenLabsTts, signal: AbortSignal, text: string): Promise<TtsEvent[]> {
+  const events: TtsEvent[] = [];
+  const stream = await engine.open(options(signal), (e) => events.push(e));
+  stream.sendText(text, true);
+  stream.end();
+  await until(() => events.some((e) => e.type === "done" || e.type === "error"));
+  return events;
 }
 
 test("clause-by-clause text comes back as audio chunks, then done with the characters sent", async () => {
@@ -45,11 +61,13 @@ test("clause-by-clause text comes back as audio chunks, then done with the chara
   const connP = fake.waitForConnection();
   const stream = await tts.open(options(ac.signal), (e) => events.push(e));
   const conn = await connP;
+  assert.equal(conn.multi, true, "the multi-context socket");
   assert.equal(conn.voiceId, "voice-1");
   assert.equal(conn.headerKey, "xi-key");
   assert.equal(conn.params.model_id, "eleven_flash_v2_5");
   assert.equal(conn.params.output_format, "ulaw_8000");
   assert.equal(conn.params.optimize_streaming_latency, "3");
+  assert.equal(conn.params.inactivity_timeout, "60");
   assert.ok(typeof stream.connectMs === "number");
 
   stream.sendText("Sure, I can help with that.");
@@ -58,61 +76,153 @@ test("clause-by-clause text comes back as audio chunks, then done with the chara
   stream.end();
   await until(() => events.some((e) => e.type === "done"));
 
-  const bos = conn.received[0];
-  assert.equal(bos?.text, " ");
-  assert.deepEqual(bos?.voice_settings, { stability: 0.4, similarity_boost: 0.8, speed: 1.1 });
-  assert.deepEqual(bos?.generation_config?.chunk_length_schedule, [50, 120, 160, 250]);
+  assert.equal(conn.contexts.length, 1);
+  const ctx = conn.contexts[0];
+  assert.ok(ctx);
+  assert.equal(ctx.init.text, " ");
+  assert.equal(ctx.init.context_id, ctx.id);
+  assert.deepEqual(ctx.voiceSettings, { stability: 0.4, similarity_boost: 0.8, speed: 1.1 });
+  assert.deepEqual(ctx.init.generation_config?.chunk_length_schedule, [50, 120, 160, 250]);
   assert.deepEqual(
-    conn.received.slice(1).map((m) => m.text),
-    ["Sure, I can help with that. ", "What time works for you? ", ""],
+    ctx.received.slice(1).map((m) => m.text),
+    ["Sure, I can help with that. ", "What time works for you? ", "", undefined],
+    "two clauses, a flush, then close_context",
+  );
+  assert.equal(ctx.received[ctx.received.length - 1]?.close_context, true);
+  assert.ok(
+    conn.received.every((m) => m.context_id === ctx.id),
+    "every message names the context",
   );
   assert.deepEqual(
-    conn.generations.map((g) => g.text),
+    ctx.generations.map((g) => g.text),
     ["Sure, I can help with that. ", "What time works for you? "],
     "each clause was generated on its own",
   );
   const done = events[events.length - 1];
   assert.ok(done?.type === "done");
-  assert.equal(done.characters, conn.charsReceived);
+  assert.equal(done.characters, ctx.charsReceived);
   assert.equal(done.characters, 53);
   assert.ok(events.filter((e) => e.type === "audio").length >= 4, "audio arrives in chunks");
   assert.equal(audioBytes(events), 53 * 10 * 8);
   assert.equal(events.filter((e) => e.type === "error").length, 0);
+  assert.equal(conn.closedAt, undefined, "the socket stays open for the call's next reply");
+  ac.abort();
+  await until(() => conn.closedAt !== undefined);
 });
 
-test("abort() stops audio at once and closes the socket", async () => {
+test("two utterances of one call share one socket, each in its own context", async () => {
+  const ac = new AbortController();
+  const first = fake.connections.length;
+  tts.prewarm(options(ac.signal));
+  await until(() => fake.connections.length === first + 1);
+
+  const one = await speak(tts, ac.signal, "Welcome back.");
+  const two = await speak(tts, ac.signal, "How can I help?");
+  assert.deepEqual(
+    [one, two].map((events) => events.filter((e) => e.type !== "audio")),
+    [[{ type: "done", characters: 14 }], [{ type: "done", characters: 16 }]],
+  );
+  assert.equal(audioBytes(one), 14 * 10 * 8);
+  assert.equal(audioBytes(two), 16 * 10 * 8);
+
+  const conns = connectionsSince(first);
+  assert.equal(conns.length, 1, "one socket for the whole call");
+  const conn = conns[0];
+  assert.ok(conn);
+  assert.equal(conn.contexts.length, 2);
+  assert.notEqual(conn.contexts[0]?.id, conn.contexts[1]?.id, "a fresh context per utterance");
+  assert.deepEqual(
+    conn.contexts.map((c) => c.text),
+    ["Welcome back. ", "How can I help? "],
+  );
+  assert.ok(conn.contexts.every((c) => c.finalAt !== undefined && c.closedAt !== undefined));
+
+  // The same call's socket is reused once it is open: no handshake to wait for.
+  const events: TtsEvent[] = [];
+  const third = await tts.open(options(ac.signal), (e) => events.push(e));
+  assert.ok((third.connectMs ?? Number.POSITIVE_INFINITY) < 50, `connectMs ${third.connectMs}`);
+  third.abort();
+
+  // Another call never shares it; another voice gets its own socket.
+  const other = new AbortController();
+  await speak(tts, other.signal, "Someone else.");
+  const voice2 = await tts.open(options(ac.signal, { voiceId: "voice-2" }), () => {});
+  voice2.abort();
+  const now = connectionsSince(first);
+  assert.equal(now.length, 3);
+  assert.deepEqual(
+    now.map((c) => c.voiceId),
+    ["voice-1", "voice-1", "voice-2"],
+  );
+  assert.equal(now[1]?.contexts[0]?.text, "Someone else. ");
+
+  ac.abort();
+  other.abort();
+  await until(() => now.every((c) => c.closedAt !== undefined));
+});
+
+test("barge-in: abort() closes the context and drops its audio; the next utterance reuses the socket, unmixed", async () => {
   fake.chunkIntervalMs = 20;
+  const ac = new AbortController();
   try {
-    const events: TtsEvent[] = [];
+    const events1: TtsEvent[] = [];
+    const before = fake.connections.length;
     const connP = fake.waitForConnection();
-    const stream = await tts.open(options(new AbortController().signal), (e) => events.push(e));
+    const s1 = await tts.open(options(ac.signal), (e) => events1.push(e));
     const conn = await connP;
     const long =
       "This is a long answer that keeps on going for quite a while, well past the barge-in. ".repeat(4);
-    stream.sendText(long);
-    stream.end();
-    await until(() => events.some((e) => e.type === "audio"));
-    stream.abort();
-    const count = events.length;
-    await until(() => conn.closedAt !== undefined);
-    await new Promise((r) => setTimeout(r, 100));
-    assert.equal(events.length, count, "no events after abort");
-    assert.ok(conn.audioBytesSent < long.length * 10 * 8, "the provider stopped before the end");
+    s1.sendText(long, true);
+    await until(() => events1.some((e) => e.type === "audio"));
+    s1.abort();
+    const heard1 = events1.length;
+    const ctx1 = conn.contexts[0];
+    assert.ok(ctx1);
+    await until(() => ctx1.closedAt !== undefined);
+    const sentAtAbort = ctx1.audioBytesSent;
+
+    // The next reply, while the server is still draining the interrupted one.
+    const events2: TtsEvent[] = [];
+    const s2 = await tts.open(options(ac.signal), (e) => events2.push(e));
+    const answer = "Sure, go ahead.";
+    s2.sendText(answer, true);
+    s2.end();
+    await until(() => events2.some((e) => e.type === "done"));
+
+    // The server finishes what was flushed for the interrupted context ("continue flushing").
+    await until(() => ctx1.finalAt !== undefined, 10_000);
+    assert.equal(fake.connections.length, before + 1, "no new socket");
+    assert.equal(conn.closedAt, undefined, "the socket survived the barge-in");
+    assert.equal(conn.contexts.length, 2, "one context per utterance");
+    assert.ok(ctx1.audioBytesSent > sentAtAbort, "audio for the interrupted context kept coming");
+    assert.equal(ctx1.audioBytesSent, long.length * 10 * 8);
+    assert.equal(events1.length, heard1, "no events for the interrupted utterance after abort");
+    assert.equal(audioBytes(events2), (answer.length + 1) * 10 * 8, "only the new utterance's audio");
+    assert.deepEqual(events2[events2.length - 1], { type: "done", characters: answer.length + 1 });
+    assert.equal(events2.filter((e) => e.type === "error").length, 0);
   } finally {
     fake.chunkIntervalMs = 0;
+    ac.abort();
   }
 });
 
-test("the call's abort signal ends the stream without an error", async () => {
+test("the call's abort ends the live stream silently and closes the socket with close_socket", async () => {
   const ac = new AbortController();
   const events: TtsEvent[] = [];
   const connP = fake.waitForConnection();
   const stream = await tts.open(options(ac.signal), (e) => events.push(e));
   const conn = await connP;
-  stream.sendText("Hello there.");
+  stream.sendText("Hello there.", true);
   ac.abort();
   await until(() => conn.closedAt !== undefined);
-  assert.equal(events.filter((e) => e.type === "error").length, 0);
+  assert.equal(conn.closeCode, 1000);
+  assert.deepEqual(conn.received[conn.received.length - 1], { close_socket: true });
+  await sleep(50);
+  assert.equal(events.filter((e) => e.type !== "audio").length, 0, "no done, no error");
+  await assert.rejects(
+    tts.open(options(ac.signal), () => {}),
+    (e: unknown) => e instanceof Error && e.name === "AbortError",
+  );
 });
 
 test("a rejected key fails open with a non-retryable ProviderError", async () => {
@@ -129,44 +239,66 @@ test("a rejected key fails open with a non-retryable ProviderError", async () =>
   assert.equal(err.kind, "voice");
 });
 
-test("prewarm: the reply uses the pre-opened socket and a replacement is opened", async () => {
+test("a socket dropped mid-utterance is a retryable error event; the next utterance dials again", async () => {
+  fake.chunkIntervalMs = 20;
   const ac = new AbortController();
-  const firstP = fake.waitForConnection();
-  tts.prewarm(options(ac.signal));
-  const warm = await firstP;
-  await until(() => warm.received.length === 1, 1000); // BOS already sent
-  const before = fake.connections.length;
+  try {
+    const events: TtsEvent[] = [];
+    const connP = fake.waitForConnection();
+    const stream = await tts.open(options(ac.signal), (e) => events.push(e));
+    const conn = await connP;
+    stream.sendText("A long sentence that is still being spoken when the socket goes away.", true);
+    await until(() => events.some((e) => e.type === "audio"));
+    conn.drop(1011, "internal server error");
+    await until(() => events.some((e) => e.type === "error"));
+    const e = events[events.length - 1];
+    assert.ok(e?.type === "error");
+    assert.equal(e.error.message, "11labs closed the stream (code 1011): internal server error");
+    assert.equal(e.error.retryable, true);
+    assert.equal(e.error.status, 1011);
+    assert.equal(events.filter((x) => x.type === "done").length, 0);
 
-  const events: TtsEvent[] = [];
-  const replacementP = fake.waitForConnection();
-  const stream = await tts.open(options(ac.signal), (e) => events.push(e));
-  stream.sendText("Welcome back.");
-  stream.end();
-  await until(() => events.some((e) => e.type === "done"));
-  assert.equal(warm.generations[0]?.text, "Welcome back. ", "spoken on the warm socket");
-  const replacement = await replacementP;
-  assert.equal(fake.connections.length, before + 1, "exactly one replacement");
-  assert.notEqual(replacement.id, warm.id);
-
-  // A different voice is not served from this pool.
-  const otherP = fake.waitForConnection();
-  const other = await tts.open(options(ac.signal, { voiceId: "voice-2" }), () => {});
-  assert.equal((await otherP).voiceId, "voice-2");
-  other.abort();
-
-  ac.abort();
-  await until(() => replacement.closedAt !== undefined);
-  assert.equal(fake.openConnections, 0, "the call's abort released every socket");
+    fake.chunkIntervalMs = 0;
+    const before = fake.connections.length;
+    const next = await speak(tts, ac.signal, "Let me try that again.");
+    assert.equal(fake.connections.length, before + 1, "a new socket");
+    assert.deepEqual(next[next.length - 1], { type: "done", characters: 23 });
+  } finally {
+    fake.chunkIntervalMs = 0;
+    ac.abort();
+  }
 });
 
-test("keep-alives hold a warm socket open and are not billed", async () => {
+test("keep-alives: the documented empty text with a context_id while idle, never billed, no context created", async () => {
   const quick = new ElevenLabsTts({ baseUrl: fake.baseUrl, keepAliveIntervalMs: 30 });
   const ac = new AbortController();
   const connP = fake.waitForConnection();
   quick.prewarm(options(ac.signal));
   const conn = await connP;
-  await until(() => conn.received.filter((m) => m.text === " ").length >= 3);
+  await until(() => conn.keepAlives >= 3);
+  assert.ok(
+    conn.received.every(
+      (m) => m.text === "" && typeof m.context_id === "string" && Object.keys(m).length === 2,
+    ),
+    JSON.stringify(conn.received),
+  );
+  assert.equal(conn.contexts.length, 0, "an idle keep-alive creates no context");
   assert.equal(conn.charsReceived, 0);
+
+  // While a reply waits for text (a slow model), its own context is kept alive.
+  const events: TtsEvent[] = [];
+  const stream = await quick.open(options(ac.signal), (e) => events.push(e));
+  await until(() => (conn.contexts[0]?.keepAlives ?? 0) >= 2);
+  stream.sendText("Thanks for waiting.", true);
+  stream.end();
+  await until(() => events.some((e) => e.type === "done"));
+  assert.equal(conn.charsReceived, 20);
+
+  // Idle again after the reply: keep-alives resume and the socket stays open.
+  const after = conn.keepAlives;
+  await until(() => conn.keepAlives >= after + 2);
+  assert.equal(conn.contexts.length, 1);
+  assert.equal(conn.closedAt, undefined);
   ac.abort();
   await until(() => conn.closedAt !== undefined);
 });
@@ -184,4 +316,41 @@ test("a provider timeout mid-reply is a retryable error event", async () => {
   assert.ok(e?.type === "error");
   assert.equal(e.error.retryable, true);
   assert.equal(e.error.status, 1008);
+  assert.match(
+    e.error.message,
+    /^11labs closed the stream \(code 1008\): Have not received a new text input/,
+  );
+});
+
+test("rapid barge-ins never exceed the 5-context limit: a full socket is replaced, not failed", async () => {
+  fake.chunkIntervalMs = 20;
+  const ac = new AbortController();
+  try {
+    const before = fake.connections.length;
+    const errors: TtsEvent[] = [];
+    const long = "An answer the caller keeps interrupting, again and again and again. ".repeat(6);
+    for (let i = 0; i < 5; i++) {
+      const events: TtsEvent[] = [];
+      const s = await tts.open(options(ac.signal), (e) => {
+        events.push(e);
+        if (e.type === "error") errors.push(e);
+      });
+      s.sendText(long, true);
+      await until(() => events.some((e) => e.type === "audio"));
+      s.abort(); // still draining on the server: the context stays unfinished for a while
+    }
+    const first = fake.connections[before];
+    assert.ok(first);
+    assert.equal(first.unfinishedContexts, 5);
+
+    const sixth = await speak(tts, ac.signal, "Okay, I am listening.");
+    assert.deepEqual(sixth[sixth.length - 1], { type: "done", characters: 22 });
+    assert.equal(errors.length, 0);
+    assert.equal(fake.connections.length, before + 2, "a second socket for the call");
+    await until(() => first.closedAt !== undefined);
+    assert.equal(first.closeCode, 1000, "the full socket was closed by us, not failed by the server");
+  } finally {
+    fake.chunkIntervalMs = 0;
+    ac.abort();
+  }
 });
