@@ -32,10 +32,9 @@ export interface RunRequest {
 }
 
 export interface RunResult {
-  /** Per turn of every call: caller-heard latency in ms, or null when no reply was heard. */
-  latencies: Array<number | null>;
+  /** Per call (Twilio CallSid) and turn: caller-heard latency in ms, or null when no reply was heard. */
+  calls: Array<{ callSid: string; latencies: Array<number | null> }>;
   errors: string[];
-  callSids: string[];
   callSeconds: number;
   bargeIns: number;
   frames: number;
@@ -183,12 +182,12 @@ async function run(req: RunRequest): Promise<RunResult> {
   }
   const outcomes = await Promise.all(runs);
   clearInterval(live);
-  const latencies: Array<number | null> = [];
-  for (const sim of sims) for (const turn of sim.turns) latencies.push(turn.latencyMs ?? null);
   return {
-    latencies,
+    calls: sims.map((sim) => ({
+      callSid: sim.callSid,
+      latencies: sim.turns.map((t) => t.latencyMs ?? null),
+    })),
     errors: outcomes.flatMap((o) => (o.error ? [o.error] : [])),
-    callSids: sims.map((s) => s.callSid),
     callSeconds: outcomes.reduce((n, o) => n + o.seconds, 0),
     bargeIns: sims.filter((s) => s.clears > 0).length,
     frames: timings.reduce((n, x) => n + x.frames, 0),
