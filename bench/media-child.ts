@@ -2,7 +2,8 @@
 // measured without the load generator: the real `buildMedia` (Postgres, Redis control bus and
 // leases, BullMQ on a bench-only prefix, the real provider adapters at the fakes' URLs), configured
 // from the environment exactly like `apps/media/src/main.ts`. Tells the parent it is listening over IPC,
-// answers "loop" with its event-loop delay and "pacing" with the pacer's sent/late frame counts.
+// answers "loop" with its event-loop delay, "pacing" with the pacer's sent/late frame counts and
+// "gc" with its resident size after a full garbage collection.
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { Redis } from "ioredis";
 import { buildMedia } from "../apps/media/src/app.ts";
@@ -21,6 +22,13 @@ process.send?.({ ready: true });
 const loopDelay = monitorEventLoopDelay({ resolution: 10 });
 loopDelay.enable();
 process.on("message", (m) => {
+  if (m === "gc") {
+    // A full collection (the parent runs this child with --expose-gc), then the resident size: what
+    // the live calls really hold, not garbage not yet collected.
+    globalThis.gc?.();
+    process.send?.({ rss: { rss: process.memoryUsage.rss(), heap: process.memoryUsage().heapUsed } });
+    return;
+  }
   if (m === "pacing") {
     // Frames this process sent and how many left more than 40 ms behind schedule (the pacer counts).
     process.send?.({ pacing: { ...app.pacer.stats } });

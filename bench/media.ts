@@ -46,8 +46,9 @@
 // CPU ms per call-second: (utime + stime of the child from /proc/<pid>/stat, from the first call
 // placed to the last call ended) ÷ Σ per-call stream-open seconds. The same for the bare relay;
 // the ratio is media ÷ relay. CPU per thread is printed below the table.
-// RSS per active call: (max VmRSS while all N calls were live − VmRSS after warm-up, before the
-// first call) ÷ N.
+// RSS per active call: (max VmRSS while all N calls were live, garbage included − resident size after
+// warm-up and a full GC, before the first call) ÷ N. The children run with --expose-gc for that one
+// collection, outside the measured phase.
 // Late outbound frames (the target): counted by the media process's pacer as it sends. Frame k of an
 // utterance is due at start + max(0, k − 3) × 20 ms (3 frames of lead) and is late when it leaves
 // more than 40 ms after that. The same is counted at the receiver by the callers (arrival time), which
@@ -127,6 +128,12 @@ function procSample(pid: number): { cpuMs: number; rss: number } {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
   const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
   return { cpuMs: (ticks * 1000) / CLK_TCK, rss: kb * 1024 };
+}
+
+/** A child's resident size and V8 heap in use, after a full garbage collection (bytes). */
+interface Resident {
+  rss: number;
+  heap: number;
 }
 
 type ThreadCpu = Map<string, { user: number; system: number }>;
@@ -236,6 +243,8 @@ interface PhaseResult {
   wallSeconds: number;
   rssBefore: number;
   rssAtN: number;
+  /** Highest VmRSS seen during the phase (garbage included). */
+  rssMax: number;
   /** Most calls live at once (as the callers saw it). */
   peakLive: number;
   loop: LoopDelay;
@@ -258,7 +267,7 @@ async function runPhase(
   await sleep(500);
   await ask<LoopDelay>(server, "loop", "loop");
   const pacing0 = await ask<PacingStats>(server, "pacing", "pacing");
-  const rssBefore = procSample(pid).rss;
+  const before = await ask<Resident>(server, "gc", "rss");
   let rssAtN = 0;
   let rssMax = 0;
   let live = 0;
@@ -270,9 +279,9 @@ async function runPhase(
   };
   callers.on("message", onLive);
   const sampler = setInterval(() => {
-    const s = procSample(pid);
-    rssMax = Math.max(rssMax, s.rss);
-    if (live >= CALLS) rssAtN = Math.max(rssAtN, s.rss);
+    const rss = procSample(pid).rss;
+    rssMax = Math.max(rssMax, rss);
+    if (live >= CALLS) rssAtN = Math.max(rssAtN, rss);
   }, 250);
   const cpu0 = procSample(pid).cpuMs;
   const threads0 = threadSample(pid);
@@ -296,8 +305,9 @@ async function runPhase(
     cpuMs,
     threads,
     wallSeconds,
-    rssBefore,
+    rssBefore: before.rss,
     rssAtN: rssAtN || rssMax,
+    rssMax,
     peakLive,
     loop,
     pacing: {
@@ -427,7 +437,8 @@ async function main(): Promise<void> {
       BENCH_QUEUE_PREFIX: prefix,
     };
     const prof = CPU_PROF ? ["--cpu-prof", "--cpu-prof-dir=.scratch/prof"] : [];
-    media = (await startChild<{ ready: boolean }>("bench/media-child.ts", childEnv, prof)).child;
+    media = (await startChild<{ ready: boolean }>("bench/media-child.ts", childEnv, ["--expose-gc", ...prof]))
+      .child;
     process.stderr.write(`bench:media: ${CALLS} calls through the media process…\n`);
     const m = await runPhase(
       media,
@@ -459,13 +470,17 @@ async function main(): Promise<void> {
 
     // ------------------------------------------------ bare relay
     process.stderr.write(`bench:media: ${CALLS} calls through the bare relay…\n`);
-    const started = await startChild<{ ready: boolean; port: number }>("bench/media-relay.ts", {
-      BENCH_DEEPGRAM_URL: fakeUrls.deepgram,
-      BENCH_ELEVENLABS_URL: fakeUrls.elevenlabs,
-      BENCH_ENDPOINTING_MS: String(ENDPOINTING_MS),
-      BENCH_FIRST_TEXT: FIRST_MESSAGE,
-      BENCH_REPLY_TEXT: REPLY,
-    });
+    const started = await startChild<{ ready: boolean; port: number }>(
+      "bench/media-relay.ts",
+      {
+        BENCH_DEEPGRAM_URL: fakeUrls.deepgram,
+        BENCH_ELEVENLABS_URL: fakeUrls.elevenlabs,
+        BENCH_ENDPOINTING_MS: String(ENDPOINTING_MS),
+        BENCH_FIRST_TEXT: FIRST_MESSAGE,
+        BENCH_REPLY_TEXT: REPLY,
+      },
+      ["--expose-gc"],
+    );
     relay = started.child;
     const r = await runPhase(
       relay,
