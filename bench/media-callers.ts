@@ -29,6 +29,8 @@ export interface RunRequest {
   bargeTurn: number;
   bargeAfterMs: number;
   thinkMs: number;
+  /** Stay on the line this long after the last reply (the memory phase holds every call up). */
+  holdMs?: number;
 }
 
 export interface RunResult {
@@ -139,6 +141,7 @@ async function drive(
       await sim.waitForAudio({ since: turn.lastVoicedAt ?? Date.now(), timeoutMs: 10_000 });
     }
     await drained(sim);
+    if (req.holdMs) await sleep(req.holdMs);
   } catch (err) {
     error = err instanceof Error ? err.message : String(err);
   }

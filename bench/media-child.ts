@@ -2,8 +2,8 @@
 // measured without the load generator: the real `buildMedia` (Postgres, Redis control bus and
 // leases, BullMQ on a bench-only prefix, the real provider adapters at the fakes' URLs), configured
 // from the environment exactly like `apps/media/src/main.ts`. Tells the parent it is listening over IPC,
-// answers "loop" with its event-loop delay, "pacing" with the pacer's sent/late frame counts and
-// "gc" with its resident size after a full garbage collection.
+// answers "loop" with its event-loop delay, "pacing" with the pacer's sent/late frame counts and "gc"
+// with its resident size and V8 heap after a full collection (the memory phase only).
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { Redis } from "ioredis";
 import { buildMedia } from "../apps/media/src/app.ts";
@@ -23,10 +23,10 @@ const loopDelay = monitorEventLoopDelay({ resolution: 10 });
 loopDelay.enable();
 process.on("message", (m) => {
   if (m === "gc") {
-    // A full collection (the parent runs this child with --expose-gc), then the resident size: what
-    // the live calls really hold, not garbage not yet collected.
+    // A full collection (this child runs with --expose-gc), then what the process holds.
     globalThis.gc?.();
-    process.send?.({ rss: { rss: process.memoryUsage.rss(), heap: process.memoryUsage().heapUsed } });
+    const mem = process.memoryUsage();
+    process.send?.({ memory: { rss: mem.rss, heap: mem.heapUsed } });
     return;
   }
   if (m === "pacing") {

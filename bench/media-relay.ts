@@ -222,11 +222,6 @@ process.on("disconnect", () => process.exit(0));
 const loopDelay = monitorEventLoopDelay({ resolution: 10 });
 loopDelay.enable();
 process.on("message", (m) => {
-  if (m === "gc") {
-    globalThis.gc?.();
-    process.send?.({ rss: { rss: process.memoryUsage.rss(), heap: process.memoryUsage().heapUsed } });
-    return;
-  }
   if (m === "pacing") {
     process.send?.({ pacing: { ...pacing } });
     return;

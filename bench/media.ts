@@ -46,9 +46,10 @@
 // CPU ms per call-second: (utime + stime of the child from /proc/<pid>/stat, from the first call
 // placed to the last call ended) ÷ Σ per-call stream-open seconds. The same for the bare relay;
 // the ratio is media ÷ relay. CPU per thread is printed below the table.
-// RSS per active call: (max VmRSS while all N calls were live, garbage included − resident size after
-// warm-up and a full GC, before the first call) ÷ N. The children run with --expose-gc for that one
-// collection, outside the measured phase.
+// RSS per active call: a separate, untimed memory phase after the timed one: N calls held up at once
+// (two turns each, then on hold), a full GC in the media child (--expose-gc), resident size; minus the
+// same after a full GC with no call up; ÷ N. (Without a forced GC the resident size moves by tens of
+// MB as garbage comes and goes, more than the calls themselves hold; that figure is printed too.)
 // Late outbound frames (the target): counted by the media process's pacer as it sends. Frame k of an
 // utterance is due at start + max(0, k − 3) × 20 ms (3 frames of lead) and is late when it leaves
 // more than 40 ms after that. The same is counted at the receiver by the callers (arrival time), which
@@ -130,8 +131,8 @@ function procSample(pid: number): { cpuMs: number; rss: number } {
   return { cpuMs: (ticks * 1000) / CLK_TCK, rss: kb * 1024 };
 }
 
-/** A child's resident size and V8 heap in use, after a full garbage collection (bytes). */
-interface Resident {
+/** A child's resident size and V8 heap in use after a full garbage collection (bytes). */
+interface Memory {
   rss: number;
   heap: number;
 }
@@ -267,7 +268,7 @@ async function runPhase(
   await sleep(500);
   await ask<LoopDelay>(server, "loop", "loop");
   const pacing0 = await ask<PacingStats>(server, "pacing", "pacing");
-  const before = await ask<Resident>(server, "gc", "rss");
+  const before = { rss: procSample(pid).rss };
   let rssAtN = 0;
   let rssMax = 0;
   let live = 0;
@@ -447,6 +448,42 @@ async function main(): Promise<void> {
       5_550_000,
     );
 
+    // Memory phase (not timed): N calls held up at once, a full GC, resident size and V8 heap, against
+    // the same after a full GC with no call up. A forced GC stalls the process, so it is kept out of
+    // the phase whose CPU, latency and frames are measured.
+    process.stderr.write(`bench:media: memory with ${CALLS} calls up…\n`);
+    const memBefore = await ask<Memory>(media, "gc", "memory");
+    let memAtN: Promise<Memory> | undefined;
+    const onLive = (msg: { live?: number }) => {
+      if (typeof msg.live === "number" && msg.live >= CALLS && !memAtN)
+        memAtN = sleep(500).then(() => ask<Memory>(media as ChildProcess, "gc", "memory"));
+    };
+    callers.on("message", onLive);
+    const held = await ask<RunResult>(
+      callers,
+      {
+        run: {
+          ...script,
+          voiceUrl: `http://127.0.0.1:${apiPort}/twilio/inbound`,
+          calls: CALLS,
+          turns: 2,
+          bargeTurn: -1,
+          holdMs: 3000,
+          fromBase: 5_570_000,
+        },
+      },
+      "result",
+    );
+    callers.off("message", onLive);
+    const memN = await memAtN;
+    const memory = {
+      rssPerCall: memN ? (memN.rss - memBefore.rss) / CALLS : Number.NaN,
+      heapPerCall: memN ? (memN.heap - memBefore.heap) / CALLS : Number.NaN,
+      before: memBefore,
+      atN: memN,
+      errors: held.errors.length,
+    };
+
     // The session's own per-turn metrics (artifact.performanceMetrics), once every call is finalised.
     const sids = m.run.calls.map((c) => c.callSid);
     const until = Date.now() + 15_000;
@@ -479,7 +516,7 @@ async function main(): Promise<void> {
         BENCH_FIRST_TEXT: FIRST_MESSAGE,
         BENCH_REPLY_TEXT: REPLY,
       },
-      ["--expose-gc"],
+      prof,
     );
     relay = started.child;
     const r = await runPhase(
@@ -501,6 +538,7 @@ async function main(): Promise<void> {
     const latencies: number[] = [];
     const platform: number[] = [];
     const providerParts = {
+      providerLatency: [] as number[],
       transcriberLatency: [] as number[],
       modelLatency: [] as number[],
       voiceLatency: [] as number[],
@@ -544,7 +582,7 @@ async function main(): Promise<void> {
     const mediaCpu = m.cpuMs / m.run.callSeconds;
     const relayCpu = r.cpuMs / r.run.callSeconds;
     const ratio = mediaCpu / relayCpu;
-    const rssPerCall = (m.rssAtN - m.rssBefore) / CALLS / (1024 * 1024);
+    const rssGrowth = (m.rssAtN - m.rssBefore) / CALLS / (1024 * 1024);
     const p95 = pct(overheads, 95);
     const pass = (ok: boolean) => (ok ? "PASS" : "FAIL");
     const cpu = cpus();
@@ -566,7 +604,7 @@ async function main(): Promise<void> {
       `| CPU per call-second, media process | ${f(mediaCpu, 2)} ms | — | |`,
       `| CPU per call-second, bare relay | ${f(relayCpu, 2)} ms | — | |`,
       `| CPU media ÷ bare relay | ${f(ratio, 2)}× | ≤ ${TARGET_CPU_RATIO}× | ${pass(ratio <= TARGET_CPU_RATIO)} |`,
-      `| RSS per active call | ${f(rssPerCall, 2)} MB (${f(m.rssBefore / 2 ** 20, 0)} → ${f(m.rssAtN / 2 ** 20, 0)} MB, ${m.peakLive} calls live) | ≤ ${TARGET_RSS_MB} MB | ${pass(rssPerCall <= TARGET_RSS_MB)} |`,
+      `| RSS per active call | ${f(memory.rssPerCall / 2 ** 20, 2)} MB (${f(memory.before.rss / 2 ** 20, 0)} → ${f((memory.atN?.rss ?? Number.NaN) / 2 ** 20, 0)} MB after a full GC; V8 heap ${f(memory.heapPerCall / 1024, 0)} KB per call) | ≤ ${TARGET_RSS_MB} MB | ${pass(memory.rssPerCall / 2 ** 20 <= TARGET_RSS_MB && memory.errors === 0)} |`,
       `| Late outbound frames, sent > 40 ms behind schedule | ${m.pacing.lateFrames} of ${m.pacing.framesSent} (worst ${f(m.pacing.maxLateMs, 0)} ms) | 0 | ${pass(m.pacing.lateFrames === 0)} |`,
       `| Calls completed / barge-ins (clear received) | ${completed} of ${CALLS} / ${m.run.bargeIns} | all | ${pass(errors.length === 0 && missingTurns === 0 && m.run.bargeIns === CALLS)} |`,
       "",
@@ -577,6 +615,8 @@ async function main(): Promise<void> {
         `${m.run.lateFrames} of ${m.run.frames} (${m.run.callsWithLate} calls, worst ${f(m.run.maxLateMs, 0)} ms); ` +
         `bare relay ${r.run.lateFrames} of ${r.run.frames} (worst ${f(r.run.maxLateMs, 0)} ms). Bare relay's own ` +
         `pacer: ${r.pacing.lateFrames} of ${r.pacing.framesSent} sent late.`,
+      `VmRSS during the timed phase (no forced GC): ${f(m.rssBefore / 2 ** 20, 0)} MB after warm-up → ${f(m.rssAtN / 2 ** 20, 0)} MB ` +
+        `with all ${m.peakLive} calls up (${f(rssGrowth, 2)} MB per call; garbage comes and goes).`,
       `Media phase: ${f(m.wallSeconds)} s wall, ${f(m.run.callSeconds, 0)} call-seconds, ${f(m.cpuMs, 0)} CPU ms. ` +
         `Relay phase: ${f(r.wallSeconds)} s wall, ${f(r.run.callSeconds, 0)} call-seconds, ${f(r.cpuMs, 0)} CPU ms.`,
       `CPU by thread (user + system ms): media process ${m.threads}; bare relay ${r.threads}.`,
