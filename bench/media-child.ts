@@ -26,7 +26,9 @@ process.on("message", (m) => {
     // A full collection (this child runs with --expose-gc), then what the process holds.
     globalThis.gc?.();
     const mem = process.memoryUsage();
-    process.send?.({ memory: { rss: mem.rss, heap: mem.heapUsed } });
+    // Resident size less the V8 heap pages committed but empty (V8 gives them back lazily, so
+    // they would make the figure depend on when the last collection ran).
+    process.send?.({ memory: { rss: mem.rss - (mem.heapTotal - mem.heapUsed), heap: mem.heapUsed } });
     return;
   }
   if (m === "pacing") {

@@ -222,6 +222,14 @@ process.on("disconnect", () => process.exit(0));
 const loopDelay = monitorEventLoopDelay({ resolution: 10 });
 loopDelay.enable();
 process.on("message", (m) => {
+  if (m === "gc") {
+    globalThis.gc?.();
+    const mem = process.memoryUsage();
+    // Resident size less the V8 heap pages committed but empty (V8 gives them back lazily, so
+    // they would make the figure depend on when the last collection ran).
+    process.send?.({ memory: { rss: mem.rss - (mem.heapTotal - mem.heapUsed), heap: mem.heapUsed } });
+    return;
+  }
   if (m === "pacing") {
     process.send?.({ pacing: { ...pacing } });
     return;

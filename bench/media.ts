@@ -46,9 +46,11 @@
 // CPU ms per call-second: (utime + stime of the child from /proc/<pid>/stat, from the first call
 // placed to the last call ended) ÷ Σ per-call stream-open seconds. The same for the bare relay;
 // the ratio is media ÷ relay. CPU per thread is printed below the table.
-// RSS per active call: a separate, untimed memory phase after the timed one: N calls held up at once
-// (two turns each, then on hold), a full GC in the media child (--expose-gc), resident size; minus the
-// same after a full GC with no call up; ÷ N. (Without a forced GC the resident size moves by tens of
+// RSS per active call: an untimed memory sub-phase after warm-up and before the timed calls (media
+// process and bare relay alike): N calls held up once, unmeasured; then a full GC (--expose-gc) and
+// the resident size with no call up, then N calls held up at once (two turns each, then on hold), a full GC and the resident size; the
+// difference ÷ N. Resident size here is VmRSS less the V8 heap pages committed but empty (heapTotal −
+// heapUsed): V8 returns those lazily, and they made the figure depend on GC timing (even negative). (Without a forced GC the resident size moves by tens of
 // MB as garbage comes and goes, more than the calls themselves hold; that figure is printed too.)
 // Late outbound frames (the target): counted by the media process's pacer as it sends. Frame k of an
 // utterance is due at start + max(0, k − 3) × 20 ms (3 frames of lead) and is late when it leaves
@@ -135,6 +137,15 @@ function procSample(pid: number): { cpuMs: number; rss: number } {
 interface Memory {
   rss: number;
   heap: number;
+}
+
+interface MemoryResult {
+  before: Memory;
+  atN: Memory | undefined;
+  /** Bytes per call held up: resident size and V8 heap, each after a full GC. */
+  rssPerCall: number;
+  heapPerCall: number;
+  errors: number;
 }
 
 type ThreadCpu = Map<string, { user: number; system: number }>;
@@ -239,6 +250,7 @@ function ask<T>(child: ChildProcess, question: unknown, key: string): Promise<T>
 
 interface PhaseResult {
   run: RunResult;
+  memory: MemoryResult;
   cpuMs: number;
   threads: string;
   wallSeconds: number;
@@ -250,6 +262,45 @@ interface PhaseResult {
   peakLive: number;
   loop: LoopDelay;
   pacing: PacingStats;
+}
+
+/**
+ * Untimed memory sub-phase: a full GC and the resident size / V8 heap with no call up, then N calls
+ * held up at once (two turns each, then on hold), a full GC and the same again. A forced GC stalls
+ * the process, so this runs before, never during, the timed calls.
+ */
+async function measureMemory(
+  server: ChildProcess,
+  callers: ChildProcess,
+  base: Omit<RunRequest, "calls" | "turns" | "fromBase">,
+  fromBase: number,
+): Promise<MemoryResult> {
+  const hold = (from: number) =>
+    ask<RunResult>(
+      callers,
+      { run: { ...base, calls: CALLS, turns: 2, bargeTurn: -1, holdMs: 3000, fromBase: from } },
+      "result",
+    );
+  // Once unmeasured: what the first N calls leave behind for good (pool sockets, buffers, code) is
+  // not what a call holds, and the process also sheds start-up memory around then.
+  await hold(fromBase + 5_000);
+  const before = await ask<Memory>(server, "gc", "memory");
+  let atN: Promise<Memory> | undefined;
+  const onLive = (msg: { live?: number }) => {
+    if (typeof msg.live === "number" && msg.live >= CALLS && !atN)
+      atN = sleep(500).then(() => ask<Memory>(server, "gc", "memory"));
+  };
+  callers.on("message", onLive);
+  const held = await hold(fromBase);
+  callers.off("message", onLive);
+  const n = await atN;
+  return {
+    before,
+    atN: n,
+    rssPerCall: n ? (n.rss - before.rss) / CALLS : Number.NaN,
+    heapPerCall: n ? (n.heap - before.heap) / CALLS : Number.NaN,
+    errors: held.errors.length,
+  };
 }
 
 async function runPhase(
@@ -265,6 +316,7 @@ async function runPhase(
     { run: { ...base, calls: WARMUP_CALLS, turns: 1, fromBase: fromBase + 90_000 } },
     "result",
   );
+  const memory = await measureMemory(server, callers, base, fromBase + 80_000);
   await sleep(500);
   await ask<LoopDelay>(server, "loop", "loop");
   const pacing0 = await ask<PacingStats>(server, "pacing", "pacing");
@@ -303,6 +355,7 @@ async function runPhase(
   const pacing1 = await ask<PacingStats>(server, "pacing", "pacing");
   return {
     run,
+    memory,
     cpuMs,
     threads,
     wallSeconds,
@@ -448,42 +501,6 @@ async function main(): Promise<void> {
       5_550_000,
     );
 
-    // Memory phase (not timed): N calls held up at once, a full GC, resident size and V8 heap, against
-    // the same after a full GC with no call up. A forced GC stalls the process, so it is kept out of
-    // the phase whose CPU, latency and frames are measured.
-    process.stderr.write(`bench:media: memory with ${CALLS} calls up…\n`);
-    const memBefore = await ask<Memory>(media, "gc", "memory");
-    let memAtN: Promise<Memory> | undefined;
-    const onLive = (msg: { live?: number }) => {
-      if (typeof msg.live === "number" && msg.live >= CALLS && !memAtN)
-        memAtN = sleep(500).then(() => ask<Memory>(media as ChildProcess, "gc", "memory"));
-    };
-    callers.on("message", onLive);
-    const held = await ask<RunResult>(
-      callers,
-      {
-        run: {
-          ...script,
-          voiceUrl: `http://127.0.0.1:${apiPort}/twilio/inbound`,
-          calls: CALLS,
-          turns: 2,
-          bargeTurn: -1,
-          holdMs: 3000,
-          fromBase: 5_570_000,
-        },
-      },
-      "result",
-    );
-    callers.off("message", onLive);
-    const memN = await memAtN;
-    const memory = {
-      rssPerCall: memN ? (memN.rss - memBefore.rss) / CALLS : Number.NaN,
-      heapPerCall: memN ? (memN.heap - memBefore.heap) / CALLS : Number.NaN,
-      before: memBefore,
-      atN: memN,
-      errors: held.errors.length,
-    };
-
     // The session's own per-turn metrics (artifact.performanceMetrics), once every call is finalised.
     const sids = m.run.calls.map((c) => c.callSid);
     const until = Date.now() + 15_000;
@@ -516,7 +533,7 @@ async function main(): Promise<void> {
         BENCH_FIRST_TEXT: FIRST_MESSAGE,
         BENCH_REPLY_TEXT: REPLY,
       },
-      prof,
+      ["--expose-gc", ...prof],
     );
     relay = started.child;
     const r = await runPhase(
@@ -604,7 +621,7 @@ async function main(): Promise<void> {
       `| CPU per call-second, media process | ${f(mediaCpu, 2)} ms | — | |`,
       `| CPU per call-second, bare relay | ${f(relayCpu, 2)} ms | — | |`,
       `| CPU media ÷ bare relay | ${f(ratio, 2)}× | ≤ ${TARGET_CPU_RATIO}× | ${pass(ratio <= TARGET_CPU_RATIO)} |`,
-      `| RSS per active call | ${f(memory.rssPerCall / 2 ** 20, 2)} MB (${f(memory.before.rss / 2 ** 20, 0)} → ${f((memory.atN?.rss ?? Number.NaN) / 2 ** 20, 0)} MB after a full GC; V8 heap ${f(memory.heapPerCall / 1024, 0)} KB per call) | ≤ ${TARGET_RSS_MB} MB | ${pass(memory.rssPerCall / 2 ** 20 <= TARGET_RSS_MB && memory.errors === 0)} |`,
+      `| RSS per active call | ${f(m.memory.rssPerCall / 2 ** 20, 2)} MB (${f(m.memory.before.rss / 2 ** 20, 0)} → ${f((m.memory.atN?.rss ?? Number.NaN) / 2 ** 20, 0)} MB after a full GC, less empty V8 heap; V8 heap ${f(m.memory.heapPerCall / 1024, 0)} KB per call; bare relay ${f(r.memory.rssPerCall / 2 ** 20, 2)} MB) | ≤ ${TARGET_RSS_MB} MB | ${pass(m.memory.rssPerCall / 2 ** 20 <= TARGET_RSS_MB && m.memory.errors === 0)} |`,
       `| Late outbound frames, sent > 40 ms behind schedule | ${m.pacing.lateFrames} of ${m.pacing.framesSent} (worst ${f(m.pacing.maxLateMs, 0)} ms) | 0 | ${pass(m.pacing.lateFrames === 0)} |`,
       `| Calls completed / barge-ins (clear received) | ${completed} of ${CALLS} / ${m.run.bargeIns} | all | ${pass(errors.length === 0 && missingTurns === 0 && m.run.bargeIns === CALLS)} |`,
       "",
