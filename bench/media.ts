@@ -1,6 +1,8 @@
 // npm run bench:media — N concurrent simulated phone calls through ONE media process, against the
-// loopback provider fakes with FIXED delays, then the same calls through a bare relay for a CPU
-// baseline. Prints a markdown table (README-ready) with PASS/FAIL against the targets.
+// loopback provider fakes with FIXED delays, and the same calls through a bare relay for a CPU
+// baseline: after a warm-up and a memory sub-phase for each, four timed rounds alternate (media,
+// relay, media, relay) so a slow spell of the machine weighs on both sides; each side's figures are
+// its two rounds together. Prints a markdown table (README-ready) with PASS/FAIL against the targets.
 //   BENCH_CALLS=100 BENCH_TURNS=4 npm run bench:media        (BENCH_CPU_PROF=1: profile the media child)
 //
 // Topology: five node processes, so that what is measured is not disturbed by what drives it.
@@ -12,7 +14,7 @@
 //     pacing), measuring what the caller hears;
 //   - bench/media-child.ts: the media app ALONE (buildMedia as in production: Postgres, Redis, the
 //     real provider adapters), so its CPU and RSS are read from /proc/<pid>;
-//   - bench/media-relay.ts: the bare relay, driven afterwards by the same callers with the same script.
+//   - bench/media-relay.ts: the bare relay, driven by the same callers with the same script.
 //
 // Each call: the assistant's first message, then BENCH_TURNS caller turns. Turn BARGE_TURN is spoken
 // OVER the previous reply (BARGE_AFTER_MS after the caller started hearing it): a barge-in (clear,
@@ -250,7 +252,6 @@ function ask<T>(child: ChildProcess, question: unknown, key: string): Promise<T>
 
 interface PhaseResult {
   run: RunResult;
-  memory: MemoryResult;
   cpuMs: number;
   threads: string;
   wallSeconds: number;
@@ -303,6 +304,22 @@ async function measureMemory(
   };
 }
 
+/** Warm-up (JIT, connection pools, lazy imports; not measured), then the memory sub-phase. */
+async function prepare(
+  server: ChildProcess,
+  callers: ChildProcess,
+  base: Omit<RunRequest, "calls" | "turns" | "fromBase">,
+  fromBase: number,
+): Promise<MemoryResult> {
+  await ask<RunResult>(
+    callers,
+    { run: { ...base, calls: WARMUP_CALLS, turns: 1, fromBase: fromBase + 90_000 } },
+    "result",
+  );
+  return measureMemory(server, callers, base, fromBase + 80_000);
+}
+
+/** One timed round: N calls with the full script; CPU, RSS, loop delay and pacing of `server`. */
 async function runPhase(
   server: ChildProcess,
   callers: ChildProcess,
@@ -310,13 +327,6 @@ async function runPhase(
   fromBase: number,
 ): Promise<PhaseResult> {
   const pid = server.pid ?? 0;
-  // Warm-up (JIT, connection pools, lazy imports): not measured.
-  await ask<RunResult>(
-    callers,
-    { run: { ...base, calls: WARMUP_CALLS, turns: 1, fromBase: fromBase + 90_000 } },
-    "result",
-  );
-  const memory = await measureMemory(server, callers, base, fromBase + 80_000);
   await sleep(500);
   await ask<LoopDelay>(server, "loop", "loop");
   const pacing0 = await ask<PacingStats>(server, "pacing", "pacing");
@@ -355,7 +365,6 @@ async function runPhase(
   const pacing1 = await ask<PacingStats>(server, "pacing", "pacing");
   return {
     run,
-    memory,
     cpuMs,
     threads,
     wallSeconds,
@@ -369,6 +378,36 @@ async function runPhase(
       lateFrames: pacing1.lateFrames - pacing0.lateFrames,
       // The worst over the whole life of the process (warm-up included): an upper bound.
       maxLateMs: pacing1.maxLateMs,
+    },
+  };
+}
+
+/** Two timed rounds of the same server as one: sums of work and time, worst of delays. */
+function combine(a: PhaseResult, b: PhaseResult): PhaseResult {
+  return {
+    run: {
+      calls: [...a.run.calls, ...b.run.calls],
+      errors: [...a.run.errors, ...b.run.errors],
+      callSeconds: a.run.callSeconds + b.run.callSeconds,
+      bargeIns: a.run.bargeIns + b.run.bargeIns,
+      frames: a.run.frames + b.run.frames,
+      lateFrames: a.run.lateFrames + b.run.lateFrames,
+      callsWithLate: a.run.callsWithLate + b.run.callsWithLate,
+      maxLateMs: Math.max(a.run.maxLateMs, b.run.maxLateMs),
+      loop: { p99: Math.max(a.run.loop.p99, b.run.loop.p99), max: Math.max(a.run.loop.max, b.run.loop.max) },
+    },
+    cpuMs: a.cpuMs + b.cpuMs,
+    threads: `${a.threads} | ${b.threads}`,
+    wallSeconds: a.wallSeconds + b.wallSeconds,
+    rssBefore: Math.min(a.rssBefore, b.rssBefore),
+    rssAtN: Math.max(a.rssAtN, b.rssAtN),
+    rssMax: Math.max(a.rssMax, b.rssMax),
+    peakLive: Math.max(a.peakLive, b.peakLive),
+    loop: { p99: Math.max(a.loop.p99, b.loop.p99), max: Math.max(a.loop.max, b.loop.max) },
+    pacing: {
+      framesSent: a.pacing.framesSent + b.pacing.framesSent,
+      lateFrames: a.pacing.lateFrames + b.pacing.lateFrames,
+      maxLateMs: Math.max(a.pacing.maxLateMs, b.pacing.maxLateMs),
     },
   };
 }
@@ -493,13 +532,43 @@ async function main(): Promise<void> {
     const prof = CPU_PROF ? ["--cpu-prof", "--cpu-prof-dir=.scratch/prof"] : [];
     media = (await startChild<{ ready: boolean }>("bench/media-child.ts", childEnv, ["--expose-gc", ...prof]))
       .child;
-    process.stderr.write(`bench:media: ${CALLS} calls through the media process…\n`);
-    const m = await runPhase(
-      media,
-      callers,
-      { ...script, voiceUrl: `http://127.0.0.1:${apiPort}/twilio/inbound` },
-      5_550_000,
+    const mediaScript = { ...script, voiceUrl: `http://127.0.0.1:${apiPort}/twilio/inbound` };
+    process.stderr.write(`bench:media: starting the bare relay…\n`);
+    const started = await startChild<{ ready: boolean; port: number }>(
+      "bench/media-relay.ts",
+      {
+        BENCH_DEEPGRAM_URL: fakeUrls.deepgram,
+        BENCH_ELEVENLABS_URL: fakeUrls.elevenlabs,
+        BENCH_ENDPOINTING_MS: String(ENDPOINTING_MS),
+        BENCH_FIRST_TEXT: FIRST_MESSAGE,
+        BENCH_REPLY_TEXT: REPLY,
+      },
+      ["--expose-gc", ...prof],
     );
+    relay = started.child;
+    const relayScript = { ...script, voiceUrl: `http://127.0.0.1:${started.ready.port}/voice` };
+    process.stderr.write(`bench:media: warm-up and memory, media process then bare relay…\n`);
+    const mediaMemory = await prepare(media, callers, mediaScript, 5_550_000);
+    const relayMemory = await prepare(relay, callers, relayScript, 5_560_000);
+    // Timed rounds alternate (media, relay, media, relay) so a slow spell of the machine weighs on both.
+    const rounds: PhaseResult[] = [];
+    for (let round = 0; round < 4; round++) {
+      const isMedia = round % 2 === 0;
+      process.stderr.write(
+        `bench:media: round ${round + 1} of 4, ${CALLS} calls through the ${isMedia ? "media process" : "bare relay"}…\n`,
+      );
+      rounds.push(
+        await runPhase(
+          isMedia ? media : relay,
+          callers,
+          isMedia ? mediaScript : relayScript,
+          isMedia ? 5_500_000 + round * 1000 : 5_600_000 + round * 1000,
+        ),
+      );
+    }
+    const m = combine(rounds[0] as PhaseResult, rounds[2] as PhaseResult);
+    const r = combine(rounds[1] as PhaseResult, rounds[3] as PhaseResult);
+    const cpuRounds = rounds.map((x) => f(x.cpuMs / x.run.callSeconds, 2)).join(" / ");
 
     // The session's own per-turn metrics (artifact.performanceMetrics), once every call is finalised.
     const sids = m.run.calls.map((c) => c.callSid);
@@ -521,27 +590,6 @@ async function main(): Promise<void> {
     }
     await stopChild(media);
     media = undefined;
-
-    // ------------------------------------------------ bare relay
-    process.stderr.write(`bench:media: ${CALLS} calls through the bare relay…\n`);
-    const started = await startChild<{ ready: boolean; port: number }>(
-      "bench/media-relay.ts",
-      {
-        BENCH_DEEPGRAM_URL: fakeUrls.deepgram,
-        BENCH_ELEVENLABS_URL: fakeUrls.elevenlabs,
-        BENCH_ENDPOINTING_MS: String(ENDPOINTING_MS),
-        BENCH_FIRST_TEXT: FIRST_MESSAGE,
-        BENCH_REPLY_TEXT: REPLY,
-      },
-      ["--expose-gc", ...prof],
-    );
-    relay = started.child;
-    const r = await runPhase(
-      relay,
-      callers,
-      { ...script, voiceUrl: `http://127.0.0.1:${started.ready.port}/voice` },
-      5_560_000,
-    );
     await stopChild(relay);
     relay = undefined;
     const fakesLoop = await ask<LoopDelay>(fakes, "loop", "loop");
@@ -595,7 +643,8 @@ async function main(): Promise<void> {
       .map(([k, xs]) => `${k} ${f(pct(xs, 50), 0)} / ${f(pct(xs, 95), 0)}`)
       .join(", ");
     const errors = m.run.errors;
-    const completed = CALLS - errors.length;
+    const placed = m.run.calls.length;
+    const completed = placed - errors.length;
     const mediaCpu = m.cpuMs / m.run.callSeconds;
     const relayCpu = r.cpuMs / r.run.callSeconds;
     const ratio = mediaCpu / relayCpu;
@@ -607,7 +656,7 @@ async function main(): Promise<void> {
     const lines = [
       `Command: \`BENCH_CALLS=${CALLS} BENCH_TURNS=${TURNS} npm run bench:media\` — ${CALLS} concurrent calls ` +
         `(started ${RAMP_MS} ms apart) through one media process, ${TURNS} caller turns each, turn ${BARGE_TURN + 1} ` +
-        `spoken over the reply (barge-in), ${CALLS * TURNS} turns in all. Fixed provider delays: Deepgram ` +
+        `spoken over the reply (barge-in); two timed rounds through each server, alternating, ${2 * CALLS * TURNS} media turns in all. Fixed provider delays: Deepgram ` +
         `endpointing ${ENDPOINTING_MS} ms + ${STT_DELAY_MS} ms per message, OpenAI TTFT ${TTFT_MS} ms + ${ITL_MS} ms/token ` +
         `(first clause complete at token ${FIRST_CLAUSE_TOKEN}), ElevenLabs TTFB ${TTFB_MS} ms; provider wait per turn ` +
         `${PROVIDER_WAIT_MS} ms. Machine: ${cpu.length} × ${cpu[0]?.model.trim() ?? "cpu"}, Node ${process.version}.`,
@@ -621,9 +670,9 @@ async function main(): Promise<void> {
       `| CPU per call-second, media process | ${f(mediaCpu, 2)} ms | — | |`,
       `| CPU per call-second, bare relay | ${f(relayCpu, 2)} ms | — | |`,
       `| CPU media ÷ bare relay | ${f(ratio, 2)}× | ≤ ${TARGET_CPU_RATIO}× | ${pass(ratio <= TARGET_CPU_RATIO)} |`,
-      `| RSS per active call | ${f(m.memory.rssPerCall / 2 ** 20, 2)} MB (${f(m.memory.before.rss / 2 ** 20, 0)} → ${f((m.memory.atN?.rss ?? Number.NaN) / 2 ** 20, 0)} MB after a full GC, less empty V8 heap; V8 heap ${f(m.memory.heapPerCall / 1024, 0)} KB per call; bare relay ${f(r.memory.rssPerCall / 2 ** 20, 2)} MB) | ≤ ${TARGET_RSS_MB} MB | ${pass(m.memory.rssPerCall / 2 ** 20 <= TARGET_RSS_MB && m.memory.errors === 0)} |`,
+      `| RSS per active call | ${f(mediaMemory.rssPerCall / 2 ** 20, 2)} MB (${f(mediaMemory.before.rss / 2 ** 20, 0)} → ${f((mediaMemory.atN?.rss ?? Number.NaN) / 2 ** 20, 0)} MB after a full GC, less empty V8 heap; V8 heap ${f(mediaMemory.heapPerCall / 1024, 0)} KB per call; bare relay ${f(relayMemory.rssPerCall / 2 ** 20, 2)} MB) | ≤ ${TARGET_RSS_MB} MB | ${pass(mediaMemory.rssPerCall / 2 ** 20 <= TARGET_RSS_MB && mediaMemory.errors === 0)} |`,
       `| Late outbound frames, sent > 40 ms behind schedule | ${m.pacing.lateFrames} of ${m.pacing.framesSent} (worst ${f(m.pacing.maxLateMs, 0)} ms) | 0 | ${pass(m.pacing.lateFrames === 0)} |`,
-      `| Calls completed / barge-ins (clear received) | ${completed} of ${CALLS} / ${m.run.bargeIns} | all | ${pass(errors.length === 0 && missingTurns === 0 && m.run.bargeIns === CALLS)} |`,
+      `| Calls completed / barge-ins (clear received) | ${completed} of ${placed} / ${m.run.bargeIns} | all | ${pass(errors.length === 0 && missingTurns === 0 && m.run.bargeIns === placed && placed === 2 * CALLS)} |`,
       "",
       `Caller-heard overhead by turn, p50 / p95 (ms): ${perTurn}. Provider time as the media process saw it, ` +
         `p50 / p95 (ms): ${breakdown} (fixed: all ${PROVIDER_WAIT_MS}, model = TTFT ${TTFT_MS}, voice = TTFB ${TTFB_MS}); ${overheads.length} ` +
@@ -634,8 +683,9 @@ async function main(): Promise<void> {
         `pacer: ${r.pacing.lateFrames} of ${r.pacing.framesSent} sent late.`,
       `VmRSS during the timed phase (no forced GC): ${f(m.rssBefore / 2 ** 20, 0)} MB after warm-up → ${f(m.rssAtN / 2 ** 20, 0)} MB ` +
         `with all ${m.peakLive} calls up (${f(rssGrowth, 2)} MB per call; garbage comes and goes).`,
-      `Media phase: ${f(m.wallSeconds)} s wall, ${f(m.run.callSeconds, 0)} call-seconds, ${f(m.cpuMs, 0)} CPU ms. ` +
-        `Relay phase: ${f(r.wallSeconds)} s wall, ${f(r.run.callSeconds, 0)} call-seconds, ${f(r.cpuMs, 0)} CPU ms.`,
+      `CPU per call-second by round (media / relay / media / relay): ${cpuRounds} ms.`,
+      `Media rounds: ${f(m.wallSeconds)} s wall, ${f(m.run.callSeconds, 0)} call-seconds, ${f(m.cpuMs, 0)} CPU ms. ` +
+        `Relay rounds: ${f(r.wallSeconds)} s wall, ${f(r.run.callSeconds, 0)} call-seconds, ${f(r.cpuMs, 0)} CPU ms.`,
       `CPU by thread (user + system ms): media process ${m.threads}; bare relay ${r.threads}.`,
       `Event-loop delay p99 / max: media process ${f(m.loop.p99)} / ${f(m.loop.max)} ms, ` +
         `bare relay ${f(r.loop.p99)} / ${f(r.loop.max)} ms, callers ${f(m.run.loop.p99)} / ${f(m.run.loop.max)} ms ` +
