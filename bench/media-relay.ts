@@ -3,8 +3,8 @@
 // logic, no database, no LLM. Per Twilio media stream:
 //   - `start` → one Deepgram `/v1/listen` socket (same query as the platform) and one ElevenLabs
 //     `stream-input` socket (BOS sent); the first message text goes to TTS at once.
-//   - inbound `media` → base64-decoded μ-law bytes to Deepgram (payload found by substring, like the
-//     platform's hot path).
+//   - inbound `media` → base64-decoded μ-law bytes to Deepgram (payload cut out of the message's bytes,
+//     like the platform's hot path).
 //   - a Deepgram final with `speech_final` and words → the fixed reply text to TTS (`flush`).
 //   - TTS audio → 160-byte frames sent to Twilio as `media` off ONE shared 20 ms timer with 3 frames
 //     of lead (the same wire output as the platform's pacer), and a `mark` when the queue runs dry.
@@ -39,6 +39,8 @@ const LISTEN_QUERY = new URLSearchParams({
   smart_format: "true",
   punctuate: "true",
 }).toString();
+const MEDIA_EVENT = Buffer.from('"event":"media"');
+const PAYLOAD_KEY = Buffer.from('"payload":"');
 const TTS_PATH =
   "/v1/text-to-speech/21m00Tcm4TlvDq8ikWAM/stream-input?model_id=eleven_turbo_v2_5&output_format=ulaw_8000&inactivity_timeout=60";
 
@@ -55,7 +57,7 @@ class RelayCall {
   constructor(ws: WebSocket) {
     this.#twilio = ws;
     ws.on("message", (data: Buffer, isBinary: boolean) => {
-      if (!isBinary) this.#onTwilio(data.toString("utf8"));
+      if (!isBinary) this.#onTwilio(data);
     });
     ws.on("close", () => this.#close());
     ws.on("error", () => {});
@@ -65,19 +67,20 @@ class RelayCall {
     return this.#queue.length > 0;
   }
 
-  #onTwilio(raw: string): void {
-    if (raw.startsWith('{"event":"media"')) {
-      const at = raw.indexOf('"payload":"');
+  #onTwilio(data: Buffer): void {
+    // The payload is cut out of the bytes, as the platform does (no string of the whole message).
+    if (data.indexOf(MEDIA_EVENT) >= 0) {
+      const at = data.indexOf(PAYLOAD_KEY);
       if (at < 0) return;
-      const end = raw.indexOf('"', at + 11);
+      const end = data.indexOf(0x22, at + PAYLOAD_KEY.length);
       const dg = this.#dg;
       if (end > 0 && dg && dg.readyState === WebSocket.OPEN)
-        dg.send(Buffer.from(raw.slice(at + 11, end), "base64"));
+        dg.send(Buffer.from(data.toString("latin1", at + PAYLOAD_KEY.length, end), "base64"));
       return;
     }
     let msg: { event?: string; streamSid?: string };
     try {
-      msg = JSON.parse(raw) as typeof msg;
+      msg = JSON.parse(data.toString("utf8")) as typeof msg;
     } catch {
       return;
     }

@@ -126,6 +126,10 @@ interface TwilioStart {
   customParameters?: Record<string, string>;
 }
 
+const MEDIA_EVENT = Buffer.from('"event":"media"');
+const PAYLOAD_KEY = Buffer.from('"payload":"');
+const QUOTE = 0x22;
+
 interface Reply {
   ctrl: AbortController;
   utterance: Utterance | undefined;
@@ -267,6 +271,26 @@ export class CallSession {
   // ------------------------------------------------------------------ Twilio messages
 
   /** One text frame from Twilio. Malformed or out-of-order messages are ignored. */
+  /**
+   * A websocket text message as received. The hot path, 50 per second per call: a `media` frame's
+   * payload is cut out of the bytes and decoded without turning the whole message into a string;
+   * anything else goes to `onMessage`.
+   */
+  onFrame(data: Buffer): void {
+    if (this.#phase === "ended") return;
+    if (data.indexOf(MEDIA_EVENT) >= 0) {
+      if (this.#phase !== "live" && this.#phase !== "starting") return;
+      const at = data.indexOf(PAYLOAD_KEY);
+      if (at < 0) return;
+      const from = at + PAYLOAD_KEY.length;
+      const end = data.indexOf(QUOTE, from);
+      if (end < 0) return;
+      this.#onAudio(Buffer.from(data.toString("latin1", from, end), "base64"));
+      return;
+    }
+    this.onMessage(data.toString("utf8"));
+  }
+
   onMessage(raw: string): void {
     if (this.#phase === "ended") return;
     // The hot path: media frames are recognised without a full JSON parse of the envelope.

@@ -15,6 +15,9 @@ export interface SpeakerHost {
 
 let seq = 0;
 
+/** Progress marks at most this often: 400 ms of μ-law 8 kHz (the heard text is known to a word or two). */
+export const PROGRESS_MARK_BYTES = 3200;
+
 export class Utterance {
   readonly id = `u${++seq}`;
   readonly interruptible: boolean;
@@ -37,6 +40,8 @@ export class Utterance {
   #stream: TtsStream | undefined;
   #opening: Promise<void> | undefined;
   #pending: string[] = [];
+  /** Audio bytes covered by the last progress mark. */
+  #markedBytes = 0;
 
   constructor(host: SpeakerHost, interruptible: boolean) {
     this.#host = host;
@@ -152,7 +157,13 @@ export class Utterance {
     this.firstAudioAt ??= now;
     this.bytesReceived += audio.length;
     this.#host.out.enqueueAudio(audio, now);
-    this.#host.out.enqueueMark(`${this.id}:${this.bytesReceived}`, now);
+    // A progress mark (Twilio echoes it when that audio has played: how much the caller heard, for
+    // truncation on barge-in) every PROGRESS_MARK_BYTES or so, not after every TTS chunk: each mark
+    // is a message each way.
+    if (this.bytesReceived - this.#markedBytes >= PROGRESS_MARK_BYTES) {
+      this.#markedBytes = this.bytesReceived;
+      this.#host.out.enqueueMark(`${this.id}:${this.bytesReceived}`, now);
+    }
   }
 
   #finishQueue(): void {

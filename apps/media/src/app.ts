@@ -129,7 +129,7 @@ export async function buildMedia(config: MediaConfig, options: BuildMediaOptions
     });
     calls.add(session);
     socket.on("message", (data: Buffer, isBinary: boolean) => {
-      if (!isBinary) session.onMessage(data.toString("utf8"));
+      if (!isBinary) session.onFrame(data);
     });
     socket.on("close", () => session.onClose());
     socket.on("error", (err) => app.log.debug({ err }, "media socket error"));
