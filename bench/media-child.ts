@@ -34,6 +34,8 @@ process.on("message", (m) => {
   if (m === "pacing") {
     // Frames this process sent and how many left more than 40 ms behind schedule (the pacer counts).
     process.send?.({ pacing: { ...app.pacer.stats } });
+    // The worst lateness is per ask (the parent asks before and after each timed round).
+    app.pacer.stats.maxLateMs = 0;
     return;
   }
   if (m !== "loop") return;

@@ -235,6 +235,7 @@ process.on("message", (m) => {
   }
   if (m === "pacing") {
     process.send?.({ pacing: { ...pacing } });
+    pacing.maxLateMs = 0;
     return;
   }
   if (m !== "loop") return;

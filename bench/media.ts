@@ -376,7 +376,7 @@ async function runPhase(
     pacing: {
       framesSent: pacing1.framesSent - pacing0.framesSent,
       lateFrames: pacing1.lateFrames - pacing0.lateFrames,
-      // The worst over the whole life of the process (warm-up included): an upper bound.
+      // The child resets its worst lateness at every ask: this is the round's own.
       maxLateMs: pacing1.maxLateMs,
     },
   };

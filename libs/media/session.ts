@@ -3,7 +3,7 @@ import type { OrgPricingInput } from "../billing/pricing.ts";
 import { type CallUsage, zeroCallUsage } from "../billing/usage.ts";
 import type { SecretBox } from "../crypto/index.ts";
 import type { Call as CallRow, Db, PhoneNumber as PhoneNumberRow } from "../db/index.ts";
-import { isSilence } from "../providers/audio.ts";
+import { hasVoice, isSilence } from "../providers/audio.ts";
 import { ClauseChunker } from "../providers/chunker.ts";
 import type { Providers } from "../providers/index.ts";
 import {
@@ -639,8 +639,7 @@ export class CallSession {
     }
     this.#sttBytes += buf.length;
     stt.sendAudio(buf);
-    const silent = isSilence(buf);
-    if (!silent) this.#lastVoiceSentAt = this.#now();
+    if (hasVoice(buf)) this.#lastVoiceSentAt = this.#now();
     if (this.#phase !== "live") return;
     // Local voice activity only matters while the assistant can be interrupted.
     const speaking = this.#speaking;
@@ -649,7 +648,7 @@ export class CallSession {
       return;
     }
     if (this.#assistant.stopSpeakingPlan.numWords > 0) return;
-    if (silent) {
+    if (isSilence(buf)) {
       if (++this.#unvoicedFrames >= 2) this.#voicedMs = 0;
       return;
     }

@@ -38,6 +38,16 @@ export function isSilence(frame: Uint8Array, threshold = 150): boolean {
   return sum < threshold * n;
 }
 
+/**
+ * A quick look for voice in a frame, for timing only (when the caller's last voiced frame left; not
+ * for barge-in, which uses `isSilence`): any of every 8th sample at μ-law magnitude ≥ 16 (about
+ * −40 dBFS). An eighth of the work of `isSilence`, on every frame of every call.
+ */
+export function hasVoice(frame: Uint8Array): boolean {
+  for (let i = 0; i < frame.length; i += 8) if ((~(frame[i] as number) & 0x7f) >= 16) return true;
+  return false;
+}
+
 /** A frame of silence, for padding. Shared; do not mutate. */
 export const SILENCE_FRAME: Buffer = Buffer.alloc(FRAME_BYTES, MULAW_SILENCE);
 

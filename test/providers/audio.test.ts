@@ -5,6 +5,7 @@ import {
   FRAME_BYTES,
   FrameSplitter,
   frames20ms,
+  hasVoice,
   isSilence,
   MULAW_SILENCE,
   MULAW_TO_LINEAR,
@@ -81,4 +82,14 @@ test("frames20ms splits a whole buffer, padding the tail, or carries it with a s
   assert.equal(splitter.pendingBytes, 40);
   splitter.reset();
   assert.equal(splitter.pendingBytes, 0);
+});
+
+test("hasVoice: speech-level frames have voice, silence and faint line noise do not", () => {
+  assert.equal(hasVoice(Buffer.alloc(160, 0xff)), false);
+  assert.equal(hasVoice(Buffer.alloc(160, 0x7f)), false);
+  // μ-law 0xF0 is magnitude 15: faint noise.
+  assert.equal(hasVoice(Buffer.alloc(160, 0xf0)), false);
+  const speech = Buffer.alloc(160, 0xff);
+  for (let i = 0; i < 160; i += 4) speech[i] = 0x20; // loud samples, every 4th
+  assert.equal(hasVoice(speech), true);
 });
