@@ -27,6 +27,8 @@ import { CallUsage, zeroCallUsage } from "./usage.ts";
 // with whatever usage was recorded; one that ended with no usage at all (it never reached a media
 // session: busy, no answer, failed, refused at admission) is priced as zero usage (five zero lines,
 // cost 0). A usage record that is present but malformed is refused rather than guessed at.
+// The sixth line (analysis) is added later, by `recordCallAnalysis` (./analysis.ts), once the
+// post-call analysis has run; a repeated finalisation returns it with the others.
 
 export type { UsageLine };
 
@@ -35,7 +37,7 @@ export interface CallCostResult {
   cost: number;
   costBreakdown: CostBreakdown;
   costs: CostItem[];
-  /** The call's five ledger lines (transport, stt, llm, tts, platform). */
+  /** The call's ledger lines: transport, stt, llm, tts, platform, and analysis once it ran. */
   lines: UsageLine[];
   totalMicros: bigint;
   billedMicros: bigint;
@@ -60,13 +62,13 @@ const ZERO_USAGE: CallUsage = {
   tts: { provider: "", model: "", characters: 0, byo: false },
 };
 
-function order(lines: UsageLine[]): UsageLine[] {
+export function orderLines(lines: UsageLine[]): UsageLine[] {
   return [...lines].sort(
     (a, b) => CATEGORIES.indexOf(a.category as Category) - CATEGORIES.indexOf(b.category as Category),
   );
 }
 
-function toPriced(row: UsageLine): PricedLine {
+export function toPriced(row: UsageLine): PricedLine {
   return {
     category: row.category as Category,
     provider: row.provider,
@@ -99,8 +101,15 @@ export async function recordCallCost(
 
     const existing = await tx.usageLine.findMany({ where: { callId } });
     if (existing.length > 0) {
-      const lines = order(existing);
-      const priced = assemble(lines.map(toPriced), usage ?? ZERO_USAGE);
+      const lines = orderLines(existing);
+      // The analysis line is shared out between its steps at the prices it was made with.
+      const pricing = existing.some((l) => l.category === "analysis")
+        ? effectivePricing(
+            catalog.tableAt(call.startedAt ?? call.createdAt),
+            await tx.org.findUniqueOrThrow({ where: { id: call.orgId } }),
+          )
+        : undefined;
+      const priced = assemble(lines.map(toPriced), usage ?? ZERO_USAGE, pricing);
       return { ...priced, lines, created: false };
     }
 
@@ -135,7 +144,7 @@ export async function recordCallCost(
         occurredAt,
       })),
     );
-    const lines = order(await tx.usageLine.findMany({ where: { callId } }));
+    const lines = orderLines(await tx.usageLine.findMany({ where: { callId } }));
     await tx.call.update({
       where: { id: callId },
       data: {

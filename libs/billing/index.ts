@@ -1,3 +1,4 @@
+export * from "./analysis.ts";
 export * from "./finalize.ts";
 export * from "./ledger.ts";
 export * from "./money.ts";

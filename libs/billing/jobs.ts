@@ -3,7 +3,9 @@ import type { BillingLogger, StripeBilling } from "./stripe.ts";
 
 // Job processors of the Stripe half of billing, registered by the worker:
 // - `billing.report-usage` {callId}: enqueued by the media plane after finalisation (jobId
-//   `usage.<callId>`); reports the call's unreported platform lines as meter events. A failure
+//   `usage.<callId>`), and again by `call.post-process` once it has written a platform-billed
+//   analysis line (jobId `usage-analysis.<callId>`: that line may come after the first report ran);
+//   reports the call's unreported platform lines as meter events. A failure
 //   throws, so the queue retries with backoff (10 attempts); lines Stripe already accepted stay
 //   marked and are never sent again. Without STRIPE_SECRET_KEY it does nothing (logged once).
 // - `billing.reconcile` {orgId?, periodStart, periodEnd}: first reports what is still pending in

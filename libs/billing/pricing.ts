@@ -1,5 +1,5 @@
 import type { Static } from "@sinclair/typebox";
-import type { CostBreakdown } from "../vapi/call.ts";
+import type { AnalysisCostBreakdown, CostBreakdown } from "../vapi/call.ts";
 import { Decimal, dec, microsToUsdNumber, usdToMicros } from "./money.ts";
 import {
   deepMerge,
@@ -13,10 +13,11 @@ import {
   type TransportPrice,
   type TtsPrice,
 } from "./prices.ts";
-import type { CallUsage } from "./usage.ts";
+import { ANALYSIS_STEPS, type AnalysisStepUsage, type AnalysisUsage, type CallUsage } from "./usage.ts";
 
-// Prices one call's usage into five lines (transport, stt, llm, tts, platform) and Vapi's cost
-// shapes. Rules (see money.ts for the rounding rule):
+// Prices one call's usage into five lines (transport, stt, llm, tts, platform), plus a sixth
+// (analysis) once the post-call analysis has run, and Vapi's cost shapes. Rules (see money.ts for
+// the rounding rule):
 // - Time-based lines (transport, stt, platform) are billed in whole seconds rounded up (per started
 //   second, Vapi's "prorated to the second"), or in whole minutes rounded up when the org's
 //   billingIncrement is "minute". Their unit is "minute" and their unit price the per-minute price;
@@ -28,13 +29,18 @@ import type { CallUsage } from "./usage.ts";
 //   into one amount. The line's quantity is prompt + completion tokens and its unitPrice the blended
 //   price per token (12 decimals); the components are in `costs[]`.
 // - tts: characters at the per-1,000-characters price; unitPrice is per character.
+// - analysis (only when `usage.analysis` is present): the tokens of the post-call analysis steps
+//   (summary, structuredData, successEvaluation), priced like the llm line with the LLM prices of
+//   the analysis model (the call's own model), the steps' exact amounts summed and rounded once.
+//   In `costs[]` it is one AnalysisCost per step; the line's amount is shared out between them in
+//   proportion to their exact amounts (largest remainder), so the items sum to the line exactly.
 // - A provider line is `passthrough` when its usage says `byo` (the org's own credential paid the
 //   provider): still computed and shown at cost, but not charged by the platform. The platform fee
 //   is always billed by the platform.
 // - `cost` = `costBreakdown.total` = Σ costs[].cost = Σ lines: everything the call cost, including
 //   passthrough. What the platform charges is `billedMicros` (Σ lines with billedBy = platform).
 
-export const CATEGORIES = ["transport", "stt", "llm", "tts", "platform"] as const;
+export const CATEGORIES = ["transport", "stt", "llm", "tts", "platform", "analysis"] as const;
 export type Category = (typeof CATEGORIES)[number];
 export type BilledBy = "platform" | "passthrough";
 export type BillingIncrement = "second" | "minute";
@@ -123,7 +129,15 @@ export type CostItem =
       cachedPromptTokens: number;
     })
   | (CostItemBase & { type: "voice"; voice: { provider: string; model: string }; characters: number })
-  | (CostItemBase & { type: "vapi"; subType: "normal"; minutes: number });
+  | (CostItemBase & { type: "vapi"; subType: "normal"; minutes: number })
+  | (CostItemBase & {
+      type: "analysis";
+      analysisType: (typeof ANALYSIS_STEPS)[number];
+      model: { provider: string; model: string };
+      promptTokens: number;
+      completionTokens: number;
+      cachedPromptTokens: number;
+    });
 
 export interface PricedCall {
   lines: PricedLine[];
@@ -232,13 +246,7 @@ export function priceCall(usage: CallUsage, p: EffectivePricing): PricedCall {
     usage.llm.model,
   );
   const lRate = lPrice ?? p.fallback.llm;
-  const cached = Math.min(usage.llm.cachedPromptTokens, usage.llm.promptTokens);
-  const uncached = usage.llm.promptTokens - cached;
-  const llmUsd = dec(uncached)
-    .times(lRate.promptPer1MTokensUsd)
-    .plus(dec(cached).times(lRate.cachedPromptPer1MTokensUsd))
-    .plus(dec(usage.llm.completionTokens).times(lRate.completionPer1MTokensUsd))
-    .div(1_000_000);
+  const llmUsd = tokensUsd(lRate, usage.llm);
   const tokens = usage.llm.promptTokens + usage.llm.completionTokens;
   lines.push({
     category: "llm",
@@ -288,7 +296,88 @@ export function priceCall(usage: CallUsage, p: EffectivePricing): PricedCall {
     ),
   );
 
-  return assemble(lines, usage);
+  if (usage.analysis) lines.push(priceAnalysis(usage.analysis, p));
+
+  return assemble(lines, usage, p);
+}
+
+/** Exact USD of some tokens: uncached prompt, cached prompt and completion tokens at their rates. */
+function tokensUsd(
+  rate: Static<typeof LlmPrice>,
+  t: { promptTokens: number; cachedPromptTokens: number; completionTokens: number },
+): Decimal {
+  const cached = Math.min(t.cachedPromptTokens, t.promptTokens);
+  const uncached = t.promptTokens - cached;
+  return dec(uncached)
+    .times(rate.promptPer1MTokensUsd)
+    .plus(dec(cached).times(rate.cachedPromptPer1MTokensUsd))
+    .plus(dec(t.completionTokens).times(rate.completionPer1MTokensUsd))
+    .div(1_000_000);
+}
+
+/** The LLM prices of the analysis model, and whether the table listed it. */
+function analysisRate(
+  usage: AnalysisUsage,
+  p: EffectivePricing,
+): { rate: Static<typeof LlmPrice>; listed: boolean } {
+  const price = providerPrices(p.prices.llm, normaliseProvider(usage.provider), usage.model);
+  return { rate: price ?? p.fallback.llm, listed: price !== undefined };
+}
+
+/** The analysis steps that ran (answered with usage), in Vapi's order. */
+function analysisSteps(usage: AnalysisUsage): [(typeof ANALYSIS_STEPS)[number], AnalysisStepUsage][] {
+  return ANALYSIS_STEPS.flatMap((s) => {
+    const u = usage[s];
+    return u ? [[s, u] as [(typeof ANALYSIS_STEPS)[number], AnalysisStepUsage]] : [];
+  });
+}
+
+/**
+ * The sixth line: the post-call analysis tokens (every step), priced with the LLM prices of the
+ * analysis model; `passthrough` when the organisation's own OpenAI key paid them.
+ */
+export function priceAnalysis(usage: AnalysisUsage, p: EffectivePricing): PricedLine {
+  const { rate, listed } = analysisRate(usage, p);
+  let usd = dec(0);
+  let tokens = 0;
+  for (const [, u] of analysisSteps(usage)) {
+    usd = usd.plus(tokensUsd(rate, u));
+    tokens += u.promptTokens + u.completionTokens;
+  }
+  return {
+    category: "analysis",
+    provider: normaliseProvider(usage.provider),
+    model: usage.model,
+    quantity: String(tokens),
+    unit: "token",
+    unitPrice: blended(usd, tokens, dec(rate.promptPer1MTokensUsd).div(1_000_000)),
+    amountMicros: usdToMicros(usd),
+    billedBy: usage.byo ? "passthrough" : "platform",
+    priceVersion: listed ? p.priceVersion : `${p.priceVersion}#fallback`,
+    fallback: !listed,
+  };
+}
+
+/**
+ * Shares `total` micro-dollars out in proportion to `weights` (largest remainder, ties to the
+ * earlier): the parts always sum to `total` exactly.
+ */
+export function allocateMicros(total: bigint, weights: readonly Decimal[]): bigint[] {
+  if (weights.length === 0) return [];
+  const sum = weights.reduce((a, w) => a.plus(w), dec(0));
+  if (sum.isZero()) return weights.map((_, i) => (i === 0 ? total : 0n));
+  const exact = weights.map((w) => dec(total).times(w).div(sum));
+  const parts = exact.map((e) => BigInt(e.floor().toFixed(0)));
+  let left = total - parts.reduce((a, b) => a + b, 0n);
+  const order = exact
+    .map((e, i) => ({ i, frac: e.minus(e.floor()) }))
+    .sort((a, b) => b.frac.comparedTo(a.frac) || a.i - b.i);
+  for (const { i } of order) {
+    if (left <= 0n) break;
+    parts[i] = (parts[i] ?? 0n) + 1n;
+    left -= 1n;
+  }
+  return parts;
 }
 
 /** Blended USD per token at 12 decimals (the ledger's precision); the list prompt price when no tokens. */
@@ -301,8 +390,12 @@ function sum(lines: readonly PricedLine[], pred: (l: PricedLine) => boolean = ()
   return lines.filter(pred).reduce((a, l) => a + l.amountMicros, 0n);
 }
 
-/** Builds Vapi's `cost`, `costBreakdown` and `costs[]` from priced lines (and the raw usage counts). */
-export function assemble(lines: PricedLine[], usage: CallUsage): PricedCall {
+/**
+ * Builds Vapi's `cost`, `costBreakdown` and `costs[]` from priced lines (and the raw usage counts).
+ * `pricing` (the prices the lines were made with) only serves to share the analysis line out between
+ * its steps in proportion to their exact amounts; without it the shares follow the steps' tokens.
+ */
+export function assemble(lines: PricedLine[], usage: CallUsage, pricing?: EffectivePricing): PricedCall {
   const get = (c: Category): PricedLine => {
     const l = lines.find((x) => x.category === c);
     if (!l) throw new Error(`usage line ${c} missing`);
@@ -371,6 +464,37 @@ export function assemble(lines: PricedLine[], usage: CallUsage): PricedCall {
     llmCachedPromptTokens: usage.llm.cachedPromptTokens,
     ttsCharacters: usage.tts.characters,
   };
+  const a = lines.find((x) => x.category === "analysis");
+  if (a) {
+    if (!usage.analysis) throw new Error("usage line analysis has no analysis usage");
+    const au = usage.analysis;
+    const steps = analysisSteps(au);
+    const rate = pricing ? analysisRate(au, pricing).rate : undefined;
+    const shares = allocateMicros(
+      a.amountMicros,
+      steps.map(([, u]) => (rate ? tokensUsd(rate, u) : dec(u.promptTokens + u.completionTokens))),
+    );
+    const breakdown: AnalysisCostBreakdown = {};
+    steps.forEach(([step, u], i) => {
+      const cost = microsToUsdNumber(shares[i] ?? 0n);
+      costs.push({
+        type: "analysis",
+        analysisType: step,
+        model: { provider: a.provider, model: a.model ?? "" },
+        promptTokens: u.promptTokens,
+        completionTokens: u.completionTokens,
+        cachedPromptTokens: u.cachedPromptTokens,
+        cost,
+        billedBy: a.billedBy,
+        ...flag(a),
+      });
+      breakdown[step] = cost;
+      breakdown[`${step}PromptTokens`] = u.promptTokens;
+      breakdown[`${step}CompletionTokens`] = u.completionTokens;
+      breakdown[`${step}CachedPromptTokens`] = u.cachedPromptTokens;
+    });
+    costBreakdown.analysisCostBreakdown = breakdown;
+  }
   return {
     lines,
     totalMicros,

@@ -18,7 +18,8 @@ import { effectivePricing } from "./pricing.ts";
 //   exact for per-minute billing, seconds / 60 at 6 places for per-second billing). Its price is the
 //   organisation's platform fee per minute (`unit_amount_decimal` in cents, e.g. "5" for $0.05).
 // - `provider_usage` (STRIPE_METER_PROVIDER_USAGE): every other platform-billed line (transport,
-//   stt, llm, tts when the platform's own provider keys paid); value = the line's amountMicros
+//   stt, llm, tts, and the post-call analysis tokens, when the platform's own provider keys paid);
+//   value = the line's amountMicros
 //   (integer micro-dollars); price $0.000001 per unit (`unit_amount_decimal` "0.0001" cents), so
 //   Stripe's amount equals our ledger to the micro-dollar before Stripe's rounding to cents.
 // Passthrough lines (the organisation's own provider key) are never reported.

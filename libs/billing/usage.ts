@@ -3,6 +3,29 @@ import { type Static, Type } from "@sinclair/typebox";
 // The raw usage quantities the media plane records on Call.usage when a call ends; billing prices
 // them into UsageLines. `byo` is true when the organisation's own credential paid that provider
 // (its line is then `passthrough`: shown at cost, not charged by the platform).
+// `analysis` is added later by the post-call analysis (worker job `call.post-process`): the tokens
+// of each analysis step that answered, priced into the sixth line (category "analysis").
+
+export const ANALYSIS_STEPS = ["summary", "structuredData", "successEvaluation"] as const;
+export type AnalysisStep = (typeof ANALYSIS_STEPS)[number];
+
+export const AnalysisStepUsage = Type.Object({
+  /** Includes `cachedPromptTokens` (OpenAI's usage semantics). */
+  promptTokens: Type.Integer({ minimum: 0 }),
+  cachedPromptTokens: Type.Integer({ minimum: 0 }),
+  completionTokens: Type.Integer({ minimum: 0 }),
+});
+export type AnalysisStepUsage = Static<typeof AnalysisStepUsage>;
+
+export const AnalysisUsage = Type.Object({
+  provider: Type.String(),
+  model: Type.String(),
+  byo: Type.Boolean(),
+  summary: Type.Optional(AnalysisStepUsage),
+  structuredData: Type.Optional(AnalysisStepUsage),
+  successEvaluation: Type.Optional(AnalysisStepUsage),
+});
+export type AnalysisUsage = Static<typeof AnalysisUsage>;
 
 export const CallUsage = Type.Object({
   /** Billable call duration (startedAt → endedAt), seconds with millisecond precision. */
@@ -33,6 +56,7 @@ export const CallUsage = Type.Object({
     characters: Type.Integer({ minimum: 0 }),
     byo: Type.Boolean(),
   }),
+  analysis: Type.Optional(AnalysisUsage),
 });
 export type CallUsage = Static<typeof CallUsage>;
 

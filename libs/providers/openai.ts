@@ -418,6 +418,7 @@ export class OpenAiLlm implements LanguageModel {
     if (request.tools && request.tools.length > 0) body.tools = toOpenAiTools(request.tools);
     if (request.temperature !== undefined) body.temperature = request.temperature;
     if (request.maxTokens !== undefined) body.max_completion_tokens = request.maxTokens;
+    if (request.responseFormat === "json_object") body.response_format = { type: "json_object" };
 
     const json = JSON.stringify(body);
     const options: RequestOptions = {

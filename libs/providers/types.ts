@@ -110,6 +110,11 @@ export interface LlmRequest {
   tools?: LlmTool[];
   temperature?: number;
   maxTokens?: number;
+  /**
+   * OpenAI's `response_format`: "json_object" asks for one JSON object (the prompt must mention
+   * JSON). Unset: plain text, the default.
+   */
+  responseFormat?: "json_object";
   signal: AbortSignal;
 }
 

@@ -53,7 +53,10 @@ export const JOBS = {
     backoffMs: 2000,
     payload: CallIdPayload,
   },
-  /** Report a call's platform-billed usage lines to Stripe as meter events. */
+  /**
+   * Report a call's unreported platform-billed usage lines to Stripe as meter events (`usage.<callId>`
+   * after finalisation; `usage-analysis.<callId>` for the analysis line written later).
+   */
   "billing.report-usage": {
     queue: "billing",
     attempts: 10,

@@ -55,6 +55,26 @@ export const CreateCallDTO = Type.Object(
 );
 export type CreateCallDTO = Static<typeof CreateCallDTO>;
 
+/** Vapi's `AnalysisCostBreakdown`: cost and tokens of each post-call analysis step. */
+export const AnalysisCostBreakdown = Type.Object(
+  {
+    summary: Type.Optional(Type.Number()),
+    summaryPromptTokens: Type.Optional(Type.Number()),
+    summaryCompletionTokens: Type.Optional(Type.Number()),
+    summaryCachedPromptTokens: Type.Optional(Type.Number()),
+    structuredData: Type.Optional(Type.Number()),
+    structuredDataPromptTokens: Type.Optional(Type.Number()),
+    structuredDataCompletionTokens: Type.Optional(Type.Number()),
+    structuredDataCachedPromptTokens: Type.Optional(Type.Number()),
+    successEvaluation: Type.Optional(Type.Number()),
+    successEvaluationPromptTokens: Type.Optional(Type.Number()),
+    successEvaluationCompletionTokens: Type.Optional(Type.Number()),
+    successEvaluationCachedPromptTokens: Type.Optional(Type.Number()),
+  },
+  { title: "AnalysisCostBreakdown" },
+);
+export type AnalysisCostBreakdown = Static<typeof AnalysisCostBreakdown>;
+
 export const CostBreakdown = Type.Object(
   {
     transport: Type.Optional(Type.Number()),
@@ -67,6 +87,7 @@ export const CostBreakdown = Type.Object(
     llmCompletionTokens: Type.Optional(Type.Number()),
     llmCachedPromptTokens: Type.Optional(Type.Number()),
     ttsCharacters: Type.Optional(Type.Number()),
+    analysisCostBreakdown: Type.Optional(AnalysisCostBreakdown),
   },
   { title: "CostBreakdown" },
 );

@@ -99,6 +99,8 @@ describe("GET /billing/usage", () => {
         ["llm", 2 * 33_000, 33_000],
         ["tts", 2 * 75_000, 75_000],
         ["platform", 3 * 105_000, 0],
+        // No call here was analysed: the sixth category is present, at zero.
+        ["analysis", 0, 0],
       ],
     );
     assert.equal(byCategory.totals.calls, 3);

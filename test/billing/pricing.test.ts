@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import {
+  allocateMicros,
   billedSeconds,
   buildPriceCatalog,
+  type CallUsage,
   DEFAULT_PRICE_CATALOG,
   effectivePricing,
   microsToUsdNumber,
@@ -32,8 +34,14 @@ function assertConsistent(p: PricedCall): void {
   assert.equal(p.costBreakdown.total, p.cost);
   const costs = p.costs.reduce((a, c) => a + c.cost, 0);
   assert.equal(Math.round(costs * 1e6), Number(lines));
+  // Vapi's costBreakdown has no top-level analysis figure: its steps are in analysisCostBreakdown.
   const parts = ["transport", "stt", "llm", "tts", "vapi"] as const;
-  assert.equal(Math.round(parts.reduce((a, k) => a + (p.costBreakdown[k] ?? 0), 0) * 1e6), Number(lines));
+  const a = p.costBreakdown.analysisCostBreakdown ?? {};
+  const analysis = (a.summary ?? 0) + (a.structuredData ?? 0) + (a.successEvaluation ?? 0);
+  assert.equal(
+    Math.round((parts.reduce((x, k) => x + (p.costBreakdown[k] ?? 0), 0) + analysis) * 1e6),
+    Number(lines),
+  );
 }
 
 describe("money", () => {
@@ -285,5 +293,135 @@ describe("price table versions and deployment configuration", () => {
       (e: unknown) => e instanceof ConfigError && /platformFeePerMinuteUsd/.test(e.message),
     );
     assert.throws(() => parsePriceTableFile("{", "PRICE_TABLE_PATH"), ConfigError);
+  });
+});
+
+describe("the analysis line (post-call analysis tokens)", () => {
+  function withAnalysis(analysis: CallUsage["analysis"]): CallUsage {
+    return { ...callUsage(), analysis };
+  }
+
+  test("a sixth line priced at the analysis model's LLM prices; one AnalysisCost per step; cost = Σ six lines", () => {
+    const p = priceCall(
+      withAnalysis({
+        provider: "openai",
+        model: "gpt-4o",
+        byo: false,
+        summary: { promptTokens: 1_000, cachedPromptTokens: 0, completionTokens: 40 },
+        structuredData: { promptTokens: 1_100, cachedPromptTokens: 0, completionTokens: 25 },
+        successEvaluation: { promptTokens: 1_200, cachedPromptTokens: 200, completionTokens: 2 },
+      }),
+      effectivePricing(table),
+    );
+    // gpt-4o: summary 1000×2.50 + 40×10 = 2900 µ$; structured data 1100×2.50 + 25×10 = 3000 µ$;
+    // evaluation 1000×2.50 + 200×1.25 + 2×10 = 2770 µ$ → 8670 µ$.
+    assert.equal(amounts(p).analysis, 8_670n);
+    const line = p.lines.find((l) => l.category === "analysis");
+    assert.equal(line?.quantity, String(1_040 + 1_125 + 1_202));
+    assert.equal(line?.unit, "token");
+    assert.equal(line?.billedBy, "platform");
+    assert.equal(line?.fallback, false);
+    assert.equal(p.totalMicros, CALL_TOTAL_MICROS + 8_670n);
+    assertConsistent(p);
+    assert.deepEqual(
+      p.costs.filter((c) => c.type === "analysis"),
+      [
+        {
+          type: "analysis",
+          analysisType: "summary",
+          model: { provider: "openai", model: "gpt-4o" },
+          promptTokens: 1_000,
+          completionTokens: 40,
+          cachedPromptTokens: 0,
+          cost: 0.0029,
+          billedBy: "platform",
+        },
+        {
+          type: "analysis",
+          analysisType: "structuredData",
+          model: { provider: "openai", model: "gpt-4o" },
+          promptTokens: 1_100,
+          completionTokens: 25,
+          cachedPromptTokens: 0,
+          cost: 0.003,
+          billedBy: "platform",
+        },
+        {
+          type: "analysis",
+          analysisType: "successEvaluation",
+          model: { provider: "openai", model: "gpt-4o" },
+          promptTokens: 1_200,
+          completionTokens: 2,
+          cachedPromptTokens: 200,
+          cost: 0.00277,
+          billedBy: "platform",
+        },
+      ],
+    );
+    assert.deepEqual(p.costBreakdown.analysisCostBreakdown, {
+      summary: 0.0029,
+      summaryPromptTokens: 1_000,
+      summaryCompletionTokens: 40,
+      summaryCachedPromptTokens: 0,
+      structuredData: 0.003,
+      structuredDataPromptTokens: 1_100,
+      structuredDataCompletionTokens: 25,
+      structuredDataCachedPromptTokens: 0,
+      successEvaluation: 0.00277,
+      successEvaluationPromptTokens: 1_200,
+      successEvaluationCompletionTokens: 2,
+      successEvaluationCachedPromptTokens: 200,
+    });
+  });
+
+  test("rounded once per line; the steps share it exactly (largest remainder); BYO is passthrough", () => {
+    const p = priceCall(
+      withAnalysis({
+        provider: "openai",
+        model: "gpt-4o-mini",
+        byo: true,
+        summary: { promptTokens: 333, cachedPromptTokens: 0, completionTokens: 7 },
+        successEvaluation: { promptTokens: 101, cachedPromptTokens: 0, completionTokens: 1 },
+      }),
+      effectivePricing(table),
+    );
+    // gpt-4o-mini: 333×0.15 + 7×0.60 = 54.15 µ$; 101×0.15 + 1×0.60 = 15.75 µ$; 69.9 µ$ → 70 µ$,
+    // shared 54.23 / 15.77 → 54 + 16.
+    assert.equal(amounts(p).analysis, 70n);
+    assert.equal(p.lines.find((l) => l.category === "analysis")?.billedBy, "passthrough");
+    assert.deepEqual(
+      p.costs.filter((c) => c.type === "analysis").map((c) => [c.analysisType, c.cost, c.billedBy]),
+      [
+        ["summary", 0.000054, "passthrough"],
+        ["successEvaluation", 0.000016, "passthrough"],
+      ],
+    );
+    assert.equal(p.passthroughMicros, 70n);
+    assertConsistent(p);
+  });
+
+  test("an analysis model missing from the table is priced at the fallback and flagged", () => {
+    const p = priceCall(
+      withAnalysis({
+        provider: "openai",
+        model: "gpt-unlisted",
+        byo: false,
+        summary: { promptTokens: 10, cachedPromptTokens: 0, completionTokens: 10 },
+      }),
+      effectivePricing(table),
+    );
+    const line = p.lines.find((l) => l.category === "analysis");
+    assert.equal(line?.fallback, true);
+    assert.match(line?.priceVersion ?? "", /#fallback$/);
+    assert.equal(p.costs.find((c) => c.type === "analysis")?.priceFallback, true);
+    assertConsistent(p);
+  });
+
+  test("allocateMicros always sums to the total", () => {
+    const d = (v: string) => new Prisma.Decimal(v);
+    assert.deepEqual(allocateMicros(70n, [d("54.15"), d("15.75")]), [54n, 16n]);
+    assert.deepEqual(allocateMicros(10n, [d("1"), d("1"), d("1")]), [4n, 3n, 3n]);
+    assert.deepEqual(allocateMicros(5n, [d("0"), d("0")]), [5n, 0n]);
+    assert.deepEqual(allocateMicros(0n, [d("3"), d("1")]), [0n, 0n]);
   });
 });

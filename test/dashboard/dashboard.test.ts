@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
-import { CATEGORIES, type CallUsage, recordCallCost } from "../../libs/billing/index.ts";
+import { CATEGORIES, type CallUsage, recordCallAnalysis, recordCallCost } from "../../libs/billing/index.ts";
 import { startTestApi, type TestApi, type TestOrg } from "../helpers/api.ts";
 import { assistantBody } from "../helpers/bodies.ts";
 
@@ -22,6 +22,7 @@ let context: BrowserContext;
 let page: Page;
 let userDataDir: string;
 let byoCallId: string;
+let analysedCallId: string;
 const requested: string[] = [];
 const consoleErrors: string[] = [];
 
@@ -164,7 +165,19 @@ before(async () => {
   byoCallId = await endedCall(org.orgId, 1, 125.4, { assistantId: sales, byo: true });
   await endedCall(org.orgId, 2, 181.7, { assistantId: sales });
   await endedCall(org.orgId, 2, 30.2, { type: "webCall" });
-  await endedCall(org.orgId, 3, 300, { assistantId: frontDesk });
+  analysedCallId = await endedCall(org.orgId, 3, 300, { assistantId: frontDesk });
+  // Its post-call analysis ran: a sixth line (category "analysis").
+  await recordCallAnalysis(t.db, {
+    callId: analysedCallId,
+    analysis: { summary: "The caller asked for a quote.", successEvaluation: "true" },
+    usage: {
+      provider: "openai",
+      model: "gpt-4o",
+      byo: false,
+      summary: { promptTokens: 1_500, cachedPromptTokens: 0, completionTokens: 45 },
+      successEvaluation: { promptTokens: 1_700, cachedPromptTokens: 0, completionTokens: 1 },
+    },
+  });
   // Another tenant's call: never on Acme's dashboard.
   await endedCall(other.orgId, 1, 600);
 
@@ -416,6 +429,48 @@ describe("billing dashboard in a browser", () => {
     assert.equal(
       await page.locator("#call-table tbody tr[aria-selected=true]").getAttribute("data-call"),
       byoCallId,
+    );
+  });
+
+  test("an analysed call's breakdown lists one analysis line per step, billed by the platform", async () => {
+    await page.locator(`#call-table tbody tr[data-call="${analysedCallId}"]`).click();
+    await page.locator(`#breakdown[data-call="${analysedCallId}"] #breakdown-table`).waitFor();
+    const call = await api<CallJson>(`/call/${analysedCallId}`);
+    const costs = call.costs ?? [];
+    assert.deepEqual(
+      costs.map((c) => c.type),
+      ["transport", "transcriber", "model", "voice", "vapi", "analysis", "analysis"],
+    );
+    const rows = page.locator('#breakdown-table tbody tr[data-type="analysis"]');
+    assert.equal(await rows.count(), 2);
+    assert.deepEqual(
+      await rows.evaluateAll((trs) => trs.map((tr) => Array.from(tr.children, (c) => c.textContent?.trim()))),
+      [
+        [
+          "Call analysis (LLM)",
+          "openai · gpt-4o · summary",
+          "1,500 prompt · 45 completion tokens",
+          "Billed by platform",
+          await rows.nth(0).locator('[data-col="cost"]').textContent(),
+        ],
+        [
+          "Call analysis (LLM)",
+          "openai · gpt-4o · success evaluation",
+          "1,700 prompt · 1 completion tokens",
+          "Billed by platform",
+          await rows.nth(1).locator('[data-col="cost"]').textContent(),
+        ],
+      ],
+    );
+    // 1545 + 1701 tokens at gpt-4o: 3200 × $2.50 + 46 × $10.00 per 1M = $0.00846.
+    const analysisMicros = costs
+      .filter((c) => c.type === "analysis")
+      .reduce((a, c) => a + BigInt(microsOf(c.cost)), 0n);
+    assert.equal(analysisMicros, 8_460n);
+    assert.ok(call.cost !== undefined);
+    assert.equal(
+      await page.locator('[data-field="call-total"] [data-micros]').getAttribute("data-micros"),
+      microsOf(call.cost),
     );
   });
 

@@ -761,7 +761,10 @@ describe("media session: issue-3 features end to end", { concurrency: true }, ()
     );
     assert.equal(artifact.transcript, call.transcript);
     assert.equal(typeof r.cost, "number");
-    assert.equal(r.cost, Number(call.cost?.toString()));
+    // The report goes after the post-call analysis, whose tokens are part of the call's cost.
+    const reported = await env.t.db.call.findUniqueOrThrow({ where: { id: call.id } });
+    assert.equal(r.cost, Number(reported.cost?.toString()));
+    assert.deepEqual(r.analysis, reported.analysis);
     assert.equal(hooks.received.filter((x) => x.json.message?.type === "end-of-call-report").length, 1);
   });
 });

@@ -78,6 +78,15 @@ test("streams text deltas in order, then done with usage", async () => {
   assert.equal(fake.lastRequest?.authorization, "Bearer sk-test");
 });
 
+test("responseFormat json_object is sent as response_format; without it no response_format is sent", async () => {
+  fake.respond = () => ({ text: '{"booked":true}' });
+  const events = await collect(request({ responseFormat: "json_object" }));
+  assert.equal(texts(events).join(""), '{"booked":true}');
+  assert.deepEqual(fake.lastRequest?.body.response_format, { type: "json_object" });
+  await collect(request());
+  assert.equal(fake.lastRequest?.body.response_format, undefined);
+});
+
 test("assembles a tool call from argument chunks and sends tools in OpenAI's shape", async () => {
   fake.respond = () => ({
     text: "Let me check.",

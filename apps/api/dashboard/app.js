@@ -4,13 +4,14 @@
 // floats appear only as chart bar heights.
 
 const KEY_STORAGE = "switchboard.dashboard.apiKey";
-const CATEGORIES = ["transport", "stt", "llm", "tts", "platform"];
+const CATEGORIES = ["transport", "stt", "llm", "tts", "platform", "analysis"];
 const CATEGORY_LABELS = {
   transport: "Telephony",
   stt: "Transcriber (STT)",
   llm: "Model (LLM)",
   tts: "Voice (TTS)",
   platform: "Platform fee",
+  analysis: "Call analysis (LLM)",
 };
 const CATEGORY_COLORS = {
   transport: "#4c6ef5",
@@ -18,6 +19,7 @@ const CATEGORY_COLORS = {
   llm: "#ae3ec9",
   tts: "#f59f00",
   platform: "#2f9e44",
+  analysis: "#e8590c",
 };
 const COST_TYPE_LABELS = {
   transport: "Telephony",
@@ -25,6 +27,12 @@ const COST_TYPE_LABELS = {
   model: "Model (LLM)",
   voice: "Voice (TTS)",
   vapi: "Platform fee",
+  analysis: "Call analysis (LLM)",
+};
+const ANALYSIS_TYPE_LABELS = {
+  summary: "summary",
+  structuredData: "structured data",
+  successEvaluation: "success evaluation",
 };
 const LOCALE = "en-US";
 
@@ -440,7 +448,8 @@ function quantityText(item) {
     case "transcriber":
     case "vapi":
       return `${formatMinutes(item.minutes)} min`;
-    case "model": {
+    case "model":
+    case "analysis": {
       const parts = [`${intFmt.format(item.promptTokens)} prompt`];
       if (item.cachedPromptTokens) parts.push(`${intFmt.format(item.cachedPromptTokens)} cached`);
       parts.push(`${intFmt.format(item.completionTokens)} completion tokens`);
@@ -455,7 +464,10 @@ function quantityText(item) {
 
 function providerText(item) {
   const p = item.transcriber ?? item.model ?? item.voice;
-  if (p && typeof p === "object") return [p.provider, p.model].filter(Boolean).join(" · ");
+  if (p && typeof p === "object") {
+    const step = item.type === "analysis" ? ANALYSIS_TYPE_LABELS[item.analysisType] : undefined;
+    return [p.provider, p.model, step].filter(Boolean).join(" · ");
+  }
   if (item.type === "vapi") return "Switchboard";
   return item.provider ?? "";
 }

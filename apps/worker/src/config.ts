@@ -1,6 +1,11 @@
 import { type PriceCatalog, priceCatalogFromEnv } from "../../../libs/billing/prices.ts";
 import { type CommonConfig, commonConfig, type Env, parseEnv } from "../../../libs/config/index.ts";
 
+/**
+ * The worker's configuration. Post-call analysis uses `providers.openaiBaseUrl` (OPENAI_BASE_URL) and,
+ * for organisations without an OpenAI credential of their own, `providers.openaiApiKey`
+ * (OPENAI_API_KEY), the same variables the media plane reads.
+ */
 export interface WorkerConfig extends CommonConfig {
   port: number;
   host: string;

@@ -31,15 +31,22 @@ const MoneySplit = Type.Object(moneyFields, {
 });
 
 const RowByCategory = Type.Object(
-  { transport: MoneySplit, stt: MoneySplit, llm: MoneySplit, tts: MoneySplit, platform: MoneySplit },
-  { description: "Only with split=category: the row's money per category, all five (zeros included)" },
+  {
+    transport: MoneySplit,
+    stt: MoneySplit,
+    llm: MoneySplit,
+    tts: MoneySplit,
+    platform: MoneySplit,
+    analysis: MoneySplit,
+  },
+  { description: "Only with split=category: the row's money per category, all six (zeros included)" },
 );
 
 const UsageRow = Type.Object(
   {
     key: Type.String({
       description:
-        'day: "YYYY-MM-DD" (UTC); assistant: assistant id or "none"; phoneNumber: phone number id or "none" (web calls); category: transport | stt | llm | tts | platform',
+        'day: "YYYY-MM-DD" (UTC); assistant: assistant id or "none"; phoneNumber: phone number id or "none" (web calls); category: transport | stt | llm | tts | platform | analysis (post-call analysis tokens)',
     }),
     label: Type.Optional(
       Type.String({ description: "Assistant name, phone number (E.164) or category name, when known" }),
@@ -68,7 +75,7 @@ const UsageReport = Type.Object(
     currency: Type.Literal("usd"),
     rows: Type.Array(UsageRow, {
       description:
-        "day: every day of the range, oldest first, zeros included; category: the five categories in order; assistant / phoneNumber: by total, largest first",
+        "day: every day of the range, oldest first, zeros included; category: the six categories in order; assistant / phoneNumber: by total, largest first",
     }),
     totals: UsageTotals,
   },
@@ -124,8 +131,12 @@ const Summary = Type.Object(
         llm: MoneySplit,
         tts: MoneySplit,
         platform: MoneySplit,
+        analysis: MoneySplit,
       },
-      { description: "The same split per category (platform = the per-minute platform fee)" },
+      {
+        description:
+          "The same split per category (platform = the per-minute platform fee; analysis = the post-call analysis LLM tokens)",
+      },
     ),
     minutes: Type.Number({ description: "Billed call minutes this period" }),
     calls: Type.Integer({ description: "Priced calls this period" }),

@@ -45,7 +45,7 @@ export interface UsageRow extends MoneySplit {
   label?: string;
   calls: number;
   minutes: number;
-  /** Only with `split=category`: the row's money per category (all five, zeros included). */
+  /** Only with `split=category`: the row's money per category (all six, zeros included). */
   byCategory?: Record<Category, MoneySplit>;
 }
 
@@ -94,6 +94,7 @@ export const CATEGORY_LABELS: Record<Category, string> = {
   llm: "Model (LLM)",
   tts: "Voice (TTS)",
   platform: "Platform fee",
+  analysis: "Call analysis (LLM)",
 };
 
 const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/;

@@ -4,6 +4,7 @@ import { billingJobHandlers } from "../../../../libs/billing/jobs.ts";
 import { StripeBilling, stripeBillingConfig } from "../../../../libs/billing/stripe.ts";
 import type { SecretBox } from "../../../../libs/crypto/index.ts";
 import type { Db } from "../../../../libs/db/index.ts";
+import { OpenAiLlm } from "../../../../libs/providers/openai.ts";
 import type { JobHandlers, JobQueue } from "../../../../libs/queue/index.ts";
 import type { WebhookDispatcher, WebhookLogger } from "../../../../libs/webhooks/index.ts";
 import type { WorkerConfig } from "../config.ts";
@@ -30,7 +31,15 @@ export function buildJobHandlers(deps: WorkerDeps): JobHandlers {
       log: deps.log,
       secrets: deps.secrets,
     }),
-    "call.post-process": callPostProcessJob({ ...deps, catalog: deps.config.priceCatalog }),
+    "call.post-process": callPostProcessJob({
+      ...deps,
+      catalog: deps.config.priceCatalog,
+      analysis: {
+        llm: new OpenAiLlm({ baseUrl: deps.config.providers.openaiBaseUrl }),
+        platformKey: deps.config.providers.openaiApiKey,
+        secrets: deps.secrets,
+      },
+    }),
     ...billingJobHandlers({
       billing: new StripeBilling(deps.db, stripeBillingConfig(deps.config.providers), {
         logger: deps.log,
