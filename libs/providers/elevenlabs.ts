@@ -18,9 +18,12 @@
 // `contextId` (camelCase) and are routed to their context's stream; unknown contexts are ignored.
 //
 // Keep-alive: ElevenLabs closes contexts (and we assume the socket) after `inactivity_timeout` of
-// silence (20 s by default; we ask for 60 s). When nothing was sent for `keepAliveIntervalMs` we
-// send the documented `{"text":"","context_id":…}`: to the live context if one is waiting for text,
-// else to the id the next context will use, so an idle socket never creates a lingering context.
+// silence (20 s by default; we ask for the maximum, 180 s). When a live context has waited
+// `keepAliveIntervalMs` for text (a slow model, a tool call), it gets the documented
+// `{"text":"","context_id":…}`. An idle socket (no live context) gets nothing: a keep-alive needs a
+// context id, and addressing one that does not exist yet could create it on the service without
+// the next reply's voice settings. An idle socket the service closes is simply dialed again by the
+// next `open`.
 //
 // Limits: 5 concurrent contexts per socket; a closed context counts until its `isFinal`. A socket
 // with 5 unfinished contexts (rapid barge-ins while flushed audio drains) is retired: it closes once
@@ -197,15 +200,13 @@ class CallSocket {
 
   #tick(): void {
     if (!this.#sentSinceTick && this.open) {
-      // A live context waiting for text (a slow model) or, when idle, the next context's id.
-      let id = this.#nextId;
+      // Only a live context waiting for text is kept alive (see the header: never an idle socket).
       for (const [cid, stream] of this.#streams) {
         if (!stream.ended) {
-          id = cid;
+          this.ws.send(`{"text":"","context_id":${JSON.stringify(cid)}}`);
           break;
         }
       }
-      this.ws.send(`{"text":"","context_id":${JSON.stringify(id)}}`);
     }
     this.#sentSinceTick = false;
   }
@@ -270,7 +271,7 @@ export class ElevenLabsTts implements TextToSpeech {
   constructor(config: ElevenLabsTtsConfig) {
     this.#base = toWebSocketBase(config.baseUrl);
     this.#connectTimeoutMs = config.connectTimeoutMs ?? 5000;
-    this.#inactivityTimeoutS = Math.min(180, config.inactivityTimeoutS ?? 60);
+    this.#inactivityTimeoutS = Math.min(180, config.inactivityTimeoutS ?? 180);
     this.#keepAliveIntervalMs = config.keepAliveIntervalMs ?? 15_000;
     this.#warmEnabled = config.warm ?? true;
   }

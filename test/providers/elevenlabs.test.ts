@@ -67,7 +67,7 @@ test("clause-by-clause text comes back as audio chunks, then done with the chara
   assert.equal(conn.params.model_id, "eleven_flash_v2_5");
   assert.equal(conn.params.output_format, "ulaw_8000");
   assert.equal(conn.params.optimize_streaming_latency, "3");
-  assert.equal(conn.params.inactivity_timeout, "60");
+  assert.equal(conn.params.inactivity_timeout, "180");
   assert.ok(typeof stream.connectMs === "number");
 
   stream.sendText("Sure, I can help with that.");
@@ -269,38 +269,47 @@ test("a socket dropped mid-utterance is a retryable error event; the next uttera
   }
 });
 
-test("keep-alives: the documented empty text with a context_id while idle, never billed, no context created", async () => {
+test("keep-alives: a context waiting for text is kept alive; an idle socket is left alone and re-dialed once gone", async () => {
   const quick = new ElevenLabsTts({ baseUrl: fake.baseUrl, keepAliveIntervalMs: 30 });
   const ac = new AbortController();
   const connP = fake.waitForConnection();
   quick.prewarm(options(ac.signal));
   const conn = await connP;
-  await until(() => conn.keepAlives >= 3);
-  assert.ok(
-    conn.received.every(
-      (m) => m.text === "" && typeof m.context_id === "string" && Object.keys(m).length === 2,
-    ),
-    JSON.stringify(conn.received),
-  );
-  assert.equal(conn.contexts.length, 0, "an idle keep-alive creates no context");
-  assert.equal(conn.charsReceived, 0);
+  // Idle: nothing is sent (a keep-alive would need a context id that does not exist yet).
+  await new Promise((r) => setTimeout(r, 150));
+  assert.deepEqual(conn.received, []);
+  assert.equal(conn.contexts.length, 0);
 
-  // While a reply waits for text (a slow model), its own context is kept alive.
+  // While a reply waits for text (a slow model), its own context is kept alive, never billed.
   const events: TtsEvent[] = [];
   const stream = await quick.open(options(ac.signal), (e) => events.push(e));
   await until(() => (conn.contexts[0]?.keepAlives ?? 0) >= 2);
+  assert.equal(conn.charsReceived, 0);
   stream.sendText("Thanks for waiting.", true);
   stream.end();
   await until(() => events.some((e) => e.type === "done"));
   assert.equal(conn.charsReceived, 20);
 
-  // Idle again after the reply: keep-alives resume and the socket stays open.
+  // Idle again after the reply: no more keep-alives.
   const after = conn.keepAlives;
-  await until(() => conn.keepAlives >= after + 2);
-  assert.equal(conn.contexts.length, 1);
-  assert.equal(conn.closedAt, undefined);
-  ac.abort();
+  await new Promise((r) => setTimeout(r, 150));
+  assert.equal(conn.keepAlives, after);
+
+  // The service closes the idle socket (its inactivity timeout): the next reply dials a new one.
+  const nextP = fake.waitForConnection();
+  conn.drop(1000, "inactivity timeout");
   await until(() => conn.closedAt !== undefined);
+  const again: TtsEvent[] = [];
+  const second = await quick.open(options(ac.signal), (e) => again.push(e));
+  const next = await nextP;
+  second.sendText("Still here.", true);
+  second.end();
+  await until(() => again.some((e) => e.type === "done"));
+  assert.ok(again.some((e) => e.type === "audio"));
+  assert.ok(!again.some((e) => e.type === "error"));
+  assert.equal(next.charsReceived, 12);
+  ac.abort();
+  await until(() => next.closedAt !== undefined);
 });
 
 test("a provider timeout mid-reply is a retryable error event", async () => {

@@ -34,6 +34,6 @@ test("the registry is keyed by Vapi provider names and uses the configured endpo
       outputFormat: "ulaw_8000",
       signal,
     }),
-    "ws://127.0.0.1:7003/v1/text-to-speech/a%20b/multi-stream-input?model_id=eleven_flash_v2_5&output_format=ulaw_8000&inactivity_timeout=60",
+    "ws://127.0.0.1:7003/v1/text-to-speech/a%20b/multi-stream-input?model_id=eleven_flash_v2_5&output_format=ulaw_8000&inactivity_timeout=180",
   );
 });
