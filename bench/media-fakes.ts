@@ -2,9 +2,9 @@
 // process, so their fixed delays are kept by an event loop nobody else loads: a provider delay that
 // drifts because the load generator is busy would be counted as the platform's overhead. Sends
 // `{ready, deepgram, openai, elevenlabs}` (URLs) to the parent over IPC and answers "loop" with its
-// event-loop delay since the last ask.
-import { monitorEventLoopDelay } from "node:perf_hooks";
+// event-loop delay since the last ask (bench/child-ipc.ts).
 import { FakeDeepgram, FakeElevenLabs, FakeOpenAI } from "../test/fakes/index.ts";
+import { answerParent } from "./child-ipc.ts";
 import {
   ITL_MS,
   MS_PER_CHAR,
@@ -25,13 +25,7 @@ UTTERANCES.forEach((text, i) => {
   deepgram.registerUtterance(UTTERANCE_ID_BASE + i, text);
 });
 
-const loopDelay = monitorEventLoopDelay({ resolution: 10 });
-loopDelay.enable();
-process.on("message", (m) => {
-  if (m !== "loop") return;
-  process.send?.({ loop: { p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 } });
-  loopDelay.reset();
-});
+answerParent();
 
 let stopping = false;
 async function stop(): Promise<void> {

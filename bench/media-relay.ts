@@ -14,8 +14,8 @@
 // BENCH_REPLY_TEXT. Sends `{ready, port}` to the parent over IPC.
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { monitorEventLoopDelay } from "node:perf_hooks";
 import { type RawData, WebSocket, WebSocketServer } from "ws";
+import { answerParent } from "./child-ipc.ts";
 
 const FRAME_MS = 20;
 const FRAME_BYTES = 160;
@@ -221,24 +221,4 @@ server.listen(0, "127.0.0.1", () => {
 process.on("SIGTERM", () => process.exit(0));
 process.on("disconnect", () => process.exit(0));
 
-// Event-loop delay since the last ask, for the parent's report.
-const loopDelay = monitorEventLoopDelay({ resolution: 10 });
-loopDelay.enable();
-process.on("message", (m) => {
-  if (m === "gc") {
-    globalThis.gc?.();
-    const mem = process.memoryUsage();
-    // Resident size less the V8 heap pages committed but empty (V8 gives them back lazily, so
-    // they would make the figure depend on when the last collection ran).
-    process.send?.({ memory: { rss: mem.rss - (mem.heapTotal - mem.heapUsed), heap: mem.heapUsed } });
-    return;
-  }
-  if (m === "pacing") {
-    process.send?.({ pacing: { ...pacing } });
-    pacing.maxLateMs = 0;
-    return;
-  }
-  if (m !== "loop") return;
-  process.send?.({ loop: { p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 } });
-  loopDelay.reset();
-});
+answerParent(pacing);

@@ -274,11 +274,12 @@ export class CallSession {
   /**
    * A websocket text message as received. The hot path, 50 per second per call: a `media` frame's
    * payload is cut out of the bytes and decoded without turning the whole message into a string;
-   * anything else goes to `onMessage`.
+   * anything else goes to `#onEvent`.
    */
   onFrame(data: Buffer): void {
     if (this.#phase === "ended") return;
     if (data.indexOf(MEDIA_EVENT) >= 0) {
+      // While the call starts, the caller's audio is kept for the transcriber (see #onAudio).
       if (this.#phase !== "live" && this.#phase !== "starting") return;
       const at = data.indexOf(PAYLOAD_KEY);
       if (at < 0) return;
@@ -288,22 +289,11 @@ export class CallSession {
       this.#onAudio(Buffer.from(data.toString("latin1", from, end), "base64"));
       return;
     }
-    this.onMessage(data.toString("utf8"));
+    this.#onEvent(data.toString("utf8"));
   }
 
-  onMessage(raw: string): void {
-    if (this.#phase === "ended") return;
-    // The hot path: media frames are recognised without a full JSON parse of the envelope.
-    if (raw.startsWith('{"event":"media"') || raw.includes('"event":"media"')) {
-      // While the call starts, the caller's audio is kept for the transcriber (see #onAudio).
-      if (this.#phase !== "live" && this.#phase !== "starting") return;
-      const at = raw.indexOf('"payload":"');
-      if (at < 0) return;
-      const end = raw.indexOf('"', at + 11);
-      if (end < 0) return;
-      this.#onAudio(Buffer.from(raw.slice(at + 11, end), "base64"));
-      return;
-    }
+  /** Every message but `media` (connected, start, mark, dtmf, stop): parsed in full. */
+  #onEvent(raw: string): void {
     let msg: Json;
     try {
       const parsed: unknown = JSON.parse(raw);

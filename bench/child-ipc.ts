@@ -1,0 +1,27 @@
+// What bench/media.ts asks its server and fake child processes over IPC, answered the same way by
+// each: "loop" → event-loop delay since the last ask (p99, max in ms); "gc" → a full collection
+// (the child runs with --expose-gc), then its resident size less the V8 heap pages committed but
+// empty (V8 gives those back lazily, so they would make the figure depend on when the last
+// collection ran) and the V8 heap in use; "pacing" → frames sent and how many left more than 40 ms
+// behind schedule, with the worst lateness since the last ask (the parent asks before and after
+// each timed round).
+import { monitorEventLoopDelay } from "node:perf_hooks";
+import type { PacingStats } from "../libs/media/pacer.ts";
+
+export function answerParent(pacing?: PacingStats): void {
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  loopDelay.enable();
+  process.on("message", (m) => {
+    if (m === "loop") {
+      process.send?.({ loop: { p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 } });
+      loopDelay.reset();
+    } else if (m === "gc") {
+      globalThis.gc?.();
+      const mem = process.memoryUsage();
+      process.send?.({ memory: { rss: mem.rss - (mem.heapTotal - mem.heapUsed), heap: mem.heapUsed } });
+    } else if (m === "pacing" && pacing) {
+      process.send?.({ pacing: { ...pacing } });
+      pacing.maxLateMs = 0;
+    }
+  });
+}
