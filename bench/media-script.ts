@@ -34,4 +34,15 @@ export const utteranceRegistry = {
 export interface LoopDelay {
   p99: number;
   max: number;
+  /** The child's garbage-collection pauses over the same interval (servers only). */
+  gc?: GcPauses;
+}
+
+/** Main-thread GC pauses: scavenges (minor) and the rest (mark-compact, incremental steps…), in ms. */
+export interface GcPauses {
+  minorCount: number;
+  minorMs: number;
+  majorCount: number;
+  majorMs: number;
+  maxMs: number;
 }

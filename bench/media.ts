@@ -58,16 +58,18 @@
 // utterance is due at start + max(0, k − 3) × 20 ms (3 frames of lead) and is late when it leaves
 // more than 40 ms after that. The same is counted at the receiver by the callers (arrival time), which
 // adds the loopback hop and the callers' own event-loop delay; both are printed.
+
 import { type ChildProcess, execSync, fork } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { createServer as createNetServer } from "node:net";
 import { cpus, loadavg } from "node:os";
+import { Queue } from "bullmq";
 import { buildWorker } from "../apps/worker/src/app.ts";
 import { workerConfigFromEnv } from "../apps/worker/src/config.ts";
 import type { PacingStats } from "../libs/media/pacer.ts";
 import { ClauseChunker } from "../libs/providers/chunker.ts";
-import { BullMqQueue } from "../libs/queue/index.ts";
+import { BullMqQueue, JOBS } from "../libs/queue/index.ts";
 import { FakeTwilio } from "../test/fakes/index.ts";
 import { REDIS_URL, startTestApi, testEnv } from "../test/helpers/api.ts";
 import { assistantBody, uniqueNumber } from "../test/helpers/bodies.ts";
@@ -76,6 +78,7 @@ import type { RunRequest, RunResult } from "./media-callers.ts";
 import {
   ENDPOINTING_MS,
   FIRST_MESSAGE,
+  type GcPauses,
   ITL_MS,
   type LoopDelay,
   REPLY,
@@ -88,6 +91,12 @@ const CALLS = Number(process.env.BENCH_CALLS ?? 100);
 const TURNS = Math.max(2, Number(process.env.BENCH_TURNS ?? 4));
 const BARGE_TURN = Math.min(2, TURNS - 1);
 const CPU_PROF = process.env.BENCH_CPU_PROF === "1";
+/**
+ * The measured server (media process or bare relay) gets CPU 0 to itself and everything that drives
+ * it (callers, provider fakes, API/worker) is held on the other CPUs, so the figures are the server's
+ * own rather than the load generator's interference. BENCH_PIN=0 lets the scheduler place everything.
+ */
+const PIN = process.env.BENCH_PIN !== "0" && cpus().length >= 2 && hasTaskset();
 const RAMP_MS = 30; // between call starts
 const THINK_MS = 200;
 const BARGE_AFTER_MS = 700;
@@ -150,6 +159,82 @@ interface MemoryResult {
   errors: number;
 }
 
+/** Syscalls and context switches of a process so far, from /proc/<pid>/io and /proc/<pid>/status. */
+interface KernelCounts {
+  reads: number;
+  writes: number;
+  voluntary: number;
+  involuntary: number;
+}
+
+function kernelSample(pid: number): KernelCounts {
+  const io = readFileSync(`/proc/${pid}/io`, "utf8");
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const n = (text: string, re: RegExp) => Number(re.exec(text)?.[1] ?? 0);
+  return {
+    reads: n(io, /syscr:\s+(\d+)/),
+    writes: n(io, /syscw:\s+(\d+)/),
+    voluntary: n(status, /^voluntary_ctxt_switches:\s+(\d+)/m),
+    involuntary: n(status, /nonvoluntary_ctxt_switches:\s+(\d+)/),
+  };
+}
+
+function kernelDelta(a: KernelCounts, b: KernelCounts): KernelCounts {
+  return {
+    reads: b.reads - a.reads,
+    writes: b.writes - a.writes,
+    voluntary: b.voluntary - a.voluntary,
+    involuntary: b.involuntary - a.involuntary,
+  };
+}
+
+/** CPU ms used by the whole machine (every process, user + system + softirq…), from /proc/stat. */
+function machineCpuMs(): number {
+  const fields = (readFileSync("/proc/stat", "utf8").split("\n")[0] ?? "").trim().split(/\s+/).slice(1);
+  // user nice system idle iowait irq softirq steal: all but idle, iowait and steal.
+  const busy = fields.slice(0, 7).reduce((acc, v, i) => (i === 3 || i === 4 ? acc : acc + Number(v)), 0);
+  return (busy * 1000) / CLK_TCK;
+}
+
+/** CPU ms the hypervisor gave to someone else while this machine wanted it (steal), from /proc/stat. */
+function stealMs(): number {
+  const fields = (readFileSync("/proc/stat", "utf8").split("\n")[0] ?? "").trim().split(/\s+/).slice(1);
+  return (Number(fields[7] ?? 0) * 1000) / CLK_TCK;
+}
+
+/** CPU ms used so far by every process on the machine, by pid (with its name). */
+function processesCpu(): Map<number, { name: string; cpuMs: number }> {
+  const out = new Map<number, { name: string; cpuMs: number }>();
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      out.set(Number(entry), { name, cpuMs: ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK });
+    } catch {
+      // the process exited
+    }
+  }
+  return out;
+}
+
+/** CPU ms per process group over an interval: the named bench children, else the process name. */
+function processesDelta(
+  before: Map<number, { name: string; cpuMs: number }>,
+  after: Map<number, { name: string; cpuMs: number }>,
+  names: Map<number, string>,
+): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [pid, a] of after) {
+    const d = a.cpuMs - (before.get(pid)?.cpuMs ?? 0);
+    if (d <= 0) continue;
+    const key = names.get(pid) ?? a.name;
+    out.set(key, (out.get(key) ?? 0) + d);
+  }
+  return out;
+}
+
 type ThreadCpu = Map<string, { user: number; system: number }>;
 
 /** CPU ms (user, system) per thread name of a process, from /proc/<pid>/task. */
@@ -198,6 +283,50 @@ const FIRST_CLAUSE_TOKEN = firstClauseTokenIndex(REPLY);
 const PROVIDER_WAIT_MS = ENDPOINTING_MS + STT_DELAY_MS + TTFT_MS + FIRST_CLAUSE_TOKEN * ITL_MS + TTFB_MS;
 
 // ---------------------------------------------------------------- child processes
+
+function hasTaskset(): boolean {
+  try {
+    execSync("taskset -p 1", { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Server: CPU 0 only; driver: every CPU but 0 (all threads of the process, and those it starts
+ * later); free: every CPU again.
+ */
+function pin(pid: number | undefined, role: "server" | "driver" | "free"): void {
+  if (!PIN || !pid) return;
+  const n = cpus().length;
+  const list = role === "server" ? "0" : role === "driver" ? `1-${n - 1}` : `0-${n - 1}`;
+  try {
+    execSync(`taskset -a -p -c ${list} ${pid}`, { stdio: "ignore" });
+  } catch {
+    // the process exited, or it is not ours to move
+  }
+}
+
+/**
+ * Postgres and Redis run on other machines than a media process in production; here they are held
+ * off the measured server's CPU for the run (new Postgres backends inherit it from the postmaster)
+ * and given every CPU back at the end.
+ */
+function databasePids(): number[] {
+  try {
+    return execSync("pgrep -x 'postgres|redis-server'", { encoding: "utf8" })
+      .split("\n")
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+function pinDatabases(role: "driver" | "free"): void {
+  for (const pid of databasePids()) pin(pid, role);
+}
 
 function startChild<T extends { ready?: boolean }>(
   script: string,
@@ -263,6 +392,13 @@ interface PhaseResult {
   peakLive: number;
   loop: LoopDelay;
   pacing: PacingStats;
+  kernel: KernelCounts;
+  /** CPU of the whole machine over the round (every process: the server, callers, fakes, databases…). */
+  machineCpuMs: number;
+  /** Hypervisor steal over the round, ms (CPU this VM wanted and did not get). */
+  stealMs: number;
+  /** CPU ms of every process over the round, by bench role or process name. */
+  processes: Map<string, number>;
 }
 
 /**
@@ -325,8 +461,12 @@ async function runPhase(
   callers: ChildProcess,
   base: Omit<RunRequest, "calls" | "turns" | "fromBase">,
   fromBase: number,
+  settle: () => Promise<void>,
 ): Promise<PhaseResult> {
   const pid = server.pid ?? 0;
+  // The previous round's post-call jobs (webhooks, analysis, usage) finish first: they are that
+  // round's work, not this one's.
+  await settle();
   await sleep(500);
   await ask<LoopDelay>(server, "loop", "loop");
   const pacing0 = await ask<PacingStats>(server, "pacing", "pacing");
@@ -348,6 +488,10 @@ async function runPhase(
   }, 250);
   const cpu0 = procSample(pid).cpuMs;
   const threads0 = threadSample(pid);
+  const kernel0 = kernelSample(pid);
+  const machine0 = machineCpuMs();
+  const steal0 = stealMs();
+  const procs0 = processesCpu();
   const t0 = Date.now();
   const run = await ask<RunResult>(
     callers,
@@ -358,6 +502,10 @@ async function runPhase(
   await sleep(1500);
   const cpuMs = procSample(pid).cpuMs - cpu0;
   const threads = threadDelta(threads0, threadSample(pid));
+  const kernel = kernelDelta(kernel0, kernelSample(pid));
+  const machine = machineCpuMs() - machine0;
+  const steal = stealMs() - steal0;
+  const processes = processesDelta(procs0, processesCpu(), roleNames);
   const wallSeconds = (Date.now() - t0) / 1000;
   clearInterval(sampler);
   callers.off("message", onLive);
@@ -379,7 +527,27 @@ async function runPhase(
       // The child resets its worst lateness at every ask: this is the round's own.
       maxLateMs: pacing1.maxLateMs,
     },
+    kernel,
+    machineCpuMs: machine,
+    stealMs: steal,
+    processes,
   };
+}
+
+function addGc(a: GcPauses | undefined, b: GcPauses | undefined): GcPauses | undefined {
+  if (!a || !b) return a ?? b;
+  return {
+    minorCount: a.minorCount + b.minorCount,
+    minorMs: a.minorMs + b.minorMs,
+    majorCount: a.majorCount + b.majorCount,
+    majorMs: a.majorMs + b.majorMs,
+    maxMs: Math.max(a.maxMs, b.maxMs),
+  };
+}
+
+function gcLine(g: GcPauses | undefined): string {
+  if (!g) return "n/a";
+  return `${g.minorCount} scavenges (${f(g.minorMs, 0)} ms), ${g.majorCount} other (${f(g.majorMs, 0)} ms), longest ${f(g.maxMs, 1)} ms`;
 }
 
 /** Two timed rounds of the same server as one: sums of work and time, worst of delays. */
@@ -403,16 +571,49 @@ function combine(a: PhaseResult, b: PhaseResult): PhaseResult {
     rssAtN: Math.max(a.rssAtN, b.rssAtN),
     rssMax: Math.max(a.rssMax, b.rssMax),
     peakLive: Math.max(a.peakLive, b.peakLive),
-    loop: { p99: Math.max(a.loop.p99, b.loop.p99), max: Math.max(a.loop.max, b.loop.max) },
+    loop: {
+      p99: Math.max(a.loop.p99, b.loop.p99),
+      max: Math.max(a.loop.max, b.loop.max),
+      gc: addGc(a.loop.gc, b.loop.gc),
+    },
     pacing: {
       framesSent: a.pacing.framesSent + b.pacing.framesSent,
       lateFrames: a.pacing.lateFrames + b.pacing.lateFrames,
       maxLateMs: Math.max(a.pacing.maxLateMs, b.pacing.maxLateMs),
     },
+    kernel: {
+      reads: a.kernel.reads + b.kernel.reads,
+      writes: a.kernel.writes + b.kernel.writes,
+      voluntary: a.kernel.voluntary + b.kernel.voluntary,
+      involuntary: a.kernel.involuntary + b.kernel.involuntary,
+    },
+    machineCpuMs: a.machineCpuMs + b.machineCpuMs,
+    stealMs: a.stealMs + b.stealMs,
+    processes: new Map(
+      [...new Set([...a.processes.keys(), ...b.processes.keys()])].map((k) => [
+        k,
+        (a.processes.get(k) ?? 0) + (b.processes.get(k) ?? 0),
+      ]),
+    ),
   };
 }
 
 // ---------------------------------------------------------------- main
+
+function perCallSecond(x: PhaseResult, n: number): string {
+  return f(n / x.run.callSeconds, 2);
+}
+
+/** Bench roles by pid, for the per-process CPU line (everything else by process name). */
+const roleNames = new Map<number, string>([[process.pid, "orchestrator (API + worker)"]]);
+
+function processesLine(x: PhaseResult): string {
+  return [...x.processes.entries()]
+    .filter(([, ms]) => ms / x.run.callSeconds >= 0.05)
+    .sort((a, b) => b[1] - a[1])
+    .map(([name, ms]) => `${name} ${perCallSecond(x, ms)}`)
+    .join(", ");
+}
 
 async function main(): Promise<void> {
   const runStarted = Date.now();
@@ -426,8 +627,14 @@ async function main(): Promise<void> {
     elevenlabs: string;
   }>("bench/media-fakes.ts", {});
   const fakes = fakesStarted.child;
+  pinDatabases("driver");
+  process.once("exit", () => pinDatabases("free"));
+  roleNames.set(fakes.pid ?? 0, "provider fakes");
+  pin(fakes.pid, "driver");
   const fakeUrls = fakesStarted.ready;
   const callers = (await startChild<{ ready: boolean }>("bench/media-callers.ts", {})).child;
+  roleNames.set(callers.pid ?? 0, "callers");
+  pin(callers.pid, "driver");
   const [twilio, customer] = await Promise.all([
     FakeTwilio.start({ accounts: [{ accountSid: ACCOUNT_SID, authToken: AUTH_TOKEN }] }),
     startCustomerServer(),
@@ -532,6 +739,8 @@ async function main(): Promise<void> {
     const prof = CPU_PROF ? ["--cpu-prof", "--cpu-prof-dir=.scratch/prof"] : [];
     media = (await startChild<{ ready: boolean }>("bench/media-child.ts", childEnv, ["--expose-gc", ...prof]))
       .child;
+    roleNames.set(media.pid ?? 0, "media process");
+    pin(media.pid, "server");
     const mediaScript = { ...script, voiceUrl: `http://127.0.0.1:${apiPort}/twilio/inbound` };
     process.stderr.write(`bench:media: starting the bare relay…\n`);
     const started = await startChild<{ ready: boolean; port: number }>(
@@ -546,10 +755,27 @@ async function main(): Promise<void> {
       ["--expose-gc", ...prof],
     );
     relay = started.child;
+    roleNames.set(relay.pid ?? 0, "bare relay");
+    pin(relay.pid, "server");
+    pin(process.pid, "driver");
     const relayScript = { ...script, voiceUrl: `http://127.0.0.1:${started.ready.port}/voice` };
     process.stderr.write(`bench:media: warm-up and memory, media process then bare relay…\n`);
     const mediaMemory = await prepare(media, callers, mediaScript, 5_550_000);
     const relayMemory = await prepare(relay, callers, relayScript, 5_560_000);
+    const jobQueues = [...new Set(Object.values(JOBS).map((j) => j.queue))].map(
+      (name) => new Queue(name, { connection: t.redis, prefix }),
+    );
+    /** Waits (up to 60 s) until the worker has no job waiting or running. */
+    const settle = async () => {
+      const until = Date.now() + 60_000;
+      while (Date.now() < until) {
+        const counts = await Promise.all(
+          jobQueues.map((q) => q.getJobCounts("waiting", "active", "prioritized")),
+        );
+        if (counts.every((c) => Object.values(c).every((n) => n === 0))) return;
+        await sleep(250);
+      }
+    };
     // Timed rounds alternate (media, relay, media, relay) so a slow spell of the machine weighs on both.
     const rounds: PhaseResult[] = [];
     for (let round = 0; round < 4; round++) {
@@ -563,9 +789,11 @@ async function main(): Promise<void> {
           callers,
           isMedia ? mediaScript : relayScript,
           isMedia ? 5_500_000 + round * 1000 : 5_600_000 + round * 1000,
+          settle,
         ),
       );
     }
+    await Promise.all(jobQueues.map((q) => q.close()));
     const m = combine(rounds[0] as PhaseResult, rounds[2] as PhaseResult);
     const r = combine(rounds[1] as PhaseResult, rounds[3] as PhaseResult);
     const cpuRounds = rounds.map((x) => f(x.cpuMs / x.run.callSeconds, 2)).join(" / ");
@@ -687,6 +915,14 @@ async function main(): Promise<void> {
       `Media rounds: ${f(m.wallSeconds)} s wall, ${f(m.run.callSeconds, 0)} call-seconds, ${f(m.cpuMs, 0)} CPU ms. ` +
         `Relay rounds: ${f(r.wallSeconds)} s wall, ${f(r.run.callSeconds, 0)} call-seconds, ${f(r.cpuMs, 0)} CPU ms.`,
       `CPU by thread (user + system ms): media process ${m.threads}; bare relay ${r.threads}.`,
+      `Per call-second, media process / bare relay: read syscalls ${perCallSecond(m, m.kernel.reads)} / ${perCallSecond(r, r.kernel.reads)}, ` +
+        `write syscalls ${perCallSecond(m, m.kernel.writes)} / ${perCallSecond(r, r.kernel.writes)}, context switches ` +
+        `${perCallSecond(m, m.kernel.voluntary)} / ${perCallSecond(r, r.kernel.voluntary)} voluntary, ` +
+        `${perCallSecond(m, m.kernel.involuntary)} / ${perCallSecond(r, r.kernel.involuntary)} involuntary; ` +
+        `whole machine (every process) ${perCallSecond(m, m.machineCpuMs)} / ${perCallSecond(r, r.machineCpuMs)} CPU ms; ` +
+        `hypervisor steal ${f(m.stealMs, 0)} / ${f(r.stealMs, 0)} ms in all.`,
+      `Garbage-collection pauses in the timed rounds: media process ${gcLine(m.loop.gc)}; bare relay ${gcLine(r.loop.gc)}.`,
+      `CPU ms per call-second by process, media rounds: ${processesLine(m)}; relay rounds: ${processesLine(r)}.`,
       `Event-loop delay p99 / max: media process ${f(m.loop.p99)} / ${f(m.loop.max)} ms, ` +
         `bare relay ${f(r.loop.p99)} / ${f(r.loop.max)} ms, callers ${f(m.run.loop.p99)} / ${f(m.run.loop.max)} ms ` +
         `(media phase), ${f(r.run.loop.p99)} / ${f(r.run.loop.max)} ms (relay phase), provider fakes ` +

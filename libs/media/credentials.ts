@@ -19,10 +19,18 @@ export class MissingProviderKeyError extends Error {
   }
 }
 
+/** What picking a key needs of a Credential row (the secret still sealed). */
+export interface CredentialKeyRow {
+  id: string;
+  provider: string;
+  secret: string;
+  keyId: string;
+}
+
 /** One provider's key from rows of that provider, newest first. */
 function pickKey(
   secrets: SecretBox,
-  rows: ReadonlyArray<{ id: string; secret: string; keyId: string }>,
+  rows: ReadonlyArray<CredentialKeyRow>,
   provider: string,
   preferredIds: readonly string[],
   platformKey: string | undefined,
@@ -55,6 +63,16 @@ export async function resolveProviderKeys(
     where: { orgId, provider: { in: providers } },
     orderBy: { createdAt: "desc" },
   });
+  return pickProviderKeys(secrets, rows, wanted, preferredIds);
+}
+
+/** The same choice from credential rows already loaded (newest first), e.g. with the call's setup. */
+export function pickProviderKeys(
+  secrets: SecretBox,
+  rows: ReadonlyArray<CredentialKeyRow>,
+  wanted: ReadonlyArray<{ provider: string; platformKey: string | undefined }>,
+  preferredIds: readonly string[],
+): ProviderKey[] {
   return wanted.map((w) =>
     pickKey(
       secrets,

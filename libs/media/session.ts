@@ -43,8 +43,9 @@ import {
   userInterruptedMessage,
   type WebhookDispatcher,
 } from "../webhooks/index.ts";
+import { loadCallSetup } from "./call-setup.ts";
 import { type BotEntry, Conversation, type TurnLatency, truncateAtWord } from "./conversation.ts";
-import { type ProviderKey, resolveProviderKeys } from "./credentials.ts";
+import { type CredentialKeyRow, type ProviderKey, pickProviderKeys } from "./credentials.ts";
 import { dtmfAudio } from "./dtmf.ts";
 import { ENDED, providerFailureReason } from "./ended-reasons.ts";
 import { finalizeEndedCall } from "./finalize.ts";
@@ -182,6 +183,8 @@ export class CallSession {
   orgId = "";
   #row: CallRow | undefined;
   #phoneNumber: PhoneNumberRow | null = null;
+  /** The organisation's provider credentials as loaded at call start (sealed). */
+  #credentials: CredentialKeyRow[] = [];
   #orgServer: Json | undefined;
   /** The organisation's pricing as loaded at call start (prices the call at its end). */
   #orgPricing: OrgPricingInput | undefined;
@@ -359,8 +362,15 @@ export class CallSession {
     const token = params.token ?? "";
     // The token is checked before anything else; a bad or reused one costs nothing.
     let call: CallRow;
+    const now = this.#now();
     try {
-      const res = await consumeMediaToken(this.#deps.db, this.#deps.secretsKey, token, callId, this.#now());
+      // The same statement marks the call in progress on this process (its heartbeat starts now).
+      const res = await consumeMediaToken(this.#deps.db, this.#deps.secretsKey, token, callId, now, {
+        status: "in-progress",
+        startedAt: new Date(now),
+        mediaProcessId: this.#deps.processId,
+        heartbeatAt: new Date(now),
+      });
       if (!res.ok) {
         this.#log.warn({ callId: callId.slice(0, 36), reason: res.reason }, "media stream refused");
         this.#closeUnstarted();
@@ -375,6 +385,7 @@ export class CallSession {
     this.callId = call.id;
     this.orgId = call.orgId;
     this.#row = call;
+    this.#startedAt = now;
     if (this.#phase !== "starting") {
       // Twilio hung up (stop) or the socket closed while the token was being checked.
       await this.#endUnprepared(call, this.#stopReceived ? ENDED.customerEnded : ENDED.socketClosed);
@@ -406,13 +417,11 @@ export class CallSession {
 
   async #prepare(call: CallRow): Promise<void> {
     const { db } = this.#deps;
-    const now = this.#now();
-    this.#startedAt = now;
-    const [phoneNumber, org] = await Promise.all([
-      call.phoneNumberId ? db.phoneNumber.findUnique({ where: { id: call.phoneNumberId } }) : null,
-      db.org.findUnique({ where: { id: call.orgId } }),
-    ]);
+    const now = this.#startedAt;
+    const { phoneNumber, org, credentials } = await loadCallSetup(db, call);
+    this.#ensureStarting();
     this.#phoneNumber = phoneNumber;
+    this.#credentials = credentials;
     this.#orgServer = isObj(org?.server) ? org.server : undefined;
     if (org)
       this.#orgPricing = { pricingOverrides: org.pricingOverrides, billingIncrement: org.billingIncrement };
@@ -441,28 +450,15 @@ export class CallSession {
     this.#conversation = new Conversation(now);
     await this.#useAssistant(raw, this.#memberDestinations(this.#startingMember(call, raw)));
     this.#ensureStarting();
-
-    // Conditional: a call already ended (by a hang-up during setup, the sweeper or the API) is
-    // never set back to in-progress.
-    const marked = await db.call.updateMany({
-      where: { id: call.id, status: { not: "ended" } },
-      data: {
-        status: "in-progress",
-        startedAt: new Date(now),
-        mediaProcessId: this.#deps.processId,
-        heartbeatAt: new Date(now),
-        ...(this.#callSid && !call.providerCallId ? { providerCallId: this.#callSid } : {}),
-      },
-    });
-    if (marked.count === 0) {
-      this.#phase = "ended";
-      this.#abort.abort();
-      if (this.#transport.open) this.#transport.close(1000, "call ended");
-      this.#resolveFinished();
-      throw new SetupAborted();
+    // The API records Twilio's CallSid when it creates the call; a call that reached us without it
+    // gets it now (never overwriting one already there).
+    if (this.#callSid && !call.providerCallId) {
+      await db.call.updateMany({
+        where: { id: call.id, providerCallId: null },
+        data: { providerCallId: this.#callSid },
+      });
+      this.#ensureStarting();
     }
-    this.#ensureStarting();
-    this.#row = { ...call, status: "in-progress", startedAt: new Date(now) };
     this.#deps.pacer.add(this.out);
 
     if (this.#deps.controlBus) {
@@ -519,18 +515,17 @@ export class CallSession {
     const tts = providers.tts[assistant.voice.provider];
     if (!stt || !llm || !tts) throw new Error("an assistant provider is not supported");
     const ids = assistant.credentialIds ?? [];
-    // One query for the three keys (this runs at every call start).
-    const [sttKey, llmKey, ttsKey] = (await resolveProviderKeys(
-      db,
+    // From the credentials loaded with the call's setup (no query here).
+    const [sttKey, llmKey, ttsKey] = pickProviderKeys(
       secrets,
-      this.orgId,
+      this.#credentials,
       [
         { provider: stt.provider, platformKey: platformKeys.deepgram },
         { provider: llm.provider, platformKey: platformKeys.openai },
         { provider: tts.provider, platformKey: platformKeys["11labs"] },
       ],
       ids,
-    )) as [ProviderKey, ProviderKey, ProviderKey];
+    ) as [ProviderKey, ProviderKey, ProviderKey];
     this.#tools = await loadTools(db, this.orgId, assistant.model, destinations);
     if (!this.#stt) {
       this.#sttProvider = stt;

@@ -1,6 +1,6 @@
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import twilio from "twilio";
-import type { Call as CallRow, Db } from "../db/index.ts";
+import type { Call as CallRow, Db, Prisma } from "../db/index.ts";
 
 // The token the API hands Twilio in `<Stream><Parameter name="token">` and the media plane checks on
 // `start`: `v1.<callId>.<expiresAtMs>.<nonce>.<sig>`, sig = base64url HMAC-SHA256 over everything
@@ -64,9 +64,13 @@ export type ConsumeResult =
   | { ok: true; call: CallRow }
   | { ok: false; reason: MediaTokenFailure | "call-not-found" | "already-used" | "call-ended" };
 
+/** What else the claim writes, in the same statement (the media plane marks the call in progress). */
+export type StreamClaimData = Omit<Prisma.CallUpdateManyMutationInput, "streamConnectedAt">;
+
 /**
  * What the media plane does on `start`, before anything else: verify the token, then claim the call's
  * single stream atomically. A second use (or a retried `start`) is refused, as is a call already ended.
+ * `also` is written by the same statement (only when the claim succeeds).
  */
 export async function consumeMediaToken(
   db: Db,
@@ -74,13 +78,14 @@ export async function consumeMediaToken(
   token: string,
   callId: string,
   now: number = Date.now(),
+  also: StreamClaimData = {},
 ): Promise<ConsumeResult> {
   const check = verifyMediaToken(secretsKey, token, callId, now);
   if (!check.ok) return check;
   // One statement claims the stream and returns the call; only a refusal reads the row again.
   const [claimed] = await db.call.updateManyAndReturn({
     where: { id: callId, streamConnectedAt: null, status: { not: "ended" } },
-    data: { streamConnectedAt: new Date(now) },
+    data: { ...also, streamConnectedAt: new Date(now) },
   });
   if (claimed) return { ok: true, call: claimed };
   const call = await db.call.findUnique({ where: { id: callId }, select: { status: true } });
