@@ -3,7 +3,9 @@
 // baseline: after a warm-up and a memory sub-phase for each, four timed rounds alternate (media,
 // relay, media, relay) so a slow spell of the machine weighs on both sides; each side's figures are
 // its two rounds together. Prints a markdown table (README-ready) with PASS/FAIL against the targets.
-//   BENCH_CALLS=100 BENCH_TURNS=4 npm run bench:media        (BENCH_CPU_PROF=1: profile the media child)
+//   BENCH_CALLS=100 BENCH_TURNS=4 npm run bench:media
+// BENCH_CPU_PROF=1: .cpuprofile files of both servers in .scratch/prof; BENCH_NODE_FLAGS="…": extra
+// node flags for both servers alike; BENCH_PIN=0: no CPU placement (see below).
 //
 // Topology: five node processes, so that what is measured is not disturbed by what drives it.
 //   - this process (orchestrator): the API (Twilio inbound webhook → Call + TwiML + stream token), the
@@ -47,13 +49,23 @@
 //
 // CPU ms per call-second: (utime + stime of the child from /proc/<pid>/stat, from the first call
 // placed to the last call ended) ÷ Σ per-call stream-open seconds. The same for the bare relay;
-// the ratio is media ÷ relay. CPU per thread is printed below the table.
+// the ratio is media ÷ relay. CPU per thread is printed below the table. Each timed round starts once
+// the worker has no job waiting or running (the previous round's post-call work is that round's).
+// Placement (BENCH_PIN=0 turns it off): the measured server (media process or bare relay) has CPU 0
+// to itself; the callers, the provider fakes, this orchestrator, Postgres and Redis run on the other
+// CPUs (a media process does not share its machine with the load generator or the databases in
+// production). Without it the figures mostly measure interference: the same forwarding code ran
+// 1.4× slower in whichever server shared its core with a busier neighbourhood.
+// Also printed, per call-second: syscalls and context switches of each server (/proc/<pid>/io,
+// status), CPU of every process on the machine, hypervisor steal, and each server's GC pauses.
 // RSS per active call: an untimed memory sub-phase after warm-up and before the timed calls (media
 // process and bare relay alike): N calls held up once, unmeasured; then a full GC (--expose-gc) and
-// the resident size with no call up, then N calls held up at once (two turns each, then on hold), a full GC and the resident size; the
-// difference ÷ N. Resident size here is VmRSS less the V8 heap pages committed but empty (heapTotal −
-// heapUsed): V8 returns those lazily, and they made the figure depend on GC timing (even negative). (Without a forced GC the resident size moves by tens of
-// MB as garbage comes and goes, more than the calls themselves hold; that figure is printed too.)
+// the resident size with no call up, then N calls held up at once (two turns each, then on hold), a
+// full GC and the resident size, then again with no call up; the difference from the lower of the
+// two no-call sizes ÷ N. Resident size here is VmRSS less the V8 heap pages committed but empty
+// (heapTotal − heapUsed): V8 returns those lazily, and they made the figure depend on GC timing.
+// (Without a forced GC the resident size moves by tens of MB as garbage comes and goes, more than
+// the calls themselves hold; that figure is printed too.)
 // Late outbound frames (the target): counted by the media process's pacer as it sends. Frame k of an
 // utterance is due at start + max(0, k − 3) × 20 ms (3 frames of lead) and is late when it leaves
 // more than 40 ms after that. The same is counted at the receiver by the callers (arrival time), which
@@ -100,7 +112,12 @@ const PIN = process.env.BENCH_PIN !== "0" && cpus().length >= 2 && hasTaskset();
 const RAMP_MS = 30; // between call starts
 const THINK_MS = 200;
 const BARGE_AFTER_MS = 700;
-const WARMUP_CALLS = 2;
+/**
+ * Warm-up calls per server, with the full script (every turn, the barge-in, the ending): every code
+ * path and every database query shape is compiled before anything is measured (Prisma compiles a
+ * query shape on its first use; the first timed round used to pay for that).
+ */
+const WARMUP_CALLS = 10;
 
 const TARGET_OVERHEAD_P95 = 20;
 const TARGET_RSS_MB = 2;
@@ -431,16 +448,21 @@ async function measureMemory(
   const held = await hold(fromBase);
   callers.off("message", onLive);
   const n = await atN;
+  // And with no call up again: the allocator keeps or returns pages on its own schedule, so the
+  // figure is taken against the lower of the two no-call sizes (the larger, conservative result).
+  await sleep(1000);
+  const after = await ask<Memory>(server, "gc", "memory");
+  const idle = { rss: Math.min(before.rss, after.rss), heap: Math.min(before.heap, after.heap) };
   return {
-    before,
+    before: idle,
     atN: n,
-    rssPerCall: n ? (n.rss - before.rss) / CALLS : Number.NaN,
-    heapPerCall: n ? (n.heap - before.heap) / CALLS : Number.NaN,
+    rssPerCall: n ? (n.rss - idle.rss) / CALLS : Number.NaN,
+    heapPerCall: n ? (n.heap - idle.heap) / CALLS : Number.NaN,
     errors: held.errors.length,
   };
 }
 
-/** Warm-up (JIT, connection pools, lazy imports; not measured), then the memory sub-phase. */
+/** Warm-up (JIT, query compilation, connection pools, lazy imports; not measured), then memory. */
 async function prepare(
   server: ChildProcess,
   callers: ChildProcess,
@@ -449,7 +471,7 @@ async function prepare(
 ): Promise<MemoryResult> {
   await ask<RunResult>(
     callers,
-    { run: { ...base, calls: WARMUP_CALLS, turns: 1, fromBase: fromBase + 90_000 } },
+    { run: { ...base, calls: WARMUP_CALLS, turns: TURNS, fromBase: fromBase + 90_000 } },
     "result",
   );
   return measureMemory(server, callers, base, fromBase + 80_000);
@@ -737,8 +759,15 @@ async function main(): Promise<void> {
       BENCH_QUEUE_PREFIX: prefix,
     };
     const prof = CPU_PROF ? ["--cpu-prof", "--cpu-prof-dir=.scratch/prof"] : [];
-    media = (await startChild<{ ready: boolean }>("bench/media-child.ts", childEnv, ["--expose-gc", ...prof]))
-      .child;
+    // Extra node flags for both servers alike (BENCH_NODE_FLAGS="--max-semi-space-size=32 …").
+    const nodeFlags = (process.env.BENCH_NODE_FLAGS ?? "").split(/\s+/).filter(Boolean);
+    media = (
+      await startChild<{ ready: boolean }>("bench/media-child.ts", childEnv, [
+        "--expose-gc",
+        ...nodeFlags,
+        ...prof,
+      ])
+    ).child;
     roleNames.set(media.pid ?? 0, "media process");
     pin(media.pid, "server");
     const mediaScript = { ...script, voiceUrl: `http://127.0.0.1:${apiPort}/twilio/inbound` };
@@ -752,7 +781,7 @@ async function main(): Promise<void> {
         BENCH_FIRST_TEXT: FIRST_MESSAGE,
         BENCH_REPLY_TEXT: REPLY,
       },
-      ["--expose-gc", ...prof],
+      ["--expose-gc", ...nodeFlags, ...prof],
     );
     relay = started.child;
     roleNames.set(relay.pid ?? 0, "bare relay");

@@ -5,6 +5,9 @@ import { FRAME_BYTES, OutboundAudio, SharedPacer } from "../../libs/media/pacer.
 // The outbound pacer on a manual clock: what Twilio receives, frame by frame.
 function setup() {
   let now = 1_000;
+  const clock = (t: number) => {
+    now = 1_000 + t;
+  };
   const sent: string[] = [];
   const pacer = new SharedPacer(() => now);
   const out = new OutboundAudio({
@@ -16,6 +19,7 @@ function setup() {
     pacer,
     out,
     sent,
+    clock,
     at: (t: number) => {
       now = 1_000 + t;
       pacer.tick();
@@ -66,6 +70,28 @@ describe("outbound pacing", () => {
     p.enqueue(2, 500);
     assert.equal(p.sent.length, 8);
     assert.equal(p.pacer.stats.lateFrames, 0);
+    p.pacer.stop();
+  });
+
+  test("a poke from the inbound path sends what is due when the timer has not run, and nothing twice", () => {
+    const p = setup();
+    p.enqueue(20);
+    assert.equal(p.sent.length, 4);
+    // The timer is held back (a burst of inbound messages); inbound frames keep arriving and poke:
+    // a tick runs at t = 5, 15, …, 95. Frame k ≥ 3 is due at (k − 3) × 20 ms: frames 0–7 are out,
+    // none of them late.
+    for (let t = 5; t <= 95; t += 5) {
+      p.clock(t);
+      p.pacer.poke();
+    }
+    assert.equal(p.sent.length, 8);
+    assert.equal(p.pacer.stats.lateFrames, 0);
+    // Within a tick period of the last one, a poke does nothing.
+    p.clock(100);
+    p.pacer.poke();
+    assert.equal(p.sent.length, 8);
+    p.at(110);
+    assert.equal(p.sent.length, 9);
     p.pacer.stop();
   });
 });

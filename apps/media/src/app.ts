@@ -130,6 +130,8 @@ export async function buildMedia(config: MediaConfig, options: BuildMediaOptions
     calls.add(session);
     socket.on("message", (data: Buffer, isBinary: boolean) => {
       if (!isBinary) session.onFrame(data);
+      // Outbound frames due during a burst of inbound messages go now, not after the burst.
+      pacer.poke();
     });
     socket.on("close", () => session.onClose());
     socket.on("error", (err) => app.log.debug({ err }, "media socket error"));
