@@ -48,7 +48,11 @@ export class CallRegistry {
   }
 
   async heartbeat(): Promise<void> {
-    const live = [...this.#sessions].filter((s) => s.phase === "live" && s.callId);
+    // A call is in progress in the database from its stream claim on, so one still starting (a slow
+    // database or transcriber) is kept alive too: the sweeper must not take it for an orphan.
+    const live = [...this.#sessions].filter(
+      (s) => (s.phase === "live" || s.phase === "starting") && s.callId,
+    );
     if (live.length === 0) return;
     try {
       await this.#db.call.updateMany({

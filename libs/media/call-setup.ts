@@ -13,7 +13,10 @@ export interface CallSetup {
   phoneNumber: PhoneNumberRow | null;
   /** Null when the organisation no longer exists. */
   org: ({ server: Prisma.JsonValue } & OrgPricingInput) | null;
-  /** Every credential of the organisation, newest first (sealed; opened only when used). */
+  /**
+   * Every credential of the organisation, newest first (sealed; opened only when used). A squad
+   * hand-off picks its member's keys from these too: keys are the call's, as of its start.
+   */
   credentials: CredentialKeyRow[];
 }
 
@@ -41,7 +44,7 @@ export async function loadCallSetup(
         WHERE p."id" = ${call.phoneNumberId}::uuid AND p."orgId" = ${call.orgId}::uuid) AS "phoneNumber",
       (SELECT COALESCE(json_agg(json_build_object(
                 'id', c."id", 'provider', c."provider", 'secret', c."secret", 'keyId', c."keyId")
-                ORDER BY c."createdAt" DESC), '[]'::json)
+                ORDER BY c."createdAt" DESC, c."id" DESC), '[]'::json)
          FROM "Credential" c WHERE c."orgId" = ${call.orgId}::uuid) AS "credentials"`);
   const pn = row?.phoneNumber ?? null;
   return {

@@ -61,7 +61,7 @@ export async function resolveProviderKeys(
   const providers = [...new Set(wanted.map((w) => w.provider))];
   const rows = await db.credential.findMany({
     where: { orgId, provider: { in: providers } },
-    orderBy: { createdAt: "desc" },
+    orderBy: [{ createdAt: "desc" }, { id: "desc" }],
   });
   return pickProviderKeys(secrets, rows, wanted, preferredIds);
 }

@@ -1,8 +1,16 @@
 import assert from "node:assert/strict";
+import { type AddressInfo, createServer, type Server, type Socket } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { WebSocket } from "ws";
 import { sweepStaleCalls } from "../../libs/media/sweeper.ts";
-import { callAssistant, finalizedCall, type MediaEnv, startMediaEnv, waitForSpoken } from "./harness.ts";
+import {
+  callAssistant,
+  finalizedCall,
+  type MediaEnv,
+  startMediaEnv,
+  waitForSpoken,
+  waitUntil,
+} from "./harness.ts";
 
 describe("media process lifecycle", () => {
   let env: MediaEnv;
@@ -64,5 +72,54 @@ describe("media process lifecycle", () => {
     const call = await finalizedCall(env, sim.callSid);
     assert.equal(call.endedReason, "worker-shutdown");
     assert.ok(call.usage && call.artifact && call.transcript);
+  });
+});
+
+describe("a call still starting", () => {
+  // A transcriber that accepts the connection and never answers the upgrade: the call stays in its
+  // setup (in progress in the database since the stream claim) until the caller hangs up.
+  let env: MediaEnv;
+  let silent: Server;
+  const held = new Set<Socket>();
+  before(async () => {
+    silent = createServer((socket) => {
+      held.add(socket);
+      socket.on("error", () => {});
+      socket.on("close", () => held.delete(socket));
+    });
+    await new Promise<void>((r) => silent.listen(0, "127.0.0.1", r));
+    const { port } = silent.address() as AddressInfo;
+    env = await startMediaEnv({ env: { DEEPGRAM_API_URL: `ws://127.0.0.1:${port}` } });
+  });
+  after(async () => {
+    await env.close();
+    for (const s of held) s.destroy();
+    await new Promise((r) => silent.close(r));
+  });
+
+  it("keeps its heartbeat: the sweeper does not take it for an orphan however long setup takes", async () => {
+    const { sim } = await callAssistant(env);
+    const claimed = await waitUntil(
+      () =>
+        env.t.db.call.findFirst({
+          where: { providerCallId: sim.callSid, status: "in-progress", streamConnectedAt: { not: null } },
+        }),
+      5000,
+      "the stream claim",
+    );
+    assert.equal(held.size, 1, "the transcriber connection is pending: the call is still starting");
+    // As if setup had been stuck for two minutes: the media process's heartbeat renews it.
+    await env.t.db.call.update({
+      where: { id: claimed.id },
+      data: { heartbeatAt: new Date(Date.now() - 2 * 60_000) },
+    });
+    await env.media.calls.heartbeat();
+    await sweepStaleCalls({ db: env.t.db, queue: env.worker.queue });
+    const row = await env.t.db.call.findUniqueOrThrow({ where: { id: claimed.id } });
+    assert.equal(row.status, "in-progress");
+    assert.ok((row.heartbeatAt?.getTime() ?? 0) > Date.now() - 10_000, "heartbeat renewed");
+    await sim.hangup();
+    const call = await finalizedCall(env, sim.callSid);
+    assert.equal(call.endedReason, "customer-ended-call");
   });
 });

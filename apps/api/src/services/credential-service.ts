@@ -106,7 +106,7 @@ export class CredentialService {
   ): Promise<ResolvedCredential | null> {
     const rows = await this.db.credential.findMany({
       where: { orgId: ctx.orgId, provider },
-      orderBy: { createdAt: "desc" },
+      orderBy: [{ createdAt: "desc" }, { id: "desc" }],
     });
     const row = rows.find((r) => preferredIds.includes(r.id)) ?? rows[0];
     if (!row) return null;
