@@ -19,7 +19,9 @@
  * comes from `outboundOutcome(params)` (default "answer"); answered calls get a TwilioCallSimulator
  * (await `nextCall()` or read `calls`), busy/no-answer/failed only produce signed status callbacks.
  */
+
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { setTimeout as sleep } from "node:timers/promises";
 import twilio from "twilio";
 import type TwilioRequestClient from "twilio/lib/base/RequestClient.js";
 import {
@@ -113,6 +115,12 @@ export class FakeTwilio {
   readonly calls = new Map<string, Sim>();
   readonly requests: RecordedTwilioRequest[] = [];
   outboundOutcome: (params: Record<string, string>) => OutboundOutcome;
+  /**
+   * When set, a REST-created call is placed and answered, and only once its media stream has
+   * started (plus this many ms) does the create request get its answer: a 500, as if Twilio's answer
+   * had been lost on the way after the call connected.
+   */
+  loseCreateCallAnswerAfterMs: number | undefined;
   ringMs: number;
   verifyCallerId: boolean;
   simulatorOptions: CallSimulatorOptions;
@@ -464,6 +472,14 @@ export class FakeTwilio {
     });
     this.#register(sim);
     const outcome = this.outboundOutcome(flat);
+    const loseAfterMs = this.loseCreateCallAnswerAfterMs;
+    if (loseAfterMs !== undefined) {
+      void sim
+        .runOutbound({ twiml: flat.Twiml, url: flat.Url, method: flat.Method }, outcome, this.ringMs)
+        .then(() => sleep(loseAfterMs))
+        .then(() => error(500, 20500, "Internal Server Error"));
+      return;
+    }
     reply(201, sim.toResource());
     setImmediate(() => {
       void sim.runOutbound({ twiml: flat.Twiml, url: flat.Url, method: flat.Method }, outcome, this.ringMs);

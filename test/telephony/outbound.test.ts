@@ -129,6 +129,41 @@ describe("POST /call (outbound)", () => {
     });
   }
 
+  test("Twilio's answer lost after the call connected: the call is answered as live, not ended", async () => {
+    // The stand-in media endpoint claims the stream the way the media plane does (in progress).
+    env.onStreamStart = async (s) => {
+      await consumeMediaToken(
+        env.t.db,
+        env.t.config.secretsKey,
+        s.customParameters.token ?? "",
+        s.customParameters.callId ?? "",
+        Date.now(),
+        {
+          status: "in-progress",
+          startedAt: new Date(),
+          mediaProcessId: "media-test",
+          heartbeatAt: new Date(),
+        },
+      );
+    };
+    env.twilio.loseCreateCallAnswerAfterMs = 200;
+    try {
+      const res = await post({ assistantId, phoneNumberId, customer: { number: "+14155550144" } });
+      assert.equal(res.statusCode, 201, res.body);
+      const call = res.json();
+      assert.equal(call.status, "in-progress");
+      const row = await env.t.db.call.findUniqueOrThrow({ where: { id: call.id } });
+      assert.equal(row.status, "in-progress");
+      assert.equal(row.endedReason, null);
+      assert.ok(row.streamConnectedAt);
+      // What the media process would write when the call ends, so the org's slot is given back.
+      await env.t.db.call.update({ where: { id: call.id }, data: { status: "ended" } });
+    } finally {
+      env.twilio.loseCreateCallAnswerAfterMs = undefined;
+      env.onStreamStart = undefined;
+    }
+  });
+
   test("Twilio refusing the call: 400 with Twilio's reason, and the call ends twilio-failed-to-connect-call", async () => {
     const account = env.twilio.accounts.get(ACCOUNT_SID);
     assert.ok(account);

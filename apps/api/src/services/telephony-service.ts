@@ -568,8 +568,10 @@ export class TelephonyService {
       if (updated.count === 1) row = { ...row, providerCallId: dialed.sid };
       return callView((await this.#db.call.findUnique({ where: { id: callId } })) ?? row);
     } catch (err) {
-      await this.#db.call.updateMany({
-        where: { id: callId, status: ACTIVE },
+      // A call whose media stream was already claimed did connect (Twilio's answer to us was lost):
+      // it is live on a media process, which will write its ending; it is not ended here.
+      const ended = await this.#db.call.updateMany({
+        where: { id: callId, status: ACTIVE, streamConnectedAt: null },
         data: {
           status: "ended",
           endedReason: ENDED_REASONS.twilioFailedToConnect,
@@ -577,6 +579,10 @@ export class TelephonyService {
           usage: zeroCallUsage("outbound"),
         },
       });
+      if (ended.count === 0) {
+        const current = await this.#db.call.findUnique({ where: { id: callId } });
+        if (current?.streamConnectedAt && current.status !== "ended") return callView(current);
+      }
       await this.#o.admission.releaseCall(ctx.orgId, callId);
       await this.#recordCost(callId);
       if (err instanceof AppError) throw err;
