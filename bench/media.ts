@@ -1,9 +1,10 @@
 // npm run bench:media — N concurrent simulated phone calls through ONE media process, against the
 // loopback provider fakes with FIXED delays, and the same calls through a bare relay for a CPU
-// baseline: after a warm-up and a memory sub-phase for each, four timed rounds alternate (media,
-// relay, media, relay) so a slow spell of the machine weighs on both sides; each side's figures are
-// its two rounds together. Prints a markdown table (README-ready) with PASS/FAIL against the targets.
-//   BENCH_CALLS=100 BENCH_TURNS=4 npm run bench:media
+// baseline: after a warm-up and a memory sub-phase for each, BENCH_PAIRS (default 3) pairs of timed
+// rounds alternate (media, relay, media, relay, …) so a slow spell of the machine weighs on both
+// sides; each side's figures are its rounds together (single rounds move by ±15% on this shared VM).
+// Prints a markdown table (README-ready) with PASS/FAIL against the targets.
+//   BENCH_CALLS=100 BENCH_TURNS=4 BENCH_PAIRS=3 npm run bench:media
 // BENCH_CPU_PROF=1: .cpuprofile files of both servers in .scratch/prof; BENCH_NODE_FLAGS="…": extra
 // node flags for both servers alike; BENCH_PIN=0: no CPU placement (see below).
 //
@@ -101,6 +102,7 @@ import {
 
 const CALLS = Number(process.env.BENCH_CALLS ?? 100);
 const TURNS = Math.max(2, Number(process.env.BENCH_TURNS ?? 4));
+const PAIRS = Math.max(1, Number(process.env.BENCH_PAIRS ?? 3));
 const BARGE_TURN = Math.min(2, TURNS - 1);
 const CPU_PROF = process.env.BENCH_CPU_PROF === "1";
 /**
@@ -572,7 +574,7 @@ function gcLine(g: GcPauses | undefined): string {
   return `${g.minorCount} scavenges (${f(g.minorMs, 0)} ms), ${g.majorCount} other (${f(g.majorMs, 0)} ms), longest ${f(g.maxMs, 1)} ms`;
 }
 
-/** Two timed rounds of the same server as one: sums of work and time, worst of delays. */
+/** Timed rounds of the same server as one: sums of work and time, worst of delays. */
 function combine(a: PhaseResult, b: PhaseResult): PhaseResult {
   return {
     run: {
@@ -822,10 +824,10 @@ async function main(): Promise<void> {
     }
     // Timed rounds alternate (media, relay, media, relay) so a slow spell of the machine weighs on both.
     const rounds: PhaseResult[] = [];
-    for (let round = 0; round < 4; round++) {
+    for (let round = 0; round < 2 * PAIRS; round++) {
       const isMedia = round % 2 === 0;
       process.stderr.write(
-        `bench:media: round ${round + 1} of 4, ${CALLS} calls through the ${isMedia ? "media process" : "bare relay"}…\n`,
+        `bench:media: round ${round + 1} of ${2 * PAIRS}, ${CALLS} calls through the ${isMedia ? "media process" : "bare relay"}…\n`,
       );
       rounds.push(
         await runPhase(
@@ -838,8 +840,8 @@ async function main(): Promise<void> {
       );
     }
     await Promise.all(jobQueues.map((q) => q.close()));
-    const m = combine(rounds[0] as PhaseResult, rounds[2] as PhaseResult);
-    const r = combine(rounds[1] as PhaseResult, rounds[3] as PhaseResult);
+    const m = rounds.filter((_, i) => i % 2 === 0).reduce(combine);
+    const r = rounds.filter((_, i) => i % 2 === 1).reduce(combine);
     const cpuRounds = rounds.map((x) => f(x.cpuMs / x.run.callSeconds, 2)).join(" / ");
 
     // The session's own per-turn metrics (artifact.performanceMetrics), once every call is finalised.
@@ -928,7 +930,7 @@ async function main(): Promise<void> {
     const lines = [
       `Command: \`BENCH_CALLS=${CALLS} BENCH_TURNS=${TURNS} npm run bench:media\` — ${CALLS} concurrent calls ` +
         `(started ${RAMP_MS} ms apart) through one media process, ${TURNS} caller turns each, turn ${BARGE_TURN + 1} ` +
-        `spoken over the reply (barge-in); two timed rounds through each server, alternating, ${2 * CALLS * TURNS} media turns in all. Fixed provider delays: Deepgram ` +
+        `spoken over the reply (barge-in); ${PAIRS} timed rounds through each server, alternating, ${PAIRS * CALLS * TURNS} media turns in all. Fixed provider delays: Deepgram ` +
         `endpointing ${ENDPOINTING_MS} ms + ${STT_DELAY_MS} ms per message, OpenAI TTFT ${TTFT_MS} ms + ${ITL_MS} ms/token ` +
         `(first clause complete at token ${FIRST_CLAUSE_TOKEN}), ElevenLabs TTFB ${TTFB_MS} ms; provider wait per turn ` +
         `${PROVIDER_WAIT_MS} ms. Machine: ${cpu.length} × ${cpu[0]?.model.trim() ?? "cpu"}, Node ${process.version}.`,
@@ -944,7 +946,7 @@ async function main(): Promise<void> {
       `| CPU media ÷ bare relay | ${f(ratio, 2)}× | ≤ ${TARGET_CPU_RATIO}× | ${pass(ratio <= TARGET_CPU_RATIO)} |`,
       `| RSS per active call | ${f(mediaMemory.rssPerCall / 2 ** 20, 2)} MB (${f(mediaMemory.before.rss / 2 ** 20, 0)} → ${f((mediaMemory.atN?.rss ?? Number.NaN) / 2 ** 20, 0)} MB after a full GC, less empty V8 heap; V8 heap ${f(mediaMemory.heapPerCall / 1024, 0)} KB per call; bare relay ${f(relayMemory.rssPerCall / 2 ** 20, 2)} MB) | ≤ ${TARGET_RSS_MB} MB | ${pass(mediaMemory.rssPerCall / 2 ** 20 <= TARGET_RSS_MB && mediaMemory.errors === 0)} |`,
       `| Late outbound frames, sent > 40 ms behind schedule | ${m.pacing.lateFrames} of ${m.pacing.framesSent} (worst ${f(m.pacing.maxLateMs, 0)} ms) | 0 | ${pass(m.pacing.lateFrames === 0)} |`,
-      `| Calls completed / barge-ins (clear received) | ${completed} of ${placed} / ${m.run.bargeIns} | all | ${pass(errors.length === 0 && missingTurns === 0 && m.run.bargeIns === placed && placed === 2 * CALLS)} |`,
+      `| Calls completed / barge-ins (clear received) | ${completed} of ${placed} / ${m.run.bargeIns} | all | ${pass(errors.length === 0 && missingTurns === 0 && m.run.bargeIns === placed && placed === PAIRS * CALLS)} |`,
       "",
       `Caller-heard overhead by turn, p50 / p95 (ms): ${perTurn}. Provider time as the media process saw it, ` +
         `p50 / p95 (ms): ${breakdown} (fixed: all ${PROVIDER_WAIT_MS}, model = TTFT ${TTFT_MS}, voice = TTFB ${TTFB_MS}); ${overheads.length} ` +
@@ -955,7 +957,7 @@ async function main(): Promise<void> {
         `pacer: ${r.pacing.lateFrames} of ${r.pacing.framesSent} sent late.`,
       `VmRSS during the timed phase (no forced GC): ${f(m.rssBefore / 2 ** 20, 0)} MB after warm-up → ${f(m.rssAtN / 2 ** 20, 0)} MB ` +
         `with all ${m.peakLive} calls up (${f(rssGrowth, 2)} MB per call; garbage comes and goes).`,
-      `CPU per call-second by round (media / relay / media / relay): ${cpuRounds} ms.`,
+      `CPU per call-second by round (media, relay, media, relay…): ${cpuRounds} ms.`,
       `Media rounds: ${f(m.wallSeconds)} s wall, ${f(m.run.callSeconds, 0)} call-seconds, ${f(m.cpuMs, 0)} CPU ms. ` +
         `Relay rounds: ${f(r.wallSeconds)} s wall, ${f(r.run.callSeconds, 0)} call-seconds, ${f(r.cpuMs, 0)} CPU ms.`,
       `CPU by thread (user + system ms): media process ${m.threads}; bare relay ${r.threads}.`,
