@@ -152,15 +152,23 @@ async function freePort(): Promise<number> {
 
 const CLK_TCK = Number(execSync("getconf CLK_TCK").toString().trim()) || 100;
 
-/** CPU (user+system, ms) and RSS (bytes) of a process, from /proc. */
-function procSample(pid: number): { cpuMs: number; rss: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+/** Name and CPU ms (user, system) of a process or thread, from the text of its /proc `stat`. */
+function parseStat(stat: string): { name: string; userMs: number; systemMs: number } {
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   // fields[0] is field 3 (state); utime = field 14, stime = field 15.
-  const ticks = Number(fields[11]) + Number(fields[12]);
+  return {
+    name: stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")),
+    userMs: (Number(fields[11]) * 1000) / CLK_TCK,
+    systemMs: (Number(fields[12]) * 1000) / CLK_TCK,
+  };
+}
+
+/** CPU (user+system, ms) and RSS (bytes) of a process, from /proc. */
+function procSample(pid: number): { cpuMs: number; rss: number } {
+  const { userMs, systemMs } = parseStat(readFileSync(`/proc/${pid}/stat`, "utf8"));
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
   const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-  return { cpuMs: (ticks * 1000) / CLK_TCK, rss: kb * 1024 };
+  return { cpuMs: userMs + systemMs, rss: kb * 1024 };
 }
 
 /** A child's resident size and V8 heap in use after a full garbage collection (bytes). */
@@ -207,18 +215,15 @@ function kernelDelta(a: KernelCounts, b: KernelCounts): KernelCounts {
   };
 }
 
-/** CPU ms used by the whole machine (every process, user + system + softirq…), from /proc/stat. */
-function machineCpuMs(): number {
+/**
+ * CPU ms used by the whole machine so far (every process, user + system + softirq…), and the steal:
+ * CPU the hypervisor gave to someone else while this machine wanted it. From /proc/stat.
+ */
+function machineCpu(): { busyMs: number; stealMs: number } {
   const fields = (readFileSync("/proc/stat", "utf8").split("\n")[0] ?? "").trim().split(/\s+/).slice(1);
-  // user nice system idle iowait irq softirq steal: all but idle, iowait and steal.
+  // user nice system idle iowait irq softirq steal: busy is all but idle, iowait and steal.
   const busy = fields.slice(0, 7).reduce((acc, v, i) => (i === 3 || i === 4 ? acc : acc + Number(v)), 0);
-  return (busy * 1000) / CLK_TCK;
-}
-
-/** CPU ms the hypervisor gave to someone else while this machine wanted it (steal), from /proc/stat. */
-function stealMs(): number {
-  const fields = (readFileSync("/proc/stat", "utf8").split("\n")[0] ?? "").trim().split(/\s+/).slice(1);
-  return (Number(fields[7] ?? 0) * 1000) / CLK_TCK;
+  return { busyMs: (busy * 1000) / CLK_TCK, stealMs: (Number(fields[7] ?? 0) * 1000) / CLK_TCK };
 }
 
 /** CPU ms used so far by every process on the machine, by pid (with its name). */
@@ -227,10 +232,8 @@ function processesCpu(): Map<number, { name: string; cpuMs: number }> {
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-      const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      out.set(Number(entry), { name, cpuMs: ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK });
+      const { name, userMs, systemMs } = parseStat(readFileSync(`/proc/${entry}/stat`, "utf8"));
+      out.set(Number(entry), { name, cpuMs: userMs + systemMs });
     } catch {
       // the process exited
     }
@@ -266,11 +269,11 @@ function threadSample(pid: number): ThreadCpu {
     } catch {
       continue; // the thread exited
     }
-    const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")).replace(/[0-9]+$/, "#");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const t = parseStat(stat);
+    const name = t.name.replace(/[0-9]+$/, "#");
     const prev = out.get(name) ?? { user: 0, system: 0 };
-    prev.user += (Number(fields[11]) * 1000) / CLK_TCK;
-    prev.system += (Number(fields[12]) * 1000) / CLK_TCK;
+    prev.user += t.userMs;
+    prev.system += t.systemMs;
     out.set(name, prev);
   }
   return out;
@@ -513,8 +516,7 @@ async function runPhase(
   const cpu0 = procSample(pid).cpuMs;
   const threads0 = threadSample(pid);
   const kernel0 = kernelSample(pid);
-  const machine0 = machineCpuMs();
-  const steal0 = stealMs();
+  const machine0 = machineCpu();
   const procs0 = processesCpu();
   const t0 = Date.now();
   const run = await ask<RunResult>(
@@ -527,8 +529,9 @@ async function runPhase(
   const cpuMs = procSample(pid).cpuMs - cpu0;
   const threads = threadDelta(threads0, threadSample(pid));
   const kernel = kernelDelta(kernel0, kernelSample(pid));
-  const machine = machineCpuMs() - machine0;
-  const steal = stealMs() - steal0;
+  const machine1 = machineCpu();
+  const machine = machine1.busyMs - machine0.busyMs;
+  const steal = machine1.stealMs - machine0.stealMs;
   const processes = processesDelta(procs0, processesCpu(), roleNames);
   const wallSeconds = (Date.now() - t0) / 1000;
   clearInterval(sampler);

@@ -19,7 +19,6 @@
  * comes from `outboundOutcome(params)` (default "answer"); answered calls get a TwilioCallSimulator
  * (await `nextCall()` or read `calls`), busy/no-answer/failed only produce signed status callbacks.
  */
-
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { setTimeout as sleep } from "node:timers/promises";
 import twilio from "twilio";
