@@ -50,6 +50,7 @@ import { dtmfAudio } from "./dtmf.ts";
 import { ENDED, providerFailureReason } from "./ended-reasons.ts";
 import { finalizeEndedCall } from "./finalize.ts";
 import { OutboundAudio, type SharedPacer } from "./pacer.ts";
+import { SilenceBatcher } from "./silence-batcher.ts";
 import { Utterance } from "./speaker.ts";
 import { callVariables, renderTemplate, type Variables } from "./template.ts";
 import {
@@ -130,6 +131,10 @@ interface TwilioStart {
 const MEDIA_EVENT = Buffer.from('"event":"media"');
 const PAYLOAD_KEY = Buffer.from('"payload":"');
 const QUOTE = 0x22;
+/** Deepgram's utterance-end window (`utterance_end_ms`): the longest the transcriber times silence. */
+const UTTERANCE_END_MS = 1000;
+/** Margin past the transcriber's silence windows before the caller's silence is gathered. */
+const SILENCE_BATCH_MARGIN_MS = 500;
 
 interface Reply {
   ctrl: AbortController;
@@ -190,6 +195,10 @@ export class CallSession {
   #orgPricing: OrgPricingInput | undefined;
   /** Wall time the last voiced frame of the caller went to the transcriber. */
   #lastVoiceSentAt = 0;
+  /** The caller's long silences, gathered into fewer messages to the transcriber. */
+  readonly #silence = new SilenceBatcher();
+  /** Quiet this long (no transcriber decision pending on it), the caller's silence is gathered. */
+  #quietAfterMs = Number.POSITIVE_INFINITY;
   #assistant!: ResolvedAssistantConfig;
   #assistantJson: Json = {};
   #variables: Variables = {};
@@ -470,13 +479,14 @@ export class CallSession {
       this.#unsubscribe = unsubscribe;
     }
     const t = this.#assistant.transcriber;
+    const endpointingMs = t?.endpointing ?? 10;
     const stt = await this.#sttProvider.connect(
       {
         apiKey: this.#keys.stt.apiKey,
         model: t?.model ?? "nova-3",
         language: t?.language ?? "en",
-        endpointingMs: t?.endpointing ?? 10,
-        utteranceEndMs: 1000,
+        endpointingMs,
+        utteranceEndMs: UTTERANCE_END_MS,
         keywords: t?.keywords,
         keyterms: t?.keyterm,
         smartFormat: t?.smartFormat,
@@ -495,6 +505,7 @@ export class CallSession {
     }
     this.#early = [];
     this.#earlyBytes = 0;
+    this.#quietAfterMs = Math.max(endpointingMs, UTTERANCE_END_MS) + SILENCE_BATCH_MARGIN_MS;
     this.#stt = stt;
   }
 
@@ -623,8 +634,15 @@ export class CallSession {
       return;
     }
     this.#sttBytes += buf.length;
-    stt.sendAudio(buf);
-    if (hasVoice(buf)) this.#lastVoiceSentAt = this.#now();
+    if (hasVoice(buf)) {
+      stt.sendAudio(this.#silence.release(buf));
+      this.#lastVoiceSentAt = this.#now();
+    } else if (this.#now() - this.#lastVoiceSentAt >= this.#quietAfterMs) {
+      const batch = this.#silence.hold(buf);
+      if (batch) stt.sendAudio(batch);
+    } else {
+      stt.sendAudio(this.#silence.release(buf));
+    }
     if (this.#phase !== "live") return;
     // Local voice activity only matters while the assistant can be interrupted.
     const speaking = this.#speaking;
@@ -1506,6 +1524,9 @@ export class CallSession {
       this.#deps.pacer.remove(this.out);
       const stt = this.#stt;
       this.#stt = undefined;
+      // The caller's gathered silence goes before the stream closes: every byte is transcribed audio.
+      const held = this.#silence.flush();
+      if (held) stt?.sendAudio(held);
       await Promise.allSettled([stt?.close(), this.#unsubscribe?.()]);
       this.#abort.abort();
       if (!opts.keepTwilio && this.#transport.open) this.#transport.close(1000, "call ended");

@@ -26,16 +26,26 @@ export function openSocket(url: string, opts: OpenSocketOptions): Promise<Opened
   if (opts.signal.aborted) return Promise.reject(abortError());
   const started = performance.now();
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, {
-      headers: opts.headers,
-      handshakeTimeout: opts.timeoutMs,
-      perMessageDeflate: false,
-    });
+    // The handshake deadline is our own timer rather than ws's `handshakeTimeout`: that one is the
+    // HTTP request's socket timeout, and the socket keeps its (disarmed) timer after the upgrade, so
+    // every later write refreshes it: a timer-list call per audio frame for the call's life.
+    const ws = new WebSocket(url, { headers: opts.headers, perMessageDeflate: false });
     let status: number | undefined;
     let settled = false;
+    const timer = setTimeout(() => {
+      finish(
+        new ProviderError(
+          opts.provider,
+          opts.kind,
+          `${opts.provider} connection failed: no handshake answer within ${opts.timeoutMs} ms`,
+          true,
+        ),
+      );
+    }, opts.timeoutMs);
     const finish = (err: Error | undefined): void => {
       if (settled) return;
       settled = true;
+      clearTimeout(timer);
       opts.signal.removeEventListener("abort", onAbort);
       ws.off("open", onOpen);
       ws.off("error", onError);

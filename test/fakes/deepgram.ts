@@ -170,6 +170,9 @@ export class DeepgramConnection {
   /** Everything sent to the client, in order. */
   readonly sent: DeepgramMessage[] = [];
   audioBytes = 0;
+  /** Binary (audio) messages received, and the largest of them in bytes. */
+  audioMessages = 0;
+  largestAudioMessage = 0;
   lastActivityAt = Date.now();
 
   readonly #ws: WebSocket;
@@ -255,6 +258,8 @@ export class DeepgramConnection {
       else if (msg.type === "CloseStream") this.#closeStream();
       return;
     }
+    this.audioMessages++;
+    if (data.length > this.largestAudioMessage) this.largestAudioMessage = data.length;
     this.#onAudio(data);
   }
 

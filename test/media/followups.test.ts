@@ -185,6 +185,51 @@ describe("media session: follow-ups end to end", { concurrency: true }, () => {
     assert.ok(usage.stt.audioSeconds >= 0.9, String(usage.stt.audioSeconds));
   });
 
+  // ------------------------------------------------------------------ 1b. the caller's long silences
+
+  it("the caller's long silences reach the transcriber in 100 ms messages; speech goes frame by frame, every byte arrives", async () => {
+    const name = "silencebatch";
+    const { sim } = await callAssistant(env, {
+      // ~4 s of assistant speech while the caller listens in silence.
+      firstMessage:
+        "Hello and thank you for calling Acme, the home of fine widgets since nineteen ninety. How can I help you today?",
+      model: model(name),
+      transcriber: { provider: "deepgram", model: "nova-3", language: "en", keyterm: [name] },
+    });
+    await waitForSpoken(sim, 1, 10_000);
+    const conn = await waitUntil(
+      () => env.deepgram.connections.find((c) => c.params.keyterm === name),
+      5000,
+      "the transcriber connection",
+    );
+    // Quiet for seconds: 100 ms messages (5 frames), inside Deepgram's 20–250 ms guidance.
+    assert.equal(conn.largestAudioMessage, 800);
+    const framesBefore = conn.audioBytes / 160;
+    assert.ok(
+      conn.audioMessages < framesBefore / 2,
+      `${conn.audioMessages} messages for ${framesBefore} frames of silence`,
+    );
+    // Speech is not gathered: one message per frame (the first also carries what was gathered).
+    const m0 = conn.audioMessages;
+    const b0 = conn.audioBytes;
+    // Five words: 1.5 s of speech, 75 frames.
+    await sim.say("What are your opening hours?");
+    await waitUntil(() => conn.audioBytes - b0 >= 75 * 160, 3000, "the utterance at Deepgram");
+    const frames = (conn.audioBytes - b0) / 160;
+    assert.ok(
+      frames - (conn.audioMessages - m0) <= 4,
+      `${conn.audioMessages - m0} messages for ${frames} frames`,
+    );
+    await waitForSpoken(sim, 2);
+    await sim.hangup();
+    const call = await finalizedCall(env, sim.callSid);
+    assert.match(call.transcript ?? "", /User: What are your opening hours\?/);
+    // What was gathered when the caller hung up went before the stream closed: every byte is
+    // transcribed (and billed) audio.
+    const usage = call.usage as unknown as CallUsage;
+    assert.equal(conn.audioBytes, usage.stt.audioSeconds * 8000);
+  });
+
   // ------------------------------------------------------------------ 2. speech-update for the caller
 
   it("speech-update for the caller: started when they start talking, stopped at the endpoint, only when subscribed", async () => {

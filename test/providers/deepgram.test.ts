@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { createServer, type Socket } from "node:net";
 import { after, before, test } from "node:test";
 import { DeepgramStt } from "../../libs/providers/deepgram.ts";
 import { ProviderError, type SttEvent, type SttOptions } from "../../libs/providers/types.ts";
@@ -127,6 +128,34 @@ test("an unreachable endpoint is a retryable ProviderError", async () => {
     );
   assert.ok(err instanceof ProviderError);
   assert.equal(err.retryable, true);
+});
+
+test("a server that accepts the connection but never answers the upgrade fails the connect at its deadline", async () => {
+  // A TCP listener that reads the upgrade request and says nothing (an overloaded proxy).
+  const held: Socket[] = [];
+  const silent = createServer((socket) => {
+    held.push(socket);
+    socket.resume();
+  });
+  await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+  const { port } = silent.address() as { port: number };
+  try {
+    const slow = new DeepgramStt({ baseUrl: `ws://127.0.0.1:${port}`, connectTimeoutMs: 200 });
+    const started = Date.now();
+    const err = await slow
+      .connect(options(new AbortController().signal), () => {})
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    assert.ok(err instanceof ProviderError);
+    assert.equal(err.retryable, true);
+    assert.match(err.message, /deepgram connection failed: no handshake answer within 200 ms/);
+    assert.ok(Date.now() - started < 2000, "the deadline holds");
+  } finally {
+    for (const s of held) s.destroy();
+    await new Promise((resolve) => silent.close(resolve));
+  }
 });
 
 test("a server drop mid-call emits a retryable error, then closed", async () => {

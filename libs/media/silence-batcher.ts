@@ -1,0 +1,53 @@
+// The caller's long silences go to the transcriber in 100 ms messages instead of 20 ms ones.
+//
+// Every message to the transcriber costs a websocket frame (header, mask, a write syscall) here and
+// per-message work at the provider; at 50 frames a second per call it is the media process's busiest
+// write. Deepgram takes 20–250 ms of audio per message. But the timing of silence is what
+// endpointing and utterance-end decide on, so it may only be gathered once no such decision can
+// still be pending: the session holds silent frames only after the caller has been quiet for
+// longer than the transcriber's endpointing and utterance-end windows (most of the time the
+// assistant is talking). A voiced frame is never held: it goes at once, with whatever silence was
+// gathered before it, so what the caller says reaches the transcriber exactly as soon as before.
+
+/** Frames gathered into one message: 100 ms of audio, inside Deepgram's 20–250 ms guidance. */
+export const SILENCE_BATCH_FRAMES = 5;
+
+export class SilenceBatcher {
+  readonly #held: Buffer[] = [];
+  #bytes = 0;
+
+  /** Bytes gathered and not yet sent. */
+  get heldBytes(): number {
+    return this.#bytes;
+  }
+
+  /** Keeps a silent frame; returns the batch to send once it holds SILENCE_BATCH_FRAMES frames. */
+  hold(frame: Buffer): Buffer | undefined {
+    this.#held.push(frame);
+    this.#bytes += frame.length;
+    return this.#held.length >= SILENCE_BATCH_FRAMES ? this.#take() : undefined;
+  }
+
+  /**
+   * What to send now for a frame that may not wait (voice, or silence the transcriber is timing):
+   * the frame itself, after whatever was gathered before it, in one message.
+   */
+  release(frame: Buffer): Buffer {
+    if (this.#held.length === 0) return frame;
+    this.#held.push(frame);
+    this.#bytes += frame.length;
+    return this.#take();
+  }
+
+  /** Whatever is gathered (before the transcriber closes); undefined when nothing is. */
+  flush(): Buffer | undefined {
+    return this.#held.length === 0 ? undefined : this.#take();
+  }
+
+  #take(): Buffer {
+    const out = Buffer.concat(this.#held, this.#bytes);
+    this.#held.length = 0;
+    this.#bytes = 0;
+    return out;
+  }
+}

@@ -1,0 +1,42 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { SILENCE_BATCH_FRAMES, SilenceBatcher } from "../../libs/media/silence-batcher.ts";
+
+const frame = (byte: number) => Buffer.alloc(160, byte);
+
+test("silent frames are gathered five at a time, in order", () => {
+  const b = new SilenceBatcher();
+  const sent: Buffer[] = [];
+  for (let i = 0; i < 12; i++) {
+    const out = b.hold(frame(i));
+    if (out) sent.push(out);
+  }
+  assert.equal(SILENCE_BATCH_FRAMES, 5);
+  assert.deepEqual(
+    sent.map((s) => s.length),
+    [800, 800],
+  );
+  assert.deepEqual([...sent[0]!.subarray(0, 1), ...sent[0]!.subarray(640, 641)], [0, 4]);
+  assert.deepEqual([...sent[1]!.subarray(0, 1)], [5]);
+  assert.equal(b.heldBytes, 320, "two frames still held");
+});
+
+test("a frame that may not wait goes at once, after what was gathered, in one message", () => {
+  const b = new SilenceBatcher();
+  const voice = frame(0x7f);
+  assert.equal(b.release(voice), voice, "nothing gathered: the frame itself, no copy");
+  b.hold(frame(1));
+  b.hold(frame(2));
+  const out = b.release(voice);
+  assert.equal(out.length, 480);
+  assert.deepEqual([out[0], out[160], out[320]], [1, 2, 0x7f]);
+  assert.equal(b.heldBytes, 0);
+});
+
+test("flush hands over what is gathered, once", () => {
+  const b = new SilenceBatcher();
+  assert.equal(b.flush(), undefined);
+  b.hold(frame(3));
+  assert.equal(b.flush()?.length, 160);
+  assert.equal(b.flush(), undefined);
+});
