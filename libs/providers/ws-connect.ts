@@ -29,7 +29,12 @@ export function openSocket(url: string, opts: OpenSocketOptions): Promise<Opened
     // The handshake deadline is our own timer rather than ws's `handshakeTimeout`: that one is the
     // HTTP request's socket timeout, and the socket keeps its (disarmed) timer after the upgrade, so
     // every later write refreshes it: a timer-list call per audio frame for the call's life.
-    const ws = new WebSocket(url, { headers: opts.headers, perMessageDeflate: false });
+    // Provider messages are JSON read by our own parsers: no separate UTF-8 validation pass each.
+    const ws = new WebSocket(url, {
+      headers: opts.headers,
+      perMessageDeflate: false,
+      skipUTF8Validation: true,
+    });
     let status: number | undefined;
     let settled = false;
     const timer = setTimeout(() => {

@@ -99,7 +99,10 @@ export async function buildMedia(config: MediaConfig, options: BuildMediaOptions
     if (!options.db) await db.$disconnect();
   });
   await app.register(websocket, {
-    options: { perMessageDeflate: false, maxPayload: 64 * 1024 },
+    // No UTF-8 validation pass over every inbound message: Twilio's are JSON that the session reads
+    // byte-wise (media) or parses itself (the rest), and a bad byte cannot reach anything but that
+    // parser, which refuses it like any malformed message.
+    options: { perMessageDeflate: false, maxPayload: 64 * 1024, skipUTF8Validation: true },
     // Drain instead of dropping live calls: the plugin's default closes every socket at once.
     preClose(done) {
       calls
