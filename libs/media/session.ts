@@ -634,7 +634,8 @@ export class CallSession {
       return;
     }
     this.#sttBytes += buf.length;
-    if (hasVoice(buf)) {
+    const voiced = hasVoice(buf);
+    if (voiced) {
       stt.sendAudio(this.#silence.release(buf));
       this.#lastVoiceSentAt = this.#now();
     } else if (this.#now() - this.#lastVoiceSentAt >= this.#quietAfterMs) {
@@ -651,7 +652,10 @@ export class CallSession {
       return;
     }
     if (this.#assistant.stopSpeakingPlan.numWords > 0) return;
-    if (isSilence(buf)) {
+    // A frame whose every 8th sample is below μ-law magnitude code 16 (|x| ≤ 120) has a mean below
+    // `isSilence`'s 150 on those samples, and speech is never sparser than that: the full 160-sample
+    // pass runs only on frames that may hold voice (a listening caller's frames mostly do not).
+    if (!voiced || isSilence(buf)) {
       if (++this.#unvoicedFrames >= 2) this.#voicedMs = 0;
       return;
     }

@@ -93,3 +93,20 @@ test("hasVoice: speech-level frames have voice, silence and faint line noise do 
   for (let i = 0; i < 160; i += 4) speech[i] = 0x20; // loud samples, every 4th
   assert.equal(hasVoice(speech), true);
 });
+
+test("frames of quiet samples are neither voice nor noise: hasVoice false, isSilence true (barge-in relies on it)", () => {
+  // Every μ-law byte whose magnitude code is below 16 (|x| ≤ 120), in any mix: the mean stays below 150.
+  const quiet = [...Array(256).keys()].filter((b) => (~b & 0x7f) < 16);
+  assert.ok(quiet.every((b) => Math.abs(MULAW_TO_LINEAR[b] as number) <= 120));
+  let seed = 7;
+  const rand = () => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed / 2 ** 31;
+  };
+  for (let n = 0; n < 500; n++) {
+    const frame = Buffer.alloc(160);
+    for (let i = 0; i < 160; i++) frame[i] = quiet[Math.floor(rand() * quiet.length)] as number;
+    assert.equal(hasVoice(frame), false);
+    assert.equal(isSilence(frame), true);
+  }
+});
