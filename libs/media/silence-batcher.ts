@@ -1,4 +1,4 @@
-// The caller's long silences go to the transcriber in 100 ms messages instead of 20 ms ones.
+// The caller's long silences go to the transcriber in 200 ms messages instead of 20 ms ones.
 //
 // Every message to the transcriber costs a websocket frame (header, mask, a write syscall) here and
 // per-message work at the provider; at 50 frames a second per call it is the media process's busiest
@@ -9,8 +9,8 @@
 // assistant is talking). A voiced frame is never held: it goes at once, with whatever silence was
 // gathered before it, so what the caller says reaches the transcriber exactly as soon as before.
 
-/** Frames gathered into one message: 100 ms of audio, inside Deepgram's 20–250 ms guidance. */
-export const SILENCE_BATCH_FRAMES = 5;
+/** Frames gathered into one message: 200 ms of audio, inside Deepgram's 20–250 ms guidance. */
+export const SILENCE_BATCH_FRAMES = 10;
 
 export class SilenceBatcher {
   readonly #held: Buffer[] = [];
