@@ -498,10 +498,12 @@ export class CallSession {
       await stt.close();
       throw new SetupAborted();
     }
-    // What the caller said while the call was starting goes first, in order.
+    // What the caller said while the call was starting goes first, in order (and counts as their
+    // latest voice: silence after it is timed by the transcriber, so it is not gathered yet).
     for (const buf of this.#early) {
       this.#sttBytes += buf.length;
       stt.sendAudio(buf);
+      if (hasVoice(buf)) this.#lastVoiceSentAt = this.#now();
     }
     this.#early = [];
     this.#earlyBytes = 0;
@@ -652,9 +654,9 @@ export class CallSession {
       return;
     }
     if (this.#assistant.stopSpeakingPlan.numWords > 0) return;
-    // A frame whose every 8th sample is below μ-law magnitude code 16 (|x| ≤ 120) has a mean below
-    // `isSilence`'s 150 on those samples, and speech is never sparser than that: the full 160-sample
-    // pass runs only on frames that may hold voice (a listening caller's frames mostly do not).
+    // `hasVoice` (every 8th sample) found nothing: the frame is taken as silence without the full
+    // 160-sample pass, which runs only on frames that may hold voice (a listening caller's frames
+    // mostly do not). Speech always shows on those samples (test/providers/audio.test.ts).
     if (!voiced || isSilence(buf)) {
       if (++this.#unvoicedFrames >= 2) this.#voicedMs = 0;
       return;

@@ -39,9 +39,12 @@ export function isSilence(frame: Uint8Array, threshold = 150): boolean {
 }
 
 /**
- * A quick look for voice in a frame, for timing only (when the caller's last voiced frame left; not
- * for barge-in, which uses `isSilence`): any of every 8th sample at μ-law magnitude ≥ 16 (about
- * −40 dBFS). An eighth of the work of `isSilence`, on every frame of every call.
+ * A quick look for voice in a frame: any of every 8th sample at μ-law magnitude code ≥ 16 (|x| ≥ 132,
+ * about −48 dBFS). An eighth of the work of `isSilence`, on every frame of every call: it times the
+ * caller's last voiced frame, decides which silence may be gathered for the transcriber, and spares
+ * barge-in's `isSilence` pass on frames without voice. Reading every 8th sample (a 1 kHz sampling)
+ * misses only a pure tone at an exact multiple of 500 Hz held with its zero crossings on the sampled
+ * points; speech and real tones do not hold such a phase (test/providers/audio.test.ts).
  */
 export function hasVoice(frame: Uint8Array): boolean {
   for (let i = 0; i < frame.length; i += 8) if ((~(frame[i] as number) & 0x7f) >= 16) return true;

@@ -94,19 +94,31 @@ test("hasVoice: speech-level frames have voice, silence and faint line noise do 
   assert.equal(hasVoice(speech), true);
 });
 
-test("frames of quiet samples are neither voice nor noise: hasVoice false, isSilence true (barge-in relies on it)", () => {
-  // Every μ-law byte whose magnitude code is below 16 (|x| ≤ 120), in any mix: the mean stays below 150.
-  const quiet = [...Array(256).keys()].filter((b) => (~b & 0x7f) < 16);
-  assert.ok(quiet.every((b) => Math.abs(MULAW_TO_LINEAR[b] as number) <= 120));
-  let seed = 7;
-  const rand = () => {
-    seed = (seed * 1103515245 + 12345) % 2 ** 31;
-    return seed / 2 ** 31;
+test("sound loud enough for barge-in always shows on hasVoice's samples (the barge-in check skips isSilence without it)", () => {
+  // Linear → μ-law by the nearest table entry.
+  const encode = (x: number): number => {
+    let best = 0xff;
+    for (let b = 0; b < 256; b++) {
+      if (Math.abs((MULAW_TO_LINEAR[b] as number) - x) < Math.abs((MULAW_TO_LINEAR[best] as number) - x))
+        best = b;
+    }
+    return best;
   };
-  for (let n = 0; n < 500; n++) {
-    const frame = Buffer.alloc(160);
-    for (let i = 0; i < 160; i++) frame[i] = quiet[Math.floor(rand() * quiet.length)] as number;
-    assert.equal(hasVoice(frame), false);
-    assert.equal(isSilence(frame), true);
+  let loud = 0;
+  // Tones across the telephone band, every phase a frame can start at, just above isSilence's level
+  // (mean |x| 150 needs an amplitude of ~236). The one signal that can hide between every 8th sample
+  // is a pure tone at an exact multiple of 500 Hz with its zero crossings on the sampled points
+  // (left out here); speech is not one.
+  for (let hz = 150; hz <= 3400; hz += 50) {
+    if (hz % 500 === 0) continue;
+    for (let phase = 0; phase < 8; phase++) {
+      const frame = Buffer.alloc(160);
+      for (let i = 0; i < 160; i++)
+        frame[i] = encode(300 * Math.sin((2 * Math.PI * hz * (i + phase)) / 8000));
+      if (isSilence(frame)) continue;
+      loud++;
+      assert.equal(hasVoice(frame), true, `${hz} Hz, phase ${phase}`);
+    }
   }
+  assert.ok(loud > 400, `${loud} loud frames checked`);
 });
