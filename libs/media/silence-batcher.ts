@@ -11,10 +11,13 @@
 
 /** Frames gathered into one message: 200 ms of audio, inside Deepgram's 20–250 ms guidance. */
 export const SILENCE_BATCH_FRAMES = 10;
+const FRAME_BYTES = 160;
 
 export class SilenceBatcher {
-  readonly #held: Buffer[] = [];
+  /** The message being gathered: frames are copied in, so no frame is kept alive meanwhile. */
+  #buf: Buffer | undefined;
   #bytes = 0;
+  #frames = 0;
 
   /** Bytes gathered and not yet sent. */
   get heldBytes(): number {
@@ -23,9 +26,8 @@ export class SilenceBatcher {
 
   /** Keeps a silent frame; returns the batch to send once it holds SILENCE_BATCH_FRAMES frames. */
   hold(frame: Buffer): Buffer | undefined {
-    this.#held.push(frame);
-    this.#bytes += frame.length;
-    return this.#held.length >= SILENCE_BATCH_FRAMES ? this.#take() : undefined;
+    this.#append(frame);
+    return this.#frames >= SILENCE_BATCH_FRAMES ? this.#take() : undefined;
   }
 
   /**
@@ -33,21 +35,40 @@ export class SilenceBatcher {
    * the frame itself, after whatever was gathered before it, in one message.
    */
   release(frame: Buffer): Buffer {
-    if (this.#held.length === 0) return frame;
-    this.#held.push(frame);
-    this.#bytes += frame.length;
+    if (this.#frames === 0) return frame;
+    this.#append(frame);
     return this.#take();
   }
 
   /** Whatever is gathered (before the transcriber closes); undefined when nothing is. */
   flush(): Buffer | undefined {
-    return this.#held.length === 0 ? undefined : this.#take();
+    return this.#frames === 0 ? undefined : this.#take();
   }
 
+  #append(frame: Buffer): void {
+    let buf = this.#buf;
+    if (!buf) {
+      buf = Buffer.allocUnsafe((SILENCE_BATCH_FRAMES + 1) * FRAME_BYTES);
+      this.#buf = buf;
+    }
+    if (this.#bytes + frame.length > buf.length) {
+      // Frames larger than 20 ms (not Twilio's, but any caller of this class): grow.
+      const bigger = Buffer.allocUnsafe((this.#bytes + frame.length) * 2);
+      buf.copy(bigger, 0, 0, this.#bytes);
+      buf = bigger;
+      this.#buf = buf;
+    }
+    frame.copy(buf, this.#bytes);
+    this.#bytes += frame.length;
+    this.#frames++;
+  }
+
+  /** The gathered bytes, handed over: the next batch starts in a fresh buffer. */
   #take(): Buffer {
-    const out = Buffer.concat(this.#held, this.#bytes);
-    this.#held.length = 0;
+    const out = (this.#buf as Buffer).subarray(0, this.#bytes);
+    this.#buf = undefined;
     this.#bytes = 0;
+    this.#frames = 0;
     return out;
   }
 }

@@ -40,3 +40,24 @@ test("flush hands over what is gathered, once", () => {
   assert.equal(b.flush()?.length, 160);
   assert.equal(b.flush(), undefined);
 });
+
+test("a batch is its own copy: frames may be reused after hold, and a handed-over batch is never written again", () => {
+  const b = new SilenceBatcher();
+  const reused = frame(1);
+  for (let i = 0; i < SILENCE_BATCH_FRAMES - 1; i++) {
+    assert.equal(b.hold(reused), undefined);
+    reused.fill(i + 2);
+  }
+  const batch = b.hold(reused);
+  assert.equal(batch?.length, SILENCE_BATCH_FRAMES * 160);
+  assert.deepEqual(
+    [batch?.[0], batch?.[160], batch?.[SILENCE_BATCH_FRAMES * 160 - 1]],
+    [1, 2, SILENCE_BATCH_FRAMES],
+  );
+  b.hold(frame(0xee));
+  assert.equal(batch?.[0], 1, "the next batch does not write into the one handed over");
+  // Frames of another size are kept whole too.
+  const big = b.release(Buffer.alloc(3000, 7));
+  assert.equal(big.length, 160 + 3000);
+  assert.deepEqual([big[0], big[160], big[3159]], [0xee, 7, 7]);
+});
