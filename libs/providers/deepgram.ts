@@ -211,7 +211,10 @@ class DeepgramStream implements SttStream {
   #onMessage(data: RawData): void {
     let msg: DeepgramServerMessage;
     try {
-      msg = JSON.parse(data.toString()) as DeepgramServerMessage;
+      const parsed: unknown = JSON.parse(data.toString());
+      // `null`, a number or a string is valid JSON but no message: ignored like any malformed one.
+      if (parsed === null || typeof parsed !== "object") return;
+      msg = parsed as DeepgramServerMessage;
     } catch {
       return;
     }

@@ -214,7 +214,10 @@ class CallSocket {
   #onMessage(data: RawData): void {
     let msg: ServerMessage;
     try {
-      msg = JSON.parse(data.toString()) as ServerMessage;
+      const parsed: unknown = JSON.parse(data.toString());
+      // `null`, a number or a string is valid JSON but no message: ignored like any malformed one.
+      if (parsed === null || typeof parsed !== "object") return;
+      msg = parsed as ServerMessage;
     } catch {
       return;
     }

@@ -77,7 +77,8 @@ export interface ControlBus {
 
 function parse(raw: string): CallControlMessage | undefined {
   try {
-    return JSON.parse(raw) as CallControlMessage;
+    const v: unknown = JSON.parse(raw);
+    return v !== null && typeof v === "object" ? (v as CallControlMessage) : undefined;
   } catch {
     return undefined;
   }

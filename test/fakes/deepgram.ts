@@ -236,6 +236,11 @@ export class DeepgramConnection {
     this.#ws.close(code, reason);
   }
 
+  /** Sends a text message as given (malformed-message tests). */
+  sendRaw(text: string): void {
+    if (this.#ws.readyState === this.#ws.OPEN) this.#ws.send(text);
+  }
+
   idleTimeout(): void {
     this.#ws.close(
       1011,

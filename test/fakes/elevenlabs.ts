@@ -250,6 +250,11 @@ export class ElevenLabsConnection {
     this.#ws.close(code, reason);
   }
 
+  /** Sends a text message as given (malformed-message tests). */
+  sendRaw(text: string): void {
+    if (this.#ws.readyState === this.#ws.OPEN) this.#ws.send(text);
+  }
+
   #error(message: string, code: string): void {
     if (this.#ws.readyState !== this.#ws.OPEN) return;
     this.#ws.send(JSON.stringify({ message, error: code, code: 1008 }));

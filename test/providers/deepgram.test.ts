@@ -87,6 +87,21 @@ test("streams a caller's utterance: speech-started, interim, final, utterance-en
   assert.equal(events[events.length - 1]?.type, "closed");
 });
 
+test("JSON that is no message (null, a number, a string) or no JSON at all is ignored; the stream carries on", async () => {
+  const ac = new AbortController();
+  const events: SttEvent[] = [];
+  const connP = fake.waitForConnection();
+  const stream = await stt.connect(options(ac.signal), (e) => events.push(e));
+  const conn = await connP;
+  for (const raw of ["null", "42", '"Results"', "[]", "{not json"]) conn.sendRaw(raw);
+  speak((b) => stream.sendAudio(b), "cancel my order", 600, 0);
+  stream.finalize();
+  await until(() => events.some((e) => e.type === "transcript" && e.isFinal));
+  assert.equal(events.filter((e) => e.type === "error").length, 0);
+  await stream.close();
+  ac.abort();
+});
+
 test("finalize() flushes pending words as a final result", async () => {
   const ac = new AbortController();
   const events: SttEvent[] = [];

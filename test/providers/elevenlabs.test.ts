@@ -110,6 +110,21 @@ test("clause-by-clause text comes back as audio chunks, then done with the chara
   await until(() => conn.closedAt !== undefined);
 });
 
+test("JSON that is no message (null, a number, a string) or no JSON at all is ignored; the utterance carries on", async () => {
+  const ac = new AbortController();
+  const events: TtsEvent[] = [];
+  const connP = fake.waitForConnection();
+  const stream = await tts.open(options(ac.signal), (e) => events.push(e));
+  const conn = await connP;
+  for (const raw of ["null", "42", '"audio"', "[]", "{not json"]) conn.sendRaw(raw);
+  stream.sendText("Sure, I can help with that.", true);
+  stream.end();
+  await until(() => events.some((e) => e.type === "done" || e.type === "error"));
+  assert.equal(events.filter((e) => e.type === "error").length, 0);
+  assert.ok(audioBytes(events) > 0);
+  ac.abort();
+});
+
 test("two utterances of one call share one socket, each in its own context", async () => {
   const ac = new AbortController();
   const first = fake.connections.length;
