@@ -48,23 +48,7 @@ export async function loadCallSetup(
          FROM "Credential" c WHERE c."orgId" = ${call.orgId}::uuid) AS "credentials"`);
   const pn = row?.phoneNumber ?? null;
   return {
-    phoneNumber: pn
-      ? {
-          id: pn.id,
-          orgId: pn.orgId,
-          provider: pn.provider,
-          number: pn.number,
-          name: pn.name,
-          assistantId: pn.assistantId,
-          squadId: pn.squadId,
-          twilioAccountSid: pn.twilioAccountSid,
-          twilioAuthToken: pn.twilioAuthToken,
-          twilioAuthTokenKeyId: pn.twilioAuthTokenKeyId,
-          config: pn.config,
-          createdAt: new Date(pn.createdAt),
-          updatedAt: new Date(pn.updatedAt),
-        }
-      : null,
+    phoneNumber: pn ? { ...pn, createdAt: new Date(pn.createdAt), updatedAt: new Date(pn.updatedAt) } : null,
     org: row?.org ?? null,
     credentials: row?.credentials ?? [],
   };

@@ -637,14 +637,12 @@ export class CallSession {
     }
     this.#sttBytes += buf.length;
     const voiced = hasVoice(buf);
-    if (voiced) {
-      stt.sendAudio(this.#silence.release(buf));
-      this.#lastVoiceSentAt = this.#now();
-    } else if (this.#now() - this.#lastVoiceSentAt >= this.#quietAfterMs) {
+    if (!voiced && this.#now() - this.#lastVoiceSentAt >= this.#quietAfterMs) {
       const batch = this.#silence.hold(buf);
       if (batch) stt.sendAudio(batch);
     } else {
       stt.sendAudio(this.#silence.release(buf));
+      if (voiced) this.#lastVoiceSentAt = this.#now();
     }
     if (this.#phase !== "live") return;
     // Local voice activity only matters while the assistant can be interrupted.

@@ -27,6 +27,16 @@ function options(signal: AbortSignal, over: Partial<SttOptions> = {}): SttOption
   };
 }
 
+/** What `connect` rejects with (undefined if it connected). */
+function connectError(engine: DeepgramStt, over: Partial<SttOptions> = {}): Promise<unknown> {
+  return engine
+    .connect(options(new AbortController().signal, over), () => {})
+    .then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+}
+
 async function until(cond: () => boolean, timeoutMs = 3000): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!cond()) {
@@ -120,12 +130,7 @@ test("finalize() flushes pending words as a final result", async () => {
 });
 
 test("a rejected key fails the connect with a non-retryable ProviderError", async () => {
-  const err = await stt
-    .connect(options(new AbortController().signal, { apiKey: "revoked-key" }), () => {})
-    .then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+  const err = await connectError(stt, { apiKey: "revoked-key" });
   assert.ok(err instanceof ProviderError);
   assert.equal(err.status, 401);
   assert.equal(err.retryable, false);
@@ -135,12 +140,7 @@ test("a rejected key fails the connect with a non-retryable ProviderError", asyn
 
 test("an unreachable endpoint is a retryable ProviderError", async () => {
   const down = new DeepgramStt({ baseUrl: "ws://127.0.0.1:9", connectTimeoutMs: 1000 });
-  const err = await down
-    .connect(options(new AbortController().signal), () => {})
-    .then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+  const err = await connectError(down);
   assert.ok(err instanceof ProviderError);
   assert.equal(err.retryable, true);
 });
@@ -157,12 +157,7 @@ test("a server that accepts the connection but never answers the upgrade fails t
   try {
     const slow = new DeepgramStt({ baseUrl: `ws://127.0.0.1:${port}`, connectTimeoutMs: 200 });
     const started = Date.now();
-    const err = await slow
-      .connect(options(new AbortController().signal), () => {})
-      .then(
-        () => undefined,
-        (e: unknown) => e,
-      );
+    const err = await connectError(slow);
     assert.ok(err instanceof ProviderError);
     assert.equal(err.retryable, true);
     assert.match(err.message, /deepgram connection failed: no handshake answer within 200 ms/);
