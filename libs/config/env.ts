@@ -35,6 +35,12 @@ export const EnvSchema = Type.Object({
   MIGRATE_ON_START: Type.Optional(Bool),
   DATA_DIR: Type.Optional(Type.String()),
   RATE_LIMIT_PER_MINUTE: Type.Optional(Type.Integer({ minimum: 1 })),
+  /** Per client address: unauthenticated requests, missing or invalid keys, key lookups (default 300). */
+  RATE_LIMIT_PER_ADDRESS_PER_MINUTE: Type.Optional(Type.Integer({ minimum: 1 })),
+  /** Per client address on the signed Twilio and Stripe webhooks (default 6000). */
+  WEBHOOK_RATE_LIMIT_PER_MINUTE: Type.Optional(Type.Integer({ minimum: 1 })),
+  /** Whose X-Forwarded-For is believed: "true", "false", a hop count, or addresses/CIDRs/names. */
+  TRUST_PROXY: Type.Optional(Type.String({ minLength: 1, maxLength: 1000 })),
   BODY_LIMIT_BYTES: Type.Optional(Type.Integer({ minimum: 1024 })),
   AUTH_CACHE_TTL_MS: Type.Optional(Type.Integer({ minimum: 0 })),
   OPENAI_BASE_URL: Type.Optional(Url),
@@ -70,6 +76,8 @@ const NUMERIC = new Set([
   "MEDIA_PORT",
   "WORKER_PORT",
   "RATE_LIMIT_PER_MINUTE",
+  "RATE_LIMIT_PER_ADDRESS_PER_MINUTE",
+  "WEBHOOK_RATE_LIMIT_PER_MINUTE",
   "BODY_LIMIT_BYTES",
   "AUTH_CACHE_TTL_MS",
   "MEDIA_DRAIN_MS",

@@ -11,6 +11,13 @@ export function generateApiKey(type: ApiKeyType): { key: string; prefix: string;
   return { key, prefix: key.slice(0, 12), hash: hashApiKey(key) };
 }
 
+const API_KEY_SHAPE = /^sb_(?:sk|pk)_[A-Za-z0-9_-]{43}$/;
+
+/** Whether a token could be one of our keys at all: anything else is refused before any lookup. */
+export function isWellFormedApiKey(token: string): boolean {
+  return API_KEY_SHAPE.test(token);
+}
+
 export function hashApiKey(key: string): string {
   return createHash("sha256").update(key).digest("hex");
 }

@@ -1,4 +1,5 @@
 export * from "./errors.ts";
 export * from "./health.ts";
+export * from "./input-guard.ts";
 export type * from "./route-config.ts";
 export * from "./validation.ts";

@@ -7,5 +7,10 @@ export type AuthMode = "private" | "public" | "admin" | "none";
 declare module "fastify" {
   interface FastifyContextConfig {
     auth?: AuthMode;
+    /**
+     * Which per-address budget an unauthenticated route draws on: `webhook` for the signed
+     * Twilio and Stripe webhooks (a larger one: carriers send many), else the ordinary one.
+     */
+    addressLimit?: "webhook";
   }
 }

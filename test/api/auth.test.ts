@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import { startTestApi, type TestApi } from "../helpers/api.ts";
 
@@ -223,6 +224,171 @@ describe("rate limit", () => {
       assert.equal(res.json().error, "Too Many Requests");
       // Another key is not affected.
       assert.equal((await limited.request({ method: "GET", url: "/assistant", key: b.key })).statusCode, 200);
+    } finally {
+      await limited.close();
+    }
+  });
+});
+
+describe("rate limits that cannot be sidestepped", () => {
+  // Each test spends its own address's budget (a fresh documentation address per run: the
+  // counters live in the shared Redis for a minute).
+  const address = () => `2001:db8::${randomBytes(2).toString("hex")}:${randomBytes(2).toString("hex")}`;
+
+  test("every spelling of a key draws on one budget, keyed by the key's id", async () => {
+    const limited = await startTestApi({ RATE_LIMIT_PER_MINUTE: "4" });
+    try {
+      const org = await limited.createOrg();
+      const spellings = [org.key, `${org.key}\u00a0`, `\t${org.key}  `, `${org.key}\u00a0\u00a0`];
+      for (const spelling of spellings) {
+        const res = await limited.request({
+          method: "GET",
+          url: "/assistant",
+          headers: { authorization: `Bearer ${spelling}` },
+        });
+        assert.equal(res.statusCode, 200);
+        assert.equal(res.headers["x-ratelimit-limit"], "4");
+      }
+      const over = await limited.request({
+        method: "GET",
+        url: "/assistant",
+        headers: { authorization: `Bearer ${org.key}\u00a0\u00a0\u00a0` },
+      });
+      assert.equal(over.statusCode, 429);
+      assert.ok(Number(over.headers["retry-after"]) > 0);
+      assert.match(over.json().message, /per minute for this API key/);
+    } finally {
+      await limited.close();
+    }
+  });
+
+  test("missing, malformed and unknown keys are throttled per address; a known key still works", async () => {
+    const limited = await startTestApi({ RATE_LIMIT_PER_ADDRESS_PER_MINUTE: "6" });
+    try {
+      const org = await limited.createOrg();
+      const from = address();
+      const headers = (authorization?: string) => ({
+        "x-forwarded-for": from,
+        ...(authorization ? { authorization } : {}),
+      });
+      // The known key is looked up once (one draw) and then served from the cache.
+      assert.equal(
+        (await limited.request({ method: "GET", url: "/org", headers: headers(`Bearer ${org.key}`) }))
+          .statusCode,
+        200,
+      );
+      const guesses = [
+        undefined,
+        "Bearer not-a-key",
+        `Bearer sb_sk_${randomBytes(32).toString("base64url")}`,
+        `Bearer sb_pk_${randomBytes(32).toString("base64url")}`,
+        `Bearer sb_sk_${randomBytes(32).toString("base64url")}`,
+      ];
+      for (const authorization of guesses) {
+        const res = await limited.request({
+          method: "GET",
+          url: "/assistant",
+          headers: headers(authorization),
+        });
+        assert.equal(res.statusCode, 401, String(authorization));
+      }
+      const over = await limited.request({
+        method: "GET",
+        url: "/assistant",
+        headers: headers(`Bearer sb_sk_${randomBytes(32).toString("base64url")}`),
+      });
+      assert.equal(over.statusCode, 429);
+      assert.ok(Number(over.headers["retry-after"]) > 0);
+      assert.match(over.json().message, /per address/);
+      // Unauthenticated routes share the address's budget.
+      assert.equal(
+        (await limited.request({ method: "GET", url: "/health", headers: headers() })).statusCode,
+        429,
+      );
+      // The customer's own cached key is not locked out by someone guessing from the same address…
+      assert.equal(
+        (await limited.request({ method: "GET", url: "/org", headers: headers(`Bearer ${org.key}`) }))
+          .statusCode,
+        200,
+      );
+      // … and another address has its own budget.
+      const elsewhere = await limited.request({
+        method: "GET",
+        url: "/assistant",
+        headers: { "x-forwarded-for": address(), authorization: "Bearer not-a-key" },
+      });
+      assert.equal(elsewhere.statusCode, 401);
+    } finally {
+      await limited.close();
+    }
+  });
+
+  test("the operator token is guarded by the same per-address budget", async () => {
+    const limited = await startTestApi({ RATE_LIMIT_PER_ADDRESS_PER_MINUTE: "3" });
+    try {
+      const from = address();
+      const codes: number[] = [];
+      for (let i = 0; i < 4; i++) {
+        const res = await limited.request({
+          method: "POST",
+          url: "/org",
+          headers: { "x-forwarded-for": from, authorization: `Bearer guess-${i}-${"x".repeat(16)}` },
+          payload: { name: "x" },
+        });
+        codes.push(res.statusCode);
+      }
+      assert.deepEqual(codes, [401, 401, 401, 429]);
+    } finally {
+      await limited.close();
+    }
+  });
+
+  test("a client outside the trusted proxies cannot pick its address with X-Forwarded-For", async () => {
+    const limited = await startTestApi({ RATE_LIMIT_PER_ADDRESS_PER_MINUTE: "3", TRUST_PROXY: "false" });
+    try {
+      const remoteAddress = `198.51.100.${Math.floor(Math.random() * 250) + 1}`;
+      const codes: number[] = [];
+      for (let i = 0; i < 4; i++) {
+        const res = await limited.app.inject({
+          method: "GET",
+          url: "/assistant",
+          remoteAddress,
+          headers: { "x-forwarded-for": address(), authorization: "Bearer nope" },
+        });
+        codes.push(res.statusCode);
+      }
+      assert.deepEqual(codes, [401, 401, 401, 429]);
+    } finally {
+      await limited.close();
+    }
+  });
+
+  test("signed webhooks have their own, larger per-address budget", async () => {
+    const limited = await startTestApi({
+      RATE_LIMIT_PER_ADDRESS_PER_MINUTE: "1",
+      WEBHOOK_RATE_LIMIT_PER_MINUTE: "3",
+    });
+    try {
+      const from = address();
+      const codes: number[] = [];
+      for (let i = 0; i < 4; i++) {
+        const res = await limited.request({
+          method: "POST",
+          url: "/stripe/webhook",
+          headers: {
+            "x-forwarded-for": from,
+            "stripe-signature": "t=1,v1=00",
+            "content-type": "application/json",
+          },
+          payload: "{}",
+        });
+        codes.push(res.statusCode);
+      }
+      assert.equal(codes[3], 429);
+      assert.ok(
+        codes.slice(0, 3).every((c) => c !== 429 && c < 500),
+        String(codes),
+      );
     } finally {
       await limited.close();
     }

@@ -17,6 +17,10 @@ export function testEnv(overrides: Record<string, string> = {}): Env {
     SECRETS_KEY: randomBytes(32).toString("base64"),
     ADMIN_TOKEN: `admin-${randomBytes(16).toString("hex")}`,
     ALLOW_PRIVATE_WEBHOOK_URLS: "true",
+    // Every test process reaches the API from 127.0.0.1 through one shared Redis: per-address
+    // budgets are tested on their own addresses (test/api/auth.test.ts), not spent by the suite.
+    RATE_LIMIT_PER_ADDRESS_PER_MINUTE: "100000000",
+    WEBHOOK_RATE_LIMIT_PER_MINUTE: "100000000",
     LOG_LEVEL: "silent",
     ...overrides,
   });
@@ -63,6 +67,7 @@ export async function startTestApi(
   const db = createDb(database.url);
   const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 2 });
   const app = await buildApi(config, { db, redis, logger: false });
+  const operatorAddress = `2001:db8:0:1::${randomBytes(2).toString("hex")}`;
   return {
     app,
     db,
@@ -74,7 +79,8 @@ export async function startTestApi(
       const res = await app.inject({
         method: "POST",
         url: "/org",
-        headers: { authorization: `Bearer ${config.adminToken}` },
+        // The operator's own address: tests of per-address budgets spend other addresses'.
+        headers: { authorization: `Bearer ${config.adminToken}`, "x-forwarded-for": operatorAddress },
         payload: { name },
       });
       if (res.statusCode !== 201) throw new Error(`createOrg failed: ${res.statusCode} ${res.body}`);

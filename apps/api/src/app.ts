@@ -2,7 +2,7 @@ import rateLimit from "@fastify/rate-limit";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
-import Fastify, { type FastifyInstance } from "fastify";
+import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
 import { Redis } from "ioredis";
 import { recordCallCost } from "../../../libs/billing/finalize.ts";
 import { SpendControls } from "../../../libs/billing/spend-controls.ts";
@@ -10,12 +10,12 @@ import { StripeBilling, stripeBillingConfig } from "../../../libs/billing/stripe
 import { CacheBus } from "../../../libs/cache/read-cache.ts";
 import { SecretBox } from "../../../libs/crypto/index.ts";
 import { createDb, type Db } from "../../../libs/db/index.ts";
-import { installErrorHandler, installValidation } from "../../../libs/http/index.ts";
+import { installErrorHandler, installInputGuard, installValidation } from "../../../libs/http/index.ts";
 import { hoistTitledSchemas } from "../../../libs/http/openapi-refs.ts";
 import { installSerializer } from "../../../libs/http/serialization.ts";
 import { controlBusFor, inProcessControlBus } from "../../../libs/telephony/control-bus.ts";
 import type { ApiConfig } from "./config.ts";
-import { ApiKeyAuthenticator, registerAuth } from "./plugins/auth.ts";
+import { ApiKeyAuthenticator, type Limiter, registerAuth } from "./plugins/auth.ts";
 import { assistantRoutes } from "./routes/assistant.ts";
 import { billingRoutes } from "./routes/billing.ts";
 import { callRoutes } from "./routes/call.ts";
@@ -30,6 +30,7 @@ import { toolRoutes } from "./routes/tool.ts";
 import { twilioRoutes } from "./routes/twilio.ts";
 import { AssistantService } from "./services/assistant-service.ts";
 import { CallService } from "./services/call-service.ts";
+import { ConfigChecker } from "./services/config-checks.ts";
 import { CredentialService } from "./services/credential-service.ts";
 import { OrgService } from "./services/org-service.ts";
 import { PhoneNumberService } from "./services/phone-number-service.ts";
@@ -78,11 +79,12 @@ export async function buildApi(config: ApiConfig, options: BuildApiOptions = {})
       ],
     },
     bodyLimit: config.bodyLimitBytes,
-    trustProxy: true,
+    trustProxy: config.trustProxy,
     ajv: { customOptions: { removeAdditional: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   installValidation(app);
+  installInputGuard(app);
   installSerializer(app);
   installErrorHandler(app);
 
@@ -100,13 +102,14 @@ export async function buildApi(config: ApiConfig, options: BuildApiOptions = {})
   const secrets = new SecretBox(config.secretsKey, config.previousSecretsKeys);
   const cacheBus = new CacheBus(redis, subscriber);
   const refs = new ReferenceChecker(db);
+  const checks = new ConfigChecker(refs, { allowPrivate: config.allowPrivateWebhookUrls });
   const controlBus = controlBusFor(redis);
   const services: ApiServices = {
-    orgs: new OrgService(db),
-    assistants: new AssistantService(db, refs, cacheBus, config.authCacheTtlMs),
-    tools: new ToolService(db),
-    squads: new SquadService(db, refs),
-    phoneNumbers: new PhoneNumberService(db, refs, secrets, {
+    orgs: new OrgService(db, checks),
+    assistants: new AssistantService(db, checks, cacheBus, config.authCacheTtlMs),
+    tools: new ToolService(db, checks),
+    squads: new SquadService(db, checks),
+    phoneNumbers: new PhoneNumberService(db, refs, checks, secrets, {
       publicUrl: config.publicUrl,
       twilioApiUrl: config.providers.twilioApiUrl,
     }),
@@ -116,6 +119,7 @@ export async function buildApi(config: ApiConfig, options: BuildApiOptions = {})
       db,
       secrets,
       refs,
+      checks,
       admission: new SpendControls(db, redis),
       controlBus,
       recordCallCost: (callId) => recordCallCost(db, callId, { catalog: config.priceCatalog }),
@@ -165,26 +169,25 @@ export async function buildApi(config: ApiConfig, options: BuildApiOptions = {})
   });
   await app.register(swaggerUi, { routePrefix: "/docs", uiConfig: { deepLinking: true } });
 
+  // The plugin provides the counters (Redis, shared by every API process; in memory without Redis);
+  // when each budget is drawn is decided by the auth hook. Redis being unreachable must not take
+  // the API down with it, so the limits fail open.
   await app.register(rateLimit, {
-    global: true,
-    max: config.rateLimitPerMinute,
+    global: false,
     timeWindow: 60_000,
+    skipOnError: true,
     ...(redis ? { redis, nameSpace: "switchboard:rl:" } : {}),
-    // Per key, not per IP: customers call from shared egress. Unauthenticated routes fall back to IP.
-    keyGenerator: (req) => {
-      const h = req.headers.authorization;
-      return h ? `k:${h.slice(-24)}` : `ip:${req.ip}`;
-    },
-    errorResponseBuilder: (_req, ctx) => ({
-      statusCode: 429,
-      error: "Too Many Requests",
-      message: `Rate limit of ${ctx.max} requests per minute exceeded; retry in ${Math.ceil(ctx.ttl / 1000)} s`,
-    }),
   });
-
+  const budget = (max: number, keyOf: (req: FastifyRequest) => string): Limiter =>
+    app.createRateLimit({ max, timeWindow: 60_000, keyGenerator: keyOf });
   await registerAuth(app, {
     authenticator: new ApiKeyAuthenticator(db, config.authCacheTtlMs, cacheBus),
     adminToken: config.adminToken,
+    limiters: {
+      perKey: budget(config.rateLimitPerMinute, (req) => `key:${req.auth.keyId}`),
+      perAddress: budget(config.rateLimitPerAddressPerMinute, (req) => `addr:${req.ip}`),
+      webhook: budget(config.webhookRateLimitPerMinute, (req) => `webhook:${req.ip}`),
+    },
   });
 
   await app.register(healthRoutes);

@@ -1,8 +1,8 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { type CacheBus, TtlCache } from "../../../../libs/cache/read-cache.ts";
-import { hashApiKey, safeEqual } from "../../../../libs/crypto/index.ts";
+import { hashApiKey, isWellFormedApiKey, safeEqual } from "../../../../libs/crypto/index.ts";
 import type { Db } from "../../../../libs/db/index.ts";
-import { ForbiddenError, UnauthorizedError } from "../../../../libs/errors/index.ts";
+import { ForbiddenError, RateLimitedError, UnauthorizedError } from "../../../../libs/errors/index.ts";
 import type { AuthMode } from "../../../../libs/http/route-config.ts";
 
 /** Who is calling: resolved from the Bearer key on every authenticated route. */
@@ -33,6 +33,14 @@ export class ApiKeyAuthenticator {
   ) {
     this.cache = new TtlCache(ttlMs);
     bus.register("apiKey", (keyId) => this.cache.deleteWhere((ctx) => ctx?.keyId === keyId));
+  }
+
+  /** The cached answer for a key, without any lookup (undefined: not cached). */
+  cached(token: string): AuthContext | null | undefined {
+    const now = Date.now();
+    const hit = this.cache.get(hashApiKey(token), now);
+    if (hit) this.touch(hit.keyId, now);
+    return hit ?? undefined;
   }
 
   async resolve(token: string): Promise<AuthContext | null> {
@@ -73,41 +81,108 @@ export class ApiKeyAuthenticator {
   }
 }
 
-function bearer(request: FastifyRequest): string | undefined {
-  const h = request.headers.authorization;
-  if (!h) return undefined;
-  const m = /^Bearer\s+(.+)$/i.exec(h);
-  return m?.[1]?.trim();
+/**
+ * The key a request carries, normalised exactly as for the lookup and the rate limit: surrounding
+ * whitespace of any kind (JavaScript's `trim`, which includes U+00A0 and the other Unicode spaces)
+ * is not part of a key.
+ */
+export function bearerToken(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  const m = /^Bearer\s+(.+)$/is.exec(header);
+  const token = m?.[1]?.trim();
+  return token ? token : undefined;
+}
+
+/** One budget: `take` counts a request against `key` and answers how many remain. */
+export type Limiter = (req: FastifyRequest) => Promise<LimitResult>;
+interface LimitResult {
+  isAllowed: boolean;
+  isExceeded?: boolean;
+  max?: number;
+  remaining?: number;
+  ttlInSeconds?: number;
+}
+
+export interface AuthLimiters {
+  /** Per authenticated key id. */
+  perKey: Limiter;
+  /** Per client address: unauthenticated routes, missing or invalid keys, uncached key lookups. */
+  perAddress: Limiter;
+  /** Per client address, on the signed webhooks. */
+  webhook: Limiter;
 }
 
 export interface AuthPluginOptions {
   authenticator: ApiKeyAuthenticator;
   adminToken: string;
+  limiters: AuthLimiters;
 }
 
+function rateLimited(scope: string, r: LimitResult): RateLimitedError {
+  const retryAfter = Math.max(1, r.ttlInSeconds ?? 60);
+  return new RateLimitedError(
+    `Rate limit of ${r.max} requests per minute ${scope} exceeded; retry in ${retryAfter} s`,
+    retryAfter,
+  );
+}
+
+async function draw(limiter: Limiter, request: FastifyRequest, scope: string): Promise<LimitResult> {
+  const r = await limiter(request);
+  if (r.isExceeded) throw rateLimited(scope, r);
+  return r;
+}
+
+/**
+ * Authentication and rate limits in one hook, in this order, so that nothing an unauthenticated
+ * client sends costs a database lookup once its address is over budget:
+ * 1. routes without a key (health, docs, dashboard assets, signed webhooks) draw on a per-address
+ *    budget (webhooks on their own, larger one);
+ * 2. a missing, malformed or wrong key draws on the per-address budget and is refused before any
+ *    lookup when it is not even shaped like a key;
+ * 3. a key not in the cache draws on the per-address budget before it is looked up (a real client
+ *    looks its key up once per cache TTL; someone guessing keys is stopped after a few hundred);
+ * 4. a valid key draws on its own budget, keyed by the key's id (not the header's bytes, so no
+ *    spelling of the same key gets a fresh budget).
+ */
 export async function registerAuth(app: FastifyInstance, opts: AuthPluginOptions): Promise<void> {
-  const { authenticator, adminToken } = opts;
+  const { authenticator, adminToken, limiters } = opts;
   app.decorateRequest("auth", undefined as unknown as AuthContext);
 
   app.decorate("revokeApiKeyEverywhere", (keyId: string) => authenticator.revoke(keyId));
 
-  app.addHook("onRequest", async (request) => {
+  app.addHook("onRequest", async (request, reply) => {
+    const config = request.routeOptions.config;
     // Unknown routes fall through to the 404 handler, whatever the credentials.
-    if (!request.routeOptions.url) return;
-    const mode: AuthMode = request.routeOptions.config.auth ?? "private";
-    if (mode === "none") return;
-    const token = bearer(request);
-    if (!token) throw new UnauthorizedError();
+    const mode: AuthMode = request.routeOptions.url ? (config.auth ?? "private") : "none";
+    if (mode === "none") {
+      if (config.addressLimit === "webhook") await draw(limiters.webhook, request, "per address");
+      else await draw(limiters.perAddress, request, "per address");
+      return;
+    }
+    const token = bearerToken(request.headers.authorization);
     if (mode === "admin") {
+      await draw(limiters.perAddress, request, "per address");
+      if (!token) throw new UnauthorizedError();
       if (!safeEqual(token, adminToken)) throw new UnauthorizedError("Invalid admin token");
       return;
     }
-    const ctx = await authenticator.resolve(token);
+    if (!token || !isWellFormedApiKey(token)) {
+      await draw(limiters.perAddress, request, "per address");
+      throw token ? new UnauthorizedError("Invalid or revoked API key") : new UnauthorizedError();
+    }
+    let ctx = authenticator.cached(token);
+    if (ctx === undefined) {
+      await draw(limiters.perAddress, request, "per address");
+      ctx = await authenticator.resolve(token);
+    }
     if (!ctx) throw new UnauthorizedError("Invalid or revoked API key");
+    request.auth = ctx;
+    const budget = await draw(limiters.perKey, request, "for this API key");
+    reply.header("x-ratelimit-limit", String(budget.max));
+    reply.header("x-ratelimit-remaining", String(budget.remaining));
     if (mode === "private" && ctx.keyType !== "private") {
       throw new ForbiddenError("This is a public key: it can only start web calls. Use a private key.");
     }
-    request.auth = ctx;
   });
 }
 

@@ -3,8 +3,9 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { TwimlReply } from "../services/telephony-service.ts";
 
 // Twilio's voice webhooks: form-encoded, signed with X-Twilio-Signature (HMAC-SHA1 with the owning
-// account's auth token over PUBLIC_URL + path + query and the sorted form params). No API key and
-// no rate limit: the signature is the authentication, and Twilio must never be throttled.
+// account's auth token over PUBLIC_URL + path + query and the sorted form params). No API key: the
+// signature is the authentication. They draw on the webhook budget per address, larger than the
+// ordinary one, since one carrier address sends many calls' webhooks.
 
 const FormParams = Type.Record(Type.String(), Type.String(), {
   description: "Twilio's standard voice webhook parameters (CallSid, AccountSid, From, To, CallStatus, …)",
@@ -46,7 +47,7 @@ export async function twilioRoutes(app: FastifyInstance): Promise<void> {
   app.post<{ Body: Record<string, string> }>(
     "/twilio/inbound",
     {
-      config: { auth: "none", rateLimit: false },
+      config: { auth: "none", addressLimit: "webhook" },
       schema: {
         operationId: "TwilioController_inbound",
         tags: ["Twilio"],
@@ -71,7 +72,7 @@ export async function twilioRoutes(app: FastifyInstance): Promise<void> {
   app.post<{ Body: Record<string, string>; Querystring: { callId?: string } }>(
     "/twilio/status",
     {
-      config: { auth: "none", rateLimit: false },
+      config: { auth: "none", addressLimit: "webhook" },
       schema: {
         operationId: "TwilioController_status",
         tags: ["Twilio"],
