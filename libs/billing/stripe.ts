@@ -7,6 +7,9 @@ import { ForbiddenError, NotFoundError, UpstreamError } from "../errors/index.ts
 import { Decimal, dec } from "./money.ts";
 import { DEFAULT_PRICE_CATALOG, type PriceCatalog } from "./prices.ts";
 import { effectivePricing } from "./pricing.ts";
+import { applyStripeEvent, type WebhookOutcome } from "./stripe-webhooks.ts";
+
+export type { StripeEventOutcome, WebhookOutcome } from "./stripe-webhooks.ts";
 
 // The Stripe half of billing: every organisation gets a Stripe customer and a subscription to two
 // metered prices, each attached to a Billing Meter, and each platform-billed usage line becomes one
@@ -155,10 +158,6 @@ export interface InvoiceList {
   upcoming: InvoiceSummary | null;
 }
 
-export type WebhookOutcome =
-  | { handled: true; type: string; orgId: string | null; billingState: string | null }
-  | { handled: false; type: string };
-
 const DAY_MS = 86_400_000;
 /** Stripe accepts meter events up to 35 days old; keep an hour of margin for clock skew. */
 const MAX_EVENT_AGE_MS = 35 * DAY_MS - 3_600_000;
@@ -189,11 +188,6 @@ function summarise(inv: Stripe.Invoice): InvoiceSummary {
     hosted_invoice_url: inv.hosted_invoice_url ?? null,
     created: inv.created,
   };
-}
-
-function idOf(v: string | { id: string } | null | undefined): string | null {
-  if (!v) return null;
-  return typeof v === "string" ? v : v.id;
 }
 
 export class StripeBilling {
@@ -645,11 +639,12 @@ export class StripeBilling {
   }
 
   /**
-   * Verifies a webhook (`Stripe-Signature` over the raw body, 300 s tolerance) and applies it:
-   * invoice.paid → active, invoice.payment_failed → past_due, customer.subscription.deleted →
-   * canceled (the organisation's current subscription only). A canceled organisation stays
-   * canceled on later invoice events. Applying an event twice leaves the same state.
-   * Throws ForbiddenError (nothing changed) when the signature does not verify.
+   * Verifies a webhook (`Stripe-Signature` over the raw body, 300 s tolerance) and applies it at
+   * most once and in order (see stripe-webhooks.ts): invoice.paid → active,
+   * invoice.payment_failed → past_due, customer.subscription.deleted → canceled (the
+   * organisation's current subscription only; a canceled organisation stays canceled).
+   * Throws ForbiddenError (nothing changed) when the signature does not verify, UpstreamError
+   * (nothing changed; Stripe redelivers) when a tie needs Stripe's answer and Stripe gives none.
    */
   async handleWebhook(rawBody: string, signature: string | undefined): Promise<WebhookOutcome> {
     const secret = this.config.webhookSecret;
@@ -661,47 +656,24 @@ export class StripeBilling {
     } catch (err) {
       throw new ForbiddenError(`Invalid Stripe-Signature: ${(err as Error).message}`);
     }
-    const setState = async (
-      customerId: string | null,
-      state: "active" | "past_due" | "canceled",
-      extra: { subscriptionId?: string } = {},
-    ): Promise<WebhookOutcome> => {
-      if (!customerId) return { handled: false, type: event.type };
-      const org = await this.#db.org.findFirst({
-        where: { stripeCustomerId: customerId },
-        select: { id: true },
-      });
-      if (!org) return { handled: false, type: event.type };
-      await this.#db.org.updateMany({
-        where: {
-          id: org.id,
-          ...(state === "canceled"
-            ? { OR: [{ stripeSubscriptionId: null }, { stripeSubscriptionId: extra.subscriptionId ?? "" }] }
-            : { billingState: { not: "canceled" } }),
+    return applyStripeEvent(
+      {
+        db: this.#db,
+        logger: this.#logger,
+        invoiceStatus: async (invoiceId) => {
+          if (!this.enabled) return null;
+          try {
+            return (await this.stripe.invoices.retrieve(invoiceId)).status ?? null;
+          } catch (err) {
+            this.#logger.warn(
+              { eventId: event.id, invoiceId, err: (err as Error).message },
+              "Stripe did not answer an invoice a webhook depends on; Stripe will redeliver",
+            );
+            throw new UpstreamError("Stripe did not answer the invoice this event depends on; redeliver it");
+          }
         },
-        data: { billingState: state },
-      });
-      const after = await this.#db.org.findUniqueOrThrow({
-        where: { id: org.id },
-        select: { billingState: true },
-      });
-      this.#logger.info(
-        { orgId: org.id, event: event.type, eventId: event.id, billingState: after.billingState },
-        "Stripe webhook applied",
-      );
-      return { handled: true, type: event.type, orgId: org.id, billingState: after.billingState };
-    };
-    switch (event.type) {
-      case "invoice.paid":
-        return setState(idOf(event.data.object.customer), "active");
-      case "invoice.payment_failed":
-        return setState(idOf(event.data.object.customer), "past_due");
-      case "customer.subscription.deleted":
-        return setState(idOf(event.data.object.customer), "canceled", {
-          subscriptionId: event.data.object.id,
-        });
-      default:
-        return { handled: false, type: event.type };
-    }
+      },
+      event,
+    );
   }
 }

@@ -73,13 +73,18 @@ describe("POST /stripe/webhook", () => {
     const send = async (event: Record<string, unknown>) => {
       const res = await fake.sendWebhook(webhookUrl, event);
       assert.equal(res.status, 200, res.body);
-      return JSON.parse(res.body) as { received: boolean; handled: boolean; type: string };
+      return JSON.parse(res.body) as { received: boolean; handled: boolean; type: string; outcome: string };
     };
 
     const failed = invoiceEvent("invoice.payment_failed", org.customerId);
-    assert.deepEqual(await send(failed), { received: true, handled: true, type: "invoice.payment_failed" });
+    assert.deepEqual(await send(failed), {
+      received: true,
+      handled: true,
+      type: "invoice.payment_failed",
+      outcome: "applied",
+    });
     assert.equal(await state(org.orgId), "past_due");
-    await send(failed); // Stripe redelivers
+    assert.equal((await send(failed)).outcome, "duplicate"); // Stripe redelivers
     assert.equal(await state(org.orgId), "past_due");
 
     await send(invoiceEvent("invoice.paid", org.customerId));

@@ -18,11 +18,12 @@
  *        (as real Stripe answers), nothing aggregated twice.
  *   GET  /v1/billing/meters/{id}/event_summaries?customer&start_time&end_time (aggregated synchronously)
  *   POST /v1/subscriptions (customer, items[n][price], backdate_start_date), GET /v1/subscriptions/{id}, DELETE /v1/subscriptions/{id}
- *   GET  /v1/invoices?customer=… (seed finalized invoices with `addInvoice`)
+ *   GET  /v1/invoices?customer=…, GET /v1/invoices/{id} (seed finalized invoices with `addInvoice`)
  *   POST /v1/invoices/create_preview (customer[, subscription]): meter usage in the current period × price
  *
  * Test helpers: `failNext(n, status, skip)` makes the next n meter-event POSTs (after `skip`) fail before doing anything
- * (not cached under their idempotency key); `meterEvents` (accepted), `meterEventAttempts` (every POST),
+ * (not cached under their idempotency key); `failInvoiceReads(n, status)` does the same to the next n
+ * GET /v1/invoices/{id}; `meterEvents` (accepted), `meterEventAttempts` (every POST),
  * `eventsFor(identifier)`; `injectMeterEvent` / `removeMeterEvent` skew Stripe's totals (reconciliation tests);
  * `signWebhook(body)` / `sendWebhook(url, event)` sign like Stripe (`Stripe-Signature: t=…,v1=…`, HMAC-SHA256
  * over `${t}.${body}` with `webhookSecret`), accepted by `stripe.webhooks.constructEvent`.
@@ -165,6 +166,7 @@ export class FakeStripe {
   readonly #port: number;
   readonly #now: () => number;
   #failures: { remaining: number; status: number; skip: number } = { remaining: 0, status: 500, skip: 0 };
+  #invoiceReadFailures: { remaining: number; status: number } = { remaining: 0, status: 500 };
   #seq = 0;
 
   private constructor(server: Server, port: number, opts: FakeStripeOptions) {
@@ -203,6 +205,11 @@ export class FakeStripe {
    */
   failNext(n: number, status = 500, skip = 0): void {
     this.#failures = { remaining: n, status, skip };
+  }
+
+  /** The next `n` GET /v1/invoices/{id} answer `status` (Stripe api_error). */
+  failInvoiceReads(n: number, status = 500): void {
+    this.#invoiceReadFailures = { remaining: n, status };
   }
 
   eventsFor(identifier: string): MeterEventRecord[] {
@@ -385,6 +392,22 @@ export class FakeStripe {
       return;
     }
 
+    if (
+      method === "GET" &&
+      /^\/v1\/invoices\/in_[^/]+$/.test(url.pathname) &&
+      this.#invoiceReadFailures.remaining > 0
+    ) {
+      this.#invoiceReadFailures.remaining -= 1;
+      sendError(
+        new StripeHttpError(
+          this.#invoiceReadFailures.status,
+          "api_error",
+          "An unknown error occurred (injected by FakeStripe).",
+        ),
+      );
+      return;
+    }
+
     const fingerprint = `${method} ${url.pathname} ${raw}`;
     if (idempotencyKey) {
       const hit = this.#idempotency.get(idempotencyKey);
@@ -495,6 +518,8 @@ export class FakeStripe {
       return list("/v1/invoices", data);
     }
     if (a === "invoices" && b === "create_preview" && method === "POST") return this.#preview(body);
+    if (a === "invoices" && b && seg.length === 2 && method === "GET")
+      return this.invoices.get(b) ?? this.#missing("invoice", b);
     return this.#missing("path", p);
   }
 

@@ -2,6 +2,7 @@ import { type Static, Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import type { StripeBilling } from "../../../../libs/billing/stripe.ts";
 import { AppError, UpstreamError, ValidationError } from "../../../../libs/errors/index.ts";
+import { StringEnum } from "../../../../libs/vapi/index.ts";
 import { errors } from "./shared.ts";
 
 // Stripe: the signed webhook (billing state follows invoices and the subscription), the
@@ -81,7 +82,15 @@ const ReconciliationQuery = Type.Object(
 );
 
 const WebhookAck = Type.Object(
-  { received: Type.Boolean(), handled: Type.Boolean(), type: Type.String() },
+  {
+    received: Type.Boolean(),
+    handled: Type.Boolean({ description: "True when this delivery set the organisation's billing state" }),
+    type: Type.String(),
+    outcome: StringEnum(["applied", "duplicate", "stale", "ignored"] as const, {
+      description:
+        "applied: the billing state follows the event; duplicate: this event id was received before, nothing changed; stale: older than the event that last set the billing state, recorded and not applied; ignored: not an event we act on, an unknown customer, another subscription, or a canceled organisation",
+    }),
+  },
   { title: "StripeWebhookAck" },
 );
 
@@ -102,9 +111,9 @@ export async function stripeRoutes(app: FastifyInstance, opts: StripeRoutesOptio
           tags: ["Billing"],
           summary: "Stripe webhook: invoice.paid, invoice.payment_failed, customer.subscription.deleted",
           description:
-            "Verifies Stripe-Signature (HMAC-SHA256 with STRIPE_WEBHOOK_SECRET over the raw body, 5-minute tolerance); a bad, missing or stale signature answers 403 and changes nothing. The organisation's billing state follows: paid → active, payment failed → past_due, subscription deleted → canceled. Other events are acknowledged and ignored.",
+            "Verifies Stripe-Signature (HMAC-SHA256 with STRIPE_WEBHOOK_SECRET over the raw body, 5-minute tolerance); a bad, missing or stale signature answers 403 and changes nothing. The organisation's billing state follows: paid → active, payment failed → past_due, subscription deleted → canceled. Other events are acknowledged and ignored. Each event is applied at most once (a redelivered event id answers 200 `duplicate`) and in order per organisation: an event created before the one that last set the billing state answers 200 `stale` and changes nothing. On a tie (same second), a payment failure stands only while its invoice is unpaid, which Stripe is asked; if Stripe does not answer, 502 and Stripe redelivers.",
           security: [],
-          response: { 200: WebhookAck, ...errors(403) },
+          response: { 200: WebhookAck, ...errors(403, 502) },
         },
       },
       async (req) => {
@@ -112,7 +121,7 @@ export async function stripeRoutes(app: FastifyInstance, opts: StripeRoutesOptio
         const signature = Array.isArray(h) ? h[0] : h;
         const raw = typeof req.body === "string" ? req.body : "";
         const outcome = await billing.handleWebhook(raw, signature);
-        return { received: true, handled: outcome.handled, type: outcome.type };
+        return { received: true, handled: outcome.handled, type: outcome.type, outcome: outcome.outcome };
       },
     );
   });
