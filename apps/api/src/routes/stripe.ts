@@ -105,7 +105,7 @@ export async function stripeRoutes(app: FastifyInstance, opts: StripeRoutesOptio
     scope.post(
       "/stripe/webhook",
       {
-        config: { auth: "none", rateLimit: false },
+        config: { auth: "none", addressLimit: "webhook" },
         schema: {
           operationId: "StripeController_webhook",
           tags: ["Billing"],
