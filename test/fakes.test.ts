@@ -292,6 +292,7 @@ test("FakeDeepgram: plain ws client, odd chunking, Finalize, and 401 for rejecte
 
 test("FakeElevenLabs: HTTP stream through the official SDK", async () => {
   const fake = await FakeElevenLabs.start({
+    voices: ["voice123"],
     msPerChar: 50,
     ttfbMs: 20,
     chunkMs: 100,
@@ -332,7 +333,7 @@ test("FakeElevenLabs: HTTP stream through the official SDK", async () => {
 });
 
 test("FakeElevenLabs: stream-input websocket with flush, alignment and EOS", async () => {
-  const fake = await FakeElevenLabs.start({ msPerChar: 40, ttfbMs: 30, chunkMs: 200 });
+  const fake = await FakeElevenLabs.start({ msPerChar: 40, ttfbMs: 30, chunkMs: 200, voices: ["v1ce"] });
   try {
     const ws = new WebSocket(
       `${fake.url}/v1/text-to-speech/v1ce/stream-input?model_id=eleven_flash_v2_5&output_format=ulaw_8000`,
@@ -346,7 +347,13 @@ test("FakeElevenLabs: stream-input websocket with flush, alignment and EOS", asy
     ws.on("message", (d: RawData) => received.push(JSON.parse(String(d)) as (typeof received)[number]));
     await new Promise((resolve) => ws.once("open", resolve));
     const t0 = Date.now();
-    ws.send(JSON.stringify({ text: " ", voice_settings: { stability: 0.5 }, xi_api_key: "xi-key" }));
+    ws.send(
+      JSON.stringify({
+        text: " ",
+        voice_settings: { stability: 0.5, similarity_boost: 0.75 },
+        xi_api_key: "xi-key",
+      }),
+    );
     ws.send(JSON.stringify({ text: "Hi there. " }));
     ws.send(JSON.stringify({ text: "", flush: true }));
     ws.send(JSON.stringify({ text: "Bye. " }));
@@ -367,7 +374,7 @@ test("FakeElevenLabs: stream-input websocket with flush, alignment and EOS", asy
       ["Hi there. ", "Bye. "],
     );
     assert.ok((conn?.generations[0]?.firstAudioAt ?? 0) - t0 >= 25, "ttfb honoured");
-    assert.deepEqual(conn?.voiceSettings, { stability: 0.5 });
+    assert.deepEqual(conn?.voiceSettings, { stability: 0.5, similarity_boost: 0.75 });
   } finally {
     await fake.close();
   }

@@ -49,6 +49,7 @@ import { type CredentialKeyRow, type ProviderKey, pickProviderKeys } from "./cre
 import { dtmfAudio } from "./dtmf.ts";
 import { ENDED, providerFailureReason } from "./ended-reasons.ts";
 import { finalizeEndedCall } from "./finalize.ts";
+import { KeypadInput, keypadEntryText, realTimer, type ScheduleTimer } from "./keypad.ts";
 import { OutboundAudio, type SharedPacer } from "./pacer.ts";
 import { SilenceBatcher } from "./silence-batcher.ts";
 import { Utterance } from "./speaker.ts";
@@ -107,6 +108,8 @@ export interface SessionDeps {
   processId: string;
   logger: MediaLogger;
   now?: () => number;
+  /** Arms the session's timers that tests drive (keypad input's gathering window). Default setTimeout. */
+  schedule?: ScheduleTimer;
 }
 
 const APOLOGY = "I'm sorry, I'm having some technical difficulties right now. Please try calling back later.";
@@ -218,6 +221,8 @@ export class CallSession {
   #ttsOptions!: TtsOptions;
   #conversation!: Conversation;
   #detector!: TurnDetector;
+  /** The caller's keypad digits, gathered per the assistant's keypadInputPlan. */
+  #keypad: KeypadInput | undefined;
   #reply: Reply | undefined;
   /** The utterance being spoken now (reply, first message, tool message, goodbye…). */
   #speaking: Utterance | undefined;
@@ -490,6 +495,9 @@ export class CallSession {
         keywords: t?.keywords,
         keyterms: t?.keyterm,
         smartFormat: t?.smartFormat,
+        numerals: t?.numerals,
+        profanityFilter: t?.profanityFilter,
+        mipOptOut: t?.mipOptOut,
         signal: this.#abort.signal,
       },
       (e) => this.#onStt(e),
@@ -564,6 +572,9 @@ export class CallSession {
         speed: v.speed,
       },
       optimizeStreamingLatency: v.optimizeStreamingLatency,
+      language: v.language,
+      enableSsmlParsing: v.enableSsmlParsing,
+      autoMode: v.autoMode,
       signal: this.#abort.signal,
     };
     tts.prewarm?.(this.#ttsOptions);
@@ -582,6 +593,13 @@ export class CallSession {
     const plan = assistant.startSpeakingPlan.transcriptionEndpointingPlan;
     this.#detector?.dispose();
     this.#detector = new TurnDetector(plan, (turn) => this.#onUserTurn(turn), this.#now);
+    // Digits gathered for the previous assistant are dropped with it.
+    this.#keypad?.dispose();
+    this.#keypad = new KeypadInput(
+      assistant.keypadInputPlan,
+      (digits) => this.#onKeypadEntry(digits),
+      this.#deps.schedule ?? realTimer,
+    );
   }
 
   /** The squad member that starts the call (the API resolves the first member). */
@@ -757,12 +775,23 @@ export class CallSession {
     return interruption || (!acknowledgement && words.length >= plan.numWords);
   }
 
+  /** A key the caller pressed: gathered per the keypad plan; with keypad input off (Vapi's default), ignored. */
   #onDigit(digit: string): void {
+    const keypad = this.#keypad;
+    if (!keypad?.enabled) return;
     this.#clearSilence();
+    keypad.press(digit);
+    // Still gathering (no delimiter yet): the caller was active, their silence is timed from now.
+    if (keypad.pending !== "" && !this.#reply) this.#armSilence();
+  }
+
+  /** The caller's keypad entry is complete: one user turn, in Vapi's wording. */
+  #onKeypadEntry(digits: string): void {
+    if (this.#phase !== "live") return;
     this.#detector.reset();
     const now = this.#now();
     this.#onUserTurn({
-      text: digit,
+      text: keypadEntryText(digits),
       speechEndedAt: now,
       lastWordAt: now,
       endpointedAt: now,
@@ -1525,6 +1554,7 @@ export class CallSession {
       if (this.#reply) this.#cancelReply(true);
       this.#speaking?.abort(false);
       this.#detector?.dispose();
+      this.#keypad?.dispose();
       this.#deps.pacer.remove(this.out);
       const stt = this.#stt;
       this.#stt = undefined;

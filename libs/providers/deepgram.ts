@@ -2,6 +2,7 @@
 // reconnect loop and per-message work we do not want on a path that carries 50 frames/s per call;
 // the protocol is small enough to speak directly.
 import type { RawData, WebSocket } from "ws";
+import { deepgramVocabulary } from "./deepgram-rules.ts";
 import { ProviderError, type SpeechToText, type SttEvent, type SttOptions, type SttStream } from "./types.ts";
 import { openSocket, toWebSocketBase } from "./ws-connect.ts";
 
@@ -71,9 +72,13 @@ export class DeepgramStt implements SpeechToText {
       smart_format: String(options.smartFormat ?? true),
       punctuate: String(options.punctuate ?? true),
     });
+    if (options.numerals) q.set("numerals", "true");
+    if (options.profanityFilter) q.set("profanity_filter", "true");
+    if (options.mipOptOut) q.set("mip_opt_out", "true");
     // Nova-3 takes `keyterm`; older models take `keywords` (optionally `word:boost`).
-    for (const k of options.keyterms ?? []) q.append("keyterm", k);
-    for (const k of options.keywords ?? []) q.append("keywords", k);
+    const vocabulary = deepgramVocabulary(options.model, options);
+    for (const k of vocabulary.keyterm) q.append("keyterm", k);
+    for (const k of vocabulary.keywords) q.append("keywords", k);
     return `${this.#base}/v1/listen?${q.toString()}`;
   }
 

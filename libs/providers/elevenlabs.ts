@@ -4,7 +4,7 @@
 // visible share of the media process's CPU, and 100–300 ms of latency per reply on the real service.
 //
 // Socket: belongs to the call's AbortSignal and a connection key (API key, voice, model, output
-// format, latency: what the URL and header carry), never shared across calls. `prewarm(options)`
+// format, language and the other query options: what the URL and header carry), never shared across calls. `prewarm(options)`
 // (call start) dials it; `open` reuses it, or dials when there is none or it died (the next `open`
 // after a drop re-dials). When the call's signal aborts: `{"close_socket":true}`, then close.
 //
@@ -32,6 +32,7 @@
 // Failures: a socket that closes or errors while a context is live fails that stream with a
 // ProviderError (auth/quota → not retryable), using the last error message the server sent.
 import type { RawData, WebSocket } from "ws";
+import { elevenLabsQueryParams, elevenLabsVoiceSettings } from "./elevenlabs-rules.ts";
 import {
   abortError,
   ProviderError,
@@ -81,9 +82,13 @@ interface ServerError {
   code: string | undefined;
 }
 
+/** Server error codes no retry can fix: the key, the quota, a voice that does not exist. */
+const PERMANENT_CODES = new Set(["invalid_api_key", "voice_not_found", "voice_does_not_exist"]);
+
 function voiceError(status: number | undefined, detail: string, err: ServerError | undefined): ProviderError {
   const authFailure =
-    err?.code === "invalid_api_key" || /api key|unauthori[sz]ed|quota/i.test(err?.message ?? "");
+    (err?.code !== undefined && PERMANENT_CODES.has(err.code)) ||
+    /api key|unauthori[sz]ed|quota/i.test(err?.message ?? "");
   const prefix =
     status === undefined ? "11labs closed the stream" : `11labs closed the stream (code ${status})`;
   return new ProviderError("11labs", "voice", `${prefix}: ${detail}`, !authFailure, status);
@@ -91,7 +96,15 @@ function voiceError(status: number | undefined, detail: string, err: ServerError
 
 /** The options that pick a socket: what its URL and header carry. Voice settings are per context. */
 function socketKey(o: TtsOptions): string {
-  return [o.apiKey, o.voiceId, o.model, o.outputFormat, o.optimizeStreamingLatency ?? ""].join("\u0000");
+  return [
+    o.apiKey,
+    o.voiceId,
+    o.model,
+    o.outputFormat,
+    o.language ?? "",
+    o.enableSsmlParsing,
+    o.autoMode,
+  ].join("\u0000");
 }
 
 function contextInit(contextId: string, o: TtsOptions): string {
@@ -101,16 +114,9 @@ function contextInit(contextId: string, o: TtsOptions): string {
     context_id: contextId,
     generation_config: { chunk_length_schedule: o.chunkLengthSchedule ?? LOW_LATENCY_SCHEDULE },
   };
-  const v = o.voiceSettings;
-  if (v) {
-    const settings: Record<string, number | boolean> = {};
-    if (v.stability !== undefined) settings.stability = v.stability;
-    if (v.similarityBoost !== undefined) settings.similarity_boost = v.similarityBoost;
-    if (v.style !== undefined) settings.style = v.style;
-    if (v.useSpeakerBoost !== undefined) settings.use_speaker_boost = v.useSpeakerBoost;
-    if (v.speed !== undefined) settings.speed = v.speed;
-    init.voice_settings = settings;
-  }
+  // None set: no `voice_settings` at all (the voice's own apply), never an empty object.
+  const settings = elevenLabsVoiceSettings(o.voiceSettings);
+  if (settings) init.voice_settings = settings;
   return JSON.stringify(init);
 }
 
@@ -309,14 +315,13 @@ export class ElevenLabsTts implements TextToSpeech {
   }
 
   #url(options: TtsOptions, endpoint: string): string {
+    // Only the parameters the endpoint documents (elevenlabs-rules.ts): no optimize_streaming_latency.
     const q = new URLSearchParams({
       model_id: options.model,
       output_format: options.outputFormat,
       inactivity_timeout: String(this.#inactivityTimeoutS),
+      ...elevenLabsQueryParams(options),
     });
-    if (options.optimizeStreamingLatency !== undefined) {
-      q.set("optimize_streaming_latency", String(options.optimizeStreamingLatency));
-    }
     return `${this.#base}/v1/text-to-speech/${encodeURIComponent(options.voiceId)}/${endpoint}?${q.toString()}`;
   }
 

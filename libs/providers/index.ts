@@ -31,6 +31,10 @@ export function createProviders(
 export * from "./audio.ts";
 export * from "./chunker.ts";
 export * from "./deepgram.ts";
+export * from "./deepgram-rules.ts";
 export * from "./elevenlabs.ts";
+export * from "./elevenlabs-rules.ts";
 export * from "./openai.ts";
+export * from "./openai-rules.ts";
+export * from "./rules.ts";
 export * from "./types.ts";

@@ -28,6 +28,7 @@ import type {
   ChatCompletionMessageParam,
   ChatCompletionTool,
 } from "openai/resources/chat/completions";
+import { openAiSamplingParams } from "./openai-rules.ts";
 import { SseParser } from "./sse.ts";
 import {
   abortError,
@@ -416,8 +417,8 @@ export class OpenAiLlm implements LanguageModel {
       stream_options: { include_usage: true },
     };
     if (request.tools && request.tools.length > 0) body.tools = toOpenAiTools(request.tools);
-    if (request.temperature !== undefined) body.temperature = request.temperature;
-    if (request.maxTokens !== undefined) body.max_completion_tokens = request.maxTokens;
+    // Per model (openai-rules.ts): no temperature for the reasoning models, `max_completion_tokens`.
+    Object.assign(body, openAiSamplingParams(request.model, request));
     if (request.responseFormat === "json_object") body.response_format = { type: "json_object" };
 
     const json = JSON.stringify(body);

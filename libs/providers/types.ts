@@ -32,6 +32,14 @@ export function isAbortError(err: unknown): boolean {
   return err instanceof Error && err.name === "AbortError";
 }
 
+/** An assistant option a provider model does not take, found when the assistant is saved. */
+export interface OptionProblem {
+  /** Field path inside the assistant, e.g. `model.temperature`. */
+  path: string;
+  /** What the model supports instead (no field name: the caller prefixes the path). */
+  message: string;
+}
+
 // ---------- speech to text ----------
 
 export interface SttOptions {
@@ -41,9 +49,15 @@ export interface SttOptions {
   /** Deepgram `endpointing` in ms (silence that finalises speech). */
   endpointingMs: number;
   utteranceEndMs: number;
+  /** Vapi's `keywords` (`word` or `word:intensifier`); sent as the model takes them (deepgram-rules.ts). */
   keywords?: string[];
   keyterms?: string[];
   smartFormat?: boolean;
+  /** Digits instead of number words (Deepgram `numerals`). */
+  numerals?: boolean;
+  profanityFilter?: boolean;
+  /** Opt out of Deepgram's Model Improvement Program (`mip_opt_out`). */
+  mipOptOut?: boolean;
   /** Default true. */
   punctuate?: boolean;
   /** Websocket handshake budget; default set by the adapter (5 s). */
@@ -108,6 +122,7 @@ export interface LlmRequest {
   model: string;
   messages: LlmMessage[];
   tools?: LlmTool[];
+  /** Not sent to models that take only their default (openai-rules.ts). */
   temperature?: number;
   maxTokens?: number;
   /**
@@ -148,7 +163,15 @@ export interface TtsOptions {
     useSpeakerBoost?: boolean;
     speed?: number;
   };
+  /**
+   * Vapi's `optimizeStreamingLatency`: ElevenLabs' websockets no longer take it (elevenlabs-rules.ts),
+   * so it is not sent; kept so assistants that set it (Vapi's default is 3) still run.
+   */
   optimizeStreamingLatency?: number;
+  /** ISO 639-1 `language_code` (Turbo v2.5 and Flash v2.5 only). */
+  language?: string;
+  enableSsmlParsing?: boolean;
+  autoMode?: boolean;
   /** ElevenLabs `generation_config.chunk_length_schedule`; the adapter's default favours latency. */
   chunkLengthSchedule?: number[];
   /** Websocket handshake budget; default set by the adapter (5 s). */

@@ -1,6 +1,7 @@
 // Opening a provider websocket with the failure modes sorted: a refused upgrade keeps its HTTP
 // status (401 → not retryable), a network failure or handshake timeout is retryable, and the
 // caller's abort wins over both.
+import type { IncomingMessage } from "node:http";
 import { WebSocket } from "ws";
 import { abortError, isRetryableStatus, ProviderError } from "./types.ts";
 
@@ -20,6 +21,23 @@ export interface OpenedSocket {
 /** http(s) base URLs become ws(s); a trailing slash is dropped. */
 export function toWebSocketBase(url: string): string {
   return url.replace(/^http/, "ws").replace(/\/+$/, "");
+}
+
+/**
+ * The reason a provider gives for refusing a handshake, when it puts one in a header: Deepgram
+ * copies its error body (`{"err_code","err_msg"}`) into `dg-error` for clients that cannot read it.
+ */
+function refusalDetail(res: IncomingMessage): string | undefined {
+  const raw = res.headers["dg-error"];
+  const text = Array.isArray(raw) ? raw[0] : raw;
+  if (!text) return undefined;
+  try {
+    const body = JSON.parse(text) as { err_msg?: unknown; err_code?: unknown };
+    if (typeof body.err_msg === "string") return body.err_msg.slice(0, 300);
+  } catch {
+    // Not JSON: the header's text as it is.
+  }
+  return text.slice(0, 300);
 }
 
 export function openSocket(url: string, opts: OpenSocketOptions): Promise<OpenedSocket> {
@@ -66,13 +84,14 @@ export function openSocket(url: string, opts: OpenSocketOptions): Promise<Opened
     };
     const onOpen = (): void => finish(undefined);
     const onAbort = (): void => finish(abortError());
-    const onUnexpected = (_req: unknown, res: { statusCode?: number }): void => {
+    const onUnexpected = (_req: unknown, res: IncomingMessage): void => {
       status = res.statusCode ?? 0;
+      const detail = refusalDetail(res);
       finish(
         new ProviderError(
           opts.provider,
           opts.kind,
-          `${opts.provider} refused the connection (HTTP ${status})`,
+          `${opts.provider} refused the connection (HTTP ${status}${detail ? `: ${detail}` : ""})`,
           isRetryableStatus(status),
           status,
         ),

@@ -141,6 +141,25 @@ export const StopSpeakingPlan = Type.Object(
 );
 export type StopSpeakingPlan = Static<typeof StopSpeakingPlan>;
 
+export const KEYPAD_DELIMITERS = ["#", "*", ""] as const;
+
+/**
+ * Vapi's KeypadInputPlan: the caller's keypad digits gathered into one user message. `delimiters` is
+ * one of "#", "*" or "" (none) in Vapi's spec; its description ("or an empty array") and Vapi's own
+ * examples also use an array, which is accepted too.
+ */
+export const KeypadInputPlan = Type.Object(
+  {
+    enabled: Type.Optional(Type.Boolean()),
+    timeoutSeconds: Type.Optional(Type.Number({ minimum: 0, maximum: 10 })),
+    delimiters: Type.Optional(
+      Type.Union([StringEnum(KEYPAD_DELIMITERS), Type.Array(StringEnum(KEYPAD_DELIMITERS), { maxItems: 3 })]),
+    ),
+  },
+  { ...STRICT, title: "KeypadInputPlan" },
+);
+export type KeypadInputPlan = Static<typeof KeypadInputPlan>;
+
 // --- analysis / artifacts / monitoring ---------------------------------------------------------------
 
 const analysisStep = {
@@ -250,6 +269,7 @@ export const assistantProperties = {
   backgroundSound: Type.Optional(BackgroundSound),
   startSpeakingPlan: Type.Optional(StartSpeakingPlan),
   stopSpeakingPlan: Type.Optional(StopSpeakingPlan),
+  keypadInputPlan: Type.Optional(KeypadInputPlan),
   analysisPlan: Type.Optional(AnalysisPlan),
   artifactPlan: Type.Optional(ArtifactPlan),
   monitorPlan: Type.Optional(MonitorPlan),

@@ -103,6 +103,9 @@ export const ASSISTANT_DEFAULTS = {
       "actually",
     ],
   },
+  // Vapi: keypad input "is off by default"; digits are processed after 2 s without a new one. The
+  // spec names no default delimiter: "#" (the usual end-of-entry key) is Switchboard's choice.
+  keypadInputPlan: { enabled: false, timeoutSeconds: 2, delimiters: "#" },
   analysisPlan: {
     minMessagesThreshold: 2,
     summaryPlan: { enabled: true, timeoutSeconds: 5 },
@@ -141,6 +144,7 @@ export function resolveAssistantDefaults(config: CreateAssistantDTO, options: Re
   const { model, voice, transcriber, server } = config;
   const start = config.startSpeakingPlan;
   const stop = config.stopSpeakingPlan;
+  const keypad = config.keypadInputPlan;
   const analysis = config.analysisPlan;
   const artifact = config.artifactPlan;
   const monitor = config.monitorPlan;
@@ -226,6 +230,12 @@ export function resolveAssistantDefaults(config: CreateAssistantDTO, options: Re
       backoffSeconds: stop?.backoffSeconds ?? D.stopSpeakingPlan.backoffSeconds,
       acknowledgementPhrases: stop?.acknowledgementPhrases ?? [...D.stopSpeakingPlan.acknowledgementPhrases],
       interruptionPhrases: stop?.interruptionPhrases ?? [...D.stopSpeakingPlan.interruptionPhrases],
+    },
+    keypadInputPlan: {
+      enabled: keypad?.enabled ?? D.keypadInputPlan.enabled,
+      timeoutSeconds: keypad?.timeoutSeconds ?? D.keypadInputPlan.timeoutSeconds,
+      // "" (or an empty array) means no delimiter.
+      delimiters: [keypad?.delimiters ?? D.keypadInputPlan.delimiters].flat().filter((d) => d !== ""),
     },
     analysisPlan: {
       minMessagesThreshold: analysis?.minMessagesThreshold ?? D.analysisPlan.minMessagesThreshold,

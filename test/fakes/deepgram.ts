@@ -36,6 +36,12 @@
  *     nothing is pending). `CloseStream` → pending final, `Metadata`, close 1000.
  *   - no audio / text for `idleTimeoutMs` (10 s like Deepgram's NET-0001) → close 1011.
  * Voice without a magic header (or an unregistered id) transcribes as "" — like noise.
+ * Digits in the registered text come out as words ("4521" → "four five two one") unless the query
+ * has `numerals=true` or `smart_format=true`, as Deepgram writes numbers without them.
+ *
+ * Per-model refusals at the handshake (`listenRefusal`): HTTP 400 with Deepgram's error body (and its
+ * `dg-error` header) for `keywords` on Nova-3, `keyterm` on any other model, Flux models (served on
+ * `/v2/listen`) and Whisper (no live streaming).
  */
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server } from "node:http";
@@ -182,6 +188,8 @@ export class DeepgramConnection {
   readonly #interim: boolean;
   readonly #vad: boolean;
   readonly #model: string;
+  /** Digits as digits (`numerals` or `smart_format`); else as words. */
+  readonly #numerals: boolean;
   // VAD window accumulation (stream-aligned 160-byte windows).
   #winFill = 0;
   #winVoiced = 0;
@@ -206,6 +214,7 @@ export class DeepgramConnection {
     this.#interim = this.params.interim_results === "true";
     this.#vad = this.params.vad_events === "true";
     this.#model = this.params.model ?? "nova-3";
+    this.#numerals = this.params.numerals === "true" || this.params.smart_format === "true";
     ws.on("message", (data, isBinary) => this.#onMessage(data as Buffer, isBinary));
     ws.on("close", (code) => {
       this.closedAt = Date.now();
@@ -378,7 +387,8 @@ export class DeepgramConnection {
     if (utt.words) return utt.words;
     const text = utt.id === undefined ? undefined : this.#fake.utteranceText(utt.id);
     if (text === undefined) return [];
-    utt.words = text.split(/\s+/).filter((w) => w.length > 0);
+    const words = text.split(/\s+/).filter((w) => w.length > 0);
+    utt.words = this.#numerals ? words : words.flatMap(spokenDigits);
     return utt.words;
   }
 
@@ -499,6 +509,61 @@ export class DeepgramConnection {
     if (delay > 0) setTimeout(fn, delay);
     else fn();
   }
+}
+
+/**
+ * What `/v1/listen` refuses at the handshake for the requested model, from Deepgram's docs:
+ * `keywords` on Nova-3 (the exact body of deepgram-js-sdk#474); `keyterm` is for Nova-3 only; Flux is
+ * served on `/v2/listen` and Whisper Cloud does not stream. The last three bodies are our wording
+ * (Deepgram's is unconfirmed); tests should match the status and `err_code`, not the text.
+ */
+export function listenRefusal(q: URLSearchParams): { err_code: string; err_msg: string } | undefined {
+  const model = q.get("model") ?? "nova-3";
+  if (model.startsWith("flux")) {
+    return {
+      err_code: "INVALID_QUERY_PARAMETER",
+      err_msg: `Model ${model} is only available on /v2/listen.`,
+    };
+  }
+  if (model.startsWith("whisper")) {
+    return {
+      err_code: "INVALID_QUERY_PARAMETER",
+      err_msg: "Live streaming is not available with Deepgram Whisper Cloud.",
+    };
+  }
+  const nova3 = model.startsWith("nova-3");
+  if (nova3 && q.has("keywords")) {
+    return {
+      err_code: "INVALID_QUERY_PARAMETER",
+      err_msg: "Keywords are not supported for Nova-3. Please use `keyterm` instead.",
+    };
+  }
+  if (!nova3 && q.has("keyterm")) {
+    return {
+      err_code: "INVALID_QUERY_PARAMETER",
+      err_msg: `Keyterm Prompting is only available for Nova-3 models, not ${model}.`,
+    };
+  }
+  return undefined;
+}
+
+const DIGIT_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"];
+
+/**
+ * Without `numerals` (or `smart_format`, which applies it), Deepgram writes numbers as words. The
+ * fake's callers "say" written text, so each digit they say comes out as its word, one by one, as
+ * a digit string read aloud would be heard ("4521" → "four five two one").
+ */
+export function spokenDigits(word: string): string[] {
+  if (!/\d/.test(word)) return [word];
+  const out: string[] = [];
+  for (const part of word.match(/\d|\D+/g) ?? []) {
+    if (/^\d$/.test(part)) out.push(DIGIT_WORDS[Number(part)] as string);
+    else if (out.length > 0)
+      out[out.length - 1] += part; // "21." → "two", "one."
+    else out.push(part);
+  }
+  return out;
 }
 
 function round(x: number): number {
@@ -648,6 +713,14 @@ export class FakeDeepgram {
           request_id: randomUUID(),
         }),
       );
+      return;
+    }
+    const refusal = listenRefusal(new URL(req.url ?? "/", "http://x").searchParams);
+    if (refusal) {
+      this.rejected.push({ path, status: 400, authorization });
+      const body = JSON.stringify({ ...refusal, request_id: randomUUID() });
+      // Deepgram repeats the error body in a `dg-error` header (clients that cannot read the body).
+      rejectUpgrade(socket, 400, "Bad Request", body, { "dg-error": body, "dg-request-id": randomUUID() });
       return;
     }
     this.#wss.handleUpgrade(req, socket, head, (ws) => {

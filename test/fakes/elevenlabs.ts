@@ -27,6 +27,13 @@
  *   `POST /v1/text-to-speech/{voice_id}` → the whole clip. Point `@elevenlabs/elevenlabs-js` at
  *   `fake.baseUrl` (`baseUrl` option).
  *
+ * Per the published spec, the websockets refuse: `model_id=eleven_v3` at the handshake (HTTP 403);
+ * a voice id the account does not have (`voices`, `addVoice`; the premade ones always exist), and
+ * `language_code` with a model other than Turbo/Flash v2.5, with an error message and close 1008 on
+ * the first message (`voice_not_found` is also the HTTP endpoints' 400); `voice_settings` without
+ * the required `stability` and `similarity_boost` likewise. Query parameters the endpoint does not
+ * list are recorded (`undocumentedParams`), not refused, as ElevenLabs ignores them.
+ *
  * Audio is deterministic: `msPerChar` ms of loud μ-law tone per character (spaces and punctuation
  * included), first chunk `ttfbMs` after the generation was triggered (and never before the previous
  * generation of the same context — of the socket, on `stream-input` — finished), then one
@@ -62,6 +69,8 @@ export interface FakeElevenLabsOptions {
   chunkIntervalMs?: number;
   /** Unfinished contexts allowed per `multi-stream-input` socket. Default 5 (ElevenLabs' limit). */
   maxContexts?: number;
+  /** Voice ids of the account besides the premade ones; any other id is `voice_not_found`. */
+  voices?: Iterable<string>;
 }
 
 export interface Alignment {
@@ -159,6 +168,8 @@ export class ElevenLabsConnection {
   /** `multi-stream-input` (contexts) rather than `stream-input`. */
   readonly multi: boolean;
   readonly params: Record<string, string>;
+  /** Query parameters the endpoint does not list (ElevenLabs ignores them; tests assert there are none). */
+  readonly undocumentedParams: string[];
   readonly headerKey: string | undefined;
   key: string | undefined;
   readonly openedAt = Date.now();
@@ -202,6 +213,7 @@ export class ElevenLabsConnection {
     this.voiceId = voiceId;
     this.multi = multi;
     this.params = Object.fromEntries(new URL(req.url ?? "/", "http://x").searchParams);
+    this.undocumentedParams = Object.keys(this.params).filter((k) => !QUERY_PARAMS.has(k));
     this.headerKey = headerValue(req, "xi-api-key");
     this.key = this.headerKey;
     this.#autoMode = this.params.auto_mode === "true";
@@ -275,7 +287,10 @@ export class ElevenLabsConnection {
     else this.#onSingleMessage(msg);
   }
 
-  /** Takes the key from a first message; false (and the socket failed) when there is no valid one. */
+  /**
+   * Takes the key from a first message and checks what the socket was opened for; false (and the
+   * socket failed) when the key, the voice or a model option is refused.
+   */
   #authorize(msg: ClientMessage): boolean {
     const k = msg.xi_api_key ?? msg["xi-api-key"] ?? msg.authorization;
     if (k) this.key = k;
@@ -283,14 +298,35 @@ export class ElevenLabsConnection {
       this.#error("Invalid API key", "invalid_api_key");
       return false;
     }
+    if (!this.#fake.voices.has(this.voiceId)) {
+      this.#error(`A voice for the voice_id ${this.voiceId} was not found.`, "voice_not_found");
+      return false;
+    }
+    const model = this.params.model_id ?? DEFAULT_MODEL;
+    if (this.params.language_code !== undefined && !LANGUAGE_CODE_MODELS.has(model)) {
+      this.#error(
+        `Model '${model}' does not support the language_code ${this.params.language_code}. Currently only Turbo v2.5 and Flash v2.5 support language enforcement.`,
+        "unsupported_language",
+      );
+      return false;
+    }
     return true;
+  }
+
+  /** RealtimeVoiceSettings requires stability and similarity_boost whenever voice_settings is sent. */
+  #validSettings(msg: ClientMessage): boolean {
+    const v = msg.voice_settings;
+    if (v === undefined || (typeof v.stability === "number" && typeof v.similarity_boost === "number"))
+      return true;
+    this.#error("voice_settings must include stability and similarity_boost.", "invalid_voice_settings");
+    return false;
   }
 
   #onSingleMessage(msg: ClientMessage): void {
     if (this.#eos) return;
     if (!this.#bos) {
       this.#bos = true;
-      if (!this.#authorize(msg)) return;
+      if (!this.#authorize(msg) || !this.#validSettings(msg)) return;
       const ctx = new ElevenLabsContext("", msg);
       ctx.received.push(msg);
       this.contexts.push(ctx);
@@ -346,6 +382,7 @@ export class ElevenLabsConnection {
         return;
       }
       if (this.contexts.length === 0 && !this.#authorize(msg)) return;
+      if (!this.#validSettings(msg)) return;
       if (this.unfinishedContexts >= this.#fake.maxContexts) {
         this.#error(
           `Maximum simultaneous contexts per WebSocket connection exceeded (${this.#fake.maxContexts}). Please close an existing context before opening a new one.`,
@@ -498,12 +535,48 @@ export interface RecordedTtsRequest {
 }
 
 const WS_PATH = /^\/v1\/text-to-speech\/([^/]+)\/(multi-)?stream-input$/;
+
+/** The websockets' query parameters (AsyncAPI spec, both endpoints list the same). */
+const QUERY_PARAMS = new Set([
+  "authorization",
+  "model_id",
+  "language_code",
+  "enable_logging",
+  "enable_ssml_parsing",
+  "output_format",
+  "inactivity_timeout",
+  "sync_alignment",
+  "auto_mode",
+  "apply_text_normalization",
+  "seed",
+  "single_use_token",
+]);
+
+/** "WebSockets are not available for the eleven_v3 model" (websockets docs). */
+const NO_WEBSOCKET_MODELS = new Set(["eleven_v3"]);
+const LANGUAGE_CODE_MODELS = new Set(["eleven_turbo_v2_5", "eleven_flash_v2_5"]);
+const DEFAULT_MODEL = "eleven_multilingual_v2";
+
+/** Voice ids of ElevenLabs' premade voices (GET /v1/voices, category "premade"); tests add their own. */
+export const PREMADE_VOICE_IDS: readonly string[] = [
+  "21m00Tcm4TlvDq8ikWAM", // Rachel
+  "AZnzlk1XvdvUeBnXmlld", // Domi
+  "EXAVITQu4vr4xnSDxMaL", // Bella
+  "ErXwobaYiN019PkySvjV", // Antoni
+  "MF3mGyEYCl7XYWbV9V6O", // Elli
+  "TxGEqnHWrfWFTfGW9XjX", // Josh
+  "VR6AewLTigWG4xSOukaG", // Arnold
+  "pNInz6obpgDQGcFmaJgB", // Adam
+  "yoZ06aMxZJJ28mfd3POQ", // Sam
+];
 const HTTP_PATH = /^\/v1\/text-to-speech\/([^/]+)(\/stream)?$/;
 
 export class FakeElevenLabs {
   readonly connections: ElevenLabsConnection[] = [];
   readonly requests: RecordedTtsRequest[] = [];
   readonly rejectKeys: Set<string>;
+  /** The voice ids that exist (premade + `voices` + `addVoice`). */
+  readonly voices: Set<string>;
   msPerChar: number;
   ttfbMs: number;
   chunkMs: number;
@@ -522,6 +595,7 @@ export class FakeElevenLabs {
     this.#wss = wss;
     this.#port = port;
     this.rejectKeys = new Set(opts.rejectKeys ?? []);
+    this.voices = new Set([...PREMADE_VOICE_IDS, ...(opts.voices ?? [])]);
     this.msPerChar = opts.msPerChar ?? 60;
     this.ttfbMs = opts.ttfbMs ?? 0;
     this.chunkMs = opts.chunkMs ?? 250;
@@ -552,6 +626,11 @@ export class FakeElevenLabs {
     const f = fake;
     server.on("upgrade", (req, socket, head) => f.#onUpgrade(req, socket, head));
     return fake;
+  }
+
+  /** Adds voices to the account (a cloned or library voice), so requests for them are served. */
+  addVoice(...ids: string[]): void {
+    for (const id of ids) this.voices.add(id);
   }
 
   /** `ws://127.0.0.1:PORT` — the app appends `/v1/text-to-speech/{voice}/multi-stream-input?...`. */
@@ -607,6 +686,22 @@ export class FakeElevenLabs {
         404,
         "Not Found",
         JSON.stringify({ detail: { status: "not_found", message: "Not found" } }),
+      );
+      return;
+    }
+    const model = new URL(req.url ?? "/", "http://x").searchParams.get("model_id") ?? DEFAULT_MODEL;
+    if (NO_WEBSOCKET_MODELS.has(model)) {
+      // Refused at the handshake, not with a JSON error on the socket (the body's wording is ours).
+      rejectUpgrade(
+        socket,
+        403,
+        "Forbidden",
+        JSON.stringify({
+          detail: {
+            status: "model_not_supported",
+            message: `WebSockets are not available for the ${model} model.`,
+          },
+        }),
       );
       return;
     }
@@ -666,6 +761,16 @@ export class FakeElevenLabs {
     if (!key || this.rejectKeys.has(key)) {
       record.status = 401;
       sendJson(res, 401, { detail: { status: "invalid_api_key", message: "Invalid API key" } });
+      return;
+    }
+    if (!this.voices.has(record.voiceId)) {
+      record.status = 400;
+      sendJson(res, 400, {
+        detail: {
+          status: "voice_not_found",
+          message: `A voice for the voice_id ${record.voiceId} was not found.`,
+        },
+      });
       return;
     }
     if (!text) {

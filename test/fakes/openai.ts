@@ -10,6 +10,8 @@
  *   { text, toolCalls }                   → both (content first)
  *   { error: { status, message } }        → HTTP error with OpenAI's error envelope
  * Default: `You said: <last user message>.`
+ * Per-model refusals (`chatRefusal`): reasoning models (o-series, gpt-5 family but `*-chat*`) answer
+ * 400 `unsupported_value` to a temperature other than 1 and `unsupported_parameter` to `max_tokens`.
  * Timing: headers go out at once; the first token after `ttftMs`, then one token every
  * `interTokenDelayMs` on a fixed schedule from the request (both overridable per script). A client abort stops the stream and is recorded.
  */
@@ -104,6 +106,51 @@ function contentText(content: unknown): string {
       .join("");
   }
   return "";
+}
+
+/**
+ * The reasoning models (o-series; gpt-5 and later except the `*-chat*` models): OpenAI's per-model
+ * rules, from ../shared/docs/PROVIDERS.md §1.1 (sources named there).
+ */
+function isReasoningModel(model: string): boolean {
+  return /^o\d/.test(model) || (/^gpt-5/.test(model) && !model.includes("-chat"));
+}
+
+/**
+ * What Chat Completions answers 400 for this model, in OpenAI's error shape (`message`, `type`,
+ * `param`, `code`): a temperature other than the default 1 and `max_tokens` on reasoning models;
+ * `parallel_tool_calls` on o3 / o4-mini.
+ */
+export function chatRefusal(
+  body: ChatRequest,
+): { message: string; type: string; param: string; code: string } | undefined {
+  if (!isReasoningModel(body.model)) return undefined;
+  if (body.temperature !== undefined && body.temperature !== 1) {
+    return {
+      message: `Unsupported value: 'temperature' does not support ${JSON.stringify(body.temperature)} with this model. Only the default (1) value is supported.`,
+      type: "invalid_request_error",
+      param: "temperature",
+      code: "unsupported_value",
+    };
+  }
+  if (body.max_tokens !== undefined) {
+    return {
+      message:
+        "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.",
+      type: "invalid_request_error",
+      param: "max_tokens",
+      code: "unsupported_parameter",
+    };
+  }
+  if (/^o[34]/.test(body.model) && body.parallel_tool_calls !== undefined) {
+    return {
+      message: "Unsupported parameter: 'parallel_tool_calls' is not supported with this model.",
+      type: "invalid_request_error",
+      param: "parallel_tool_calls",
+      code: "unsupported_parameter",
+    };
+  }
+  return undefined;
 }
 
 /** Rough token estimate (4 chars/token), good enough for usage assertions to be non-zero and stable. */
@@ -226,6 +273,13 @@ export class FakeOpenAI {
           code: null,
         },
       });
+      return;
+    }
+
+    const refusal = chatRefusal(body);
+    if (refusal) {
+      record.status = 400;
+      sendJson(res, 400, { error: refusal });
       return;
     }
 

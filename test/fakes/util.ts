@@ -44,9 +44,18 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
 }
 
 /** Refuses a websocket upgrade with a plain HTTP status, as real providers do for a bad key. */
-export function rejectUpgrade(socket: Duplex, status: number, reason: string, body = ""): void {
+export function rejectUpgrade(
+  socket: Duplex,
+  status: number,
+  reason: string,
+  body = "",
+  headers: Record<string, string> = {},
+): void {
+  const extra = Object.entries(headers)
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join("");
   socket.end(
-    `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: application/json\r\n` +
+    `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: application/json\r\n${extra}` +
       `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
   );
 }

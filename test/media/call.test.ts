@@ -297,17 +297,90 @@ describe("media session: live calls end to end", { concurrency: true }, () => {
     assert.match(call.transcript ?? "", /AI: Alright, talk to you later!$/);
   });
 
-  it("DTMF digits reach the model as user input", async () => {
-    const name = "dtmf";
+  it("keypad input off (Vapi's default): the caller's digits do not reach the model", async () => {
+    const name = "keypad-off";
     const { sim } = await callAssistant(env, { model: systemPrompt(name) });
     await waitForSpoken(sim, 1);
-    sim.pressDigit("7");
+    for (const d of "7#") sim.pressDigit(d);
+    // Twilio's messages arrive in order: by the time the speech is answered, the digits were handled.
+    await sim.say("Hello?");
+    await waitForSpoken(sim, 2);
+    await sim.hangup();
+    const call = await finalizedCall(env, sim.callSid);
+    const requests = requestsOf(env, name);
+    assert.equal(requests.length, 1, "one model request: for the speech");
+    const users = (requests[0]?.body.messages ?? []).filter((m) => m.role === "user");
+    assert.deepEqual(
+      users.map((m) => m.content),
+      ["Hello?"],
+    );
+    assert.doesNotMatch(call.transcript ?? "", /Keypad|User: 7/);
+  });
+
+  it("keypad input on: five presses ending in the delimiter are ONE user message and ONE model request", async () => {
+    const name = "keypad-delim";
+    const { sim } = await callAssistant(env, {
+      model: systemPrompt(name),
+      keypadInputPlan: { enabled: true, timeoutSeconds: 10, delimiters: "#" },
+    });
+    await waitForSpoken(sim, 1);
+    for (const d of "4521#") sim.pressDigit(d);
     await waitUntil(() => requestsOf(env, name).length >= 1, 5000, "model request");
     await waitForSpoken(sim, 2);
     await sim.hangup();
     const call = await finalizedCall(env, sim.callSid);
-    assert.equal(lastMessage(requestsOf(env, name)[0]?.body as ChatRequest)?.content, "7");
-    assert.match(call.transcript ?? "", /User: 7\nAI: You said: 7\./);
+    const requests = requestsOf(env, name);
+    assert.equal(requests.length, 1, "one model request for five presses");
+    assert.equal(lastMessage(requests[0]?.body as ChatRequest)?.content, "User's Keypad Entry: 4521");
+    assert.match(
+      call.transcript ?? "",
+      /User: User's Keypad Entry: 4521\nAI: You said: User's Keypad Entry: 4521\./,
+    );
+  });
+
+  it("keypad input on: digits without a delimiter are processed after timeoutSeconds without a new one", async () => {
+    const name = "keypad-timeout";
+    const { sim } = await callAssistant(env, {
+      model: systemPrompt(name),
+      keypadInputPlan: { enabled: true, timeoutSeconds: 0.5 },
+    });
+    await waitForSpoken(sim, 1);
+    for (const d of "12345") sim.pressDigit(d);
+    await waitUntil(() => requestsOf(env, name).length >= 1, 5000, "model request");
+    await waitForSpoken(sim, 2);
+    await sim.hangup();
+    await finalizedCall(env, sim.callSid);
+    const requests = requestsOf(env, name);
+    assert.equal(requests.length, 1);
+    assert.equal(lastMessage(requests[0]?.body as ChatRequest)?.content, "User's Keypad Entry: 12345");
+  });
+
+  it("keypad input on: the dtmf tool still presses keys for the assistant, and the entry routes the call", async () => {
+    const name = "keypad-tool";
+    const { sim } = await callAssistant(env, {
+      model: {
+        ...systemPrompt(name, (req) => {
+          const last = lastMessage(req);
+          if (last?.role === "tool") return { text: "Done, I pressed 9 for you." };
+          return { toolCalls: [{ id: "call_keys", name: "dtmf", arguments: { keys: "9" } }] };
+        }),
+        tools: [{ type: "dtmf" }],
+      },
+      keypadInputPlan: { enabled: true },
+    });
+    await waitForSpoken(sim, 1);
+    for (const d of "1#") sim.pressDigit(d);
+    await waitUntil(() => requestsOf(env, name).length >= 2, 5000, "the model's second request");
+    await waitForSpoken(sim, 3);
+    await sim.hangup();
+    const call = await finalizedCall(env, sim.callSid);
+    const [first, second] = requestsOf(env, name);
+    assert.equal(lastMessage(first?.body as ChatRequest)?.content, "User's Keypad Entry: 1");
+    assert.equal(lastMessage(second?.body as ChatRequest)?.content, "Sent 9");
+    assert.match(
+      call.transcript ?? "",
+      /User: User's Keypad Entry: 1\n(.|\n)*AI: Done, I pressed 9 for you\.$/,
+    );
   });
 
   it("a model failure mid-call ends the call with a spoken apology and a specific endedReason", async () => {

@@ -308,6 +308,8 @@ describe("media session: follow-ups end to end", { concurrency: true }, () => {
     const b = "ovrB";
     const suffix = Math.random().toString(36).slice(2, 8);
     const billingName = `Billing ${suffix}`;
+    // Voices of the account (ElevenLabs refuses a voice id it does not have).
+    env.elevenlabs.addVoice("voice-billing-member", "voice-squad-wide");
     const greeterId = await createAssistant(env, {
       name: `Greeter ${suffix}`,
       firstMessage: "Greeter's own first message.",

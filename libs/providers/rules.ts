@@ -1,0 +1,25 @@
+// The save-time check of an assistant's provider options: each option the platform accepts either
+// reaches the provider in the form its API takes for that model (the adapters encode it with the
+// same rules), or the assistant is refused here, naming the field and what the model supports.
+// Every place that accepts an assistant (POST/PATCH /assistant, squads, POST /call with an inline
+// assistant, overrides or squad, assistant-request answers) calls this one function.
+import { deepgramTranscriberProblems } from "./deepgram-rules.ts";
+import { elevenLabsVoiceProblems } from "./elevenlabs-rules.ts";
+import { openAiModelProblems } from "./openai-rules.ts";
+import type { OptionProblem } from "./types.ts";
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** The provider options of an assistant config (overrides already applied) that no provider takes. */
+export function assistantProviderProblems(assistant: Record<string, unknown>): OptionProblem[] {
+  const problems: OptionProblem[] = [];
+  const { model, voice, transcriber } = assistant;
+  if (isObject(model) && model.provider === "openai") problems.push(...openAiModelProblems(model));
+  if (isObject(voice) && voice.provider === "11labs") problems.push(...elevenLabsVoiceProblems(voice));
+  if (isObject(transcriber) && transcriber.provider === "deepgram") {
+    problems.push(...deepgramTranscriberProblems(transcriber));
+  }
+  return problems;
+}

@@ -1,0 +1,129 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import {
+  KeypadInput,
+  type KeypadPlan,
+  keypadEntryText,
+  type ScheduleTimer,
+} from "../../libs/media/keypad.ts";
+import { resolveAssistantDefaults } from "../../libs/vapi/defaults.ts";
+
+/** A clock the test moves by hand: timers fire only when `advance` passes their due time. */
+class ManualClock {
+  now = 0;
+  #timers: Array<{ at: number; fn: () => void; cancelled: boolean }> = [];
+  readonly schedule: ScheduleTimer = (fn, ms) => {
+    const timer = { at: this.now + ms, fn, cancelled: false };
+    this.#timers.push(timer);
+    return () => {
+      timer.cancelled = true;
+    };
+  };
+  get pending(): number {
+    return this.#timers.filter((t) => !t.cancelled && t.at > this.now).length;
+  }
+  advance(ms: number): void {
+    this.now += ms;
+    const due = this.#timers.filter((t) => !t.cancelled && t.at <= this.now).sort((a, b) => a.at - b.at);
+    this.#timers = this.#timers.filter((t) => !t.cancelled && t.at > this.now);
+    for (const t of due) t.fn();
+  }
+}
+
+function keypad(plan: Partial<KeypadPlan>): { input: KeypadInput; entries: string[]; clock: ManualClock } {
+  const clock = new ManualClock();
+  const entries: string[] = [];
+  const input = new KeypadInput(
+    { enabled: true, timeoutSeconds: 2, delimiters: ["#"], ...plan },
+    (d) => entries.push(d),
+    clock.schedule,
+  );
+  return { input, entries, clock };
+}
+
+test("five presses, then the timeout without a new digit: one entry", () => {
+  const { input, entries, clock } = keypad({});
+  for (const d of "12345") {
+    input.press(d);
+    clock.advance(1500); // under the 2 s window: each digit restarts it
+  }
+  assert.deepEqual(entries, []);
+  assert.equal(input.pending, "12345");
+  clock.advance(500);
+  assert.deepEqual(entries, ["12345"]);
+  assert.equal(clock.pending, 0, "no timer left");
+});
+
+test("the delimiter ends the entry at once and is not part of it", () => {
+  const { input, entries, clock } = keypad({ delimiters: ["#"] });
+  for (const d of "4521#") input.press(d);
+  assert.deepEqual(entries, ["4521"]);
+  clock.advance(5000);
+  assert.deepEqual(entries, ["4521"], "the cancelled timeout does not fire again");
+  input.press("#");
+  assert.deepEqual(entries, ["4521"], "a delimiter with nothing gathered is no entry");
+});
+
+test("with * as the delimiter, # is an ordinary key", () => {
+  const { input, entries } = keypad({ delimiters: ["*"] });
+  for (const d of "1#2*") input.press(d);
+  assert.deepEqual(entries, ["1#2"]);
+});
+
+test("timeoutSeconds 0 waits for the delimiter only", () => {
+  const { input, entries, clock } = keypad({ timeoutSeconds: 0 });
+  for (const d of "987") input.press(d);
+  clock.advance(60_000);
+  assert.deepEqual(entries, []);
+  input.press("#");
+  assert.deepEqual(entries, ["987"]);
+});
+
+test("no timeout and no delimiter: every digit is an entry of its own", () => {
+  const { input, entries } = keypad({ timeoutSeconds: 0, delimiters: [] });
+  for (const d of "12") input.press(d);
+  assert.deepEqual(entries, ["1", "2"]);
+});
+
+test("keypad input off: digits are ignored", () => {
+  const { input, entries, clock } = keypad({ enabled: false });
+  for (const d of "123#") input.press(d);
+  clock.advance(10_000);
+  assert.deepEqual(entries, []);
+  assert.equal(input.pending, "");
+});
+
+test("dispose drops the gathered digits and their timer", () => {
+  const { input, entries, clock } = keypad({});
+  input.press("5");
+  input.dispose();
+  clock.advance(10_000);
+  assert.deepEqual(entries, []);
+  assert.equal(clock.pending, 0);
+});
+
+test("an entry reaches the model in Vapi's wording", () => {
+  assert.equal(keypadEntryText("1234"), "User's Keypad Entry: 1234");
+});
+
+test('Vapi\'s defaults: off, 2 s, and a delimiter of # ; "" or [] means none', () => {
+  assert.deepEqual(resolveAssistantDefaults({}).keypadInputPlan, {
+    enabled: false,
+    timeoutSeconds: 2,
+    delimiters: ["#"],
+  });
+  assert.deepEqual(
+    resolveAssistantDefaults({ keypadInputPlan: { enabled: true, delimiters: "" } }).keypadInputPlan,
+    {
+      enabled: true,
+      timeoutSeconds: 2,
+      delimiters: [],
+    },
+  );
+  assert.deepEqual(
+    resolveAssistantDefaults({
+      keypadInputPlan: { enabled: true, timeoutSeconds: 0, delimiters: ["*", "#"] },
+    }).keypadInputPlan,
+    { enabled: true, timeoutSeconds: 0, delimiters: ["*", "#"] },
+  );
+});
