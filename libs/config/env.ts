@@ -68,6 +68,12 @@ export const EnvSchema = Type.Object({
   MEDIA_DRAIN_MS: Type.Optional(Type.Integer({ minimum: 0 })),
   /** Database connections a media process may hold (default 20). */
   MEDIA_DB_POOL_SIZE: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
+  /** A media websocket without a valid `start` after this long is closed with 1008 (ms, default 5000). */
+  MEDIA_START_TIMEOUT_MS: Type.Optional(Type.Integer({ minimum: 100, maximum: 60_000 })),
+  /** Open media websockets per process, authenticated or not; more are closed with 1013 (default 2000). */
+  MEDIA_MAX_CONNECTIONS: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })),
+  /** Not yet authenticated media websockets per remote address (IPv6: per /64) (default 200). */
+  MEDIA_MAX_PENDING_PER_ADDRESS: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })),
 });
 export type Env = Static<typeof EnvSchema>;
 
@@ -82,6 +88,9 @@ const NUMERIC = new Set([
   "AUTH_CACHE_TTL_MS",
   "MEDIA_DRAIN_MS",
   "MEDIA_DB_POOL_SIZE",
+  "MEDIA_START_TIMEOUT_MS",
+  "MEDIA_MAX_CONNECTIONS",
+  "MEDIA_MAX_PENDING_PER_ADDRESS",
 ]);
 
 /** Validates the raw environment; throws ConfigError naming every bad variable. */

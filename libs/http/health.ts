@@ -12,6 +12,23 @@ export const HealthResponse = Type.Object(
   { title: "Health" },
 );
 
+/** The media app's health also counts its open websockets. */
+export const MediaHealthResponse = Type.Object(
+  {
+    ...HealthResponse.properties,
+    connections: Type.Object({
+      pending: Type.Integer({ description: "open streams that have not (yet) sent a valid `start`" }),
+      active: Type.Integer({ description: "open streams carrying an authenticated call" }),
+    }),
+  },
+  { title: "MediaHealth" },
+);
+
+export interface ConnectionCounts {
+  pending: number;
+  active: number;
+}
+
 async function within<T>(p: Promise<T>, ms: number): Promise<T> {
   let t: NodeJS.Timeout | undefined;
   try {
@@ -42,8 +59,12 @@ export async function checkHealth(db: Db, redis: Redis | undefined) {
   return { status: ok ? ("ok" as const) : ("unavailable" as const), database, redis: r };
 }
 
-/** `GET /health`, the same in all three apps. */
-export function registerHealthRoute(app: FastifyInstance, deps: () => { db: Db; redis?: Redis }): void {
+/** `GET /health`, the same in all three apps; the media app adds its `connections`. */
+export function registerHealthRoute(
+  app: FastifyInstance,
+  deps: () => { db: Db; redis?: Redis },
+  connections?: () => ConnectionCounts,
+): void {
   app.get(
     "/health",
     {
@@ -53,13 +74,16 @@ export function registerHealthRoute(app: FastifyInstance, deps: () => { db: Db; 
         tags: ["Health"],
         summary: "Liveness and dependency check",
         security: [],
-        response: { 200: HealthResponse, 503: HealthResponse },
+        response: connections
+          ? { 200: MediaHealthResponse, 503: MediaHealthResponse }
+          : { 200: HealthResponse, 503: HealthResponse },
       },
     },
     async (_req, reply) => {
       const { db, redis } = deps();
       const h = await checkHealth(db, redis);
-      return reply.status(h.status === "ok" ? 200 : 503).send(h);
+      const body = connections ? { ...h, connections: connections() } : h;
+      return reply.status(h.status === "ok" ? 200 : 503).send(body);
     },
   );
 }

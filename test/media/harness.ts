@@ -2,7 +2,7 @@
 // media app on loopback, the real worker (webhook delivery) sharing one in-process queue, and the
 // provider fakes (Twilio, Deepgram, OpenAI, ElevenLabs) with the real adapters pointed at them.
 import { createServer as createNetServer } from "node:net";
-import { buildMedia, type MediaApp } from "../../apps/media/src/app.ts";
+import { type BuildMediaOptions, buildMedia, type MediaApp } from "../../apps/media/src/app.ts";
 import { mediaConfigFromEnv } from "../../apps/media/src/config.ts";
 import { buildWorker, type WorkerApp } from "../../apps/worker/src/app.ts";
 import { workerConfigFromEnv } from "../../apps/worker/src/config.ts";
@@ -47,7 +47,13 @@ async function freePort(): Promise<number> {
 }
 
 export async function startMediaEnv(
-  opts: { openai?: FakeOpenAIOptions; elevenlabs?: FakeElevenLabsOptions; env?: Record<string, string> } = {},
+  opts: {
+    openai?: FakeOpenAIOptions;
+    elevenlabs?: FakeElevenLabsOptions;
+    env?: Record<string, string>;
+    /** More options for the media app (e.g. a manual start-deadline timer). */
+    media?: BuildMediaOptions;
+  } = {},
 ): Promise<MediaEnv> {
   const [twilio, deepgram, openai, elevenlabs, customer] = await Promise.all([
     FakeTwilio.start({ accounts: [{ accountSid: ACCOUNT_SID, authToken: AUTH_TOKEN }] }),
@@ -91,6 +97,7 @@ export async function startMediaEnv(
     queue,
     logger: false,
     sweepIntervalMs: 0,
+    ...opts.media,
   });
   await media.listen({ port: mediaPort, host: "127.0.0.1" });
   const org = await t.createOrg("Media");

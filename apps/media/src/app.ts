@@ -10,6 +10,7 @@ import { CallRegistry } from "../../../libs/media/call-registry.ts";
 import { SharedPacer } from "../../../libs/media/pacer.ts";
 import { CallSession, type SessionDeps } from "../../../libs/media/session.ts";
 import { CachedSpendLimit } from "../../../libs/media/spend-cache.ts";
+import { type ScheduleTimer, StreamGuard } from "../../../libs/media/stream-guard.ts";
 import { SWEEP_INTERVAL_MS, startSweeper } from "../../../libs/media/sweeper.ts";
 import { createProviders, type Providers } from "../../../libs/providers/index.ts";
 import { BullMqQueue, InProcessQueue, type JobQueue } from "../../../libs/queue/index.ts";
@@ -29,9 +30,17 @@ export interface BuildMediaOptions {
   /** How often the stale-call sweeper runs (default 30 s; 0 turns it off). */
   sweepIntervalMs?: number;
   heartbeatMs?: number;
+  /** The timer of each stream's start deadline (default setTimeout; tests advance their own). */
+  schedule?: ScheduleTimer;
 }
 
-export type MediaApp = FastifyInstance & { calls: CallRegistry; pacer: SharedPacer };
+/**
+ * How long a socket we close may wait for the peer's close frame before it is destroyed (ws waits
+ * 30 s by default): a client that never answers must not keep holding a file descriptor.
+ */
+const CLOSE_TIMEOUT_MS = 2000;
+
+export type MediaApp = FastifyInstance & { calls: CallRegistry; pacer: SharedPacer; streams: StreamGuard };
 
 /**
  * The media plane: one call session per Twilio Media Streams websocket (`/twilio/stream`). On close
@@ -43,6 +52,11 @@ export async function buildMedia(config: MediaConfig, options: BuildMediaOptions
   // the route, rather than Fastify's plain HTTP 503, so Twilio's error names the reason.
   const app = Fastify({ logger: options.logger ?? { level: config.logLevel }, return503OnClosing: false });
   installErrorHandler(app);
+  // The hard ceiling on the port's TCP connections, upgraded or not (Node drops the rest on accept):
+  // room for every stream plus refused ones still closing and health checks, so idle connections
+  // that never upgrade cannot exhaust the file descriptors either.
+  app.server.maxConnections = 2 * config.streams.maxConnections;
+  const streams = new StreamGuard(config.streams, options.schedule);
   const db = options.db ?? createDb(config.databaseUrl, { max: config.dbPoolSize });
   const redis = options.redis ?? (config.redisUrl ? new Redis(config.redisUrl) : undefined);
   const queue =
@@ -98,11 +112,25 @@ export async function buildMedia(config: MediaConfig, options: BuildMediaOptions
     if (!options.redis) redis?.disconnect();
     if (!options.db) await db.$disconnect();
   });
+  // No UTF-8 validation pass over every inbound message: Twilio's are JSON that the session reads
+  // byte-wise (media) or parses itself (the rest), and a bad byte cannot reach anything but that
+  // parser, which refuses it like any malformed message. `closeTimeout` is ws's own option (not in
+  // @types/ws yet), hence the object outside the literal.
+  const wsOptions = {
+    perMessageDeflate: false,
+    maxPayload: 64 * 1024,
+    skipUTF8Validation: true,
+    closeTimeout: CLOSE_TIMEOUT_MS,
+  };
   await app.register(websocket, {
-    // No UTF-8 validation pass over every inbound message: Twilio's are JSON that the session reads
-    // byte-wise (media) or parses itself (the rest), and a bad byte cannot reach anything but that
-    // parser, which refuses it like any malformed message.
-    options: { perMessageDeflate: false, maxPayload: 64 * 1024, skipUTF8Validation: true },
+    options: wsOptions,
+    // A protocol error (oversized or malformed frame) has already closed the socket with its code
+    // (1009, 1002…): the plugin's default would log a client's mistake as an error and cut the close
+    // short. Only a throw from the handler leaves the socket open.
+    errorHandler(err, socket) {
+      app.log.debug({ err }, "media socket error");
+      if (socket.readyState === socket.OPEN) socket.close(1011, "internal error");
+    },
     // Drain instead of dropping live calls: the plugin's default closes every socket at once.
     preClose(done) {
       calls
@@ -114,11 +142,17 @@ export async function buildMedia(config: MediaConfig, options: BuildMediaOptions
         });
     },
   });
-  registerHealthRoute(app, () => ({ db, redis }));
+  registerHealthRoute(
+    app,
+    () => ({ db, redis }),
+    () => streams.counts(),
+  );
 
-  app.get("/twilio/stream", { websocket: true, config: { auth: "none" } }, (socket) => {
-    if (calls.draining) {
-      socket.close(1013, "media process is shutting down");
+  app.get("/twilio/stream", { websocket: true, config: { auth: "none" } }, (socket, request) => {
+    // Refused before a session exists; 1013 (try again later) names the reason in Twilio's error.
+    const refusal = calls.draining ? "media process is shutting down" : streams.refusal(request.ip);
+    if (refusal !== undefined) {
+      socket.close(1013, refusal);
       return;
     }
     const session = new CallSession(deps, {
@@ -131,16 +165,32 @@ export async function buildMedia(config: MediaConfig, options: BuildMediaOptions
       },
     });
     calls.add(session);
+    const release = streams.admit(
+      request.ip,
+      () => session.callId !== "",
+      (reason) => {
+        socket.close(1008, reason);
+        session.onClose();
+      },
+    );
     socket.on("message", (data: Buffer, isBinary: boolean) => {
-      if (!isBinary) session.onFrame(data);
+      try {
+        if (!isBinary) session.onFrame(data);
+      } catch (err) {
+        // A bug must cost one call, not the process with every other call on it.
+        app.log.error({ err, callId: session.callId }, "media frame handling failed");
+        socket.close(1011, "internal error");
+      }
       // Outbound frames due during a burst of inbound messages go now, not after the burst.
       pacer.poke();
     });
-    socket.on("close", () => session.onClose());
-    socket.on("error", (err) => app.log.debug({ err }, "media socket error"));
+    socket.on("close", () => {
+      release();
+      session.onClose();
+    });
   });
 
   await app.ready();
-  const media: MediaApp = Object.assign(app, { calls, pacer });
+  const media: MediaApp = Object.assign(app, { calls, pacer, streams });
   return media;
 }

@@ -1,0 +1,118 @@
+import ipaddr from "ipaddr.js";
+
+// Bounds on the media port's websockets. Until its `start` carries a valid media token a socket is
+// anyone's: it has `startTimeoutMs` to authenticate, and one address may hold only so many such
+// sockets at once. Authenticated streams are not counted per address: Twilio opens every stream from
+// a few addresses of its own, and calls are bounded by each organisation's concurrency limit, which
+// admitted them. Every open socket, authenticated or not, counts against the process's total.
+
+/** Runs `fn` after `ms` and returns a cancel. Production uses setTimeout; tests advance their own. */
+export type ScheduleTimer = (fn: () => void, ms: number) => () => void;
+
+export const realTimer: ScheduleTimer = (fn, ms) => {
+  const t = setTimeout(fn, ms);
+  t.unref();
+  return () => clearTimeout(t);
+};
+
+export interface StreamLimits {
+  /** A socket without a valid `start` after this long is closed (MEDIA_START_TIMEOUT_MS). */
+  startTimeoutMs: number;
+  /** Open media sockets per process, authenticated or not (MEDIA_MAX_CONNECTIONS). */
+  maxConnections: number;
+  /** Not yet authenticated sockets per remote address (MEDIA_MAX_PENDING_PER_ADDRESS). */
+  maxPendingPerAddress: number;
+}
+
+/** Open media sockets: `pending` have not (yet) sent a valid `start`, `active` carry a call. */
+export interface StreamCounts {
+  pending: number;
+  active: number;
+}
+
+interface Tracked {
+  key: string;
+  authenticated: () => boolean;
+  cancel: () => void;
+}
+
+/**
+ * The key sockets are counted under: the address itself, IPv4-mapped IPv6 as IPv4, and other IPv6
+ * addresses by their /64 (one host usually holds a whole /64, so its addresses are not many clients).
+ */
+export function addressKey(address: string): string {
+  if (!ipaddr.isValid(address)) return address;
+  const a = ipaddr.process(address);
+  if (a.kind() === "ipv4") return a.toString();
+  const parts = (a as ipaddr.IPv6).parts.slice(0, 4).map((p) => p.toString(16));
+  return `${parts.join(":")}::/64`;
+}
+
+export class StreamGuard {
+  readonly #limits: StreamLimits;
+  readonly #schedule: ScheduleTimer;
+  readonly #open = new Set<Tracked>();
+  /**
+   * Sockets by address key that were not authenticated when last looked at. Authentication is
+   * one-way, so the sets are pruned lazily (on a refusal check, a deadline, a count) instead of the
+   * session having to report it.
+   */
+  readonly #pending = new Map<string, Set<Tracked>>();
+
+  constructor(limits: StreamLimits, schedule: ScheduleTimer = realTimer) {
+    this.#limits = limits;
+    this.#schedule = schedule;
+  }
+
+  /** Why a new socket from `address` must be refused now (the app closes it with 1013), if it must. */
+  refusal(address: string): string | undefined {
+    if (this.#open.size >= this.#limits.maxConnections) return "media process at its connection limit";
+    const pending = this.#pending.get(addressKey(address));
+    if (pending && this.#prune(pending) >= this.#limits.maxPendingPerAddress) {
+      return "too many unauthenticated streams from this address";
+    }
+    return undefined;
+  }
+
+  /**
+   * Counts an accepted socket until the returned release is called (on its close). If `authenticated`
+   * is still false after the start timeout, `expire` gets the reason to close it with (1008).
+   */
+  admit(address: string, authenticated: () => boolean, expire: (reason: string) => void): () => void {
+    const entry: Tracked = { key: addressKey(address), authenticated, cancel: () => {} };
+    this.#open.add(entry);
+    let pending = this.#pending.get(entry.key);
+    if (!pending) {
+      pending = new Set();
+      this.#pending.set(entry.key, pending);
+    }
+    pending.add(entry);
+    const ms = this.#limits.startTimeoutMs;
+    entry.cancel = this.#schedule(() => {
+      if (authenticated()) this.#forget(entry);
+      else expire(`no valid start message within ${ms} ms`);
+    }, ms);
+    return () => {
+      entry.cancel();
+      this.#open.delete(entry);
+      this.#forget(entry);
+    };
+  }
+
+  counts(): StreamCounts {
+    let pending = 0;
+    for (const set of this.#pending.values()) pending += this.#prune(set);
+    return { pending, active: this.#open.size - pending };
+  }
+
+  #prune(set: Set<Tracked>): number {
+    for (const entry of set) if (entry.authenticated()) this.#forget(entry);
+    return set.size;
+  }
+
+  #forget(entry: Tracked): void {
+    const set = this.#pending.get(entry.key);
+    if (!set?.delete(entry) || set.size > 0) return;
+    this.#pending.delete(entry.key);
+  }
+}

@@ -1,0 +1,182 @@
+import assert from "node:assert/strict";
+import { type Socket, connect as tcpConnect } from "node:net";
+import { after, before, describe, it } from "node:test";
+import { WebSocket } from "ws";
+import { addressKey } from "../../libs/media/stream-guard.ts";
+import type { TwilioCallSimulator } from "../fakes/index.ts";
+import { ManualTimers } from "../helpers/manual-timers.ts";
+import {
+  callAssistant,
+  finalizedCall,
+  type MediaEnv,
+  startMediaEnv,
+  waitForSpoken,
+  waitUntil,
+} from "./harness.ts";
+import { openStream, roundTrip, streamCounts, streamUrl } from "./stream-client.ts";
+
+describe("media port: start deadline and connection caps", () => {
+  const timers = new ManualTimers();
+  let env: MediaEnv;
+  let url: string;
+  let call: TwilioCallSimulator | undefined;
+
+  const health = () => streamCounts(env.media);
+  const counted = (pending: number, active: number) =>
+    waitUntil(
+      async () => {
+        const c = await health();
+        return c.pending === pending && c.active === active;
+      },
+      5000,
+      `${pending} pending and ${active} active streams`,
+    );
+
+  before(async () => {
+    env = await startMediaEnv({
+      env: { MEDIA_MAX_CONNECTIONS: "6", MEDIA_MAX_PENDING_PER_ADDRESS: "3", MEDIA_DRAIN_MS: "200" },
+      media: { schedule: timers.schedule },
+    });
+    url = streamUrl(env.media);
+  });
+  after(async () => {
+    await env.close();
+  });
+
+  it("a websocket that sends no valid start is closed with 1008 once MEDIA_START_TIMEOUT_MS (5000) has passed", async () => {
+    const c = await openStream(url, "127.0.0.2");
+    c.ws.send(`{"event":"connected","protocol":"Call","version":"1.0.0"}`);
+    c.ws.send(`{"event":"media","media":{"payload":"AAAA"}}`);
+    c.ws.send(`{"event":"start","st`);
+    await roundTrip(c.ws);
+    assert.deepEqual(await health(), { pending: 1, active: 0 });
+
+    timers.advance(4999);
+    await roundTrip(c.ws);
+    assert.equal(c.ws.readyState, WebSocket.OPEN, "still open before the deadline");
+
+    timers.advance(1);
+    assert.deepEqual(await c.closed, { code: 1008, reason: "no valid start message within 5000 ms" });
+    await counted(0, 0);
+  });
+
+  it("a start with a bad token is refused at once (1008); a real call is not touched by the deadline", async () => {
+    const bad = await openStream(url);
+    bad.ws.send(
+      JSON.stringify({
+        event: "start",
+        start: { callSid: "CA1", customParameters: { callId: "x", token: "v1.x.1.y.z" } },
+      }),
+    );
+    assert.deepEqual(await bad.closed, { code: 1008, reason: "stream refused" });
+
+    const { sim } = await callAssistant(env);
+    call = sim;
+    await waitForSpoken(sim, 1);
+    await counted(0, 1);
+    timers.advance(5000);
+    const turn = await sim.say("Are you still there?");
+    await sim.waitForAudio({ since: turn.lastVoicedAt ?? Date.now(), timeoutMs: 5000 });
+    await waitForSpoken(sim, 2);
+    assert.equal(sim.ended, false);
+    await counted(0, 1);
+  });
+
+  it("one address holds at most MEDIA_MAX_PENDING_PER_ADDRESS unauthenticated streams (1013 beyond); calls do not count", async () => {
+    // The live call's stream comes from 127.0.0.1 too: authenticated, it takes none of the three.
+    const local = await Promise.all([1, 2, 3].map(() => openStream(url)));
+    const refused = await openStream(url);
+    assert.deepEqual(await refused.closed, {
+      code: 1013,
+      reason: "too many unauthenticated streams from this address",
+    });
+    const other = await openStream(url, "127.0.0.3");
+    await roundTrip(other.ws);
+    assert.equal(other.ws.readyState, WebSocket.OPEN, "another address is not affected");
+    await counted(4, 1);
+
+    local[0]?.ws.close();
+    await counted(3, 1);
+    const again = await openStream(url);
+    await roundTrip(again.ws);
+    assert.equal(again.ws.readyState, WebSocket.OPEN, "a freed place can be taken again");
+
+    for (const c of [...local, other, again]) c.ws.close();
+    await counted(0, 1);
+  });
+
+  it("the process holds at most MEDIA_MAX_CONNECTIONS streams, calls included (1013 beyond)", async () => {
+    const pending = await Promise.all(
+      ["127.0.0.2", "127.0.0.2", "127.0.0.2", "127.0.0.3", "127.0.0.3"].map((a) => openStream(url, a)),
+    );
+    await counted(5, 1);
+    const refused = await openStream(url, "127.0.0.4");
+    assert.deepEqual(await refused.closed, { code: 1013, reason: "media process at its connection limit" });
+
+    // The call ends: its place is free again.
+    assert.ok(call);
+    await call.hangup();
+    const row = await finalizedCall(env, call.callSid);
+    assert.equal(row.endedReason, "customer-ended-call");
+    await counted(5, 0);
+    const admitted = await openStream(url, "127.0.0.4");
+    await roundTrip(admitted.ws);
+    assert.equal(admitted.ws.readyState, WebSocket.OPEN);
+
+    // Everything still unauthenticated goes at its deadline.
+    timers.advance(5000);
+    for (const c of [...pending, admitted]) assert.equal((await c.closed).code, 1008);
+    await counted(0, 0);
+  });
+
+  it("connections that never upgrade cannot pass the port's hard ceiling (twice MEDIA_MAX_CONNECTIONS)", async () => {
+    const port = Number(new URL(url).port);
+    const idle: Socket[] = [];
+    for (let i = 0; i < 12; i++) {
+      const s = tcpConnect({ port, host: "127.0.0.1" });
+      await new Promise((r) => s.once("connect", r));
+      idle.push(s);
+    }
+    await waitUntil(
+      () => new Promise<boolean>((r) => env.media.server.getConnections((_e, n) => r(n === 12))),
+      5000,
+      "12 idle connections",
+    );
+    const dropped = tcpConnect({ port, host: "127.0.0.1" });
+    dropped.on("error", () => {});
+    await new Promise((r) => dropped.once("close", r));
+    await assert.rejects(openStream(url), "a stream is dropped too while the port is full");
+
+    for (const s of idle) s.destroy();
+    await waitUntil(
+      () => new Promise<boolean>((r) => env.media.server.getConnections((_e, n) => r(n === 0))),
+      5000,
+      "the idle connections gone",
+    );
+    const c = await openStream(url);
+    c.ws.close();
+    await c.closed;
+  });
+
+  it("a draining process still closes new streams with 1013", async () => {
+    // A stream still waiting for its start keeps the drain going (MEDIA_DRAIN_MS) …
+    const waiting = await openStream(url);
+    const closing = env.media.close();
+    await new Promise((r) => setTimeout(r, 20));
+    const late = await openStream(url, "127.0.0.5");
+    assert.deepEqual(await late.closed, { code: 1013, reason: "media process is shutting down" });
+    // … and is refused when it ends.
+    assert.deepEqual(await waiting.closed, { code: 1008, reason: "stream refused" });
+    await closing;
+  });
+});
+
+describe("addressKey", () => {
+  it("counts IPv4-mapped IPv6 as IPv4 and an IPv6 /64 as one address", () => {
+    assert.equal(addressKey("::ffff:127.0.0.2"), "127.0.0.2");
+    assert.equal(addressKey("203.0.113.9"), "203.0.113.9");
+    assert.equal(addressKey("2001:db8:1:2::1"), addressKey("2001:db8:1:2:ffff:ffff:ffff:ffff"));
+    assert.notEqual(addressKey("2001:db8:1:2::1"), addressKey("2001:db8:1:3::1"));
+    assert.equal(addressKey("not an address"), "not an address");
+  });
+});
