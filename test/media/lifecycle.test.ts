@@ -107,7 +107,12 @@ describe("a call still starting", () => {
       5000,
       "the stream claim",
     );
-    assert.equal(held.size, 1, "the transcriber connection is pending: the call is still starting");
+    // The claim is written before setup loads the call and dials the transcriber: wait for the dial.
+    await waitUntil(
+      () => held.size === 1,
+      5000,
+      "the transcriber connection (pending: the call is still starting)",
+    );
     // As if setup had been stuck for two minutes: the media process's heartbeat renews it.
     await env.t.db.call.update({
       where: { id: claimed.id },
