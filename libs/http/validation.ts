@@ -1,4 +1,4 @@
-import type { ErrorObject } from "ajv";
+import type { ErrorObject, ValidateFunction } from "ajv";
 import { Ajv } from "ajv";
 import addFormats from "ajv-formats";
 import type { FastifyInstance, FastifySchemaCompiler } from "fastify";
@@ -33,6 +33,23 @@ export function installValidation(app: FastifyInstance): void {
   );
 }
 
+let shared: Ajv | undefined;
+
+/**
+ * The request-body rules (no coercion, formats checked, errors naming the field) for JSON that
+ * arrives other than as a request body, such as a customer server's answer. The validator returns
+ * the problem, or undefined when the data is valid.
+ */
+export function compileValidator(schema: object, dataVar: string): (data: unknown) => string | undefined {
+  // Compiled on first use: module-level callers would otherwise pay for it at every process start.
+  let validate: ValidateFunction | undefined;
+  return (data) => {
+    shared ??= makeAjv(false);
+    validate ??= shared.compile(schema);
+    return validate(data) ? undefined : formatAjvErrors((validate.errors ?? []) as ErrorObject[], dataVar);
+  };
+}
+
 function fieldPath(dataVar: string, instancePath: string): string {
   const parts = instancePath
     .split("/")
@@ -50,6 +67,13 @@ export function formatAjvErrors(errors: ErrorObject[], dataVar: string): string 
   const sorted = [...errors].sort((a, b) => b.instancePath.length - a.instancePath.length);
   for (const e of sorted) {
     const where = fieldPath(dataVar, e.instancePath);
+    // A `propertyNames` failure is about one of the object's keys, not the object.
+    const key = (e as { propertyName?: string }).propertyName;
+    if (key !== undefined) {
+      const shown = key.length > 40 ? `${key.slice(0, 40)}…` : key;
+      messages.push(`${where} has a key, ${JSON.stringify(shown)}, that ${e.message ?? "is invalid"}`);
+      break;
+    }
     switch (e.keyword) {
       case "additionalProperties": {
         const extra = (e.params as { additionalProperty: string }).additionalProperty;

@@ -1,5 +1,14 @@
 import { type Static, Type } from "@sinclair/typebox";
-import { FreeformObject, resourceFields, Server, STRICT, StringEnum, Uuid } from "./common.ts";
+import {
+  FreeformObject,
+  LIST_LIMITS,
+  resourceFields,
+  Server,
+  STRICT,
+  StringEnum,
+  TEXT_LIMITS,
+  Uuid,
+} from "./common.ts";
 import {
   ASSISTANT_CLIENT_MESSAGES,
   ASSISTANT_SERVER_MESSAGES,
@@ -36,9 +45,9 @@ export const OpenAiModel = Type.Object(
   {
     provider: Type.Literal("openai"),
     model: StringEnum(OPENAI_MODELS),
-    messages: Type.Optional(Type.Array(OpenAiMessage)),
-    tools: Type.Optional(Type.Array(CreateToolDTO)),
-    toolIds: Type.Optional(Type.Array(Uuid)),
+    messages: Type.Optional(Type.Array(OpenAiMessage, { maxItems: LIST_LIMITS.messages })),
+    tools: Type.Optional(Type.Array(CreateToolDTO, { maxItems: LIST_LIMITS.tools })),
+    toolIds: Type.Optional(Type.Array(Uuid, { maxItems: LIST_LIMITS.tools })),
     temperature: Type.Optional(Type.Number({ minimum: 0, maximum: 2 })),
     maxTokens: Type.Optional(Type.Number({ minimum: 50, maximum: 10000 })),
     emotionRecognitionEnabled: Type.Optional(Type.Boolean()),
@@ -54,7 +63,9 @@ export const ChunkPlan = Type.Object(
   {
     enabled: Type.Optional(Type.Boolean()),
     minCharacters: Type.Optional(Type.Number({ minimum: 1, maximum: 80 })),
-    punctuationBoundaries: Type.Optional(Type.Array(StringEnum(PUNCTUATION_BOUNDARIES))),
+    punctuationBoundaries: Type.Optional(
+      Type.Array(StringEnum(PUNCTUATION_BOUNDARIES), { maxItems: PUNCTUATION_BOUNDARIES.length }),
+    ),
     formatPlan: Type.Optional(FreeformObject),
   },
   { ...STRICT, title: "ChunkPlan" },
@@ -64,7 +75,7 @@ export type ChunkPlan = Static<typeof ChunkPlan>;
 export const ElevenLabsVoice = Type.Object(
   {
     provider: Type.Literal("11labs"),
-    voiceId: Type.String({ minLength: 1 }),
+    voiceId: Type.String({ minLength: 1, maxLength: TEXT_LIMITS.identifier }),
     model: Type.Optional(StringEnum(ELEVENLABS_MODELS)),
     stability: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
     similarityBoost: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
@@ -74,7 +85,7 @@ export const ElevenLabsVoice = Type.Object(
     optimizeStreamingLatency: Type.Optional(Type.Number({ minimum: 0, maximum: 4 })),
     enableSsmlParsing: Type.Optional(Type.Boolean()),
     autoMode: Type.Optional(Type.Boolean()),
-    language: Type.Optional(Type.String()),
+    language: Type.Optional(Type.String({ maxLength: TEXT_LIMITS.identifier })),
     cachingEnabled: Type.Optional(Type.Boolean()),
     chunkPlan: Type.Optional(ChunkPlan),
   },
@@ -94,8 +105,15 @@ export const DeepgramTranscriber = Type.Object(
     profanityFilter: Type.Optional(Type.Boolean()),
     mipOptOut: Type.Optional(Type.Boolean()),
     // Deepgram keyword boosting syntax: a single word, optionally `word:intensifier`.
-    keywords: Type.Optional(Type.Array(Type.String({ pattern: "^\\p{L}[\\p{L}\\d]*(?::[+-]?\\d+)?$" }))),
-    keyterm: Type.Optional(Type.Array(Type.String())),
+    keywords: Type.Optional(
+      Type.Array(
+        Type.String({ maxLength: TEXT_LIMITS.identifier, pattern: "^\\p{L}[\\p{L}\\d]*(?::[+-]?\\d+)?$" }),
+        { maxItems: LIST_LIMITS.items },
+      ),
+    ),
+    keyterm: Type.Optional(
+      Type.Array(Type.String({ maxLength: TEXT_LIMITS.identifier }), { maxItems: LIST_LIMITS.items }),
+    ),
     endpointing: Type.Optional(Type.Number({ minimum: 10, maximum: 500 })),
     confidenceThreshold: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
     eotThreshold: Type.Optional(Type.Number({ minimum: 0.5, maximum: 0.9 })),
@@ -123,7 +141,7 @@ export const StartSpeakingPlan = Type.Object(
     smartEndpointingEnabled: Type.Optional(Type.Union([Type.Boolean(), Type.Literal("livekit")])),
     smartEndpointingPlan: Type.Optional(FreeformObject),
     transcriptionEndpointingPlan: Type.Optional(TranscriptionEndpointingPlan),
-    customEndpointingRules: Type.Optional(Type.Array(FreeformObject)),
+    customEndpointingRules: Type.Optional(Type.Array(FreeformObject, { maxItems: LIST_LIMITS.items })),
   },
   { ...STRICT, title: "StartSpeakingPlan" },
 );
@@ -134,8 +152,12 @@ export const StopSpeakingPlan = Type.Object(
     numWords: Type.Optional(Type.Number({ minimum: 0, maximum: 10 })),
     voiceSeconds: Type.Optional(Type.Number({ minimum: 0, maximum: 0.5 })),
     backoffSeconds: Type.Optional(Type.Number({ minimum: 0, maximum: 10 })),
-    acknowledgementPhrases: Type.Optional(Type.Array(Type.String({ maxLength: 240 }))),
-    interruptionPhrases: Type.Optional(Type.Array(Type.String({ maxLength: 240 }))),
+    acknowledgementPhrases: Type.Optional(
+      Type.Array(Type.String({ maxLength: 240 }), { maxItems: LIST_LIMITS.items }),
+    ),
+    interruptionPhrases: Type.Optional(
+      Type.Array(Type.String({ maxLength: 240 }), { maxItems: LIST_LIMITS.items }),
+    ),
   },
   { ...STRICT, title: "StopSpeakingPlan" },
 );
@@ -165,7 +187,7 @@ export type KeypadInputPlan = Static<typeof KeypadInputPlan>;
 const analysisStep = {
   enabled: Type.Optional(Type.Boolean()),
   // Prompt messages ({role, content}, with {{transcript}} etc. templated in).
-  messages: Type.Optional(Type.Array(FreeformObject)),
+  messages: Type.Optional(Type.Array(FreeformObject, { maxItems: LIST_LIMITS.items })),
   timeoutSeconds: Type.Optional(Type.Number({ minimum: 1, maximum: 60 })),
 };
 
@@ -209,8 +231,8 @@ export type AnalysisPlan = Static<typeof AnalysisPlan>;
 export const TranscriptPlan = Type.Object(
   {
     enabled: Type.Optional(Type.Boolean()),
-    assistantName: Type.Optional(Type.String()),
-    userName: Type.Optional(Type.String()),
+    assistantName: Type.Optional(Type.String({ maxLength: TEXT_LIMITS.name })),
+    userName: Type.Optional(Type.String({ maxLength: TEXT_LIMITS.name })),
   },
   { ...STRICT, title: "TranscriptPlan" },
 );
@@ -245,23 +267,33 @@ export type MonitorPlan = Static<typeof MonitorPlan>;
 
 export const BackgroundSound = Type.Union([
   StringEnum(["off", "office"] as const),
-  Type.String({ format: "uri", description: "URL of an audio file to loop in the background." }),
+  Type.String({
+    format: "uri",
+    maxLength: TEXT_LIMITS.url,
+    description: "URL of an audio file to loop in the background.",
+  }),
 ]);
 
 /** Every assistant field; all optional, as in Vapi (a bare `{}` is a valid create body). */
 export const assistantProperties = {
   name: Type.Optional(Type.String({ maxLength: 40 })),
-  firstMessage: Type.Optional(Type.String()),
+  firstMessage: Type.Optional(Type.String({ maxLength: TEXT_LIMITS.spoken })),
   firstMessageMode: Type.Optional(StringEnum(FIRST_MESSAGE_MODES)),
   firstMessageInterruptionsEnabled: Type.Optional(Type.Boolean()),
   model: Type.Optional(OpenAiModel),
   voice: Type.Optional(ElevenLabsVoice),
   transcriber: Type.Optional(DeepgramTranscriber),
   server: Type.Optional(Server),
-  serverMessages: Type.Optional(Type.Array(StringEnum(ASSISTANT_SERVER_MESSAGES))),
-  clientMessages: Type.Optional(Type.Array(StringEnum(ASSISTANT_CLIENT_MESSAGES))),
+  serverMessages: Type.Optional(
+    Type.Array(StringEnum(ASSISTANT_SERVER_MESSAGES), { maxItems: ASSISTANT_SERVER_MESSAGES.length }),
+  ),
+  clientMessages: Type.Optional(
+    Type.Array(StringEnum(ASSISTANT_CLIENT_MESSAGES), { maxItems: ASSISTANT_CLIENT_MESSAGES.length }),
+  ),
   endCallMessage: Type.Optional(Type.String({ maxLength: 1000 })),
-  endCallPhrases: Type.Optional(Type.Array(Type.String({ minLength: 2, maxLength: 140 }))),
+  endCallPhrases: Type.Optional(
+    Type.Array(Type.String({ minLength: 2, maxLength: 140 }), { maxItems: LIST_LIMITS.items }),
+  ),
   voicemailMessage: Type.Optional(Type.String({ maxLength: 1000 })),
   // Dropped from Vapi's current generated spec but still documented and honoured (range 10-3600).
   silenceTimeoutSeconds: Type.Optional(Type.Number({ minimum: 10, maximum: 3600 })),
@@ -274,8 +306,8 @@ export const assistantProperties = {
   artifactPlan: Type.Optional(ArtifactPlan),
   monitorPlan: Type.Optional(MonitorPlan),
   metadata: Type.Optional(FreeformObject),
-  credentialIds: Type.Optional(Type.Array(Uuid)),
-  hooks: Type.Optional(Type.Array(FreeformObject)),
+  credentialIds: Type.Optional(Type.Array(Uuid, { maxItems: LIST_LIMITS.items })),
+  hooks: Type.Optional(Type.Array(FreeformObject, { maxItems: LIST_LIMITS.items })),
 };
 
 export const CreateAssistantDTO = Type.Object(assistantProperties, {
@@ -294,7 +326,7 @@ export const AssistantOverrides = Type.Object(
     ...assistantProperties,
     // Values for {{liquid}} variables in prompts and messages.
     variableValues: Type.Optional(FreeformObject),
-    "tools:append": Type.Optional(Type.Array(CreateToolDTO)),
+    "tools:append": Type.Optional(Type.Array(CreateToolDTO, { maxItems: LIST_LIMITS.tools })),
   },
   { ...STRICT, title: "AssistantOverrides" },
 );

@@ -27,11 +27,47 @@ export const E164Number = Type.String({
   description: "Phone number in E.164 format, e.g. +14155550123.",
 });
 
-/** Free-form JSON object (metadata, variableValues, JSON Schema fragments). */
-export const FreeformObject = Type.Record(Type.String(), Type.Unknown());
+/**
+ * Length bounds of free text. Vapi's own limits are used where it has them (names 40, spoken
+ * messages 1000, function names 64…); where Vapi sets none, these generous bounds keep one field
+ * from taking a whole request body (BODY_LIMIT_BYTES, 1 MiB by default, bounds the sum).
+ */
+export const TEXT_LIMITS = {
+  /** Vapi: assistant, phone number, call, customer, org (its UpdateOrgDTO) names. */
+  name: 40,
+  /** Vapi: endCallMessage, voicemailMessage, tool message content, conditions. */
+  message: 1000,
+  /** Descriptions (functions, destinations) and short prompts; no Vapi limit. */
+  description: 10_000,
+  /** Spoken text such as firstMessage; no Vapi limit (10,000 characters is minutes of speech). */
+  spoken: 10_000,
+  /** Identifiers: voice ids, language codes, keywords, object keys. */
+  identifier: 200,
+  /** URLs (common browsers and servers stop near 2,000-8,000). */
+  url: 2048,
+  /** Secrets and header values. */
+  secret: 8192,
+} as const;
+
+/** Item bounds of arrays: OpenAI accepts at most 128 tools per request. */
+export const LIST_LIMITS = { tools: 128, items: 100, messages: 1000 } as const;
+
+/**
+ * Free-form JSON object (metadata, variableValues, JSON Schema fragments): at most 200 keys of at
+ * most 200 characters at this level; its size is bounded by the body limit, its depth by the API's
+ * input guard.
+ */
+export const FreeformObject = Type.Record(Type.String(), Type.Unknown(), {
+  maxProperties: 200,
+  propertyNames: { maxLength: TEXT_LIMITS.identifier },
+});
 export type FreeformObject = Static<typeof FreeformObject>;
 
-export const StringRecord = Type.Record(Type.String(), Type.String());
+/** `server.headers`: names and values are checked further when saved (libs/webhooks/server-config.ts). */
+export const StringRecord = Type.Record(Type.String(), Type.String({ maxLength: TEXT_LIMITS.secret }), {
+  maxProperties: 50,
+  propertyNames: { maxLength: 256 },
+});
 
 /** Fields every stored resource carries in responses. */
 export const resourceFields = {
@@ -46,7 +82,7 @@ export const BackoffPlan = Type.Object(
     type: StringEnum(["fixed", "exponential"] as const),
     maxRetries: Type.Number({ minimum: 0, maximum: 10 }),
     baseDelaySeconds: Type.Number({ minimum: 0, maximum: 10 }),
-    excludedStatusCodes: Type.Optional(Type.Array(Type.Number())),
+    excludedStatusCodes: Type.Optional(Type.Array(Type.Number(), { maxItems: LIST_LIMITS.items })),
   },
   STRICT,
 );
@@ -58,9 +94,9 @@ export type BackoffPlan = Static<typeof BackoffPlan>;
  */
 export const Server = Type.Object(
   {
-    url: Type.Optional(Type.String({ format: "uri" })),
+    url: Type.Optional(Type.String({ format: "uri", maxLength: TEXT_LIMITS.url })),
     timeoutSeconds: Type.Optional(Type.Number({ minimum: 1, maximum: 300 })),
-    secret: Type.Optional(Type.String()),
+    secret: Type.Optional(Type.String({ maxLength: TEXT_LIMITS.secret })),
     headers: Type.Optional(StringRecord),
     credentialId: Type.Optional(Uuid),
     backoffPlan: Type.Optional(BackoffPlan),

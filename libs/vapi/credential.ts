@@ -1,5 +1,5 @@
 import { type Static, type TSchema, Type } from "@sinclair/typebox";
-import { resourceFields, STRICT, StringEnum, TWILIO_ACCOUNT_SID_PATTERN } from "./common.ts";
+import { resourceFields, STRICT, StringEnum, TEXT_LIMITS, TWILIO_ACCOUNT_SID_PATTERN } from "./common.ts";
 
 export const CREDENTIAL_PROVIDERS = ["openai", "deepgram", "11labs", "twilio"] as const;
 export type CredentialProvider = (typeof CREDENTIAL_PROVIDERS)[number];
@@ -29,7 +29,7 @@ export const CreateTwilioCredentialDTO = Type.Object(
   {
     provider: Type.Literal("twilio"),
     accountSid: Type.String({ pattern: TWILIO_ACCOUNT_SID_PATTERN }),
-    authToken: Type.String({ minLength: 1 }),
+    authToken: Type.String({ minLength: 1, maxLength: TEXT_LIMITS.secret }),
     name,
   },
   { ...STRICT, title: "CreateTwilioCredentialDTO" },

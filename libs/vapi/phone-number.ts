@@ -5,6 +5,7 @@ import {
   Server,
   STRICT,
   StringEnum,
+  TEXT_LIMITS,
   TWILIO_ACCOUNT_SID_PATTERN,
   Uuid,
 } from "./common.ts";
@@ -34,7 +35,7 @@ const twilioPhoneNumberProperties = {
 export const CreateTwilioPhoneNumberDTO = Type.Object(
   {
     ...twilioPhoneNumberProperties,
-    twilioAuthToken: Type.String({ minLength: 1 }),
+    twilioAuthToken: Type.String({ minLength: 1, maxLength: TEXT_LIMITS.secret }),
   },
   { ...STRICT, title: "CreateTwilioPhoneNumberDTO" },
 );

@@ -1,6 +1,6 @@
 import { type Static, Type } from "@sinclair/typebox";
 import { AssistantOverrides, CreateAssistantDTO } from "./assistant.ts";
-import { resourceFields, STRICT, Uuid } from "./common.ts";
+import { LIST_LIMITS, resourceFields, STRICT, TEXT_LIMITS, Uuid } from "./common.ts";
 import { TransferDestinationAssistant } from "./tool.ts";
 
 /** One assistant in a squad: a saved one (`assistantId`) or a transient one (`assistant`). */
@@ -10,16 +10,19 @@ export const SquadMemberDTO = Type.Object(
     assistant: Type.Optional(CreateAssistantDTO),
     assistantOverrides: Type.Optional(AssistantOverrides),
     // Who this member may hand the call to (by assistant `name`).
-    assistantDestinations: Type.Optional(Type.Array(TransferDestinationAssistant)),
+    assistantDestinations: Type.Optional(
+      Type.Array(TransferDestinationAssistant, { maxItems: LIST_LIMITS.items }),
+    ),
   },
   { ...STRICT, title: "SquadMemberDTO" },
 );
 export type SquadMemberDTO = Static<typeof SquadMemberDTO>;
 
 const squadProperties = {
-  name: Type.Optional(Type.String()),
+  // Vapi sets no limit on squad names; 40 as for assistants.
+  name: Type.Optional(Type.String({ maxLength: TEXT_LIMITS.name })),
   // The first member starts the call.
-  members: Type.Array(SquadMemberDTO, { minItems: 1 }),
+  members: Type.Array(SquadMemberDTO, { minItems: 1, maxItems: LIST_LIMITS.items }),
   membersOverrides: Type.Optional(AssistantOverrides),
 };
 

@@ -1,5 +1,14 @@
 import { type Static, type TSchema, Type } from "@sinclair/typebox";
-import { E164Number, FreeformObject, resourceFields, Server, STRICT, StringEnum } from "./common.ts";
+import {
+  E164Number,
+  FreeformObject,
+  LIST_LIMITS,
+  resourceFields,
+  Server,
+  STRICT,
+  StringEnum,
+  TEXT_LIMITS,
+} from "./common.ts";
 import { TEXT_CONTENT_LANGUAGES, TRANSFER_MODES, TRANSFER_PLAN_MODES } from "./enums.ts";
 
 export const TOOL_TYPES = ["function", "endCall", "transferCall", "dtmf"] as const;
@@ -19,16 +28,19 @@ const Condition = Type.Object(
 const TextContent = Type.Object(
   {
     type: Type.Literal("text"),
-    text: Type.String(),
+    text: Type.String({ maxLength: TEXT_LIMITS.message }),
     language: StringEnum(TEXT_CONTENT_LANGUAGES),
   },
   STRICT,
 );
 
+// One `contents` entry per language is the most that makes sense.
+const contents = Type.Optional(Type.Array(TextContent, { maxItems: TEXT_CONTENT_LANGUAGES.length }));
+
 const toolMessageBase = {
   content: Type.Optional(Type.String({ maxLength: 1000 })),
-  contents: Type.Optional(Type.Array(TextContent)),
-  conditions: Type.Optional(Type.Array(Condition)),
+  contents,
+  conditions: Type.Optional(Type.Array(Condition, { maxItems: LIST_LIMITS.items })),
 };
 
 export const ToolMessageStart = Type.Object(
@@ -83,13 +95,15 @@ const CustomMessage = Type.Object(
   {
     type: Type.Literal("custom-message"),
     content: Type.Optional(Type.String({ maxLength: 1000 })),
-    contents: Type.Optional(Type.Array(TextContent)),
+    contents,
   },
   STRICT,
 );
 
 /** What the caller hears before a transfer: plain text or a CustomMessage. */
-const DestinationMessage = Type.Union([Type.String(), CustomMessage]);
+const DestinationMessage = Type.Union([Type.String({ maxLength: TEXT_LIMITS.message }), CustomMessage]);
+
+const AudioUrl = Type.String({ maxLength: TEXT_LIMITS.url });
 
 /** `transferPlan` is kept loose apart from `mode`: Vapi's shape is large and mostly warm-transfer options. */
 const TransferPlan = Type.Object(
@@ -99,8 +113,8 @@ const TransferPlan = Type.Object(
     timeout: Type.Optional(Type.Number({ minimum: 1, maximum: 600 })),
     sipVerb: Type.Optional(StringEnum(["refer", "bye", "dial"] as const)),
     dialTimeout: Type.Optional(Type.Number({ minimum: 1, maximum: 600 })),
-    holdAudioUrl: Type.Optional(Type.String()),
-    transferCompleteAudioUrl: Type.Optional(Type.String()),
+    holdAudioUrl: Type.Optional(AudioUrl),
+    transferCompleteAudioUrl: Type.Optional(AudioUrl),
     twiml: Type.Optional(Type.String({ maxLength: 4096 })),
     summaryPlan: Type.Optional(FreeformObject),
     contextEngineeringPlan: Type.Optional(FreeformObject),
@@ -117,8 +131,8 @@ export const TransferDestinationNumber = Type.Object(
     extension: Type.Optional(Type.String({ minLength: 1, maxLength: 10 })),
     callerId: Type.Optional(Type.String({ maxLength: 40 })),
     message: Type.Optional(DestinationMessage),
-    name: Type.Optional(Type.String()),
-    description: Type.Optional(Type.String()),
+    name: Type.Optional(Type.String({ maxLength: TEXT_LIMITS.name })),
+    description: Type.Optional(Type.String({ maxLength: TEXT_LIMITS.description })),
     transferPlan: Type.Optional(TransferPlan),
   },
   { ...STRICT, title: "TransferDestinationNumber" },
@@ -128,11 +142,12 @@ export type TransferDestinationNumber = Static<typeof TransferDestinationNumber>
 export const TransferDestinationAssistant = Type.Object(
   {
     type: Type.Literal("assistant"),
-    assistantName: Type.String({ minLength: 1 }),
+    // Assistant names are at most 40 characters.
+    assistantName: Type.String({ minLength: 1, maxLength: TEXT_LIMITS.name }),
     transferMode: Type.Optional(StringEnum(TRANSFER_MODES)),
     message: Type.Optional(DestinationMessage),
-    name: Type.Optional(Type.String()),
-    description: Type.Optional(Type.String()),
+    name: Type.Optional(Type.String({ maxLength: TEXT_LIMITS.name })),
+    description: Type.Optional(Type.String({ maxLength: TEXT_LIMITS.description })),
   },
   { ...STRICT, title: "TransferDestinationAssistant" },
 );
@@ -151,7 +166,9 @@ export const OpenAiFunctionParameters = Type.Object(
   {
     type: Type.Literal("object"),
     properties: FreeformObject,
-    required: Type.Optional(Type.Array(Type.String())),
+    required: Type.Optional(
+      Type.Array(Type.String({ maxLength: TEXT_LIMITS.identifier }), { maxItems: 200 }),
+    ),
   },
   { additionalProperties: true, title: "OpenAiFunctionParameters" },
 );
@@ -159,7 +176,7 @@ export const OpenAiFunctionParameters = Type.Object(
 export const OpenAiFunction = Type.Object(
   {
     name: Type.String({ maxLength: 64, pattern: "^[a-zA-Z0-9_-]{1,64}$" }),
-    description: Type.Optional(Type.String()),
+    description: Type.Optional(Type.String({ maxLength: TEXT_LIMITS.description })),
     parameters: Type.Optional(OpenAiFunctionParameters),
     strict: Type.Optional(Type.Boolean()),
   },
@@ -167,7 +184,8 @@ export const OpenAiFunction = Type.Object(
 );
 export type OpenAiFunction = Static<typeof OpenAiFunction>;
 
-const toolMessages = Type.Optional(Type.Array(ToolMessage));
+const toolMessages = Type.Optional(Type.Array(ToolMessage, { maxItems: LIST_LIMITS.items }));
+const destinations = Type.Optional(Type.Array(TransferDestination, { maxItems: LIST_LIMITS.items }));
 
 export const CreateFunctionToolDTO = Type.Object(
   {
@@ -193,7 +211,7 @@ export type CreateEndCallToolDTO = Static<typeof CreateEndCallToolDTO>;
 export const CreateTransferCallToolDTO = Type.Object(
   {
     type: Type.Literal("transferCall"),
-    destinations: Type.Optional(Type.Array(TransferDestination)),
+    destinations,
     messages: toolMessages,
   },
   { ...STRICT, title: "CreateTransferCallToolDTO" },
@@ -262,7 +280,7 @@ export const Tool = Type.Object(
     server: Type.Optional(Server),
     async: Type.Optional(Type.Boolean()),
     messages: toolMessages,
-    destinations: Type.Optional(Type.Array(TransferDestination)),
+    destinations,
   },
   { title: "Tool" },
 );

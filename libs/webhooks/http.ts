@@ -47,11 +47,18 @@ export async function postOnce(
   const started = Date.now();
   let target: Awaited<ReturnType<typeof assertPublicUrl>>;
   try {
-    target = await assertPublicUrl(url, { allowPrivate: options.allowPrivate });
+    target = await assertPublicUrl(url, {
+      allowPrivate: options.allowPrivate,
+      lookupTimeoutMs: options.timeoutMs,
+    });
   } catch (err) {
     // A host that does not resolve may be a passing DNS failure: retryable like a network error.
     if (err instanceof UnsafeUrlError) {
-      throw new WebhookError(err.reason === "unresolvable" ? "network" : "unsafe-url", url, err.message);
+      throw new WebhookError(
+        err.reason === "unresolvable" ? "network" : "unsafe-url",
+        url,
+        `server URL ${err.message}`,
+      );
     }
     throw err;
   }

@@ -44,6 +44,7 @@ const crud = (p: string) => [`POST ${p}`, `GET ${p}`, `GET ${p}/{id}`, `PATCH ${
 const ROUTES = [
   "GET /health",
   "POST /org",
+  "PATCH /org",
   ...crud("/token"),
   ...crud("/assistant"),
   ...crud("/tool"),

@@ -230,6 +230,29 @@ describe("/tool", () => {
     assert.equal(fn.statusCode, 400);
     assert.match(fn.json().message, /body\.function is not a recognised field/);
   });
+
+  test("with ALLOW_PRIVATE_WEBHOOK_URLS (this suite) loopback servers are accepted; schemes and headers are still checked", async () => {
+    const local = await req(
+      "POST",
+      "/tool",
+      functionToolBody({ server: { url: "http://127.0.0.1:8080/tools" } }),
+    );
+    assert.equal(local.statusCode, 201, local.body);
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [{ url: "file:///etc/passwd" }, /body\.server\.url must use http or https, not file/],
+      [{ url: "http://admin:pw@127.0.0.1/" }, /body\.server\.url must not contain a user name or password/],
+      [{ url: "http://127.0.0.1/", headers: { "X-Team": "a\nb" } }, /body\.server\.headers\["X-Team"\]/],
+      [
+        { url: "http://127.0.0.1/", headers: { Host: "example.com" } },
+        /body\.server\.headers\["Host"\] is set by the platform/,
+      ],
+    ];
+    for (const [server, message] of cases) {
+      const res = await req("POST", "/tool", functionToolBody({ server }));
+      assert.equal(res.statusCode, 400, res.body);
+      assert.match(res.json().message, message);
+    }
+  });
 });
 
 describe("/squad", () => {

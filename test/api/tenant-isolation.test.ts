@@ -124,3 +124,104 @@ test("bodies cannot point at another organisation's resources", async () => {
     assert.match(res.json().message, message);
   }
 });
+
+test("inline assistants, squads and overrides cannot name another organisation's tools or credentials", async () => {
+  const own = await t.request({
+    method: "POST",
+    url: "/phone-number",
+    key: b.key,
+    payload: phoneNumberBody(),
+  });
+  assert.equal(own.statusCode, 201, own.body);
+  const ownAssistant = await t.request({
+    method: "POST",
+    url: "/assistant",
+    key: b.key,
+    payload: assistantBody(),
+  });
+  const model = (toolIds: string[]) => ({ provider: "openai", model: "gpt-4o", toolIds });
+  const call = { phoneNumberId: own.json().id, customer: { number: "+14155550199" } };
+  const cases: [string, object, RegExp][] = [
+    [
+      "/call",
+      { ...call, assistant: assistantBody({ model: model([ids.tool as string]) }) },
+      /body\.assistant\.model\.toolIds\[0\] refers to tool/,
+    ],
+    [
+      "/call",
+      { ...call, assistant: assistantBody({ credentialIds: [ids.credential] }) },
+      /body\.assistant\.credentialIds\[0\] refers to credential/,
+    ],
+    [
+      "/call",
+      {
+        ...call,
+        assistantId: ownAssistant.json().id,
+        assistantOverrides: { model: model([ids.tool as string]) },
+      },
+      /body\.assistantOverrides\.model\.toolIds\[0\] refers to tool/,
+    ],
+    [
+      "/call",
+      {
+        ...call,
+        assistantId: ownAssistant.json().id,
+        assistantOverrides: { credentialIds: [ids.credential] },
+      },
+      /body\.assistantOverrides\.credentialIds\[0\] refers to credential/,
+    ],
+    [
+      "/call",
+      { ...call, squad: { members: [{ assistantId: ids.assistant }] } },
+      /body\.squad\.members\[0\]\.assistantId refers to assistant/,
+    ],
+    [
+      "/call",
+      { ...call, squad: { members: [{ assistant: { model: model([ids.tool as string]) } }] } },
+      /body\.squad\.members\[0\]\.assistant\.model\.toolIds\[0\] refers to tool/,
+    ],
+    [
+      "/call",
+      {
+        ...call,
+        squad: {
+          members: [
+            { assistantId: ownAssistant.json().id, assistantOverrides: { credentialIds: [ids.credential] } },
+          ],
+        },
+      },
+      /body\.squad\.members\[0\]\.assistantOverrides\.credentialIds\[0\] refers to credential/,
+    ],
+    [
+      "/call",
+      {
+        ...call,
+        squad: { members: [{ assistant: {} }], membersOverrides: { model: model([ids.tool as string]) } },
+      },
+      /body\.squad\.membersOverrides\.model\.toolIds\[0\] refers to tool/,
+    ],
+    [
+      "/squad",
+      {
+        members: [
+          { assistantId: ownAssistant.json().id, assistantOverrides: { model: model([ids.tool as string]) } },
+        ],
+      },
+      /body\.members\[0\]\.assistantOverrides\.model\.toolIds\[0\] refers to tool/,
+    ],
+    [
+      "/tool",
+      functionToolBody({ server: { url: "https://hooks.example.com/", credentialId: ids.credential } }),
+      /body\.server\.credentialId refers to credential/,
+    ],
+  ];
+  for (const [url, payload, message] of cases) {
+    const res = await t.request({ method: "POST", url, key: b.key, payload });
+    assert.equal(res.statusCode, 400, `${url}: ${res.body}`);
+    assert.match(res.json().message, message);
+    // Reported exactly like an id that does not exist.
+    assert.match(res.json().message, /, which does not exist$/);
+  }
+  assert.equal(await t.db.call.count({ where: { orgId: b.orgId } }), 0, "no call was placed or recorded");
+  assert.equal(t.twilio.calls.size, 0, "nothing was dialled");
+});

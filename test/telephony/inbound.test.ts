@@ -5,7 +5,9 @@ import { after, before, describe, test } from "node:test";
 import twilio from "twilio";
 import { Prisma } from "../../libs/db/index.ts";
 import { parseTwiml, type TwilioCallSimulator } from "../fakes/twilio.ts";
+import { assistantBody } from "../helpers/bodies.ts";
 import {
+  ACCOUNT_SID,
   AUTH_TOKEN,
   callSid,
   createAssistant,
@@ -131,7 +133,7 @@ describe("POST /twilio/inbound", () => {
     assert.ok(ended.endedAt);
   });
 
-  test("a forged or missing signature answers 403 and creates nothing; an unknown number 404", async () => {
+  test("a forged or missing signature answers 403 and creates nothing; an unknown number the same 403", async () => {
     const assistantId = await createAssistant(env);
     const { number } = await importNumber(env, { assistantId });
     const params = {
@@ -163,12 +165,203 @@ describe("POST /twilio/inbound", () => {
     assert.equal(replayed.status, 403);
     assert.equal(await env.t.db.call.count({ where: { providerCallId: params.CallSid } }), 0);
 
+    // No existence oracle: a number nobody imported answers exactly like a bad signature.
     const unknown = await postSigned(url, { ...params, To: "+19995550000", CallSid: callSid() }, AUTH_TOKEN);
-    assert.equal(unknown.status, 404);
+    assert.deepEqual(unknown, forged);
+    assert.deepEqual(unknown, {
+      status: 403,
+      body: "invalid Twilio signature",
+      contentType: forged.contentType,
+    });
     assert.equal(
       await env.t.db.call.count({ where: { customer: { equals: { number: "+14155550124" } } } }),
       0,
     );
+  });
+
+  test("malformed parameters answer 400 naming the field before any lookup, signed or not, never 500", async () => {
+    const assistantId = await createAssistant(env);
+    const { number } = await importNumber(env, { assistantId });
+    const url = `${env.publicUrl}/twilio/inbound`;
+    const post = async (body: string, contentType = "application/x-www-form-urlencoded") => {
+      const res = await fetch(url, {
+        method: "POST",
+        headers: { "content-type": contentType, "x-twilio-signature": "c2lnbmF0dXJl" },
+        body,
+      });
+      return { status: res.status, body: (await res.json()) as { statusCode: number; message: string } };
+    };
+    // The request from the issue: a NUL in To and CallSid (it used to reach Postgres and answer 500).
+    const nul = await post("To=%00&CallSid=%00");
+    assert.equal(nul.status, 400);
+    assert.match(nul.body.message, /^body\.(CallSid|AccountSid|From|To) /);
+
+    const good = {
+      AccountSid: ACCOUNT_SID,
+      CallSid: callSid(),
+      CallStatus: "ringing",
+      From: "+14155550130",
+      To: number,
+      Direction: "inbound",
+    };
+    const cases: [Record<string, string>, RegExp][] = [
+      [{ CallSid: "CA123" }, /^body\.CallSid has an invalid format \(must match \^CA\[0-9a-f\]\{32\}\$\)/],
+      [{ CallSid: `CA${"G".repeat(32)}` }, /^body\.CallSid has an invalid format/],
+      [{ AccountSid: `AC${"z".repeat(32)}` }, /^body\.AccountSid has an invalid format/],
+      [{ From: "+1415555\u0000" }, /^body\.From /],
+      [{ From: `+1${"5".repeat(2000)}` }, /^body\.From must NOT have more than 1030 characters/],
+      [{ To: "+1 415 555 0100" }, /^body\.To has an invalid format/],
+      [{ To: `${number}\r\n` }, /^body\.To has an invalid format/],
+      [{ CallerName: "x".repeat(9000) }, /^body\.CallerName must NOT have more than 8192 characters/],
+    ];
+    for (const [change, message] of cases) {
+      const params = { ...good, ...change };
+      // Signed with the number's real token: well-formedness is checked before the signature.
+      const res = await postSigned(url, params, AUTH_TOKEN);
+      assert.equal(res.status, 400, `${JSON.stringify(change).slice(0, 80)}: ${res.body.slice(0, 200)}`);
+      assert.match((JSON.parse(res.body) as { message: string }).message, message);
+    }
+    for (const missing of ["CallSid", "AccountSid", "From", "To"] as const) {
+      const { [missing]: _gone, ...params } = good;
+      const res = await postSigned(url, params, AUTH_TOKEN);
+      assert.equal(res.status, 400);
+      assert.match(
+        (JSON.parse(res.body) as { message: string }).message,
+        new RegExp(`body\\.${missing} is required`),
+      );
+    }
+    const crowd = Object.fromEntries(Array.from({ length: 201 }, (_, i) => [`P${i}`, "x"]));
+    assert.match(
+      (await post(new URLSearchParams({ ...good, ...crowd }).toString())).body.message,
+      /more than 200 properties/,
+    );
+    assert.equal((await post(JSON.stringify({ ...good, CallSid: 5 }), "application/json")).status, 400);
+    assert.equal((await post("")).status, 400);
+    assert.equal(await env.t.db.call.count({ where: { providerCallId: good.CallSid } }), 0);
+  });
+
+  test("status callbacks: malformed fields 400, an unknown call and number the same 403 as a bad signature", async () => {
+    const url = `${env.publicUrl}/twilio/status`;
+    const params = {
+      AccountSid: ACCOUNT_SID,
+      CallSid: callSid(),
+      CallStatus: "completed",
+      From: "+19995550001",
+      To: "+19995550002",
+    };
+    const unknown = await postSigned(url, params, AUTH_TOKEN);
+    assert.equal(unknown.status, 403);
+    assert.equal(unknown.body, "invalid Twilio signature");
+
+    const cases: [string, Record<string, string>, RegExp][] = [
+      [url, { ...params, CallSid: "CA%00" }, /^body\.CallSid has an invalid format/],
+      [url, { ...params, CallStatus: "completed'; DROP TABLE" }, /^body\.CallStatus has an invalid format/],
+      [url, { ...params, AccountSid: "" }, /^body\.AccountSid has an invalid format/],
+      [`${url}?callId=${"-".repeat(36)}`, params, /^querystring\.callId must match format "uuid"/],
+    ];
+    for (const [target, body, message] of cases) {
+      const res = await postSigned(target, body, AUTH_TOKEN);
+      assert.equal(res.status, 400, res.body);
+      assert.match((JSON.parse(res.body) as { message: string }).message, message);
+    }
+    const raw = await fetch(url, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: "CallSid=%00&To=%00",
+    });
+    assert.equal(raw.status, 400);
+  });
+
+  test("callers Twilio documents are accepted: withheld numbers, Voice SDK clients, SIP URIs", async () => {
+    const assistantId = await createAssistant(env);
+    const { number } = await importNumber(env, { assistantId });
+    const url = `${env.publicUrl}/twilio/inbound`;
+    for (const from of [
+      "+266696687",
+      "+7378742833",
+      "Anonymous",
+      "client:alice_01",
+      "sip:alice@example.com",
+    ]) {
+      const params = {
+        AccountSid: ACCOUNT_SID,
+        CallSid: callSid(),
+        CallStatus: "ringing",
+        From: from,
+        To: number,
+      };
+      const res = await postSigned(url, params, AUTH_TOKEN);
+      assert.equal(res.status, 200, `${from}: ${res.body}`);
+      const call = await callBySid(params.CallSid);
+      assert.deepEqual(call?.customer, { number: from });
+      // Twilio's status callback for the same call ends it (the slot is freed).
+      const done = await postSigned(
+        `${env.publicUrl}/twilio/status`,
+        { ...params, CallStatus: "completed" },
+        AUTH_TOKEN,
+      );
+      assert.equal(done.status, 200);
+      assert.equal((await callBySid(params.CallSid))?.status, "ended");
+    }
+  });
+
+  test("assistant-request answers are checked like saved assistants: foreign ids or unsafe servers end the call", async () => {
+    const other = await env.t.createOrg("Other");
+    const foreignTool = await env.t.request({
+      method: "POST",
+      url: "/tool",
+      key: other.key,
+      payload: { type: "endCall" },
+    });
+    assert.equal(foreignTool.statusCode, 201);
+    const answers: unknown[] = [
+      {
+        assistant: {
+          name: "Dyn",
+          model: { provider: "openai", model: "gpt-4o", toolIds: [foreignTool.json().id] },
+        },
+      },
+      { assistant: { name: "Dyn", server: { url: "file:///etc/passwd" } } },
+      {
+        assistant: { name: "Dyn" },
+        assistantOverrides: { server: { url: "https://hooks.example.com/", headers: { Host: "internal" } } },
+      },
+      {
+        squad: {
+          members: [{ assistant: { name: "Dyn", credentialIds: ["00000000-0000-4000-8000-000000000000"] } }],
+        },
+      },
+    ];
+    const server = await serve(async () => ({ status: 200, body: answers.shift() }));
+    try {
+      const { number } = await importNumber(env, { server: { url: server.url } });
+      for (let i = 0; i < 4; i++) {
+        const sim = await env.twilio.placeInboundCall({ to: number, from: "+14155550131" });
+        await sim.waitForEnd();
+        const call = await callBySid(sim.callSid);
+        assert.equal(call?.endedReason, "assistant-request-returned-invalid-assistant", `answer ${i}`);
+      }
+      assert.equal(server.received.length, 4);
+
+      // Full assistants (enums, formats, the organisation's own ids) and saved ones by id pass.
+      const ownTool = await env.t.request({
+        method: "POST",
+        url: "/tool",
+        key: env.org.key,
+        payload: { type: "endCall" },
+      });
+      const model = { provider: "openai", model: "gpt-4o", toolIds: [ownTool.json().id] };
+      answers.push({ assistant: assistantBody({ model }) }, { assistantId: await createAssistant(env) });
+      for (const i of [4, 5]) {
+        const sim = await env.twilio.placeInboundCall({ to: number, from: "+14155550132" });
+        await sim.waitForStreamStart();
+        const call = await callBySid(sim.callSid);
+        assert.equal(call?.status, "ringing", `answer ${i}`);
+        await hangUp(sim);
+      }
+    } finally {
+      await server.close();
+    }
   });
 
   test("assistant-request: an {assistant} answer runs that assistant with its overrides", async () => {

@@ -30,6 +30,7 @@ import { toolRoutes } from "./routes/tool.ts";
 import { twilioRoutes } from "./routes/twilio.ts";
 import { AssistantService } from "./services/assistant-service.ts";
 import { CallService } from "./services/call-service.ts";
+import { ConfigChecker } from "./services/config-checks.ts";
 import { CredentialService } from "./services/credential-service.ts";
 import { OrgService } from "./services/org-service.ts";
 import { PhoneNumberService } from "./services/phone-number-service.ts";
@@ -101,13 +102,14 @@ export async function buildApi(config: ApiConfig, options: BuildApiOptions = {})
   const secrets = new SecretBox(config.secretsKey, config.previousSecretsKeys);
   const cacheBus = new CacheBus(redis, subscriber);
   const refs = new ReferenceChecker(db);
+  const checks = new ConfigChecker(refs, { allowPrivate: config.allowPrivateWebhookUrls });
   const controlBus = controlBusFor(redis);
   const services: ApiServices = {
-    orgs: new OrgService(db),
-    assistants: new AssistantService(db, refs, cacheBus, config.authCacheTtlMs),
-    tools: new ToolService(db),
-    squads: new SquadService(db, refs),
-    phoneNumbers: new PhoneNumberService(db, refs, secrets, {
+    orgs: new OrgService(db, checks),
+    assistants: new AssistantService(db, checks, cacheBus, config.authCacheTtlMs),
+    tools: new ToolService(db, checks),
+    squads: new SquadService(db, checks),
+    phoneNumbers: new PhoneNumberService(db, refs, checks, secrets, {
       publicUrl: config.publicUrl,
       twilioApiUrl: config.providers.twilioApiUrl,
     }),
@@ -117,6 +119,7 @@ export async function buildApi(config: ApiConfig, options: BuildApiOptions = {})
       db,
       secrets,
       refs,
+      checks,
       admission: new SpendControls(db, redis),
       controlBus,
       recordCallCost: (callId) => recordCallCost(db, callId, { catalog: config.priceCatalog }),

@@ -1,6 +1,6 @@
 import { type Static, Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
-import { listQueryProperties } from "../../../../libs/vapi/index.ts";
+import { listQueryProperties, Server } from "../../../../libs/vapi/index.ts";
 import { errors, IdParam } from "./shared.ts";
 
 const Org = Type.Object(
@@ -8,6 +8,7 @@ const Org = Type.Object(
     id: Type.String({ format: "uuid" }),
     name: Type.String(),
     concurrencyLimit: Type.Integer(),
+    server: Type.Optional(Server),
     createdAt: Type.String({ format: "date-time" }),
     updatedAt: Type.String({ format: "date-time" }),
   },
@@ -35,6 +36,13 @@ const Token = Type.Object(
 const CreateOrgDTO = Type.Object(
   { name: Type.String({ minLength: 1, maxLength: 80 }) },
   { additionalProperties: false, title: "CreateOrgDTO" },
+);
+const UpdateOrgDTO = Type.Object(
+  {
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 80 })),
+    server: Type.Optional(Type.Union([Server, Type.Null()])),
+  },
+  { additionalProperties: false, title: "UpdateOrgDTO" },
 );
 const CreateTokenDTO = Type.Object(
   {
@@ -80,6 +88,22 @@ export async function orgRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (req) => orgs.getOrg(req.auth),
+  );
+
+  app.patch<{ Body: Static<typeof UpdateOrgDTO> }>(
+    "/org",
+    {
+      schema: {
+        operationId: "OrgController_updateMine",
+        tags: ["Orgs"],
+        summary: "Update the organisation of the calling key: its name, or its server (null removes it)",
+        description:
+          "The organisation's server receives webhooks when neither the tool, the assistant nor the phone number has one. Its URL, headers and secret are checked as on every other server.",
+        body: UpdateOrgDTO,
+        response: { 200: Org, ...errors(400, 401, 403) },
+      },
+    },
+    async (req) => orgs.updateOrg(req.auth, req.body),
   );
 
   app.post<{ Body: Static<typeof CreateTokenDTO> }>(

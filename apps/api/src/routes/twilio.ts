@@ -1,15 +1,13 @@
 import { Type } from "@sinclair/typebox";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { TwilioVoiceParams } from "../../../../libs/telephony/webhook-params.ts";
+import { ErrorResponse } from "../../../../libs/vapi/index.ts";
 import type { TwimlReply } from "../services/telephony-service.ts";
 
 // Twilio's voice webhooks: form-encoded, signed with X-Twilio-Signature (HMAC-SHA1 with the owning
 // account's auth token over PUBLIC_URL + path + query and the sorted form params). No API key: the
 // signature is the authentication. They draw on the webhook budget per address, larger than the
 // ordinary one, since one carrier address sends many calls' webhooks.
-
-const FormParams = Type.Record(Type.String(), Type.String(), {
-  description: "Twilio's standard voice webhook parameters (CallSid, AccountSid, From, To, CallStatus, …)",
-});
 
 const TwimlResponse = {
   description: "TwiML",
@@ -19,6 +17,11 @@ const PlainResponse = (description: string) => ({
   description,
   content: { "text/plain": { schema: { type: "string" } } },
 });
+
+// One answer whether the number is unknown or the signature wrong: the webhook is no oracle for
+// which numbers are imported.
+const FORBIDDEN_DESCRIPTION =
+  "Invalid or missing X-Twilio-Signature, or no imported number to check it with (the same answer for both)";
 
 function formToObject(raw: string): Record<string, string> {
   const out: Record<string, string> = {};
@@ -44,7 +47,7 @@ export async function twilioRoutes(app: FastifyInstance): Promise<void> {
   const send = (reply: FastifyReply, r: TwimlReply) =>
     reply.code(r.statusCode).type(r.contentType).send(r.body);
 
-  app.post<{ Body: Record<string, string> }>(
+  app.post<{ Body: TwilioVoiceParams }>(
     "/twilio/inbound",
     {
       config: { auth: "none", addressLimit: "webhook" },
@@ -53,23 +56,21 @@ export async function twilioRoutes(app: FastifyInstance): Promise<void> {
         tags: ["Twilio"],
         summary: "Twilio voice webhook: answers an incoming call with TwiML <Connect><Stream>",
         description:
-          "Set as the number's Voice URL when it is imported. Validates X-Twilio-Signature with the number's auth token, resolves the assistant (the number's assistant or squad, or an assistant-request to the number's or organisation's server), checks the organisation may take the call, creates the Call and streams it to the media plane.",
+          "Set as the number's Voice URL when it is imported. Validates X-Twilio-Signature with the number's auth token, resolves the assistant (the number's assistant or squad, or an assistant-request to the number's or organisation's server), checks the organisation may take the call, creates the Call and streams it to the media plane. Malformed parameters answer 400 before any lookup; an unknown number and a bad signature both answer 403.",
         security: [],
         consumes: ["application/x-www-form-urlencoded"],
-        body: FormParams,
+        body: TwilioVoiceParams,
         response: {
           200: TwimlResponse,
-          400: PlainResponse("CallSid missing"),
-          403: PlainResponse("Invalid or missing X-Twilio-Signature"),
-          404: PlainResponse("The number is not imported"),
+          400: ErrorResponse,
+          403: PlainResponse(FORBIDDEN_DESCRIPTION),
         },
       },
     },
-    async (req, reply) =>
-      send(reply, await telephony.inbound(req.body ?? {}, signature(req), signedUrl(req))),
+    async (req, reply) => send(reply, await telephony.inbound(req.body, signature(req), signedUrl(req))),
   );
 
-  app.post<{ Body: Record<string, string>; Querystring: { callId?: string } }>(
+  app.post<{ Body: TwilioVoiceParams; Querystring: { callId?: string } }>(
     "/twilio/status",
     {
       config: { auth: "none", addressLimit: "webhook" },
@@ -79,16 +80,16 @@ export async function twilioRoutes(app: FastifyInstance): Promise<void> {
         summary: "Twilio call status callback: moves the call queued → ringing → in-progress → ended",
         security: [],
         consumes: ["application/x-www-form-urlencoded"],
-        querystring: Type.Object({ callId: Type.Optional(Type.String({ maxLength: 64 })) }),
-        body: FormParams,
+        querystring: Type.Object({ callId: Type.Optional(Type.String({ format: "uuid" })) }),
+        body: TwilioVoiceParams,
         response: {
           200: TwimlResponse,
-          403: PlainResponse("Invalid or missing X-Twilio-Signature"),
-          404: PlainResponse("Neither number of the call is imported"),
+          400: ErrorResponse,
+          403: PlainResponse(FORBIDDEN_DESCRIPTION),
         },
       },
     },
     async (req, reply) =>
-      send(reply, await telephony.status(req.body ?? {}, signature(req), signedUrl(req), req.query.callId)),
+      send(reply, await telephony.status(req.body, signature(req), signedUrl(req), req.query.callId)),
   );
 }

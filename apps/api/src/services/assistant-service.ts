@@ -10,7 +10,7 @@ import {
   mergeTopLevel,
   type ServiceContext,
 } from "./common.ts";
-import { type ReferenceChecker, refsOf } from "./references.ts";
+import type { ConfigChecker } from "./config-checks.ts";
 
 export type AssistantBody = Record<string, unknown>;
 export type AssistantView = Record<string, unknown> & { id: string; orgId: string };
@@ -25,25 +25,13 @@ export function assistantView(row: AssistantRow): AssistantView {
   };
 }
 
-/** Ids an assistant body points at, with the field that names each. */
-export async function checkAssistantRefs(
-  refs: ReferenceChecker,
-  ctx: ServiceContext,
-  body: AssistantBody,
-  prefix = "",
-): Promise<void> {
-  const model = asObject(body.model);
-  await refs.check(ctx, "tool", refsOf(`${prefix}model.toolIds`, model.toolIds));
-  await refs.check(ctx, "credential", refsOf(`${prefix}credentialIds`, body.credentialIds));
-}
-
 export class AssistantService {
   private readonly cache: TtlCache<AssistantView>;
 
   /** Reads of an assistant are cached (the media plane and customers read them often); writes evict everywhere. */
   constructor(
     private readonly db: Db,
-    private readonly refs: ReferenceChecker,
+    private readonly checks: ConfigChecker,
     private readonly bus: CacheBus,
     cacheTtlMs: number,
   ) {
@@ -52,7 +40,7 @@ export class AssistantService {
   }
 
   async create(ctx: ServiceContext, body: AssistantBody): Promise<AssistantView> {
-    await checkAssistantRefs(this.refs, ctx, body);
+    await this.checks.assistant(ctx, body, "body.");
     const row = await this.db.assistant.create({
       data: {
         orgId: ctx.orgId,
@@ -86,7 +74,7 @@ export class AssistantService {
   async update(ctx: ServiceContext, id: string, patch: AssistantBody): Promise<AssistantView> {
     const current = await this.row(ctx, id);
     const config = mergeTopLevel(asObject(current.config), patch);
-    await checkAssistantRefs(this.refs, ctx, config);
+    await this.checks.assistant(ctx, config, "body.");
     const row = await this.db.assistant.update({
       where: { id: current.id },
       data: { name: typeof config.name === "string" ? config.name : null, config: config as object },

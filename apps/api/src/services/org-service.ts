@@ -1,14 +1,25 @@
 import { type ApiKeyType, generateApiKey } from "../../../../libs/crypto/index.ts";
 import type { ApiKey as ApiKeyRow, Db, Org as OrgRow } from "../../../../libs/db/index.ts";
+import { Prisma } from "../../../../libs/db/index.ts";
 import { NotFoundError } from "../../../../libs/errors/index.ts";
-import { assertId, iso, type ListQuery, listArgs, type ServiceContext } from "./common.ts";
+import { asObject, assertId, iso, type ListQuery, listArgs, type ServiceContext } from "./common.ts";
+import { ConfigChecker } from "./config-checks.ts";
+import { ReferenceChecker } from "./references.ts";
 
 export interface OrgView {
   id: string;
   name: string;
   concurrencyLimit: number;
+  /** The organisation's webhook server: the lowest-precedence fallback after tool, assistant and number. */
+  server?: Record<string, unknown>;
   createdAt: string;
   updatedAt: string;
+}
+
+/** `PATCH /org`: `server: null` removes the organisation's server. */
+export interface OrgPatch {
+  name?: string;
+  server?: Record<string, unknown> | null;
 }
 
 export interface TokenView {
@@ -29,6 +40,7 @@ export function orgView(row: OrgRow): OrgView {
     id: row.id,
     name: row.name,
     concurrencyLimit: row.concurrencyLimit,
+    ...(row.server ? { server: asObject(row.server) } : {}),
     createdAt: iso(row.createdAt),
     updatedAt: iso(row.updatedAt),
   };
@@ -50,7 +62,13 @@ export function tokenView(row: ApiKeyRow, value?: string): TokenView {
 }
 
 export class OrgService {
-  constructor(private readonly db: Db) {}
+  /** Without a checker (operator scripts) the strictest URL rule applies: no private targets. */
+  constructor(
+    private readonly db: Db,
+    private readonly checks: ConfigChecker = new ConfigChecker(new ReferenceChecker(db), {
+      allowPrivate: false,
+    }),
+  ) {}
 
   /** Operator bootstrap: a new organisation and its first private key (shown once). */
   async createOrg(name: string): Promise<{ org: OrgView; apiKey: TokenView }> {
@@ -68,6 +86,16 @@ export class OrgService {
     const org = await this.db.org.findUnique({ where: { id: ctx.orgId } });
     if (!org) throw new NotFoundError("Org", ctx.orgId);
     return orgView(org);
+  }
+
+  async updateOrg(ctx: ServiceContext, patch: OrgPatch): Promise<OrgView> {
+    await this.checks.server(ctx, patch.server, "body.server");
+    const data: Prisma.OrgUpdateInput = {};
+    if (patch.name !== undefined) data.name = patch.name;
+    if (patch.server !== undefined) {
+      data.server = patch.server === null ? Prisma.DbNull : (patch.server as Prisma.InputJsonValue);
+    }
+    return orgView(await this.db.org.update({ where: { id: ctx.orgId }, data }));
   }
 
   async createToken(ctx: ServiceContext, input: { tag?: ApiKeyType; name?: string }): Promise<TokenView> {

@@ -4,6 +4,7 @@ import { Prisma } from "../../../../libs/db/index.ts";
 import { ConflictError, NotFoundError, ValidationError } from "../../../../libs/errors/index.ts";
 import { configureNumber } from "../../../../libs/telephony/twilio-client.ts";
 import { asObject, assertId, iso, type ListQuery, listArgs, type ServiceContext } from "./common.ts";
+import type { ConfigChecker } from "./config-checks.ts";
 import type { ReferenceChecker } from "./references.ts";
 
 export type PhoneNumberBody = Record<string, unknown>;
@@ -53,6 +54,7 @@ export class PhoneNumberService {
   constructor(
     private readonly db: Db,
     private readonly refs: ReferenceChecker,
+    private readonly checks: ConfigChecker,
     private readonly secrets: SecretBox,
     private readonly wiring?: NumberWiring,
   ) {}
@@ -91,6 +93,7 @@ export class PhoneNumberService {
 
   async create(ctx: ServiceContext, body: PhoneNumberBody): Promise<PhoneNumberView> {
     await this.checkRefs(ctx, body);
+    await this.checks.phoneNumber(ctx, body, "body.");
     // Nothing is configured at Twilio for a number that cannot be stored.
     await this.assertNumberFree(String(body.number));
     await this.wire(String(body.number), String(body.twilioAccountSid), String(body.twilioAuthToken));
@@ -142,6 +145,7 @@ export class PhoneNumberService {
       squadId: patch.assistantId ? undefined : (patch.squadId ?? current.squadId ?? undefined),
     };
     await this.checkRefs(ctx, merged);
+    await this.checks.phoneNumber(ctx, patch, "body.");
     const config = { ...asObject(current.config) };
     for (const [k, v] of Object.entries(splitConfig(patch))) {
       if (v === null) delete config[k];

@@ -1,6 +1,5 @@
 import type { Db, Squad as SquadRow } from "../../../../libs/db/index.ts";
 import { NotFoundError } from "../../../../libs/errors/index.ts";
-import { checkAssistantRefs } from "./assistant-service.ts";
 import {
   asObject,
   assertId,
@@ -10,7 +9,7 @@ import {
   mergeTopLevel,
   type ServiceContext,
 } from "./common.ts";
-import type { ReferenceChecker } from "./references.ts";
+import type { ConfigChecker } from "./config-checks.ts";
 
 export type SquadBody = Record<string, unknown>;
 export type SquadView = Record<string, unknown> & { id: string };
@@ -28,25 +27,11 @@ export function squadView(row: SquadRow): SquadView {
 export class SquadService {
   constructor(
     private readonly db: Db,
-    private readonly refs: ReferenceChecker,
+    private readonly checks: ConfigChecker,
   ) {}
 
-  private async checkRefs(ctx: ServiceContext, body: SquadBody): Promise<void> {
-    const members = Array.isArray(body.members) ? body.members : [];
-    const assistantRefs: { field: string; id: string }[] = [];
-    for (const [i, m] of members.entries()) {
-      const member = asObject(m);
-      if (typeof member.assistantId === "string") {
-        assistantRefs.push({ field: `members[${i}].assistantId`, id: member.assistantId });
-      }
-      if (member.assistant)
-        await checkAssistantRefs(this.refs, ctx, asObject(member.assistant), `members[${i}].assistant.`);
-    }
-    await this.refs.check(ctx, "assistant", assistantRefs);
-  }
-
   async create(ctx: ServiceContext, body: SquadBody): Promise<SquadView> {
-    await this.checkRefs(ctx, body);
+    await this.checks.squad(ctx, body, "body.");
     const row = await this.db.squad.create({
       data: {
         orgId: ctx.orgId,
@@ -77,7 +62,7 @@ export class SquadService {
   async update(ctx: ServiceContext, id: string, patch: SquadBody): Promise<SquadView> {
     const current = await this.row(ctx, id);
     const config = mergeTopLevel(asObject(current.config), patch);
-    await this.checkRefs(ctx, config);
+    await this.checks.squad(ctx, config, "body.");
     const row = await this.db.squad.update({
       where: { id: current.id },
       data: { name: typeof config.name === "string" ? config.name : null, config: config as object },

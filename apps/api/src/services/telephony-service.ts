@@ -1,5 +1,4 @@
 import { randomUUID } from "node:crypto";
-import { Value } from "@sinclair/typebox/value";
 import twilio from "twilio";
 import { zeroCallUsage } from "../../../../libs/billing/usage.ts";
 import type { SecretBox } from "../../../../libs/crypto/index.ts";
@@ -13,6 +12,7 @@ import {
   RateLimitedError,
   ValidationError,
 } from "../../../../libs/errors/index.ts";
+import { compileValidator } from "../../../../libs/http/index.ts";
 import { ENDED_REASONS, statusesBefore, transitionFor } from "../../../../libs/telephony/call-status.ts";
 import type { CallControlMessage, ControlBus } from "../../../../libs/telephony/control-bus.ts";
 import {
@@ -31,7 +31,8 @@ import { ASSISTANT_REQUEST_TIMEOUT_MS, AssistantRequestResponse } from "../../..
 import { applyAssistantOverrides, combineOverrides } from "../../../../libs/vapi/overrides.ts";
 import { resolveServer, sendServerMessage } from "../../../../libs/webhooks/server.ts";
 import { type CallView, callView } from "./call-service.ts";
-import { asObject, assertId, type ServiceContext } from "./common.ts";
+import { asObject, assertId, isUuid, type ServiceContext } from "./common.ts";
+import type { ConfigChecker } from "./config-checks.ts";
 import { phoneNumberView } from "./phone-number-service.ts";
 import type { ReferenceChecker } from "./references.ts";
 
@@ -49,6 +50,8 @@ export interface TelephonyOptions {
   db: Db;
   secrets: SecretBox;
   refs: ReferenceChecker;
+  /** Inline assistants, squads and overrides (on POST /call and in assistant-request answers) are checked as saved ones. */
+  checks: ConfigChecker;
   admission: CallAdmission;
   controlBus: ControlBus;
   /** Prices a call that ended without a media session (zero usage); billing's `recordCallCost`. */
@@ -73,6 +76,9 @@ export interface TwimlReply {
 type Json = Record<string, unknown>;
 
 const ACTIVE = { not: "ended" } as const;
+
+// With the API's body rules: TypeBox's Value.Check knows neither our string enums nor formats.
+const assistantRequestProblem = compileValidator(AssistantRequestResponse, "answer");
 // An outbound call rings for up to 60 s (Twilio's default) before the stream can connect.
 const OUTBOUND_RING_SECONDS = 60;
 const OUTBOUND_TOKEN_TTL_MS = MEDIA_TOKEN_TTL_MS + OUTBOUND_RING_SECONDS * 1000;
@@ -89,6 +95,10 @@ function xml(body: string, statusCode = 200): TwimlReply {
 function plain(statusCode: number, body: string): TwimlReply {
   return { statusCode, contentType: "text/plain; charset=utf-8", body };
 }
+
+// A number nobody imported and a bad signature get this same answer: the webhooks must not tell a
+// stranger which numbers are on the platform.
+const FORBIDDEN = plain(403, "invalid Twilio signature");
 
 // Vapi forwards an inbound call to the number's `fallbackDestination` when no assistant could be
 // found for it: none set and the assistant-request failed, timed out or answered nothing usable.
@@ -259,10 +269,14 @@ export class TelephonyService {
       this.#o.log?.warn({ err, url: server.url }, "assistant-request failed");
       return { ok: false, endedReason: ENDED_REASONS.assistantRequestFailed };
     }
-    if (!isPlainObject(answer) || !Value.Check(AssistantRequestResponse, answer)) {
+    const r = answer as AssistantRequestResponse;
+    const problem = isPlainObject(answer)
+      ? (assistantRequestProblem(answer) ?? (await this.#answerProblem(number.orgId, r)))
+      : "answer is not a JSON object";
+    if (problem) {
+      this.#o.log?.warn({ orgId: number.orgId, callId, problem }, "assistant-request answer refused");
       return { ok: false, endedReason: ENDED_REASONS.assistantRequestReturnedInvalidAssistant };
     }
-    const r = answer as AssistantRequestResponse;
     if (r.error !== undefined) {
       return r.error.trim() === ""
         ? { ok: false, endedReason: ENDED_REASONS.assistantRequestReturnedUnspeakableError }
@@ -304,23 +318,41 @@ export class TelephonyService {
     };
   }
 
+  /**
+   * An assistant-request answer is configuration from outside: the same ownership and URL checks as a
+   * saved assistant (another organisation's tool or credential ids, private server URLs). Returns the
+   * problem, if any.
+   */
+  async #answerProblem(orgId: string, r: AssistantRequestResponse): Promise<string | undefined> {
+    const ctx = { orgId };
+    try {
+      if (r.assistant) await this.#o.checks.assistant(ctx, r.assistant, "assistant.");
+      if (r.assistantOverrides)
+        await this.#o.checks.assistant(ctx, r.assistantOverrides, "assistantOverrides.");
+      if (r.squad) await this.#o.checks.squad(ctx, r.squad, "squad.");
+      return undefined;
+    } catch (err) {
+      if (err instanceof ValidationError) return err.message;
+      throw err;
+    }
+  }
+
   // ------------------------------------------------------------------ inbound webhook
 
   /**
-   * `POST /twilio/inbound`. `url` is the URL Twilio signed (PUBLIC_URL + path and query).
-   * Unknown number → 404; bad signature → 403; otherwise TwiML.
+   * `POST /twilio/inbound`. `url` is the URL Twilio signed (PUBLIC_URL + path and query); `params`
+   * have passed the route's schema (CallSid, AccountSid, From, To well-formed).
+   * Unknown number or bad signature → 403; otherwise TwiML.
    */
   async inbound(
     params: Record<string, string>,
     signature: string | undefined,
     url: string,
   ): Promise<TwimlReply> {
-    const to = params.To;
     const callSid = params.CallSid;
-    const number = to ? await this.#db.phoneNumber.findUnique({ where: { number: to } }) : null;
-    if (!number) return plain(404, "unknown number");
-    if (!this.#validSignature(number, signature, url, params)) return plain(403, "invalid Twilio signature");
-    if (!callSid) return plain(400, "CallSid is required");
+    if (!callSid || !params.To) return plain(400, "CallSid and To are required");
+    const number = await this.#db.phoneNumber.findUnique({ where: { number: params.To } });
+    if (!number || !this.#validSignature(number, signature, url, params)) return FORBIDDEN;
 
     // Twilio retries the webhook: the same CallSid gets the same call and a fresh token.
     const existing = await this.#db.call.findUnique({ where: { providerCallId: callSid } });
@@ -426,7 +458,7 @@ export class TelephonyService {
   ): Promise<TwimlReply> {
     const callSid = params.CallSid;
     let call = callSid ? await this.#db.call.findUnique({ where: { providerCallId: callSid } }) : null;
-    if (!call && callIdHint && /^[0-9a-f-]{36}$/i.test(callIdHint)) {
+    if (!call && callIdHint && isUuid(callIdHint)) {
       call = await this.#db.call.findUnique({ where: { id: callIdHint } });
     }
     let number: PhoneNumberRow | null = null;
@@ -437,8 +469,7 @@ export class TelephonyService {
       if (number || !candidate) continue;
       number = await this.#db.phoneNumber.findUnique({ where: { number: candidate } });
     }
-    if (!number) return plain(404, "unknown number");
-    if (!this.#validSignature(number, signature, url, params)) return plain(403, "invalid Twilio signature");
+    if (!number || !this.#validSignature(number, signature, url, params)) return FORBIDDEN;
     if (!call || call.orgId !== number.orgId) return xml(new twilio.twiml.VoiceResponse().toString());
 
     if (callSid && !call.providerCallId) {
@@ -500,6 +531,12 @@ export class TelephonyService {
     if (typeof body.squadId === "string") {
       await this.#o.refs.check(ctx, "squad", [{ field: "body.squadId", id: body.squadId }]);
     }
+    const { checks } = this.#o;
+    if (body.assistant !== undefined) await checks.assistant(ctx, body.assistant, "body.assistant.");
+    if (body.assistantOverrides !== undefined) {
+      await checks.assistant(ctx, body.assistantOverrides, "body.assistantOverrides.");
+    }
+    if (body.squad !== undefined) await checks.squad(ctx, body.squad, "body.squad.");
     const number = await this.#db.phoneNumber.findFirst({
       where: { id: body.phoneNumberId, orgId: ctx.orgId },
     });

@@ -9,6 +9,7 @@ import {
   mergeTopLevel,
   type ServiceContext,
 } from "./common.ts";
+import type { ConfigChecker } from "./config-checks.ts";
 
 export type ToolBody = Record<string, unknown> & { type: string };
 export type ToolView = Record<string, unknown> & { id: string; type: string };
@@ -25,9 +26,13 @@ export function toolView(row: ToolRow): ToolView {
 }
 
 export class ToolService {
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    private readonly checks: ConfigChecker,
+  ) {}
 
   async create(ctx: ServiceContext, body: ToolBody): Promise<ToolView> {
+    await this.checks.tool(ctx, body, "body.");
     const { type, ...config } = body;
     const row = await this.db.tool.create({ data: { orgId: ctx.orgId, type, config: config as object } });
     return toolView(row);
@@ -60,6 +65,7 @@ export class ToolService {
     }
     const { type: _ignored, ...rest } = patch;
     const config = mergeTopLevel(asObject(current.config), rest);
+    await this.checks.tool(ctx, config, "body.");
     const row = await this.db.tool.update({ where: { id: current.id }, data: { config: config as object } });
     return toolView(row);
   }
