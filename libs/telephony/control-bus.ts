@@ -47,8 +47,9 @@ export const CallControlMessage = Type.Union(
             type: Type.Literal("number"),
             number: Type.String({ pattern: E164 }),
             extension: Type.Optional(Type.String({ maxLength: 10 })),
-            callerId: Type.Optional(Type.String()),
-            message: Type.Optional(Type.String()),
+            // Vapi's TransferDestinationNumber limits: callerId 40, spoken messages 1000.
+            callerId: Type.Optional(Type.String({ maxLength: 40 })),
+            message: Type.Optional(Type.String({ maxLength: 1000 })),
           },
           { additionalProperties: false },
         ),
