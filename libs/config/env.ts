@@ -27,6 +27,8 @@ export const EnvSchema = Type.Object({
   SECRETS_KEY: Type.Optional(Type.String({ minLength: 40 })),
   SECRETS_KEY_PREVIOUS: Type.Optional(Type.String()),
   ADMIN_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
+  /** When set, `GET /metrics` on every app requires `Authorization: Bearer <METRICS_TOKEN>`. */
+  METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
   API_PORT: Type.Optional(Port),
   MEDIA_PORT: Type.Optional(Port),
   WORKER_PORT: Type.Optional(Port),

@@ -29,6 +29,8 @@ export interface CommonConfig {
   secretsKey: Buffer;
   previousSecretsKeys: Buffer[];
   adminToken: string;
+  /** Bearer token `GET /metrics` requires; unset: open (scraped from the cluster network). */
+  metricsToken?: string;
   allowPrivateWebhookUrls: boolean;
   providers: ProviderConfig;
 }
@@ -71,6 +73,7 @@ export function commonConfig(env: Env): CommonConfig {
     secretsKey,
     previousSecretsKeys: previous,
     adminToken: requireVar(env, "ADMIN_TOKEN", "operator bootstrap token for POST /org"),
+    metricsToken: env.METRICS_TOKEN,
     allowPrivateWebhookUrls: bool(env.ALLOW_PRIVATE_WEBHOOK_URLS, false),
     providers: providerConfig(env),
   };

@@ -1,5 +1,6 @@
 export * from "./errors.ts";
 export * from "./health.ts";
 export * from "./input-guard.ts";
+export * from "./logging.ts";
 export type * from "./route-config.ts";
 export * from "./validation.ts";

@@ -39,6 +39,13 @@ export class CallRegistry {
     return this.#sessions.size;
   }
 
+  /** Calls in progress here: from the stream's accepted start until their record is written. */
+  get active(): number {
+    let n = 0;
+    for (const s of this.#sessions) if (s.callId !== "") n++;
+    return n;
+  }
+
   add(session: CallSession): void {
     this.#sessions.add(session);
     void session.finished.then(() => {

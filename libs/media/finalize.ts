@@ -5,6 +5,7 @@ import { DEFAULT_PRICE_CATALOG, type PriceCatalog } from "../billing/prices.ts";
 import { effectivePricing, type OrgPricingInput, priceCall } from "../billing/pricing.ts";
 import type { CallUsage } from "../billing/usage.ts";
 import { type Db, Prisma } from "../db/index.ts";
+import { callEnded } from "../metrics/index.ts";
 import type { JobQueue } from "../queue/index.ts";
 
 // The end of every call, whichever way it ended: one statement writes the whole record (status,
@@ -87,6 +88,7 @@ export async function finalizeEndedCall(deps: FinalizeDeps, record: EndedCallRec
   if (record.billing) {
     try {
       const written = await writeAndPrice(deps, record, record.billing);
+      if (written) callEnded(record.endedReason);
       await billAndRelease(deps, record.callId, record.orgId, { costRecorded: written });
       return written;
     } catch (err) {
@@ -107,6 +109,7 @@ export async function finalizeEndedCall(deps: FinalizeDeps, record: EndedCallRec
       usage: json(record.usage),
     },
   });
+  if (written.count === 1) callEnded(record.endedReason);
   await billAndRelease(deps, record.callId, record.orgId);
   return written.count === 1;
 }

@@ -3,6 +3,7 @@ import type { OrgPricingInput } from "../billing/pricing.ts";
 import { type CallUsage, zeroCallUsage } from "../billing/usage.ts";
 import type { SecretBox } from "../crypto/index.ts";
 import type { Call as CallRow, Db, PhoneNumber as PhoneNumberRow } from "../db/index.ts";
+import { callsStarted, observeTurn, providerFailed } from "../metrics/index.ts";
 import { hasVoice, isSilence } from "../providers/audio.ts";
 import { ClauseChunker } from "../providers/chunker.ts";
 import type { Providers } from "../providers/index.ts";
@@ -76,6 +77,7 @@ export interface MediaLogger {
   warn(obj: object, msg: string): void;
   error(obj: object, msg: string): void;
   debug(obj: object, msg: string): void;
+  child(bindings: Record<string, unknown>): MediaLogger;
 }
 
 /** The websocket to Twilio as the session sees it. */
@@ -180,7 +182,7 @@ class SetupAborted extends Error {
 export class CallSession {
   readonly #deps: SessionDeps;
   readonly #transport: MediaTransport;
-  readonly #log: MediaLogger;
+  #log: MediaLogger;
   readonly #now: () => number;
   readonly #abort = new AbortController();
   readonly out: OutboundAudio;
@@ -398,6 +400,9 @@ export class CallSession {
     }
     this.callId = call.id;
     this.orgId = call.orgId;
+    // Every later line of this call carries its ids.
+    this.#log = this.#deps.logger.child({ callId: call.id, orgId: call.orgId });
+    callsStarted.inc();
     this.#row = call;
     this.#startedAt = now;
     if (this.#phase !== "starting") {
@@ -410,7 +415,8 @@ export class CallSession {
     } catch (err) {
       // The call ended (hang-up, socket close, shutdown) while it was starting: end() wrote it.
       if (err instanceof SetupAborted) return;
-      this.#log.error({ err, callId: call.id }, "call setup failed");
+      this.#log.error({ err }, "call setup failed");
+      if (err instanceof ProviderError) providerFailed(err, err);
       const reason =
         err instanceof ProviderError
           ? providerFailureReason(err, { provider: err.provider, kind: err.kind })
@@ -423,7 +429,7 @@ export class CallSession {
       return;
     }
     this.#phase = "live";
-    this.#log.info({ callId: call.id }, "call started");
+    this.#log.info({}, "call started");
     this.#emit("status-update", () => statusUpdateMessage(this.#ctx(), { status: "in-progress" }));
     this.#armMaxDuration();
     void this.#firstMessage();
@@ -904,7 +910,7 @@ export class CallSession {
           return;
         }
       } catch (err) {
-        this.#log.warn({ err, callId: this.callId }, "spend limit check failed");
+        this.#log.warn({ err }, "spend limit check failed");
       }
     }
     this.#armSilence();
@@ -1170,7 +1176,7 @@ export class CallSession {
       allowPrivate: this.#deps.allowPrivateWebhookUrls,
     });
     if (allAsync) {
-      send.catch((err: unknown) => this.#log.warn({ err, callId: this.callId }, "async tool call failed"));
+      send.catch((err: unknown) => this.#log.warn({ err }, "async tool call failed"));
       return out;
     }
     try {
@@ -1188,7 +1194,7 @@ export class CallSession {
     } catch (err) {
       if (reply.ctrl.signal.aborted) throw err;
       const message = err instanceof Error ? err.message : String(err);
-      this.#log.warn({ callId: this.callId, err: message }, "tool call failed");
+      this.#log.warn({ err: message }, "tool call failed");
       for (const { call } of group) out.set(call.id, { error: message });
     }
     return out;
@@ -1210,7 +1216,7 @@ export class CallSession {
     if (message) await this.#speakFinal(renderTemplate(message, this.#variables));
     const account = this.#twilioAccount();
     if (!account || !this.#callSid || !dest.number) {
-      this.#log.warn({ callId: this.callId }, "transfer impossible: no Twilio account for the call");
+      this.#log.warn({}, "transfer impossible: no Twilio account for the call");
       await this.end(ENDED.transferFailed);
       return;
     }
@@ -1222,7 +1228,7 @@ export class CallSession {
       });
     } catch (err) {
       this.#forwarding = false;
-      this.#log.warn({ err, callId: this.callId }, "transfer failed");
+      this.#log.warn({ err }, "transfer failed");
       await this.end(ENDED.transferFailed);
       return;
     }
@@ -1262,7 +1268,7 @@ export class CallSession {
       raw = row && isObj(row.config) ? { ...row.config, name: row.name ?? undefined } : undefined;
     }
     if (!raw) {
-      this.#log.warn({ callId: this.callId }, "hand-off destination not found");
+      this.#log.warn({}, "hand-off destination not found");
       this.#armSilence();
       return;
     }
@@ -1394,6 +1400,7 @@ export class CallSession {
       latency.platformLatency = Math.max(0, at - reply.voiceEndAt - providerLatency - configuredWaits);
     }
     this.#conversation.recordTurn(latency);
+    observeTurn(latency);
   }
 
   #onMark(name: string): void {
@@ -1421,7 +1428,7 @@ export class CallSession {
     const reply = this.#reply;
     if (reply && reply.utterance === u) this.#cancelReply(false);
     this.#speaking = undefined;
-    this.#log.debug({ callId: this.callId }, "barge-in");
+    this.#log.debug({}, "barge-in");
   }
 
   /** Aborts the reply in flight (LLM request and TTS stream) and keeps what was heard. */
@@ -1518,8 +1525,9 @@ export class CallSession {
     if (this.#phase !== "live" || this.#failing) return;
     this.#failing = true;
     const reason = providerFailureReason(err, where);
+    providerFailed(err, where);
     this.#log.warn(
-      { callId: this.callId, reason, err: err instanceof Error ? err.message : String(err) },
+      { reason, err: err instanceof Error ? err.message : String(err) },
       "provider failed",
     );
     if (this.#reply) this.#cancelReply(true);
@@ -1572,7 +1580,7 @@ export class CallSession {
       }
       await this.#write(reason, endedAt);
     } catch (err) {
-      this.#log.error({ err, callId: this.callId }, "ending the call failed");
+      this.#log.error({ err }, "ending the call failed");
     } finally {
       this.#phase = "ended";
       if (this.#transport.open && !opts.keepTwilio) this.#transport.close(1000, "call ended");
@@ -1641,7 +1649,7 @@ export class CallSession {
           }
         : {}),
     });
-    this.#log.info({ callId: this.callId, endedReason: reason }, "call ended");
+    this.#log.info({ endedReason: reason }, "call ended");
     if (this.#row) {
       this.#row = { ...this.#row, status: "ended", endedReason: reason, endedAt: new Date(endedAt) };
       this.#emit("status-update", () =>
@@ -1671,7 +1679,7 @@ export class CallSession {
         usage: zeroCallUsage(call.type === "outboundPhoneCall" ? "outbound" : "inbound"),
       });
     } catch (err) {
-      this.#log.error({ err, callId: call.id }, "ending the call failed");
+      this.#log.error({ err }, "ending the call failed");
     }
     this.#phase = "ended";
     this.#resolveFinished();
@@ -1731,7 +1739,7 @@ export class CallSession {
     const seq = ++this.#seq;
     dispatcher
       .enqueue(this.orgId, this.callId, server, body, body.message.type === "status-update" ? {} : { seq })
-      .catch((err: unknown) => this.#log.warn({ err, callId: this.callId }, "server message not queued"));
+      .catch((err: unknown) => this.#log.warn({ err }, "server message not queued"));
   }
 }
 

@@ -5,10 +5,12 @@ import {
   backoffDelay,
   type EnqueueOptions,
   JOBS,
+  type JobCounts,
   type JobHandlers,
   type JobName,
   type JobPayload,
   type JobQueue,
+  QUEUE_NAMES,
   safeJobId,
 } from "./catalogue.ts";
 
@@ -53,8 +55,7 @@ export class BullMqQueue implements JobQueue {
   }
 
   process(handlers: JobHandlers): void {
-    const queues = new Set(Object.values(JOBS).map((j) => j.queue));
-    for (const queueName of queues) {
+    for (const queueName of QUEUE_NAMES) {
       const worker = new Worker(
         queueName,
         async (job) => {
@@ -88,6 +89,28 @@ export class BullMqQueue implements JobQueue {
       );
       this.workers.push(worker);
     }
+  }
+
+  async jobCounts(): Promise<Record<string, JobCounts>> {
+    const entries = await Promise.all(
+      QUEUE_NAMES.map(async (name) => {
+        const c = await this.queue(name).getJobCounts(
+          "waiting",
+          "prioritized",
+          "active",
+          "delayed",
+          "failed",
+        );
+        const counts: JobCounts = {
+          waiting: (c.waiting ?? 0) + (c.prioritized ?? 0),
+          active: c.active ?? 0,
+          delayed: c.delayed ?? 0,
+          failed: c.failed ?? 0,
+        };
+        return [name, counts] as const;
+      }),
+    );
+    return Object.fromEntries(entries);
   }
 
   async close(): Promise<void> {

@@ -101,7 +101,19 @@ export interface JobQueue {
   process(handlers: JobHandlers): void;
   /** Stops fetching new jobs and waits for running ones. */
   close(): Promise<void>;
+  /** Jobs by queue and state, where the backing service keeps them (BullMQ); for metrics. */
+  jobCounts?(): Promise<Record<string, JobCounts>>;
 }
+
+export interface JobCounts {
+  waiting: number;
+  active: number;
+  delayed: number;
+  failed: number;
+}
+
+/** Every queue name of the catalogue. */
+export const QUEUE_NAMES: readonly string[] = [...new Set(Object.values(JOBS).map((j) => j.queue))];
 
 /** Exponential backoff with full jitter, capped. */
 export function backoffDelay(baseMs: number, attempt: number, capMs = 5 * 60_000): number {

@@ -10,9 +10,16 @@ import { StripeBilling, stripeBillingConfig } from "../../../libs/billing/stripe
 import { CacheBus } from "../../../libs/cache/read-cache.ts";
 import { SecretBox } from "../../../libs/crypto/index.ts";
 import { createDb, type Db } from "../../../libs/db/index.ts";
-import { installErrorHandler, installInputGuard, installValidation } from "../../../libs/http/index.ts";
+import {
+  installErrorHandler,
+  installInputGuard,
+  installRequestId,
+  installValidation,
+  loggingOptions,
+} from "../../../libs/http/index.ts";
 import { hoistTitledSchemas } from "../../../libs/http/openapi-refs.ts";
 import { installSerializer } from "../../../libs/http/serialization.ts";
+import { installMetrics } from "../../../libs/metrics/index.ts";
 import { controlBusFor, inProcessControlBus } from "../../../libs/telephony/control-bus.ts";
 import type { ApiConfig } from "./config.ts";
 import { ApiKeyAuthenticator, type Limiter, registerAuth } from "./plugins/auth.ts";
@@ -70,19 +77,14 @@ export type Api = FastifyInstance & { deps: ApiDeps };
 /** Composition root of the control plane: builds a ready instance without listening. */
 export async function buildApi(config: ApiConfig, options: BuildApiOptions = {}): Promise<Api> {
   const app = Fastify({
-    logger: options.logger ?? {
-      level: config.logLevel,
-      redact: [
-        "req.headers.authorization",
-        "req.headers['x-twilio-signature']",
-        "req.headers['stripe-signature']",
-      ],
-    },
+    ...loggingOptions("api", config.logLevel, options.logger),
     bodyLimit: config.bodyLimitBytes,
     trustProxy: config.trustProxy,
     ajv: { customOptions: { removeAdditional: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
+  installRequestId(app);
+  installMetrics(app, { app: "api", token: config.metricsToken });
   installValidation(app);
   installInputGuard(app);
   installSerializer(app);

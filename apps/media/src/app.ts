@@ -5,13 +5,19 @@ import { Redis } from "ioredis";
 import { SpendControls } from "../../../libs/billing/spend-controls.ts";
 import { SecretBox } from "../../../libs/crypto/index.ts";
 import { createDb, type Db } from "../../../libs/db/index.ts";
-import { installErrorHandler, registerHealthRoute } from "../../../libs/http/index.ts";
+import {
+  installErrorHandler,
+  installRequestId,
+  loggingOptions,
+  registerHealthRoute,
+} from "../../../libs/http/index.ts";
 import { CallRegistry } from "../../../libs/media/call-registry.ts";
 import { SharedPacer } from "../../../libs/media/pacer.ts";
 import { CallSession, type SessionDeps } from "../../../libs/media/session.ts";
 import { CachedSpendLimit } from "../../../libs/media/spend-cache.ts";
 import { type ScheduleTimer, StreamGuard } from "../../../libs/media/stream-guard.ts";
 import { SWEEP_INTERVAL_MS, startSweeper } from "../../../libs/media/sweeper.ts";
+import { installMetrics, trackActiveCalls, trackWebsocketConnections } from "../../../libs/metrics/index.ts";
 import { createProviders, type Providers } from "../../../libs/providers/index.ts";
 import { BullMqQueue, InProcessQueue, type JobQueue } from "../../../libs/queue/index.ts";
 import { controlBusFor } from "../../../libs/telephony/control-bus.ts";
@@ -50,7 +56,12 @@ export type MediaApp = FastifyInstance & { calls: CallRegistry; pacer: SharedPac
 export async function buildMedia(config: MediaConfig, options: BuildMediaOptions = {}): Promise<MediaApp> {
   // While draining, a stream that still arrives gets a websocket close 1013 (try again later) from
   // the route, rather than Fastify's plain HTTP 503, so Twilio's error names the reason.
-  const app = Fastify({ logger: options.logger ?? { level: config.logLevel }, return503OnClosing: false });
+  const app = Fastify({
+    ...loggingOptions("media", config.logLevel, options.logger),
+    return503OnClosing: false,
+  });
+  installRequestId(app);
+  installMetrics(app, { app: "media", token: config.metricsToken });
   installErrorHandler(app);
   // The hard ceiling on the port's TCP connections, upgraded or not (Node drops the rest on accept):
   // room for every stream plus refused ones still closing and health checks, so idle connections
@@ -98,6 +109,8 @@ export async function buildMedia(config: MediaConfig, options: BuildMediaOptions
     now: options.now,
     heartbeatMs: options.heartbeatMs,
   });
+  // Read at scrape time only: nothing on a call's path counts them.
+  const untrack = [trackActiveCalls(() => calls.active), trackWebsocketConnections(() => streams.counts())];
   const sweepMs = options.sweepIntervalMs ?? SWEEP_INTERVAL_MS;
   const stopSweeper =
     sweepMs > 0
@@ -105,6 +118,7 @@ export async function buildMedia(config: MediaConfig, options: BuildMediaOptions
       : undefined;
 
   app.addHook("onClose", async () => {
+    for (const stop of untrack) stop();
     stopSweeper?.();
     pacer.stop();
     if (controlBus !== undefined && redis) await controlBus.close();

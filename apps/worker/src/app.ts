@@ -2,7 +2,13 @@ import Fastify, { type FastifyInstance } from "fastify";
 import { Redis } from "ioredis";
 import { SecretBox } from "../../../libs/crypto/index.ts";
 import { createDb, type Db } from "../../../libs/db/index.ts";
-import { installErrorHandler, registerHealthRoute } from "../../../libs/http/index.ts";
+import {
+  installErrorHandler,
+  installRequestId,
+  loggingOptions,
+  registerHealthRoute,
+} from "../../../libs/http/index.ts";
+import { installMetrics, instrumentJobs, trackQueueDepth } from "../../../libs/metrics/index.ts";
 import { BullMqQueue, InProcessQueue, type JobHandlers, type JobQueue } from "../../../libs/queue/index.ts";
 import { WebhookDispatcher } from "../../../libs/webhooks/index.ts";
 import type { WorkerConfig } from "./config.ts";
@@ -35,11 +41,13 @@ export async function buildWorker(
   config: WorkerConfig,
   options: BuildWorkerOptions = {},
 ): Promise<WorkerApp> {
-  const app = Fastify({ logger: options.logger ?? { level: config.logLevel } });
+  const app = Fastify(loggingOptions("worker", config.logLevel, options.logger));
+  installRequestId(app);
+  installMetrics(app, { app: "worker", token: config.metricsToken });
   installErrorHandler(app);
   const db = options.db ?? createDb(config.databaseUrl);
   const redis = options.redis ?? (config.redisUrl ? new Redis(config.redisUrl) : undefined);
-  const queue =
+  const queue: JobQueue =
     options.queue ??
     (redis
       ? new BullMqQueue(redis)
@@ -47,10 +55,14 @@ export async function buildWorker(
   const log = app.log;
   const secrets = new SecretBox(config.secretsKey, config.previousSecretsKeys);
   const dispatcher = new WebhookDispatcher(queue, { logger: log, secrets });
-  queue.process({
-    ...buildJobHandlers({ config, db, queue, dispatcher, log, secrets, redis }),
-    ...options.handlers,
-  });
+  queue.process(
+    instrumentJobs({
+      ...buildJobHandlers({ config, db, queue, dispatcher, log, secrets, redis }),
+      ...options.handlers,
+    }),
+  );
+  const jobCounts = queue.jobCounts?.bind(queue);
+  const untrackQueue = jobCounts ? trackQueueDepth(jobCounts) : undefined;
   const stopSchedule =
     options.schedule === false
       ? () => {}
@@ -58,6 +70,7 @@ export async function buildWorker(
           onError: (err) => log.warn({ err }, "periodic job not queued"),
         });
   app.addHook("onClose", async () => {
+    untrackQueue?.();
     stopSchedule();
     if (!options.queue) await queue.close();
     if (!options.redis) redis?.disconnect();

@@ -13,6 +13,7 @@ import {
   ValidationError,
 } from "../../../../libs/errors/index.ts";
 import { compileValidator } from "../../../../libs/http/index.ts";
+import { callEnded } from "../../../../libs/metrics/index.ts";
 import { ENDED_REASONS, statusesBefore, transitionFor } from "../../../../libs/telephony/call-status.ts";
 import type { CallControlMessage, ControlBus } from "../../../../libs/telephony/control-bus.ts";
 import {
@@ -420,6 +421,7 @@ export class TelephonyService {
       const row = await this.#db.call.create({
         data: { ...data, status: "ended", endedReason, endedAt: new Date(), usage: zeroCallUsage("inbound") },
       });
+      callEnded(endedReason);
       await this.#recordCost(row.id);
       return row;
     } catch (err) {
@@ -496,6 +498,7 @@ export class TelephonyService {
         },
       });
       if (ended.count === 1) {
+        callEnded(t.endedReason);
         await this.#o.admission.releaseCall(call.orgId, call.id);
         await this.#recordCost(call.id);
       }
@@ -616,6 +619,7 @@ export class TelephonyService {
           usage: zeroCallUsage("outbound"),
         },
       });
+      if (ended.count === 1) callEnded(ENDED_REASONS.twilioFailedToConnect);
       if (ended.count === 0) {
         const current = await this.#db.call.findUnique({ where: { id: callId } });
         if (current?.streamConnectedAt && current.status !== "ended") return callView(current);

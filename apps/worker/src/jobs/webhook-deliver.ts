@@ -1,4 +1,5 @@
 import type { SecretBox } from "../../../../libs/crypto/index.ts";
+import { webhookDeliveries } from "../../../../libs/metrics/index.ts";
 import type { JobHandler } from "../../../../libs/queue/index.ts";
 import { deliverWebhook, openDelivery, type WebhookLogger } from "../../../../libs/webhooks/index.ts";
 
@@ -13,13 +14,16 @@ export function webhookDeliverJob(deps: {
 }): JobHandler<"webhook.deliver"> {
   return async (payload, ctx) => {
     try {
-      await deliverWebhook(openDelivery(payload, deps.secrets), {
+      const { outcome } = await deliverWebhook(openDelivery(payload, deps.secrets), {
         allowPrivate: deps.allowPrivate,
         logger: deps.log,
         attempt: ctx.attempt,
       });
+      webhookDeliveries.inc({ outcome });
     } catch (err) {
-      if (ctx.attempt >= ctx.maxAttempts) {
+      const last = ctx.attempt >= ctx.maxAttempts;
+      webhookDeliveries.inc({ outcome: last ? "abandoned" : "retrying" });
+      if (last) {
         deps.log.warn(
           {
             deliveryId: payload.deliveryId,
