@@ -32,12 +32,12 @@ describe("/assistant", () => {
 
     const patched = await req("PATCH", `/assistant/${a.id}`, {
       firstMessage: "Hello!",
-      voice: { provider: "11labs", voiceId: "burt" },
+      voice: { provider: "11labs", voiceId: "EXAVITQu4vr4xnSDxMaL" },
     });
     assert.equal(patched.statusCode, 200);
     const p = patched.json();
     assert.equal(p.firstMessage, "Hello!");
-    assert.deepEqual(p.voice, { provider: "11labs", voiceId: "burt" });
+    assert.deepEqual(p.voice, { provider: "11labs", voiceId: "EXAVITQu4vr4xnSDxMaL" });
     assert.deepEqual(p.model, body.model, "fields not in the patch are kept");
     assert.ok(p.updatedAt >= a.updatedAt);
 

@@ -11,6 +11,7 @@ import {
   type ServiceContext,
 } from "./common.ts";
 import type { ConfigChecker } from "./config-checks.ts";
+import { checkProviderOptions } from "./provider-options.ts";
 
 export type AssistantBody = Record<string, unknown>;
 export type AssistantView = Record<string, unknown> & { id: string; orgId: string };
@@ -40,6 +41,7 @@ export class AssistantService {
   }
 
   async create(ctx: ServiceContext, body: AssistantBody): Promise<AssistantView> {
+    checkProviderOptions([{ prefix: "body.", config: body }]);
     await this.checks.assistant(ctx, body, "body.");
     const row = await this.db.assistant.create({
       data: {
@@ -74,6 +76,7 @@ export class AssistantService {
   async update(ctx: ServiceContext, id: string, patch: AssistantBody): Promise<AssistantView> {
     const current = await this.row(ctx, id);
     const config = mergeTopLevel(asObject(current.config), patch);
+    checkProviderOptions([{ prefix: "body.", config }]);
     await this.checks.assistant(ctx, config, "body.");
     const row = await this.db.assistant.update({
       where: { id: current.id },

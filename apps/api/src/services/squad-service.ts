@@ -10,6 +10,7 @@ import {
   type ServiceContext,
 } from "./common.ts";
 import type { ConfigChecker } from "./config-checks.ts";
+import { checkSquadProviderOptions } from "./provider-options.ts";
 
 export type SquadBody = Record<string, unknown>;
 export type SquadView = Record<string, unknown> & { id: string };
@@ -31,6 +32,7 @@ export class SquadService {
   ) {}
 
   async create(ctx: ServiceContext, body: SquadBody): Promise<SquadView> {
+    await checkSquadProviderOptions(this.db, ctx, body, "body.");
     await this.checks.squad(ctx, body, "body.");
     const row = await this.db.squad.create({
       data: {
@@ -62,6 +64,7 @@ export class SquadService {
   async update(ctx: ServiceContext, id: string, patch: SquadBody): Promise<SquadView> {
     const current = await this.row(ctx, id);
     const config = mergeTopLevel(asObject(current.config), patch);
+    await checkSquadProviderOptions(this.db, ctx, config, "body.");
     await this.checks.squad(ctx, config, "body.");
     const row = await this.db.squad.update({
       where: { id: current.id },

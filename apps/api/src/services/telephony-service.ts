@@ -35,6 +35,12 @@ import { type CallView, callView } from "./call-service.ts";
 import { asObject, assertId, isUuid, type ServiceContext } from "./common.ts";
 import type { ConfigChecker } from "./config-checks.ts";
 import { phoneNumberView } from "./phone-number-service.ts";
+import {
+  checkProviderOptions,
+  checkSquadProviderOptions,
+  providerOptionProblems,
+  squadMemberLayers,
+} from "./provider-options.ts";
 import type { ReferenceChecker } from "./references.ts";
 
 /** Billing's admission control (libs/billing/spend-controls.ts `SpendControls`). */
@@ -128,6 +134,14 @@ function fallbackTwiml(number: PhoneNumberRow, endedReason: string): string | un
 
 function isPlainObject(v: unknown): v is Json {
   return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** What a `POST /call` runs, as a 400 about one of its provider options names it. */
+function agentPrefix(body: Json): string {
+  if (isPlainObject(body.assistant)) return "body.assistant.";
+  if (typeof body.assistantId === "string") return `body.assistantId (assistant ${body.assistantId}): `;
+  if (isPlainObject(body.squad)) return "body.squad.members[0] (as the call starts): ";
+  return `body.squadId (squad ${String(body.squadId)}, its first member): `;
 }
 
 interface ResolvedAgent {
@@ -308,6 +322,22 @@ export class TelephonyService {
       if (!agent) return { ok: false, endedReason: ENDED_REASONS.assistantRequestReturnedInvalidAssistant };
     } else {
       return { ok: false, endedReason: ENDED_REASONS.assistantRequestReturnedNoAssistant };
+    }
+    // Provider options the answer's models do not take would fail the call once it starts.
+    const optionProblems = providerOptionProblems([
+      { prefix: "assistant.", config: agent.assistant },
+      { prefix: "assistantOverrides.", config: overrides },
+    ]);
+    if (r.squad) {
+      const layers = await squadMemberLayers(this.#db, { orgId: number.orgId }, r.squad as Json, "squad.");
+      optionProblems.push(...layers.flatMap(providerOptionProblems));
+    }
+    if (optionProblems.length > 0) {
+      this.#o.log?.warn(
+        { orgId: number.orgId, callId, problems: optionProblems },
+        "assistant-request answer refused",
+      );
+      return { ok: false, endedReason: ENDED_REASONS.assistantRequestReturnedInvalidAssistant };
     }
     return {
       ok: true,
@@ -558,6 +588,13 @@ export class TelephonyService {
     }
     const overrides = isPlainObject(body.assistantOverrides) ? body.assistantOverrides : undefined;
     const assistant = applyAssistantOverrides(agent.assistant, overrides);
+    // Provider options as the call will run them: every member of an inline squad, then the
+    // assistant it starts with, overrides applied.
+    if (isPlainObject(body.squad)) await checkSquadProviderOptions(this.#db, ctx, body.squad, "body.squad.");
+    checkProviderOptions([
+      { prefix: agentPrefix(body), config: agent.assistant },
+      { prefix: "body.assistantOverrides.", config: overrides },
+    ]);
 
     const callId = randomUUID();
     const admitted = await this.#o.admission.admitCall(ctx.orgId, callId);
