@@ -32,7 +32,27 @@ export interface CommonConfig {
   /** Bearer token `GET /metrics` requires; unset: open (scraped from the cluster network). */
   metricsToken?: string;
   allowPrivateWebhookUrls: boolean;
+  /** Fastify's trustProxy: which peers' X-Forwarded-For names the client address. */
+  trustProxy: TrustProxy;
   providers: ProviderConfig;
+}
+
+/** Fastify's `trustProxy`: all, none, addresses/CIDRs/names, or the nearest N hops. */
+export type TrustProxy = boolean | string | ((address: string, hop: number) => boolean);
+
+// Only proxies on private networks are believed by default: a client on the internet cannot pick
+// its own address (and so a fresh per-address budget) with a forged X-Forwarded-For.
+const DEFAULT_TRUST_PROXY = "loopback,linklocal,uniquelocal";
+
+export function trustProxy(raw: string | undefined): TrustProxy {
+  const v = (raw ?? DEFAULT_TRUST_PROXY).trim();
+  if (v === "true") return true;
+  if (v === "false") return false;
+  if (/^\d+$/.test(v)) {
+    const hops = Number(v);
+    return (_address, hop) => hop < hops;
+  }
+  return v;
 }
 
 export function providerConfig(env: Env): ProviderConfig {
@@ -75,6 +95,7 @@ export function commonConfig(env: Env): CommonConfig {
     adminToken: requireVar(env, "ADMIN_TOKEN", "operator bootstrap token for POST /org"),
     metricsToken: env.METRICS_TOKEN,
     allowPrivateWebhookUrls: bool(env.ALLOW_PRIVATE_WEBHOOK_URLS, false),
+    trustProxy: trustProxy(env.TRUST_PROXY),
     providers: providerConfig(env),
   };
 }

@@ -16,8 +16,12 @@ export function streamUrl(media: MediaApp): string {
 }
 
 /** A websocket to the media port from `localAddress` (any 127.x address is this host). */
-export function openStream(url: string, localAddress = "127.0.0.1"): Promise<StreamClient> {
-  const ws = new WebSocket(url, { localAddress, perMessageDeflate: false });
+export function openStream(
+  url: string,
+  localAddress = "127.0.0.1",
+  headers: Record<string, string> = {},
+): Promise<StreamClient> {
+  const ws = new WebSocket(url, { localAddress, perMessageDeflate: false, headers });
   const closed = new Promise<{ code: number; reason: string }>((resolve) => {
     ws.once("close", (code, reason) => resolve({ code, reason: reason.toString() }));
   });

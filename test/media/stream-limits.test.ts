@@ -105,6 +105,25 @@ describe("media port: start deadline and connection caps", () => {
     await counted(0, 1);
   });
 
+  it("behind a trusted proxy (TRUST_PROXY: loopback by default) the cap counts the client it names", async () => {
+    const via = (client: string) => openStream(url, "127.0.0.1", { "x-forwarded-for": client });
+    const first = await Promise.all([1, 2, 3].map(() => via("203.0.113.7")));
+    const refused = await via("203.0.113.7");
+    assert.deepEqual(await refused.closed, {
+      code: 1013,
+      reason: "too many unauthenticated streams from this address",
+    });
+    const another = await via("203.0.113.8");
+    await roundTrip(another.ws);
+    assert.equal(
+      another.ws.readyState,
+      WebSocket.OPEN,
+      "another client behind the same proxy has its own place",
+    );
+    for (const c of [...first, another]) c.ws.close();
+    await counted(0, 1);
+  });
+
   it("the process holds at most MEDIA_MAX_CONNECTIONS streams, calls included (1013 beyond)", async () => {
     const pending = await Promise.all(
       ["127.0.0.2", "127.0.0.2", "127.0.0.2", "127.0.0.3", "127.0.0.3"].map((a) => openStream(url, a)),

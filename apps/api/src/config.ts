@@ -9,8 +9,6 @@ export interface ApiConfig extends CommonConfig {
   rateLimitPerAddressPerMinute: number;
   /** Twilio and Stripe webhooks per client address (their signature is checked after). */
   webhookRateLimitPerMinute: number;
-  /** Fastify's trustProxy: which peers' X-Forwarded-For names the client address. */
-  trustProxy: TrustProxy;
   bodyLimitBytes: number;
   authCacheTtlMs: number;
   /** The deployment's price catalogue: calls that end without a media session are priced with it. */
@@ -25,29 +23,10 @@ export function apiConfigFromEnv(env: Env): ApiConfig {
     rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE ?? 1200,
     rateLimitPerAddressPerMinute: env.RATE_LIMIT_PER_ADDRESS_PER_MINUTE ?? 300,
     webhookRateLimitPerMinute: env.WEBHOOK_RATE_LIMIT_PER_MINUTE ?? 6000,
-    trustProxy: trustProxy(env.TRUST_PROXY),
     bodyLimitBytes: env.BODY_LIMIT_BYTES ?? 1024 * 1024,
     authCacheTtlMs: env.AUTH_CACHE_TTL_MS ?? 30_000,
     priceCatalog: priceCatalogFromEnv(env),
   };
-}
-
-// Only proxies on private networks are believed by default: a client on the internet cannot pick
-// its own address (and so a fresh per-address rate-limit bucket) with a forged X-Forwarded-For.
-const DEFAULT_TRUST_PROXY = "loopback,linklocal,uniquelocal";
-
-/** Fastify's `trustProxy`: all, none, addresses/CIDRs/names, or the nearest N hops. */
-export type TrustProxy = boolean | string | ((address: string, hop: number) => boolean);
-
-function trustProxy(raw: string | undefined): TrustProxy {
-  const v = (raw ?? DEFAULT_TRUST_PROXY).trim();
-  if (v === "true") return true;
-  if (v === "false") return false;
-  if (/^\d+$/.test(v)) {
-    const hops = Number(v);
-    return (_address, hop) => hop < hops;
-  }
-  return v;
 }
 
 export function loadApiConfig(raw: Record<string, string | undefined> = process.env): ApiConfig {

@@ -58,6 +58,8 @@ export async function buildMedia(config: MediaConfig, options: BuildMediaOptions
   // the route, rather than Fastify's plain HTTP 503, so Twilio's error names the reason.
   const app = Fastify({
     ...loggingOptions("media", config.logLevel, options.logger),
+    // Behind a proxy (an ingress), the per-address cap keys on the client it names.
+    trustProxy: config.trustProxy,
     return503OnClosing: false,
   });
   installRequestId(app);
