@@ -5,13 +5,7 @@
 // no delimiter either every digit is an entry of its own. Off (Vapi's default), digits are ignored.
 // The `dtmf` tool is the other direction (the assistant pressing keys) and does not pass here.
 
-/** Runs `fn` after `ms` and returns a cancel. Production uses setTimeout; tests advance their own. */
-export type ScheduleTimer = (fn: () => void, ms: number) => () => void;
-
-export const realTimer: ScheduleTimer = (fn, ms) => {
-  const t = setTimeout(fn, ms);
-  return () => clearTimeout(t);
-};
+import { realTimer, type ScheduleTimer } from "./stream-guard.ts";
 
 export interface KeypadPlan {
   enabled: boolean;

@@ -50,10 +50,11 @@ import { type CredentialKeyRow, type ProviderKey, pickProviderKeys } from "./cre
 import { dtmfAudio } from "./dtmf.ts";
 import { ENDED, providerFailureReason } from "./ended-reasons.ts";
 import { finalizeEndedCall } from "./finalize.ts";
-import { KeypadInput, keypadEntryText, realTimer, type ScheduleTimer } from "./keypad.ts";
+import { KeypadInput, keypadEntryText } from "./keypad.ts";
 import { OutboundAudio, type SharedPacer } from "./pacer.ts";
 import { SilenceBatcher } from "./silence-batcher.ts";
 import { Utterance } from "./speaker.ts";
+import { realTimer, type ScheduleTimer } from "./stream-guard.ts";
 import { callVariables, renderTemplate, type Variables } from "./template.ts";
 import {
   type DestinationDef,

@@ -1,37 +1,11 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import {
-  KeypadInput,
-  type KeypadPlan,
-  keypadEntryText,
-  type ScheduleTimer,
-} from "../../libs/media/keypad.ts";
+import { KeypadInput, type KeypadPlan, keypadEntryText } from "../../libs/media/keypad.ts";
 import { resolveAssistantDefaults } from "../../libs/vapi/defaults.ts";
+import { ManualTimers } from "../helpers/manual-timers.ts";
 
-/** A clock the test moves by hand: timers fire only when `advance` passes their due time. */
-class ManualClock {
-  now = 0;
-  #timers: Array<{ at: number; fn: () => void; cancelled: boolean }> = [];
-  readonly schedule: ScheduleTimer = (fn, ms) => {
-    const timer = { at: this.now + ms, fn, cancelled: false };
-    this.#timers.push(timer);
-    return () => {
-      timer.cancelled = true;
-    };
-  };
-  get pending(): number {
-    return this.#timers.filter((t) => !t.cancelled && t.at > this.now).length;
-  }
-  advance(ms: number): void {
-    this.now += ms;
-    const due = this.#timers.filter((t) => !t.cancelled && t.at <= this.now).sort((a, b) => a.at - b.at);
-    this.#timers = this.#timers.filter((t) => !t.cancelled && t.at > this.now);
-    for (const t of due) t.fn();
-  }
-}
-
-function keypad(plan: Partial<KeypadPlan>): { input: KeypadInput; entries: string[]; clock: ManualClock } {
-  const clock = new ManualClock();
+function keypad(plan: Partial<KeypadPlan>): { input: KeypadInput; entries: string[]; clock: ManualTimers } {
+  const clock = new ManualTimers();
   const entries: string[] = [];
   const input = new KeypadInput(
     { enabled: true, timeoutSeconds: 2, delimiters: ["#"], ...plan },
