@@ -106,6 +106,12 @@ const PAIRS = Math.max(1, Number(process.env.BENCH_PAIRS ?? 3));
 const BARGE_TURN = Math.min(2, TURNS - 1);
 const CPU_PROF = process.env.BENCH_CPU_PROF === "1";
 /**
+ * BENCH_SCRAPE=1: the media process's `GET /metrics` is fetched every BENCH_SCRAPE_MS (default 1000;
+ * Prometheus' usual interval is 15-30 s) during its timed rounds, to show scraping does not slow calls.
+ */
+const SCRAPE = process.env.BENCH_SCRAPE === "1";
+const SCRAPE_MS = Math.max(10, Number(process.env.BENCH_SCRAPE_MS ?? 1000));
+/**
  * The measured server (media process or bare relay) gets CPU 0 to itself and everything that drives
  * it (callers, provider fakes, API/worker) is held on the other CPUs, so the figures are the server's
  * own rather than the load generator's interference. BENCH_PIN=0 lets the scheduler place everything.
@@ -421,6 +427,8 @@ interface PhaseResult {
   stealMs: number;
   /** CPU ms of every process over the round, by bench role or process name. */
   processes: Map<string, number>;
+  /** BENCH_SCRAPE: how long each `GET /metrics` of the round took, ms, and its size in bytes. */
+  scrapes: { ms: number[]; bytes: number };
 }
 
 /**
@@ -489,6 +497,7 @@ async function runPhase(
   base: Omit<RunRequest, "calls" | "turns" | "fromBase">,
   fromBase: number,
   settle: () => Promise<void>,
+  scrapeUrl?: string,
 ): Promise<PhaseResult> {
   const pid = server.pid ?? 0;
   // The previous round's post-call jobs (webhooks, analysis, usage) finish first: they are that
@@ -519,11 +528,24 @@ async function runPhase(
   const machine0 = machineCpu();
   const procs0 = processesCpu();
   const t0 = Date.now();
+  const scrapes = { ms: [] as number[], bytes: 0 };
+  let scraping = scrapeUrl !== undefined;
+  const scraper = (async () => {
+    while (scraping && scrapeUrl) {
+      const at = performance.now();
+      const body = await (await fetch(scrapeUrl)).text();
+      scrapes.ms.push(performance.now() - at);
+      scrapes.bytes = body.length;
+      await sleep(SCRAPE_MS);
+    }
+  })();
   const run = await ask<RunResult>(
     callers,
     { run: { ...base, calls: CALLS, turns: TURNS, fromBase } },
     "result",
   );
+  scraping = false;
+  await scraper;
   // Let the last hang-ups be processed (the call write is part of a call's cost).
   await sleep(1500);
   const cpuMs = procSample(pid).cpuMs - cpu0;
@@ -558,6 +580,7 @@ async function runPhase(
     machineCpuMs: machine,
     stealMs: steal,
     processes,
+    scrapes,
   };
 }
 
@@ -616,6 +639,7 @@ function combine(a: PhaseResult, b: PhaseResult): PhaseResult {
     },
     machineCpuMs: a.machineCpuMs + b.machineCpuMs,
     stealMs: a.stealMs + b.stealMs,
+    scrapes: { ms: [...a.scrapes.ms, ...b.scrapes.ms], bytes: Math.max(a.scrapes.bytes, b.scrapes.bytes) },
     processes: new Map(
       [...new Set([...a.processes.keys(), ...b.processes.keys()])].map((k) => [
         k,
@@ -839,6 +863,7 @@ async function main(): Promise<void> {
           isMedia ? mediaScript : relayScript,
           isMedia ? 5_500_000 + round * 1000 : 5_600_000 + round * 1000,
           settle,
+          isMedia && SCRAPE ? `http://127.0.0.1:${mediaPort}/metrics` : undefined,
         ),
       );
     }
@@ -979,6 +1004,12 @@ async function main(): Promise<void> {
           .map((x) => x.toFixed(1))
           .join(", ")}. Total run ${f((Date.now() - runStarted) / 1000, 0)} s.`,
     ];
+    if (SCRAPE)
+      lines.push(
+        `BENCH_SCRAPE: the media process's /metrics fetched every ${SCRAPE_MS} ms during its timed rounds: ` +
+          `${m.scrapes.ms.length} scrapes of ${f(m.scrapes.bytes / 1024, 0)} KB, p50 / p95 / max ` +
+          `${f(pct(m.scrapes.ms, 50))} / ${f(pct(m.scrapes.ms, 95))} / ${f(Math.max(...m.scrapes.ms))} ms.`,
+      );
     if (errors.length > 0 || missingTurns > 0)
       lines.push(
         `Errors: ${missingTurns} turns without a reply; ${[...new Set(errors)].slice(0, 5).join("; ")}`,
