@@ -1,3 +1,4 @@
+export * from "./client-address.ts";
 export * from "./errors.ts";
 export * from "./health.ts";
 export * from "./input-guard.ts";

@@ -1,4 +1,4 @@
-import ipaddr from "ipaddr.js";
+import { addressKey } from "../http/client-address.ts";
 
 // Bounds on the media port's websockets. Until its `start` carries a valid media token a socket is
 // anyone's: it has `startTimeoutMs` to authenticate, and one address may hold only so many such
@@ -34,18 +34,6 @@ interface Tracked {
   key: string;
   authenticated: () => boolean;
   cancel: () => void;
-}
-
-/**
- * The key sockets are counted under: the address itself, IPv4-mapped IPv6 as IPv4, and other IPv6
- * addresses by their /64 (one host usually holds a whole /64, so its addresses are not many clients).
- */
-export function addressKey(address: string): string {
-  if (!ipaddr.isValid(address)) return address;
-  const a = ipaddr.process(address);
-  if (a.kind() === "ipv4") return a.toString();
-  const parts = (a as ipaddr.IPv6).parts.slice(0, 4).map((p) => p.toString(16));
-  return `${parts.join(":")}::/64`;
 }
 
 export class StreamGuard {

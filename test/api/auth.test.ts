@@ -233,7 +233,8 @@ describe("rate limit", () => {
 describe("rate limits that cannot be sidestepped", () => {
   // Each test spends its own address's budget (a fresh documentation address per run: the
   // counters live in the shared Redis for a minute).
-  const address = () => `2001:db8::${randomBytes(2).toString("hex")}:${randomBytes(2).toString("hex")}`;
+  // A fresh /64 each time: the addresses of one IPv6 /64 share a budget.
+  const address = () => `2001:db8:${randomBytes(2).toString("hex")}:${randomBytes(2).toString("hex")}::1`;
 
   test("every spelling of a key draws on one budget, keyed by the key's id", async () => {
     const limited = await startTestApi({ RATE_LIMIT_PER_MINUTE: "4" });
@@ -358,6 +359,44 @@ describe("rate limits that cannot be sidestepped", () => {
         codes.push(res.statusCode);
       }
       assert.deepEqual(codes, [401, 401, 401, 429]);
+    } finally {
+      await limited.close();
+    }
+  });
+
+  test("one IPv6 /64 is one address, and so is an IPv4 address in any spelling", async () => {
+    const limited = await startTestApi({ RATE_LIMIT_PER_ADDRESS_PER_MINUTE: "3" });
+    try {
+      const [a, b] = [randomBytes(2).toString("hex"), randomBytes(2).toString("hex")];
+      const v4 = `203.0.113.${Math.floor(Math.random() * 250) + 1}`;
+      const sameClient = [
+        // A host holds its whole /64 and picks any address in it (privacy extensions do).
+        [`2001:db8:${a}:${b}::1`, `2001:db8:${a}:${b}:ffff::2`, `2001:0DB8:${a}:${b}:0:0:0:3`],
+        // An IPv4 client as a dual-stack proxy may name it.
+        [v4, `::ffff:${v4}`, `0:0:0:0:0:ffff:${v4}`],
+      ];
+      for (const spellings of sameClient) {
+        const codes: number[] = [];
+        for (const from of [...spellings, spellings[0] as string]) {
+          const res = await limited.request({
+            method: "GET",
+            url: "/assistant",
+            headers: { "x-forwarded-for": from, authorization: "Bearer not-a-key" },
+          });
+          codes.push(res.statusCode);
+        }
+        assert.deepEqual(codes, [401, 401, 401, 429], spellings.join(" "));
+      }
+      // The next /64 is someone else.
+      const neighbour = await limited.request({
+        method: "GET",
+        url: "/assistant",
+        headers: {
+          "x-forwarded-for": `2001:db8:${a}:${b === "ffff" ? "0" : "ffff"}::1`,
+          authorization: "Bearer x",
+        },
+      });
+      assert.equal(neighbour.statusCode, 401);
     } finally {
       await limited.close();
     }

@@ -67,7 +67,8 @@ export async function startTestApi(
   const db = createDb(database.url);
   const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 2 });
   const app = await buildApi(config, { db, redis, logger: false });
-  const operatorAddress = `2001:db8:0:1::${randomBytes(2).toString("hex")}`;
+  // A /64 of its own per test API: the addresses of one /64 share a per-address budget.
+  const operatorAddress = `2001:db8:0:${randomBytes(2).toString("hex")}::1`;
   return {
     app,
     db,

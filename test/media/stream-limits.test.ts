@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { type Socket, connect as tcpConnect } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { WebSocket } from "ws";
-import { addressKey } from "../../libs/media/stream-guard.ts";
+import { addressKey } from "../../libs/http/index.ts";
 import type { TwilioCallSimulator } from "../fakes/index.ts";
 import { ManualTimers } from "../helpers/manual-timers.ts";
 import {

@@ -11,6 +11,7 @@ import { CacheBus } from "../../../libs/cache/read-cache.ts";
 import { SecretBox } from "../../../libs/crypto/index.ts";
 import { createDb, type Db } from "../../../libs/db/index.ts";
 import {
+  addressKey,
   installErrorHandler,
   installInputGuard,
   installRequestId,
@@ -187,8 +188,9 @@ export async function buildApi(config: ApiConfig, options: BuildApiOptions = {})
     adminToken: config.adminToken,
     limiters: {
       perKey: budget(config.rateLimitPerMinute, (req) => `key:${req.auth.keyId}`),
-      perAddress: budget(config.rateLimitPerAddressPerMinute, (req) => `addr:${req.ip}`),
-      webhook: budget(config.webhookRateLimitPerMinute, (req) => `webhook:${req.ip}`),
+      // One budget per client, not per spelling of its address (an IPv6 /64 is one client).
+      perAddress: budget(config.rateLimitPerAddressPerMinute, (req) => `addr:${addressKey(req.ip)}`),
+      webhook: budget(config.webhookRateLimitPerMinute, (req) => `webhook:${addressKey(req.ip)}`),
     },
   });
 
