@@ -348,7 +348,20 @@ const query = fc.dictionary(
     ),
     fc.string({ maxLength: 10 }),
   ),
-  fc.oneof(fc.string({ maxLength: 20 }), fc.constantFrom("%00", "-1", "1e999", "2026-13-45", "999999999999")),
+  fc.oneof(
+    fc.string({ maxLength: 20 }),
+    fc.constantFrom(
+      "%00",
+      "-1",
+      "1e999",
+      "2026-13-45",
+      "999999999999",
+      // Valid RFC 3339 at the edges of what a database can hold.
+      "0000-01-01T00:00:00Z",
+      "0001-01-01T00:00:00+14:00",
+      "9999-12-31T23:59:59-23:59",
+    ),
+  ),
   { maxKeys: 3 },
 );
 const contentType = fc.constantFrom(

@@ -100,6 +100,37 @@ describe("text that cannot be stored is refused with a 400 naming the field", ()
     assert.match(p.json().message, /^params\.id contains a NUL/);
   });
 
+  test("list filters with a date before year 1 (valid RFC 3339) filter like any other date", async () => {
+    const created = await t.request({
+      method: "POST",
+      url: "/assistant",
+      key: org.key,
+      payload: assistantBody(),
+    });
+    assert.equal(created.statusCode, 201);
+    const id = created.json().id;
+    // Year 0000, and 0001-01-01 in a zone east of UTC, are before anything stored: nothing is
+    // older, everything is newer.
+    for (const date of ["0000-01-01T00:00:00Z", "0001-01-01T00:00:00+14:00"]) {
+      const q = encodeURIComponent(date);
+      for (const resource of ["assistant", "call"]) {
+        const older = await t.request({ method: "GET", url: `/${resource}?createdAtLt=${q}`, key: org.key });
+        assert.equal(older.statusCode, 200, `${resource} ${date}: ${older.body}`);
+        assert.deepEqual(older.json(), []);
+        const sinceUpdate = await t.request({
+          method: "GET",
+          url: `/${resource}?updatedAtLe=${q}`,
+          key: org.key,
+        });
+        assert.equal(sinceUpdate.statusCode, 200);
+        assert.deepEqual(sinceUpdate.json(), []);
+      }
+      const newer = await t.request({ method: "GET", url: `/assistant?createdAtGt=${q}`, key: org.key });
+      assert.equal(newer.statusCode, 200);
+      assert.ok(newer.json().some((a: { id: string }) => a.id === id));
+    }
+  });
+
   test("Twilio's form-encoded webhooks", async () => {
     const res = await t.request({
       method: "POST",

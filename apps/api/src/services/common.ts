@@ -24,12 +24,21 @@ interface DateRange {
   lte?: Date;
 }
 
+// RFC 3339 allows year 0000 (and 0001-01-01 east of UTC, which is year 0 in UTC), which Prisma
+// cannot send; nothing is stored that early, so the earliest time it can send filters the same.
+const EARLIEST = Date.parse("0001-01-01T00:00:00Z");
+
+function filterDate(value: string): Date {
+  const d = new Date(value);
+  return d.getTime() < EARLIEST ? new Date(EARLIEST) : d;
+}
+
 function range(gt?: string, lt?: string, ge?: string, le?: string): DateRange | undefined {
   const r: DateRange = {};
-  if (gt) r.gt = new Date(gt);
-  if (lt) r.lt = new Date(lt);
-  if (ge) r.gte = new Date(ge);
-  if (le) r.lte = new Date(le);
+  if (gt) r.gt = filterDate(gt);
+  if (lt) r.lt = filterDate(lt);
+  if (ge) r.gte = filterDate(ge);
+  if (le) r.lte = filterDate(le);
   return Object.keys(r).length > 0 ? r : undefined;
 }
 
