@@ -6,6 +6,7 @@ import { WebSocket } from "ws";
 import type { CallUsage } from "../../libs/billing/usage.ts";
 import type { ChatRequest, Script } from "../fakes/index.ts";
 import { sleep } from "../fakes/util.ts";
+import { ManualTimers } from "../helpers/manual-timers.ts";
 import {
   ACCOUNT_SID,
   AUTH_TOKEN,
@@ -338,23 +339,6 @@ describe("media session: live calls end to end", { concurrency: true }, () => {
     );
   });
 
-  it("keypad input on: digits without a delimiter are processed after timeoutSeconds without a new one", async () => {
-    const name = "keypad-timeout";
-    const { sim } = await callAssistant(env, {
-      model: systemPrompt(name),
-      keypadInputPlan: { enabled: true, timeoutSeconds: 0.5 },
-    });
-    await waitForSpoken(sim, 1);
-    for (const d of "12345") sim.pressDigit(d);
-    await waitUntil(() => requestsOf(env, name).length >= 1, 5000, "model request");
-    await waitForSpoken(sim, 2);
-    await sim.hangup();
-    await finalizedCall(env, sim.callSid);
-    const requests = requestsOf(env, name);
-    assert.equal(requests.length, 1);
-    assert.equal(lastMessage(requests[0]?.body as ChatRequest)?.content, "User's Keypad Entry: 12345");
-  });
-
   it("keypad input on: the dtmf tool still presses keys for the assistant, and the entry routes the call", async () => {
     const name = "keypad-tool";
     const { sim } = await callAssistant(env, {
@@ -524,3 +508,45 @@ async function rawInbound(
   assert.ok(streamUrl && callId && token, xml);
   return { url: streamUrl, callId, token, callSid };
 }
+
+describe("media session: keypad entry on the session's timer", () => {
+  const timers = new ManualTimers();
+  let scheduled = 0;
+  let env: MediaEnv;
+  before(async () => {
+    env = await startMediaEnv({
+      media: {
+        schedule: (fn, ms) => {
+          scheduled += 1;
+          return timers.schedule(fn, ms);
+        },
+      },
+    });
+  });
+  after(async () => {
+    await env.close();
+  });
+
+  it("digits without a delimiter are processed once timeoutSeconds pass without a new one", async () => {
+    const name = "keypad-timeout";
+    const { sim } = await callAssistant(env, {
+      model: systemPrompt(name),
+      keypadInputPlan: { enabled: true, timeoutSeconds: 3 },
+    });
+    await waitForSpoken(sim, 1);
+    const before = scheduled;
+    for (const d of "12345") sim.pressDigit(d);
+    // Each press re-arms the entry's wait: once the fifth is armed, 2.9 s on, nothing has gone yet.
+    await waitUntil(() => scheduled === before + 5, 5000, "the keypad entry's timer");
+    timers.advance(2_900);
+    assert.equal(requestsOf(env, name).length, 0, "no request before timeoutSeconds");
+    timers.advance(100);
+    await waitUntil(() => requestsOf(env, name).length >= 1, 5000, "model request");
+    await waitForSpoken(sim, 2);
+    await sim.hangup();
+    await finalizedCall(env, sim.callSid);
+    const requests = requestsOf(env, name);
+    assert.equal(requests.length, 1);
+    assert.equal(lastMessage(requests[0]?.body as ChatRequest)?.content, "User's Keypad Entry: 12345");
+  });
+});

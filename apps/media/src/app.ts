@@ -83,6 +83,8 @@ export async function buildMedia(config: MediaConfig, options: BuildMediaOptions
   const secrets = new SecretBox(config.secretsKey, config.previousSecretsKeys);
   const deps: SessionDeps = {
     db,
+    // Per-call timers that tests advance by hand (keypad entry); real timers otherwise.
+    schedule: options.schedule,
     secrets,
     secretsKey: config.secretsKey,
     providers: options.providers ?? createProviders(config.providers),
