@@ -124,6 +124,16 @@ describe("GET /billing/usage", () => {
       ["/billing/usage?start=2024-01-01&end=2025-06-01", /querystring\.end must be at most 400 days/],
       ["/billing/usage?groupBy=week", /groupBy/],
       ["/billing/usage?start=yesterday", /querystring\.start/],
+      // Valid ISO 8601, but before year 1 (in UTC): nothing can be stored or reported then.
+      ["/billing/usage?start=0000-01-01&end=0000-06-01", /querystring\.start must be .*year 0001/],
+      [
+        `/billing/usage?start=${encodeURIComponent("0001-01-01T00:00:00+14:00")}&end=0001-02-01`,
+        /querystring\.start must be .*year 0001/,
+      ],
+      [
+        "/billing/reconciliation?start=0000-01-01T00:00:00Z&end=2020-01-01T00:00:00Z",
+        /querystring\.start must be .*year 0001/,
+      ],
       ["/billing/usage?currency=eur", /currency is not a recognised field/],
     ];
     for (const [url, message] of cases) {

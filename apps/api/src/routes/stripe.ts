@@ -3,6 +3,7 @@ import type { FastifyInstance } from "fastify";
 import type { StripeBilling } from "../../../../libs/billing/stripe.ts";
 import { AppError, UpstreamError, ValidationError } from "../../../../libs/errors/index.ts";
 import { StringEnum } from "../../../../libs/vapi/index.ts";
+import { EARLIEST_INSTANT_MS } from "../services/common.ts";
 import { errors } from "./shared.ts";
 
 // Stripe: the signed webhook (billing state follows invoices and the subscription), the
@@ -159,6 +160,9 @@ export async function stripeRoutes(app: FastifyInstance, opts: StripeRoutesOptio
         ? new Date(req.query.start)
         : new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
       const end = req.query.end ? new Date(req.query.end) : now;
+      if (start.getTime() < EARLIEST_INSTANT_MS) {
+        throw new ValidationError("querystring.start must be at or after the start of year 0001 (UTC)");
+      }
       if (!(end.getTime() > start.getTime())) throw new ValidationError("end must be after start");
       if (!billing.enabled) return { configured: false, result: null };
       try {

@@ -8,7 +8,7 @@ import {
 } from "../../../../libs/billing/index.ts";
 import { type Db, Prisma } from "../../../../libs/db/index.ts";
 import { NotFoundError, ValidationError } from "../../../../libs/errors/index.ts";
-import type { ServiceContext } from "./common.ts";
+import { EARLIEST_INSTANT_MS, type ServiceContext } from "./common.ts";
 
 // Billing reads the usage ledger through its daily rollup: the full UTC days inside [start, end)
 // come from UsageDaily (a few rows per day, kept in step with UsageLine in the transaction that
@@ -107,6 +107,9 @@ function parseInstant(value: string, field: string): Date {
     throw new ValidationError(
       `querystring.${field} must be an ISO 8601 date (2025-06-01) or date-time (2025-06-01T00:00:00Z)`,
     );
+  }
+  if (d.getTime() < EARLIEST_INSTANT_MS) {
+    throw new ValidationError(`querystring.${field} must be at or after the start of year 0001 (UTC)`);
   }
   return d;
 }

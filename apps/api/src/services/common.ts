@@ -24,13 +24,16 @@ interface DateRange {
   lte?: Date;
 }
 
-// RFC 3339 allows year 0000 (and 0001-01-01 east of UTC, which is year 0 in UTC), which Prisma
-// cannot send; nothing is stored that early, so the earliest time it can send filters the same.
-const EARLIEST = Date.parse("0001-01-01T00:00:00Z");
+/**
+ * The earliest instant Prisma can send: RFC 3339 and ISO 8601 allow year 0000 (and 0001-01-01 east
+ * of UTC, which is year 0 in UTC), which it refuses (a 500 if it got there).
+ */
+export const EARLIEST_INSTANT_MS = Date.parse("0001-01-01T00:00:00Z");
 
+// Nothing is stored that early, so the earliest time Prisma can send filters the same.
 function filterDate(value: string): Date {
   const d = new Date(value);
-  return d.getTime() < EARLIEST ? new Date(EARLIEST) : d;
+  return d.getTime() < EARLIEST_INSTANT_MS ? new Date(EARLIEST_INSTANT_MS) : d;
 }
 
 function range(gt?: string, lt?: string, ge?: string, le?: string): DateRange | undefined {
