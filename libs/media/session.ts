@@ -1527,10 +1527,7 @@ export class CallSession {
     this.#failing = true;
     const reason = providerFailureReason(err, where);
     providerFailed(err, where);
-    this.#log.warn(
-      { reason, err: err instanceof Error ? err.message : String(err) },
-      "provider failed",
-    );
+    this.#log.warn({ reason, err: err instanceof Error ? err.message : String(err) }, "provider failed");
     if (this.#reply) this.#cancelReply(true);
     this.#clearSilence();
     const voiceFailed = (err instanceof ProviderError ? err.kind : where.kind) === "voice";
