@@ -5,7 +5,14 @@ export const CREDENTIAL_PROVIDERS = ["openai", "deepgram", "11labs", "twilio"] a
 export type CredentialProvider = (typeof CREDENTIAL_PROVIDERS)[number];
 
 const name = Type.Optional(Type.String({ minLength: 1, maxLength: 40 }));
-const apiKey = Type.String({ minLength: 1, maxLength: 10000 });
+// A provider key travels in an HTTP header (Authorization, xi-api-key), where a line break, a
+// control or non-ASCII character cannot go: refused when saved instead of failing every call.
+const apiKey = Type.String({
+  minLength: 1,
+  maxLength: 10000,
+  pattern: "^[!-~]+$",
+  description: "The provider's API key: printable ASCII, no spaces or line breaks",
+});
 
 export const CreateOpenAICredentialDTO = Type.Object(
   { provider: Type.Literal("openai"), apiKey, name },

@@ -244,6 +244,20 @@ describe("server.headers and server.secret are checked when saved", () => {
     );
   });
 
+  test("a provider API key is sent as a header: control characters, spaces and non-ASCII are refused", async () => {
+    // Pasted with a line break, an OpenAI, Deepgram or ElevenLabs key was accepted and every call
+    // that used it then failed when the provider request was built.
+    const keys = ["sk-abc\r\nX-Injected: 1", "sk-abc\n", "dg\u0007key", " sk-abc", "ключ"];
+    for (const provider of ["openai", "deepgram", "11labs"]) {
+      for (const apiKey of keys) {
+        await refused("POST", "/credential", { provider, apiKey }, /^body\.apiKey /);
+      }
+    }
+    const created = await req("POST", "/credential", { provider: "openai", apiKey: "sk-proj_AZaz09-._~" });
+    assert.equal(created.statusCode, 201);
+    await refused("PATCH", `/credential/${created.json().id}`, { apiKey: "sk-new\r\n" }, /^body\.apiKey /);
+  });
+
   test("names must be header tokens; headers the platform sets cannot be overridden", async () => {
     const cases: [Record<string, string>, RegExp][] = [
       [{ "X Team": "a" }, /body\.server\.headers\["X Team"\] is not a valid header name/],
