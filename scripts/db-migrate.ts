@@ -1,9 +1,12 @@
 // Applies pending migrations from prisma/migrations (what `prisma migrate deploy` does), with the
-// WebAssembly schema engine so it works without downloading Prisma's native engine.
+// WebAssembly schema engine so it works without downloading Prisma's native engine. The image's
+// `migrate` command: `node scripts/db-migrate.js` (a one-shot job before the apps roll out).
 import { parseEnv, requireVar } from "../libs/config/index.ts";
-import { applyMigrations } from "../libs/db/index.ts";
-import { loadOrExit } from "../libs/runtime/process.ts";
+import { migrateForStart } from "../libs/db/index.ts";
+import { loadOrExit, startOrExit } from "../libs/runtime/index.ts";
 
 const url = loadOrExit(() => requireVar(parseEnv(process.env), "DATABASE_URL", "the database to migrate"));
-const applied = await applyMigrations(url);
-console.log(applied.length ? `applied: ${applied.join(", ")}` : "database is up to date");
+const applied = await startOrExit("migrate", () => migrateForStart(url));
+console.log(applied.length ? `migrate: applied ${applied.join(", ")}` : "migrate: database is up to date");
+// The engine's connection pool would keep the process alive for its idle timeout (10 s).
+process.exit(0);

@@ -1,24 +1,16 @@
 // `npm start`: the whole platform in one process. With DATABASE_URL unset it runs on an embedded
 // Postgres (PGlite, persisted in DATA_DIR); with REDIS_URL unset jobs run in-process. Development
 // secrets (SECRETS_KEY, ADMIN_TOKEN) and a development API key are generated once into DATA_DIR
-// when not configured, so a fresh machine needs no setup. Production runs each app on its own
-// (`npm run start:api`, `start:media`, `start:worker`) with every secret configured.
+// when not configured, so a fresh machine needs no setup. One process owns DATA_DIR at a time (a
+// lock file naming it). Production runs each app on its own (`node apps/api/src/main.js`, …; see
+// the README's "Deploying") with every secret configured.
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { buildApi } from "../apps/api/src/app.ts";
-import { apiConfigFromEnv } from "../apps/api/src/config.ts";
-import { OrgService } from "../apps/api/src/services/org-service.ts";
-import { buildMedia } from "../apps/media/src/app.ts";
-import { mediaConfigFromEnv } from "../apps/media/src/config.ts";
-import { buildWorker } from "../apps/worker/src/app.ts";
-import { workerConfigFromEnv } from "../apps/worker/src/config.ts";
-import { parseEnv } from "../libs/config/index.ts";
-import { type EmbeddedPostgres, startEmbeddedPostgres } from "../libs/db/embedded.ts";
-import { applyMigrations, createDb } from "../libs/db/index.ts";
-import { BullMqQueue, InProcessQueue, type JobQueue } from "../libs/queue/index.ts";
-import { loadOrExit, onShutdown } from "../libs/runtime/process.ts";
+import type { EmbeddedPostgres } from "../libs/db/embedded.ts";
+import type { JobQueue } from "../libs/queue/index.ts";
+import { listenOrFail, loadOrExit, lockDataDir, onShutdown, startOrExit } from "../libs/runtime/index.ts";
 
 interface DevState {
   secretsKey: string;
@@ -28,8 +20,35 @@ interface DevState {
 }
 
 const raw = { ...process.env };
-const dataDir = path.resolve(raw.DATA_DIR ?? ".data");
+const dataDir = path.resolve(raw.DATA_DIR || ".data");
 await mkdir(dataDir, { recursive: true });
+const lock = await startOrExit("switchboard", async () => lockDataDir(dataDir));
+// Loaded after the lock, so a second start on the same DATA_DIR refuses before loading the platform.
+const [
+  { buildApi },
+  { apiConfigFromEnv },
+  { OrgService },
+  { buildMedia },
+  { mediaConfigFromEnv },
+  { buildWorker },
+  { workerConfigFromEnv },
+  { parseEnv },
+  { startEmbeddedPostgres },
+  { createDb, migrateForStart },
+  { BullMqQueue, InProcessQueue },
+] = await Promise.all([
+  import("../apps/api/src/app.ts"),
+  import("../apps/api/src/config.ts"),
+  import("../apps/api/src/services/org-service.ts"),
+  import("../apps/media/src/app.ts"),
+  import("../apps/media/src/config.ts"),
+  import("../apps/worker/src/app.ts"),
+  import("../apps/worker/src/config.ts"),
+  import("../libs/config/index.ts"),
+  import("../libs/db/embedded.ts"),
+  import("../libs/db/index.ts"),
+  import("../libs/queue/index.ts"),
+]);
 const statePath = path.join(dataDir, "dev-state.json");
 const state: DevState = existsSync(statePath)
   ? (JSON.parse(await readFile(statePath, "utf8")) as DevState)
@@ -46,7 +65,7 @@ if (!raw.DATABASE_URL) {
 const env = loadOrExit(() => parseEnv(raw));
 const apiConfig = loadOrExit(() => apiConfigFromEnv(env));
 if (env.MIGRATE_ON_START !== "false") {
-  const applied = await applyMigrations(apiConfig.databaseUrl);
+  const applied = await startOrExit("switchboard", () => migrateForStart(apiConfig.databaseUrl));
   if (applied.length) console.log(`switchboard: applied migrations ${applied.join(", ")}`);
 }
 
@@ -73,9 +92,11 @@ const queue: JobQueue = api.deps.redis
 const media = await buildMedia(mediaConfigFromEnv(env), { db, redis: api.deps.redis, queue });
 const worker = await buildWorker(workerConfigFromEnv(env), { db, redis: api.deps.redis, queue });
 const host = env.HOST ?? "127.0.0.1";
-await api.listen({ port: apiConfig.port, host });
-await media.listen({ port: env.MEDIA_PORT ?? 3001, host });
-await worker.listen({ port: env.WORKER_PORT ?? 3002, host });
+await startOrExit("switchboard", async () => {
+  await listenOrFail(api, { port: apiConfig.port, host, portVariable: "API_PORT" });
+  await listenOrFail(media, { port: env.MEDIA_PORT ?? 3001, host, portVariable: "MEDIA_PORT" });
+  await listenOrFail(worker, { port: env.WORKER_PORT ?? 3002, host, portVariable: "WORKER_PORT" });
+});
 
 const mode = [embedded ? "embedded Postgres" : "", api.deps.redis ? "" : "in-process jobs"].filter(Boolean);
 console.log(`
@@ -90,11 +111,15 @@ Switchboard is running${mode.length ? ` (${mode.join(", ")})` : ""}
 Try: curl -H "Authorization: Bearer ${state.devApiKey}" ${apiConfig.publicUrl}/assistant
 `);
 
-onShutdown(async () => {
-  await api.close();
-  await media.close();
-  await worker.close();
-  await queue.close();
-  await db.$disconnect();
-  await embedded?.stop();
-});
+onShutdown(
+  async () => {
+    await api.close();
+    await media.close();
+    await worker.close();
+    await queue.close();
+    await db.$disconnect();
+    await embedded?.stop();
+    lock.release();
+  },
+  { hurry: () => media.calls.hurry() },
+);

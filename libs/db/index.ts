@@ -1,2 +1,3 @@
 export * from "./client.ts";
 export { applyMigrations } from "./schema-engine.ts";
+export { describeDatabase, migrateForStart, probeDatabase } from "./startup.ts";

@@ -20,12 +20,32 @@ function makeAjv(coerce: boolean): Ajv {
   return ajv;
 }
 
+/**
+ * Compiling every route's validator at start took most of the API's start-up (the squad and call
+ * bodies embed whole assistants: megabytes of generated code), so each is compiled when its route
+ * first validates. Fastify calls Ajv validators with the parent object (so defaults and coercion
+ * can replace a root value) when they carry `schemaEnv`, and reads `errors` after a failure.
+ */
+function compileOnFirstUse(compile: () => ValidateFunction): ReturnType<FastifySchemaCompiler<unknown>> {
+  let validate: ValidateFunction | undefined;
+  const lazy = Object.assign(
+    (data: unknown, context?: Parameters<ValidateFunction>[1]) => {
+      validate ??= compile();
+      const ok = validate(data, context);
+      lazy.errors = validate.errors;
+      return ok;
+    },
+    { schemaEnv: true, errors: null as ValidateFunction["errors"] },
+  );
+  return lazy as ReturnType<FastifySchemaCompiler<unknown>>;
+}
+
 export function installValidation(app: FastifyInstance): void {
   const strict = makeAjv(false);
   const coercing = makeAjv(true);
   const compiler: FastifySchemaCompiler<unknown> = ({ schema, httpPart }) => {
     const ajv = httpPart === "body" ? strict : coercing;
-    return ajv.compile(schema as object) as ReturnType<FastifySchemaCompiler<unknown>>;
+    return compileOnFirstUse(() => ajv.compile(schema as object));
   };
   app.setValidatorCompiler(compiler);
   app.setSchemaErrorFormatter(

@@ -6,6 +6,13 @@ import type { CallSession, LeaseControls, MediaLogger } from "./session.ts";
 
 export const HEARTBEAT_INTERVAL_MS = 10_000;
 
+/**
+ * What a stopping media process allows itself beyond MEDIA_DRAIN_MS to end the calls still running
+ * (records, usage, sockets) before it gives up and exits 1. Container stop grace periods must be
+ * longer than the drain plus this.
+ */
+export const SHUTDOWN_MARGIN_MS = 15_000;
+
 export class CallRegistry {
   readonly #sessions = new Set<CallSession>();
   readonly #db: Db;
@@ -14,6 +21,7 @@ export class CallRegistry {
   readonly #now: () => number;
   #timer: NodeJS.Timeout | undefined;
   #draining = false;
+  #hurried = false;
   #emptyWaiters: Array<() => void> = [];
 
   constructor(opts: {
@@ -78,7 +86,7 @@ export class CallRegistry {
   /** Stops taking calls; lets active ones finish for up to `ms`, then ends the rest (`worker-shutdown`). */
   async drain(ms: number): Promise<void> {
     this.#draining = true;
-    if (this.#sessions.size > 0 && ms > 0) {
+    if (this.#sessions.size > 0 && ms > 0 && !this.#hurried) {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
         new Promise<void>((r) => this.#emptyWaiters.push(r)),
@@ -91,5 +99,11 @@ export class CallRegistry {
     await Promise.allSettled([...this.#sessions].map((s) => s.shutdown()));
     clearInterval(this.#timer);
     this.#timer = undefined;
+  }
+
+  /** Cuts a drain short (an operator's second SIGTERM): the calls still running end at once. */
+  hurry(): void {
+    this.#hurried = true;
+    for (const w of this.#emptyWaiters.splice(0)) w();
   }
 }

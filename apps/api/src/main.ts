@@ -1,12 +1,18 @@
-import { applyMigrations } from "../../../libs/db/index.ts";
-import { loadOrExit, onShutdown } from "../../../libs/runtime/process.ts";
+import { migrateForStart, probeDatabase } from "../../../libs/db/index.ts";
+import { listenOrFail, loadOrExit, onShutdown, startOrExit } from "../../../libs/runtime/index.ts";
 import { buildApi } from "./app.ts";
 import { loadApiConfig } from "./config.ts";
 
+// Production entry point: `node apps/api/src/main.js` in the image (compiled), or
+// `node --import tsx apps/api/src/main.ts` from a checkout.
 const config = loadOrExit(() => loadApiConfig());
-if (process.env.MIGRATE_ON_START !== "false") await applyMigrations(config.databaseUrl);
-const app = await buildApi(config);
-await app.listen({ port: config.port, host: config.host });
-onShutdown(async () => {
-  await app.close();
+const app = await startOrExit("api", async () => {
+  if (process.env.MIGRATE_ON_START !== "false") await migrateForStart(config.databaseUrl);
+  else await probeDatabase(config.databaseUrl);
+  const app = await buildApi(config);
+  await listenOrFail(app, { port: config.port, host: config.host, portVariable: "API_PORT" });
+  return app;
 });
+app.log.info({ startupMs: Math.round(process.uptime() * 1000) }, "ready");
+// In-flight requests finish (Fastify's close); 25 s is inside Kubernetes' default 30 s grace.
+onShutdown(() => app.close(), { deadlineMs: 25_000 });

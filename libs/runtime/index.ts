@@ -1,0 +1,2 @@
+export * from "./data-dir-lock.ts";
+export * from "./process.ts";
