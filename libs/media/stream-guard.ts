@@ -5,6 +5,11 @@ import { addressKey } from "../http/client-address.ts";
 // sockets at once. Authenticated streams are not counted per address: Twilio opens every stream from
 // a few addresses of its own, and calls are bounded by each organisation's concurrency limit, which
 // admitted them. Every open socket, authenticated or not, counts against the process's total.
+// Below the websockets, a TCP connection that has not upgraded yet is bounded the same way: the
+// start deadline from the moment it is accepted, and at most `maxPendingPerAddress` per peer (one
+// address sending half requests would otherwise hold the port's whole connection ceiling while
+// Node waits a minute or more for their headers, and keep every call out). Behind a proxy the peer
+// is the proxy, which forwards only complete requests: they upgrade at once and count for moments.
 
 /** Runs `fn` after `ms` and returns a cancel. Production uses setTimeout; tests advance their own. */
 export type ScheduleTimer = (fn: () => void, ms: number) => () => void;
@@ -46,6 +51,8 @@ export class StreamGuard {
    * session having to report it.
    */
   readonly #pending = new Map<string, Set<Tracked>>();
+  /** TCP connections not (yet) upgraded to a websocket, by the peer's address key. */
+  readonly #connecting = new Map<string, number>();
 
   constructor(limits: StreamLimits, schedule: ScheduleTimer = realTimer) {
     this.#limits = limits;
@@ -85,6 +92,33 @@ export class StreamGuard {
       this.#open.delete(entry);
       this.#forget(entry);
     };
+  }
+
+  /**
+   * A TCP connection from the peer `address`, before it upgrades: undefined when the address already
+   * holds `maxPendingPerAddress` such connections (the app drops it); else it counts until the
+   * returned release is called (on upgrade or close), and `expire` is called if neither happened
+   * within the start timeout.
+   */
+  connect(address: string, expire: () => void): (() => void) | undefined {
+    const key = addressKey(address);
+    const held = this.#connecting.get(key) ?? 0;
+    if (held >= this.#limits.maxPendingPerAddress) return undefined;
+    this.#connecting.set(key, held + 1);
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      cancel();
+      const left = (this.#connecting.get(key) ?? 1) - 1;
+      if (left > 0) this.#connecting.set(key, left);
+      else this.#connecting.delete(key);
+    };
+    const cancel = this.#schedule(() => {
+      release();
+      expire();
+    }, this.#limits.startTimeoutMs);
+    return release;
   }
 
   counts(): StreamCounts {

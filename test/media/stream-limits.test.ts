@@ -15,6 +15,24 @@ import {
 } from "./harness.ts";
 import { openStream, roundTrip, streamCounts, streamUrl } from "./stream-client.ts";
 
+/** A raw TCP connection that sends `request` and never more; `closed` is everything it received. */
+async function rawConnection(
+  port: number,
+  localAddress: string,
+  request: string,
+): Promise<{ socket: Socket; received: () => string; closed: Promise<string> }> {
+  const socket = tcpConnect({ port, host: "127.0.0.1", localAddress });
+  const chunks: Buffer[] = [];
+  socket.on("data", (d: Buffer) => chunks.push(d));
+  socket.on("error", () => {});
+  const received = () => Buffer.concat(chunks).toString("latin1");
+  const closed = new Promise<string>((r) => socket.once("close", () => r(received())));
+  // A connection the server drops at once may close before the client sees it connect.
+  await Promise.race([new Promise((r) => socket.once("connect", r)), closed]);
+  if (!socket.destroyed) socket.write(request);
+  return { socket, received, closed };
+}
+
 describe("media port: start deadline and connection caps", () => {
   const timers = new ManualTimers();
   let env: MediaEnv;
@@ -124,6 +142,53 @@ describe("media port: start deadline and connection caps", () => {
     await counted(0, 1);
   });
 
+  it("a connection that has not upgraded is cut at the start deadline; one address holds at most MEDIA_MAX_PENDING_PER_ADDRESS of them", async () => {
+    // Without this, one address holding the port's whole ceiling of half-sent requests (slowloris:
+    // Node waits a minute or more for their headers) kept every call out of the media plane.
+    const port = Number(new URL(url).port);
+    const slow = await Promise.all(
+      [1, 2, 3].map(() => rawConnection(port, "127.0.0.6", "GET /twilio/stream HTTP/1.1\r\nHost: x\r\n")),
+    );
+    const fourth = await rawConnection(port, "127.0.0.6", "GET /twilio/stream HTTP/1.1\r\n");
+    assert.equal(await fourth.closed, "", "a fourth connection from the address is dropped unanswered");
+    assert.ok(
+      slow.every((c) => !c.socket.destroyed),
+      "the first three are still waiting",
+    );
+
+    const other = await openStream(url, "127.0.0.7");
+    await roundTrip(other.ws);
+    assert.equal(other.ws.readyState, WebSocket.OPEN, "another address still reaches the media plane");
+    other.ws.close();
+    await other.closed;
+    await counted(0, 1);
+
+    timers.advance(4999);
+    // A request answered on another connection: anything the server did before it has arrived.
+    const health = await rawConnection(port, "127.0.0.8", "GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+    await waitUntil(() => health.received().includes("\r\n\r\n"), 5000, "the health answer");
+    assert.ok(
+      slow.every((c) => !c.socket.destroyed),
+      "not cut before the deadline",
+    );
+    timers.advance(1);
+    for (const c of slow) assert.equal(await c.closed, "", "cut at the deadline, unanswered");
+    assert.match(health.received(), /^HTTP\/1\.1 200 /, "a request that was answered in time was answered");
+    timers.advance(5000);
+    assert.match(
+      await health.closed,
+      /^HTTP\/1\.1 200 /,
+      "an idle keep-alive connection goes at its deadline too",
+    );
+
+    const again = await openStream(url, "127.0.0.6");
+    await roundTrip(again.ws);
+    assert.equal(again.ws.readyState, WebSocket.OPEN, "the address can connect again");
+    again.ws.close();
+    await again.closed;
+    await counted(0, 1);
+  });
+
   it("the process holds at most MEDIA_MAX_CONNECTIONS streams, calls included (1013 beyond)", async () => {
     const pending = await Promise.all(
       ["127.0.0.2", "127.0.0.2", "127.0.0.2", "127.0.0.3", "127.0.0.3"].map((a) => openStream(url, a)),
@@ -152,7 +217,8 @@ describe("media port: start deadline and connection caps", () => {
     const port = Number(new URL(url).port);
     const idle: Socket[] = [];
     for (let i = 0; i < 12; i++) {
-      const s = tcpConnect({ port, host: "127.0.0.1" });
+      // Three per address: no address holds more connections that have not upgraded.
+      const s = tcpConnect({ port, host: "127.0.0.1", localAddress: `127.0.0.${2 + (i % 4)}` });
       await new Promise((r) => s.once("connect", r));
       idle.push(s);
     }

@@ -70,6 +70,18 @@ export async function buildMedia(config: MediaConfig, options: BuildMediaOptions
   // that never upgrade cannot exhaust the file descriptors either.
   app.server.maxConnections = 2 * config.streams.maxConnections;
   const streams = new StreamGuard(config.streams, options.schedule);
+  // Until it upgrades, a connection has the start deadline and counts against its peer's cap.
+  const connecting = new WeakMap<object, () => void>();
+  app.server.on("connection", (socket) => {
+    const release = streams.connect(socket.remoteAddress ?? "", () => socket.destroy());
+    if (!release) {
+      socket.destroy();
+      return;
+    }
+    connecting.set(socket, release);
+    socket.once("close", release);
+  });
+  app.server.on("upgrade", (_request, socket) => connecting.get(socket)?.());
   const db = options.db ?? createDb(config.databaseUrl, { max: config.dbPoolSize });
   const redis = options.redis ?? (config.redisUrl ? new Redis(config.redisUrl) : undefined);
   const queue =
