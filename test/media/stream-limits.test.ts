@@ -247,7 +247,7 @@ describe("media port: start deadline and connection caps", () => {
     // A stream still waiting for its start keeps the drain going (MEDIA_DRAIN_MS) …
     const waiting = await openStream(url);
     const closing = env.media.close();
-    await new Promise((r) => setTimeout(r, 20));
+    await waitUntil(() => env.media.calls.draining, 5000, "the process draining");
     const late = await openStream(url, "127.0.0.5");
     assert.deepEqual(await late.closed, { code: 1013, reason: "media process is shutting down" });
     // … and is refused when it ends.
