@@ -364,6 +364,32 @@ describe("POST /twilio/inbound", () => {
     }
   });
 
+  test("assistant-request answers with text that cannot be stored end the call like any invalid answer", async () => {
+    let deep: unknown = "deep";
+    for (let i = 0; i < 100; i++) deep = { x: deep };
+    const answers: unknown[] = [
+      { assistant: { name: "Dyn\u0000" } },
+      { assistant: { name: "Dyn", firstMessage: "Hello \ud800" } },
+      { assistant: { name: "Dyn", metadata: deep } },
+      { assistant: { name: "Dyn" }, assistantOverrides: { variableValues: { "a\u0000": "b" } } },
+    ];
+    const count = answers.length;
+    const server = await serve(async () => ({ status: 200, body: answers.shift() }));
+    try {
+      const { number } = await importNumber(env, { server: { url: server.url } });
+      for (let i = 0; i < count; i++) {
+        const sim = await env.twilio.placeInboundCall({ to: number, from: "+14155550133" });
+        await sim.waitForEnd();
+        assert.equal(sim.webhooks[0]?.responseStatus, 200, `answer ${i}: the webhook answered`);
+        sayHangup(sim.webhooks[0]?.twiml ?? "");
+        const call = await callBySid(sim.callSid);
+        assert.equal(call?.endedReason, "assistant-request-returned-invalid-assistant", `answer ${i}`);
+      }
+    } finally {
+      await server.close();
+    }
+  });
+
   test("assistant-request: an {assistant} answer runs that assistant with its overrides", async () => {
     const server = await serve(async () => ({
       status: 200,

@@ -12,7 +12,7 @@ import {
   RateLimitedError,
   ValidationError,
 } from "../../../../libs/errors/index.ts";
-import { compileValidator } from "../../../../libs/http/index.ts";
+import { compileValidator, findInputProblem } from "../../../../libs/http/index.ts";
 import { callEnded } from "../../../../libs/metrics/index.ts";
 import { ENDED_REASONS, statusesBefore, transitionFor } from "../../../../libs/telephony/call-status.ts";
 import type { CallControlMessage, ControlBus } from "../../../../libs/telephony/control-bus.ts";
@@ -285,8 +285,12 @@ export class TelephonyService {
       return { ok: false, endedReason: ENDED_REASONS.assistantRequestFailed };
     }
     const r = answer as AssistantRequestResponse;
+    // Text Postgres cannot store (NUL, unpaired surrogates) or nesting that would overflow a stack
+    // is refused like a request body, before the schema; otherwise the webhook answered 500.
     const problem = isPlainObject(answer)
-      ? (assistantRequestProblem(answer) ?? (await this.#answerProblem(number.orgId, r)))
+      ? (findInputProblem(answer, "answer") ??
+        assistantRequestProblem(answer) ??
+        (await this.#answerProblem(number.orgId, r)))
       : "answer is not a JSON object";
     if (problem) {
       this.#o.log?.warn({ orgId: number.orgId, callId, problem }, "assistant-request answer refused");
