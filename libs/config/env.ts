@@ -76,6 +76,12 @@ export const EnvSchema = Type.Object({
   MEDIA_MAX_CONNECTIONS: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })),
   /** Not yet authenticated media websockets per remote address (IPv6: per /64) (default 200). */
   MEDIA_MAX_PENDING_PER_ADDRESS: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })),
+  /**
+   * A call whose media process died is ended within this (ms, default 15000): media processes
+   * heartbeat their calls every fifth of it, and every media and worker process sweeps for calls
+   * whose heartbeat stopped. Set the same value on every process.
+   */
+  CALL_LEASE_MS: Type.Optional(Type.Integer({ minimum: 1000, maximum: 600_000 })),
 });
 export type Env = Static<typeof EnvSchema>;
 
@@ -93,6 +99,7 @@ const NUMERIC = new Set([
   "MEDIA_START_TIMEOUT_MS",
   "MEDIA_MAX_CONNECTIONS",
   "MEDIA_MAX_PENDING_PER_ADDRESS",
+  "CALL_LEASE_MS",
 ]);
 
 /** Validates the raw environment; throws ConfigError naming every bad variable. */

@@ -35,6 +35,8 @@ export interface CommonConfig {
   /** Fastify's trustProxy: which peers' X-Forwarded-For names the client address. */
   trustProxy: TrustProxy;
   providers: ProviderConfig;
+  /** CALL_LEASE_MS: a call whose media process died is ended within this (libs/media/lease.ts). */
+  callLeaseMs: number;
 }
 
 /** Fastify's `trustProxy`: all, none, addresses/CIDRs/names, or the nearest N hops. */
@@ -97,6 +99,7 @@ export function commonConfig(env: Env): CommonConfig {
     allowPrivateWebhookUrls: bool(env.ALLOW_PRIVATE_WEBHOOK_URLS, false),
     trustProxy: trustProxy(env.TRUST_PROXY),
     providers: providerConfig(env),
+    callLeaseMs: env.CALL_LEASE_MS ?? 15_000,
   };
 }
 

@@ -2,7 +2,7 @@ import type { PriceCatalog } from "../billing/prices.ts";
 import type { OrgPricingInput } from "../billing/pricing.ts";
 import { type CallUsage, zeroCallUsage } from "../billing/usage.ts";
 import type { SecretBox } from "../crypto/index.ts";
-import type { Call as CallRow, Db, PhoneNumber as PhoneNumberRow } from "../db/index.ts";
+import type { Call as CallRow, Db, PhoneNumber as PhoneNumberRow, Prisma } from "../db/index.ts";
 import { callsStarted, observeTurn, providerFailed } from "../metrics/index.ts";
 import { hasVoice, isSilence } from "../providers/audio.ts";
 import { ClauseChunker } from "../providers/chunker.ts";
@@ -238,6 +238,9 @@ export class CallSession {
   /** The caller is speaking (a `speech-update` started was sent, stopped not yet). */
   #userSpeaking = false;
   #usage = { promptTokens: 0, completionTokens: 0, cachedPromptTokens: 0, ttsCharacters: 0 };
+  /** The checkpoint being written (#checkpoint), and whether another turn completed meanwhile. */
+  #checkpointing: Promise<void> | undefined;
+  #checkpointAgain = false;
   #voicedMs = 0;
   #unvoicedFrames = 0;
   #firstMessagePlaying = false;
@@ -994,6 +997,7 @@ export class CallSession {
       );
     }
     this.#emitConversation();
+    this.#checkpoint();
   }
 
   // ------------------------------------------------------------------ tools
@@ -1355,6 +1359,7 @@ export class CallSession {
     this.#usage.ttsCharacters += u.text.length;
     if (this.#speaking === u) this.#speaking = undefined;
     this.#emitConversation();
+    this.#checkpoint();
     if (this.#phase === "live" && !this.#reply && !opts.keepSilenceClock) this.#armSilence();
   }
 
@@ -1590,37 +1595,7 @@ export class CallSession {
     const conv = this.#conversation;
     const names = this.#assistant?.artifactPlan.transcriptPlan ?? { assistantName: "AI", userName: "User" };
     const transcript = conv.transcript(names);
-    const duration = Math.max(0, (endedAt - this.#startedAt) / 1000);
-    const usage: CallUsage = {
-      durationSeconds: duration,
-      transport: {
-        provider: "twilio",
-        direction: this.#row?.type === "outboundPhoneCall" ? "outbound" : "inbound",
-        seconds: duration,
-        // Numbers are imported with the customer's own Twilio account: Twilio bills them directly.
-        byo: true,
-      },
-      stt: {
-        provider: this.#sttProvider?.provider ?? "deepgram",
-        model: this.#assistant?.transcriber?.model ?? "",
-        audioSeconds: this.#sttBytes / 8000,
-        byo: this.#keys.stt.byo,
-      },
-      llm: {
-        provider: this.#llmProvider?.provider ?? "openai",
-        model: this.#assistant?.model?.model ?? "",
-        promptTokens: this.#usage.promptTokens,
-        cachedPromptTokens: this.#usage.cachedPromptTokens,
-        completionTokens: this.#usage.completionTokens,
-        byo: this.#keys.llm.byo,
-      },
-      tts: {
-        provider: this.#ttsProvider?.provider ?? "11labs",
-        model: this.#assistant?.voice?.model ?? "",
-        characters: this.#usage.ttsCharacters,
-        byo: this.#keys.tts.byo,
-      },
-    };
+    const usage = this.#usageAt(endedAt);
     const messages = conv.messages as unknown as ConversationMessage[];
     await finalizeEndedCall(this.#deps, {
       callId: this.callId,
@@ -1654,6 +1629,78 @@ export class CallSession {
         statusUpdateMessage(this.#ctx(), { status: "ended", endedReason: reason }),
       );
     }
+  }
+
+  /** What the call has used up to `at`: priced at its end, persisted at every completed turn. */
+  #usageAt(at: number): CallUsage {
+    const duration = Math.max(0, (at - this.#startedAt) / 1000);
+    return {
+      durationSeconds: duration,
+      transport: {
+        provider: "twilio",
+        direction: this.#row?.type === "outboundPhoneCall" ? "outbound" : "inbound",
+        seconds: duration,
+        // Numbers are imported with the customer's own Twilio account: Twilio bills them directly.
+        byo: true,
+      },
+      stt: {
+        provider: this.#sttProvider?.provider ?? "deepgram",
+        model: this.#assistant?.transcriber?.model ?? "",
+        audioSeconds: this.#sttBytes / 8000,
+        byo: this.#keys.stt.byo,
+      },
+      llm: {
+        provider: this.#llmProvider?.provider ?? "openai",
+        model: this.#assistant?.model?.model ?? "",
+        promptTokens: this.#usage.promptTokens,
+        cachedPromptTokens: this.#usage.cachedPromptTokens,
+        completionTokens: this.#usage.completionTokens,
+        byo: this.#keys.llm.byo,
+      },
+      tts: {
+        provider: this.#ttsProvider?.provider ?? "11labs",
+        model: this.#assistant?.voice?.model ?? "",
+        characters: this.#usage.ttsCharacters,
+        byo: this.#keys.tts.byo,
+      },
+    };
+  }
+
+  /**
+   * Persists the conversation and the usage of the turns completed so far (one UPDATE per turn,
+   * never on the frame path): if this process dies, the call is ended with them (libs/media/
+   * orphans.ts). One write at a time; turns completed meanwhile go in the next one. The status
+   * guard keeps a late checkpoint from overwriting the ended record.
+   */
+  #checkpoint(): void {
+    if (this.#phase !== "live" || !this.callId) return;
+    if (this.#checkpointing) {
+      this.#checkpointAgain = true;
+      return;
+    }
+    const conv = this.#conversation;
+    const names = this.#assistant?.artifactPlan.transcriptPlan ?? { assistantName: "AI", userName: "User" };
+    const json = (v: unknown) => v as Prisma.InputJsonValue;
+    this.#checkpointing = this.#deps.db.call
+      .updateMany({
+        where: { id: this.callId, status: "in-progress" },
+        data: {
+          transcript: conv.transcript(names),
+          messages: json(conv.messages),
+          usage: json(this.#usageAt(this.#now())),
+        },
+      })
+      .then(
+        () => {},
+        (err: unknown) => this.#log.warn({ err }, "call checkpoint not written"),
+      )
+      .finally(() => {
+        this.#checkpointing = undefined;
+        if (this.#checkpointAgain) {
+          this.#checkpointAgain = false;
+          this.#checkpoint();
+        }
+      });
   }
 
   /** The stream was claimed but the call never got going (setup failed, socket gone). */

@@ -1,19 +1,23 @@
-import type { CallUsage } from "../billing/usage.ts";
 import { Prisma } from "../db/index.ts";
 import { ENDED } from "./ended-reasons.ts";
-import { billAndRelease, type FinalizeDeps, finalizeEndedCall } from "./finalize.ts";
+import { billAndRelease, type FinalizeDeps } from "./finalize.ts";
+import { leaseTimings } from "./lease.ts";
+import { endOrphanedCall, PROVIDER_REPORT_GRACE_MS, settleOrphan } from "./orphans.ts";
 
 // Ends calls whose media process vanished (crash, OOM, lost host): a call `in-progress` whose
-// heartbeat is older than `staleMs` is written as ended at its last heartbeat with
-// `call.in-progress.error-vapifault-worker-died`, billed for the time it was known alive, and its
-// concurrency lease released. Ended calls that never got their cost recorded are finished too.
+// heartbeat is older than `staleMs` is ended with `call.in-progress.error-vapifault-worker-died`
+// (libs/media/orphans.ts: its last checkpoint, Twilio's duration when known, its concurrency lease
+// released). Ended calls that never got their cost recorded are finished too. Every media and
+// worker process runs it; several at once are harmless: ending a call is a conditional UPDATE that
+// one of them wins, and recording a cost locks the row and prices it once.
 
-export const STALE_AFTER_MS = 60_000;
-export const SWEEP_INTERVAL_MS = 30_000;
+const DEFAULTS = leaseTimings();
+export const STALE_AFTER_MS = DEFAULTS.staleAfterMs;
+export const SWEEP_INTERVAL_MS = DEFAULTS.sweepIntervalMs;
 
 export async function sweepStaleCalls(
   deps: FinalizeDeps,
-  opts: { now?: number; staleMs?: number; limit?: number } = {},
+  opts: { now?: number; staleMs?: number; limit?: number; providerReportGraceMs?: number } = {},
 ): Promise<number> {
   const now = opts.now ?? Date.now();
   const cutoff = new Date(now - (opts.staleMs ?? STALE_AFTER_MS));
@@ -26,79 +30,47 @@ export async function sweepStaleCalls(
     orderBy: { heartbeatAt: "asc" },
   });
   let ended = 0;
-  for (const call of stale) {
-    const startedAt = call.startedAt ?? call.createdAt;
-    const endedAt = call.heartbeatAt ?? call.updatedAt;
-    const seconds = Math.max(0, (endedAt.getTime() - startedAt.getTime()) / 1000);
-    const assistant = (call.assistant ?? {}) as {
-      model?: { model?: string };
-      voice?: { model?: string };
-      transcriber?: { model?: string };
-    };
-    const usage: CallUsage = {
-      durationSeconds: seconds,
-      transport: {
-        provider: "twilio",
-        direction: call.type === "outboundPhoneCall" ? "outbound" : "inbound",
-        seconds,
-        byo: true,
-      },
-      // The per-provider counters died with the process; the transcriber ran for the whole call.
-      stt: {
-        provider: "deepgram",
-        model: assistant.transcriber?.model ?? "",
-        audioSeconds: seconds,
-        byo: false,
-      },
-      llm: {
-        provider: "openai",
-        model: assistant.model?.model ?? "",
-        promptTokens: 0,
-        cachedPromptTokens: 0,
-        completionTokens: 0,
-        byo: false,
-      },
-      tts: { provider: "11labs", model: assistant.voice?.model ?? "", characters: 0, byo: false },
-    };
-    const written = await finalizeEndedCall(deps, {
-      callId: call.id,
-      orgId: call.orgId,
-      endedReason: ENDED.workerDied,
-      startedAt,
-      endedAt,
-      transcript: call.transcript ?? "",
-      messages: Array.isArray(call.messages) ? call.messages : [],
-      artifact: {
-        transcript: call.transcript ?? "",
-        messages: Array.isArray(call.messages) ? call.messages : [],
-        performanceMetrics: { turnLatencies: [] },
-      },
-      usage,
-    });
-    if (written) ended++;
-  }
-  // Calls written as ended whose billing step did not complete (the process died in between).
+  for (const call of stale) if (await endOrphanedCall(deps, call)) ended++;
+  // Calls written as ended whose billing step did not complete (the process died in between), and
+  // swept phone calls whose wait for Twilio's report is over.
+  const graceCutoff = new Date(now - (opts.providerReportGraceMs ?? PROVIDER_REPORT_GRACE_MS));
   const unbilled = await deps.db.call.findMany({
-    where: { status: "ended", finalizedAt: null, usage: { not: Prisma.DbNull }, endedAt: { lt: cutoff } },
-    select: { id: true, orgId: true },
+    where: {
+      status: "ended",
+      finalizedAt: null,
+      usage: { not: Prisma.DbNull },
+      endedAt: { lt: cutoff },
+      NOT: {
+        endedReason: ENDED.workerDied,
+        providerCallId: { not: null },
+        providerDurationSeconds: null,
+        endedAt: { gte: graceCutoff },
+      },
+    },
     take: opts.limit ?? 100,
   });
-  for (const c of unbilled) await billAndRelease(deps, c.id, c.orgId);
+  for (const c of unbilled) {
+    if (c.endedReason === ENDED.workerDied) await settleOrphan(deps, c);
+    else await billAndRelease(deps, c.id, c.orgId);
+  }
   return ended;
 }
 
 /** Runs the sweeper every `intervalMs` until the returned stop function is called. */
-export function startSweeper(deps: FinalizeDeps, intervalMs = SWEEP_INTERVAL_MS): () => void {
+export function startSweeper(
+  deps: FinalizeDeps,
+  opts: { intervalMs?: number; staleMs?: number; now?: () => number } = {},
+): () => void {
   let running = false;
   const timer = setInterval(() => {
     if (running) return;
     running = true;
-    sweepStaleCalls(deps)
+    sweepStaleCalls(deps, { staleMs: opts.staleMs, now: opts.now?.() })
       .catch((err: unknown) => deps.logger?.error({ err }, "call sweeper failed"))
       .finally(() => {
         running = false;
       });
-  }, intervalMs);
+  }, opts.intervalMs ?? SWEEP_INTERVAL_MS);
   timer.unref();
   return () => clearInterval(timer);
 }

@@ -61,6 +61,22 @@ export function transitionFor(callStatus: string): StatusTransition {
   }
 }
 
+/**
+ * Twilio's report of when a call ended and how long it lasted: a terminal status callback's
+ * `CallDuration` (whole seconds) and `Timestamp` (RFC 2822; the receipt time when absent, unreadable,
+ * or implausibly far from it). Undefined without a usable `CallDuration`.
+ */
+export function reportedEnd(
+  params: Record<string, string | undefined>,
+  now: number = Date.now(),
+): { endedAt: Date; durationSeconds: number } | undefined {
+  const raw = params.CallDuration;
+  if (raw === undefined || !/^\d{1,7}$/.test(raw)) return undefined;
+  const stamped = params.Timestamp ? Date.parse(params.Timestamp) : Number.NaN;
+  const plausible = Number.isFinite(stamped) && Math.abs(stamped - now) < 24 * 3600_000;
+  return { endedAt: new Date(plausible ? stamped : now), durationSeconds: Number(raw) };
+}
+
 /** Vapi endedReasons the telephony layer sets. */
 export const ENDED_REASONS = {
   neitherAssistantNorServer: "call-start-error-neither-assistant-nor-server-set",

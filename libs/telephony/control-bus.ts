@@ -66,6 +66,11 @@ export function controlChannel(callId: string): string {
   return `switchboard:call-control:${callId}`;
 }
 
+/** Subscribed for its whole life by each media process: how another process tells it is gone. */
+export function processChannel(processId: string): string {
+  return `switchboard:media-process:${processId}`;
+}
+
 export type ControlHandler = (msg: CallControlMessage) => void;
 
 export interface ControlBus {
@@ -73,6 +78,14 @@ export interface ControlBus {
   publish(callId: string, msg: CallControlMessage): Promise<number>;
   /** Listens for control messages of one call; resolves with an unsubscribe function. */
   subscribe(callId: string, handler: ControlHandler): Promise<() => Promise<void>>;
+  /**
+   * Marks a media process alive for as long as this bus is open. A process that dies (even by
+   * SIGKILL) loses its Redis connection at once, and with it the subscription `isAlive` counts.
+   * Resolves with the function that withdraws it (a process closing down).
+   */
+  announce(processId: string): Promise<() => Promise<void>>;
+  /** Whether a media process is still connected; rejects when that cannot be told (Redis down). */
+  isAlive(processId: string): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -88,8 +101,18 @@ function parse(raw: string): CallControlMessage | undefined {
 /** One process, no Redis. Use the shared `inProcessControlBus` so API and media see each other. */
 export class InProcessControlBus implements ControlBus {
   readonly #emitter = new EventEmitter();
+  readonly #processes = new Set<string>();
   constructor() {
     this.#emitter.setMaxListeners(0);
+  }
+  async announce(processId: string): Promise<() => Promise<void>> {
+    this.#processes.add(processId);
+    return async () => {
+      this.#processes.delete(processId);
+    };
+  }
+  async isAlive(processId: string): Promise<boolean> {
+    return this.#processes.has(processId);
   }
   async publish(callId: string, msg: CallControlMessage): Promise<number> {
     const channel = controlChannel(callId);
@@ -112,6 +135,7 @@ export class InProcessControlBus implements ControlBus {
   }
   async close(): Promise<void> {
     this.#emitter.removeAllListeners();
+    this.#processes.clear();
   }
 }
 
@@ -165,6 +189,19 @@ export class RedisControlBus implements ControlBus {
       this.#handlers.delete(channel);
       await this.#subscriber?.unsubscribe(channel);
     };
+  }
+
+  async announce(processId: string): Promise<() => Promise<void>> {
+    const channel = processChannel(processId);
+    await this.#sub().subscribe(channel);
+    return async () => {
+      await this.#subscriber?.unsubscribe(channel);
+    };
+  }
+
+  async isAlive(processId: string): Promise<boolean> {
+    const reply = (await this.#redis.pubsub("NUMSUB", processChannel(processId))) as [string, number];
+    return Number(reply[1]) > 0;
   }
 
   async close(): Promise<void> {

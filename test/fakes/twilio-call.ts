@@ -169,6 +169,12 @@ export class TwilioCallSimulator {
   // What happened
   readonly webhooks: WebhookRecord[] = [];
   readonly statusCallbacks: StatusCallbackRecord[] = [];
+  /**
+   * While true, status callbacks are recorded but not sent (the app's webhook unreachable at the
+   * time); `releaseStatusCallbacks()` sends them, in order, as a late delivery.
+   */
+  holdStatusCallbacks = false;
+  #heldCallbacks: Array<() => void> = [];
   readonly twimlHistory: string[] = [];
   readonly said: string[] = [];
   dialed: { target: string; attrs: Record<string, string>; at: number } | undefined;
@@ -827,12 +833,19 @@ export class TwilioCallSimulator {
     }
     const record: StatusCallbackRecord = { url, params, responseStatus: undefined, at: Date.now() };
     this.statusCallbacks.push(record);
+    if (this.holdStatusCallbacks) await new Promise<void>((r) => this.#heldCallbacks.push(r));
     try {
       const res = await this.#signedRequest(url, this.statusCallbackMethod, params);
       record.responseStatus = res.status;
     } catch {
       record.responseStatus = 0;
     }
+  }
+
+  /** Sends the status callbacks held so far (and later ones at once). */
+  releaseStatusCallbacks(): void {
+    this.holdStatusCallbacks = false;
+    for (const send of this.#heldCallbacks.splice(0)) send();
   }
 
   /** The Call resource as Twilio's REST API renders it. */

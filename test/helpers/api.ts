@@ -51,6 +51,8 @@ export interface StartTestApiOptions {
    * FakeTwilio (any account, any number: importing a number just works) is started and closed here.
    */
   twilio?: FakeTwilio;
+  /** Another Redis than the shared one (a test's private redis-server). */
+  redisUrl?: string;
 }
 
 /** A real API on its own fresh Postgres database and the real Redis, driven through inject. */
@@ -65,7 +67,7 @@ export async function startTestApi(
     testEnv({ DATABASE_URL: database.url, TWILIO_API_URL: twilio.baseUrl, ...envOverrides }),
   );
   const db = createDb(database.url);
-  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 2 });
+  const redis = new Redis(options.redisUrl ?? REDIS_URL, { maxRetriesPerRequest: 2 });
   const app = await buildApi(config, { db, redis, logger: false });
   // A /64 of its own per test API: the addresses of one /64 share a per-address budget.
   const operatorAddress = `2001:db8:0:${randomBytes(2).toString("hex")}::1`;

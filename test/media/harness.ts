@@ -90,6 +90,8 @@ export async function startMediaEnv(
     redis: t.redis,
     queue,
     logger: false,
+    // Tests sweep by hand (sweepStaleCalls) when they mean to.
+    sweepIntervalMs: 0,
   });
   const media = await buildMedia(mediaConfigFromEnv(shared), {
     db: t.db,

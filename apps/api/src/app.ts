@@ -20,7 +20,10 @@ import {
 } from "../../../libs/http/index.ts";
 import { hoistTitledSchemas } from "../../../libs/http/openapi-refs.ts";
 import { installSerializer } from "../../../libs/http/serialization.ts";
+import { leaseTimings } from "../../../libs/media/lease.ts";
+import { applyProviderEnd } from "../../../libs/media/orphans.ts";
 import { installMetrics } from "../../../libs/metrics/index.ts";
+import { BullMqQueue, type JobQueue } from "../../../libs/queue/index.ts";
 import { controlBusFor, inProcessControlBus } from "../../../libs/telephony/control-bus.ts";
 import type { ApiConfig } from "./config.ts";
 import { ApiKeyAuthenticator, type Limiter, registerAuth } from "./plugins/auth.ts";
@@ -71,6 +74,8 @@ export interface BuildApiOptions {
   db?: Db;
   redis?: Redis;
   logger?: boolean | object;
+  /** Where post-call jobs go (a call ended here); default BullMQ on Redis when configured, else none. */
+  queue?: JobQueue;
 }
 
 export type Api = FastifyInstance & { deps: ApiDeps };
@@ -107,6 +112,9 @@ export async function buildApi(config: ApiConfig, options: BuildApiOptions = {})
   const refs = new ReferenceChecker(db);
   const checks = new ConfigChecker(refs, { allowPrivate: config.allowPrivateWebhookUrls });
   const controlBus = controlBusFor(redis);
+  const spend = new SpendControls(db, redis);
+  const queue = options.queue ?? (redis ? new BullMqQueue(redis) : undefined);
+  const staleAfterMs = leaseTimings(config.callLeaseMs).staleAfterMs;
   const services: ApiServices = {
     orgs: new OrgService(db, checks),
     assistants: new AssistantService(db, checks, cacheBus, config.authCacheTtlMs),
@@ -123,9 +131,14 @@ export async function buildApi(config: ApiConfig, options: BuildApiOptions = {})
       secrets,
       refs,
       checks,
-      admission: new SpendControls(db, redis),
+      admission: spend,
       controlBus,
       recordCallCost: (callId) => recordCallCost(db, callId, { catalog: config.priceCatalog }),
+      providerEnded: (callId, end) =>
+        applyProviderEnd({ db, queue, spend, catalog: config.priceCatalog, logger: app.log }, callId, end, {
+          staleAfterMs,
+          holderAlive: (processId) => controlBus.isAlive(processId),
+        }),
       publicUrl: config.publicUrl,
       mediaPublicUrl: config.mediaPublicUrl,
       secretsKey: config.secretsKey,
@@ -140,6 +153,7 @@ export async function buildApi(config: ApiConfig, options: BuildApiOptions = {})
   app.addHook("onClose", async () => {
     subscriber?.disconnect();
     if (controlBus !== inProcessControlBus) await controlBus.close();
+    if (!options.queue) await queue?.close();
     if (ownsRedis) redis?.disconnect();
     if (ownsDb) await db.$disconnect();
   });

@@ -12,11 +12,12 @@ import {
   registerHealthRoute,
 } from "../../../libs/http/index.ts";
 import { CallRegistry } from "../../../libs/media/call-registry.ts";
+import { leaseTimings } from "../../../libs/media/lease.ts";
 import { SharedPacer } from "../../../libs/media/pacer.ts";
 import { CallSession, type SessionDeps } from "../../../libs/media/session.ts";
 import { CachedSpendLimit } from "../../../libs/media/spend-cache.ts";
 import { type ScheduleTimer, StreamGuard } from "../../../libs/media/stream-guard.ts";
-import { SWEEP_INTERVAL_MS, startSweeper } from "../../../libs/media/sweeper.ts";
+import { startSweeper } from "../../../libs/media/sweeper.ts";
 import { installMetrics, trackActiveCalls, trackWebsocketConnections } from "../../../libs/metrics/index.ts";
 import { createProviders, type Providers } from "../../../libs/providers/index.ts";
 import { BullMqQueue, InProcessQueue, type JobQueue } from "../../../libs/queue/index.ts";
@@ -33,8 +34,9 @@ export interface BuildMediaOptions {
   /** Provider adapters (default: the real ones at the configured base URLs). */
   providers?: Providers;
   now?: () => number;
-  /** How often the stale-call sweeper runs (default 30 s; 0 turns it off). */
+  /** How often the stale-call sweeper runs (default: a fifth of CALL_LEASE_MS; 0 turns it off). */
   sweepIntervalMs?: number;
+  /** How often live calls are heart-beaten (default: a fifth of CALL_LEASE_MS). */
   heartbeatMs?: number;
   /** The timer of each stream's start deadline (default setTimeout; tests advance their own). */
   schedule?: ScheduleTimer;
@@ -118,25 +120,35 @@ export async function buildMedia(config: MediaConfig, options: BuildMediaOptions
     logger: app.log,
     now: options.now,
   };
+  const lease = leaseTimings(config.callLeaseMs);
   const calls = new CallRegistry({
     db,
     spend,
     logger: app.log,
     now: options.now,
-    heartbeatMs: options.heartbeatMs,
+    heartbeatMs: options.heartbeatMs ?? lease.heartbeatMs,
+  });
+  // Other processes tell this one is gone (killed mid-call) by this subscription vanishing.
+  const announced = controlBus.announce(deps.processId).catch((err: unknown) => {
+    app.log.warn({ err }, "media process not announced on the control bus");
+    return undefined;
   });
   // Read at scrape time only: nothing on a call's path counts them.
   const untrack = [trackActiveCalls(() => calls.active), trackWebsocketConnections(() => streams.counts())];
-  const sweepMs = options.sweepIntervalMs ?? SWEEP_INTERVAL_MS;
+  const sweepMs = options.sweepIntervalMs ?? lease.sweepIntervalMs;
   const stopSweeper =
     sweepMs > 0
-      ? startSweeper({ db, queue, spend, catalog: config.priceCatalog, logger: app.log }, sweepMs)
+      ? startSweeper(
+          { db, queue, spend, catalog: config.priceCatalog, logger: app.log },
+          { intervalMs: sweepMs, staleMs: lease.staleAfterMs, now: options.now },
+        )
       : undefined;
 
   app.addHook("onClose", async () => {
     for (const stop of untrack) stop();
     stopSweeper?.();
     pacer.stop();
+    await (await announced)?.().catch(() => {});
     if (controlBus !== undefined && redis) await controlBus.close();
     if (!options.queue) await queue.close();
     if (!options.redis) redis?.disconnect();

@@ -1,5 +1,6 @@
 import Fastify, { type FastifyInstance } from "fastify";
 import { Redis } from "ioredis";
+import { SpendControls } from "../../../libs/billing/spend-controls.ts";
 import { SecretBox } from "../../../libs/crypto/index.ts";
 import { createDb, type Db } from "../../../libs/db/index.ts";
 import {
@@ -8,6 +9,8 @@ import {
   loggingOptions,
   registerHealthRoute,
 } from "../../../libs/http/index.ts";
+import { leaseTimings } from "../../../libs/media/lease.ts";
+import { startSweeper } from "../../../libs/media/sweeper.ts";
 import { installMetrics, instrumentJobs, trackQueueDepth } from "../../../libs/metrics/index.ts";
 import { BullMqQueue, InProcessQueue, type JobHandlers, type JobQueue } from "../../../libs/queue/index.ts";
 import { WebhookDispatcher } from "../../../libs/webhooks/index.ts";
@@ -29,6 +32,8 @@ export interface BuildWorkerOptions {
   handlers?: JobHandlers;
   /** Periodic jobs (daily billing reconciliation); on by default. */
   schedule?: boolean;
+  /** How often calls whose media process died are swept (default: a fifth of CALL_LEASE_MS; 0: off). */
+  sweepIntervalMs?: number;
 }
 
 export type WorkerApp = FastifyInstance & { queue: JobQueue };
@@ -69,7 +74,18 @@ export async function buildWorker(
       : schedulePeriodicJobs(queue, {
           onError: (err) => log.warn({ err }, "periodic job not queued"),
         });
+  // Calls whose media process died are ended wherever a worker runs, even with no media process left.
+  const lease = leaseTimings(config.callLeaseMs);
+  const sweepMs = options.sweepIntervalMs ?? lease.sweepIntervalMs;
+  const stopSweeper =
+    sweepMs > 0
+      ? startSweeper(
+          { db, queue, spend: new SpendControls(db, redis), catalog: config.priceCatalog, logger: log },
+          { intervalMs: sweepMs, staleMs: lease.staleAfterMs },
+        )
+      : undefined;
   app.addHook("onClose", async () => {
+    stopSweeper?.();
     untrackQueue?.();
     stopSchedule();
     if (!options.queue) await queue.close();

@@ -14,7 +14,12 @@ import {
 } from "../../../../libs/errors/index.ts";
 import { compileValidator, findInputProblem } from "../../../../libs/http/index.ts";
 import { callEnded } from "../../../../libs/metrics/index.ts";
-import { ENDED_REASONS, statusesBefore, transitionFor } from "../../../../libs/telephony/call-status.ts";
+import {
+  ENDED_REASONS,
+  reportedEnd,
+  statusesBefore,
+  transitionFor,
+} from "../../../../libs/telephony/call-status.ts";
 import type { CallControlMessage, ControlBus } from "../../../../libs/telephony/control-bus.ts";
 import {
   issueMediaToken,
@@ -63,6 +68,11 @@ export interface TelephonyOptions {
   controlBus: ControlBus;
   /** Prices a call that ended without a media session (zero usage); billing's `recordCallCost`. */
   recordCallCost?: (callId: string) => Promise<unknown>;
+  /**
+   * Twilio reported the end of a call the media plane took: ends it if its media process died
+   * (libs/media/orphans.ts `applyProviderEnd`).
+   */
+  providerEnded?: (callId: string, end: { endedAt: Date; durationSeconds: number }) => Promise<unknown>;
   publicUrl: string;
   mediaPublicUrl: string;
   secretsKey: Buffer;
@@ -535,6 +545,17 @@ export class TelephonyService {
         callEnded(t.endedReason);
         await this.#o.admission.releaseCall(call.orgId, call.id);
         await this.#recordCost(call.id);
+      } else if (call.streamConnectedAt && this.#o.providerEnded) {
+        // The media session ends its own calls, unless its process died with the call: Twilio's
+        // report is then the authority on how long the call lived.
+        const end = reportedEnd(params);
+        if (end) {
+          try {
+            await this.#o.providerEnded(call.id, end);
+          } catch (err) {
+            this.#o.log?.warn({ err, callId: call.id }, "Twilio's end of call not applied");
+          }
+        }
       }
     }
     return xml(new twilio.twiml.VoiceResponse().toString());

@@ -1,0 +1,3 @@
+-- AlterTable
+ALTER TABLE "Call" ADD COLUMN     "providerDurationSeconds" INTEGER,
+ADD COLUMN     "providerEndedAt" TIMESTAMPTZ(3);
