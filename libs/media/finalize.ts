@@ -83,8 +83,35 @@ async function recordCostWithRetry(deps: FinalizeDeps, callId: string): Promise<
   }
 }
 
+/**
+ * Text as near as Postgres can store it: a call's record carries what customers' servers and
+ * providers said (tool results, transcripts, model output), and one NUL character (refused in text
+ * and jsonb) or unpaired UTF-16 surrogate (refused in jsonb) must not keep the whole call from
+ * being written and priced. Each becomes U+FFFD, the replacement character.
+ */
+function storableText(s: string): string {
+  return (s.includes("\u0000") ? s.replaceAll("\u0000", "\ufffd") : s).toWellFormed();
+}
+
+function storable<T>(value: T): T {
+  if (typeof value === "string") return storableText(value) as T;
+  if (Array.isArray(value)) return value.map(storable) as T;
+  if (value && typeof value === "object" && !(value instanceof Date)) {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[storableText(k)] = storable(v);
+    return out as T;
+  }
+  return value;
+}
+
 /** True when this call was written now; false when something else had already ended it. */
-export async function finalizeEndedCall(deps: FinalizeDeps, record: EndedCallRecord): Promise<boolean> {
+export async function finalizeEndedCall(deps: FinalizeDeps, given: EndedCallRecord): Promise<boolean> {
+  const record: EndedCallRecord = {
+    ...given,
+    transcript: storable(given.transcript),
+    messages: storable(given.messages),
+    artifact: storable(given.artifact),
+  };
   if (record.billing) {
     try {
       const written = await writeAndPrice(deps, record, record.billing);

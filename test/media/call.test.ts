@@ -1,11 +1,12 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import { createServer } from "node:http";
 import { after, before, describe, it } from "node:test";
 import twilio from "twilio";
 import { WebSocket } from "ws";
 import type { CallUsage } from "../../libs/billing/usage.ts";
 import type { ChatRequest, Script } from "../fakes/index.ts";
-import { sleep } from "../fakes/util.ts";
+import { closeServer, listenLoopback, sleep } from "../fakes/util.ts";
 import { ManualTimers } from "../helpers/manual-timers.ts";
 import {
   ACCOUNT_SID,
@@ -224,6 +225,55 @@ describe("media session: live calls end to end", { concurrency: true }, () => {
     assert.match(call.transcript ?? "", /AI: Your order shipped yesterday\./);
     const roles = (call.messages as unknown as StoredMessage[]).map((m) => m.role);
     assert.ok(roles.includes("tool_calls") && roles.includes("tool_call_result"));
+  });
+
+  it("a tool result with text Postgres cannot store (NUL, an unpaired surrogate) still ends and prices the call", async () => {
+    // The customer's tool server is outside our control: what it answers is stored as near as
+    // Postgres allows (U+FFFD for what it cannot hold) instead of the call never being written.
+    const name = "unstorable";
+    // A tool server of its own: the shared customer server's script belongs to the other tests.
+    const toolServer = createServer((req, res) => {
+      req.resume();
+      req.on("end", () => {
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end(
+          JSON.stringify({
+            results: [{ toolCallId: "call_nul", result: "Order 7\u0000 shipped \ud800 Monday" }],
+          }),
+        );
+      });
+    });
+    const toolPort = await listenLoopback(toolServer);
+    try {
+      const { sim } = await callAssistant(env, {
+        model: {
+          ...systemPrompt(name, (req) => {
+            const last = lastMessage(req);
+            if (last?.role === "tool") return { text: "It shipped." };
+            return { toolCalls: [{ id: "call_nul", name: "lookup_order", arguments: { orderNumber: "7" } }] };
+          }),
+          tools: [
+            {
+              type: "function",
+              function: { name: "lookup_order", parameters: { type: "object", properties: {} } },
+              server: { url: `http://127.0.0.1:${toolPort}/tools` },
+            },
+          ],
+        },
+      });
+      await waitForSpoken(sim, 1);
+      await sim.say("Where is my order?");
+      await waitUntil(() => requestsOf(env, name).length >= 2, 8000, "the second model request");
+      await waitForSpoken(sim, 2);
+      await sim.hangup();
+      const call = await finalizedCall(env, sim.callSid);
+      assertComplete(call);
+      const messages = call.messages as unknown as Array<StoredMessage & { result?: string }>;
+      const stored = messages.find((m) => m.role === "tool_call_result");
+      assert.equal(stored?.result, "Order 7\ufffd shipped \ufffd Monday");
+    } finally {
+      await closeServer(toolServer);
+    }
   });
 
   it("barge-in sends clear, aborts the model and truncates the assistant's message to what was heard", async () => {
