@@ -1,3 +1,9 @@
 export * from "./client.ts";
 export { applyMigrations } from "./schema-engine.ts";
-export { describeDatabase, migrateForStart, probeDatabase } from "./startup.ts";
+export {
+  describeDatabase,
+  migrateForStart,
+  pendingMigrations,
+  probeDatabase,
+  waitForMigrations,
+} from "./startup.ts";

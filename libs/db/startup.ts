@@ -1,6 +1,6 @@
 import pg from "pg";
 import { StartupError } from "../runtime/process.ts";
-import { applyMigrations } from "./schema-engine.ts";
+import { applyMigrations, loadMigrationsList } from "./schema-engine.ts";
 
 // Start-up checks of the database that fail with one line naming the cause. Prisma's migration
 // engine (WebAssembly) reports the same causes as a wasm stack trace, so a process checks the
@@ -82,5 +82,56 @@ export async function migrateForStart(url: string): Promise<string[]> {
     return await applyMigrations(url);
   } catch (err) {
     throw new StartupError(describeMigrationError(err));
+  }
+}
+
+/** The migrations this build ships (prisma/migrations) that the database has not applied. */
+export async function pendingMigrations(url: string): Promise<string[]> {
+  const shipped = (await loadMigrationsList()).migrationDirectories.map((d) => d.path);
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
+  client.on("error", () => {});
+  let applied: Set<string>;
+  try {
+    await client.connect();
+    const res = await client.query<{ migration_name: string }>(
+      `SELECT migration_name FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL`,
+    );
+    applied = new Set(res.rows.map((r) => r.migration_name));
+  } catch (err) {
+    // No history table yet: nothing applied.
+    if ((err as { code?: string }).code !== "42P01") {
+      throw new StartupError(
+        `cannot use the database ${describeDatabase(url)} (DATABASE_URL): ${databaseCause(err, 5000)}`,
+      );
+    }
+    applied = new Set();
+  } finally {
+    await client.end().catch(() => {});
+  }
+  return shipped.filter((name) => !applied.has(name));
+}
+
+/**
+ * Waits until every migration this build ships is applied (by someone else: the migrate Job), so a
+ * new version never runs on an old schema. Applies nothing itself.
+ */
+export async function waitForMigrations(
+  url: string,
+  options: { timeoutMs?: number; intervalMs?: number; onWaiting?: (pending: string[]) => void } = {},
+): Promise<void> {
+  const timeoutMs = options.timeoutMs ?? 600_000;
+  const deadline = Date.now() + timeoutMs;
+  let announced = false;
+  for (;;) {
+    const pending = await pendingMigrations(url);
+    if (pending.length === 0) return;
+    if (!announced) options.onWaiting?.(pending);
+    announced = true;
+    if (Date.now() > deadline) {
+      throw new StartupError(
+        `migrations not applied after ${timeoutMs / 1000} s: ${pending.join(", ")} (is the migrate job running?)`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, options.intervalMs ?? 2000));
   }
 }

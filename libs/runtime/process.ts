@@ -57,6 +57,12 @@ export async function listenOrFail(
   }
 }
 
+/**
+ * How long the api and the worker give in-flight requests and running jobs when stopping, before
+ * they exit 1 anyway: inside Kubernetes' default 30 s grace (their pods allow more).
+ */
+export const STOP_DEADLINE_MS = 25_000;
+
 export interface ShutdownOptions {
   /**
    * What a second signal does instead of waiting for the drain: the media app ends its remaining

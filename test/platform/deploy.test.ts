@@ -1,10 +1,18 @@
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import dockerignoreModule from "@balena/dockerignore";
+import { ScaledObject } from "@kubernetes-models/keda/keda.sh/v1alpha1";
 import type { FastifyInstance } from "fastify";
+import { Deployment } from "kubernetes-models/apps/v1";
+import { HorizontalPodAutoscaler } from "kubernetes-models/autoscaling/v2";
+import { Job } from "kubernetes-models/batch/v1";
+import { Ingress } from "kubernetes-models/networking.k8s.io/v1";
+import { PodDisruptionBudget } from "kubernetes-models/policy/v1";
+import { ConfigMap, Namespace, Service } from "kubernetes-models/v1";
 import ts from "typescript";
 import YAML from "yaml";
 import { buildApi } from "../../apps/api/src/app.ts";
@@ -13,8 +21,11 @@ import { buildMedia } from "../../apps/media/src/app.ts";
 import { loadMediaConfig } from "../../apps/media/src/config.ts";
 import { buildWorker } from "../../apps/worker/src/app.ts";
 import { loadWorkerConfig } from "../../apps/worker/src/config.ts";
-import { EnvSchema, parseEnv, requireVar } from "../../libs/config/index.ts";
+import { type CommonConfig, EnvSchema, parseEnv, requireVar } from "../../libs/config/index.ts";
 import { SHUTDOWN_MARGIN_MS } from "../../libs/media/call-registry.ts";
+import { registry } from "../../libs/metrics/index.ts";
+import { STOP_DEADLINE_MS } from "../../libs/runtime/index.ts";
+import { CreateAssistantDTO } from "../../libs/vapi/assistant.ts";
 import { createTestDatabase, type TestDatabase } from "../helpers/db.ts";
 
 // No Docker engine or cluster runs here, so the deployment files are checked against the code:
@@ -58,7 +69,7 @@ function imageCommand(command: unknown): { file: string; runs: (typeof ENTRY)[st
   return { file, runs, args };
 }
 
-const LOADERS: Record<AppName, (env: Record<string, string>) => { port: number }> = {
+const LOADERS: Record<AppName, (env: Record<string, string>) => CommonConfig & { port: number }> = {
   api: loadApiConfig,
   media: loadMediaConfig,
   worker: loadWorkerConfig,
@@ -369,4 +380,402 @@ describe("infra/Dockerfile and .dockerignore", () => {
     }
     assert.ok(ignore.ignores("node_modules/x/index.js"), "the host's node_modules never overrides npm ci");
   });
+});
+
+// ------------------------------------------------------------------ infra/k8s (kustomize)
+
+type Json = Record<string, unknown>;
+interface K8sObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  spec?: Json;
+  data?: Record<string, string>;
+}
+interface EnvVar {
+  name: string;
+  value?: string;
+  valueFrom?: { secretKeyRef?: { name: string; key: string; optional?: boolean } };
+}
+interface Container {
+  name: string;
+  image: string;
+  command?: string[];
+  args?: string[];
+  ports?: { name?: string; containerPort: number }[];
+  env?: EnvVar[];
+  envFrom?: { configMapRef?: { name: string }; secretRef?: { name: string } }[];
+  resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
+  readinessProbe?: Probe;
+  livenessProbe?: Probe;
+  startupProbe?: Probe;
+  lifecycle?: { preStop?: { sleep?: { seconds: number } } };
+  securityContext?: { allowPrivilegeEscalation?: boolean; readOnlyRootFilesystem?: boolean };
+}
+interface Probe {
+  httpGet?: { path: string; port: string | number };
+  tcpSocket?: { port: string | number };
+}
+interface PodSpec {
+  containers: Container[];
+  initContainers?: Container[];
+  terminationGracePeriodSeconds?: number;
+  securityContext?: { runAsNonRoot?: boolean };
+  restartPolicy?: string;
+}
+interface Workload extends K8sObject {
+  spec: {
+    selector?: { matchLabels: Record<string, string> };
+    template: { metadata: K8sObject["metadata"]; spec: PodSpec };
+  };
+}
+
+/** The schema check of each kind: kubernetes-models (and its KEDA package) validate like the API server's OpenAPI schemas. */
+function validator<T>(Model: new (data: T) => { validate(): void }): (o: unknown) => void {
+  return (o) => new Model(o as T).validate();
+}
+const SCHEMAS: Record<string, (o: unknown) => void> = {
+  "v1/Namespace": validator(Namespace),
+  "v1/ConfigMap": validator(ConfigMap),
+  "v1/Service": validator(Service),
+  "apps/v1/Deployment": validator(Deployment),
+  "batch/v1/Job": validator(Job),
+  "policy/v1/PodDisruptionBudget": validator(PodDisruptionBudget),
+  "networking.k8s.io/v1/Ingress": validator(Ingress),
+  "autoscaling/v2/HorizontalPodAutoscaler": validator(HorizontalPodAutoscaler),
+  "keda.sh/v1alpha1/ScaledObject": validator(ScaledObject),
+};
+
+function kustomize(dir: string): K8sObject[] {
+  // kubectl's built-in kustomize renders offline (no cluster is contacted).
+  const out = execFileSync("kubectl", ["kustomize", path.join(ROOT, dir)], { encoding: "utf8" });
+  return YAML.parseAllDocuments(out).map((d) => d.toJS() as K8sObject);
+}
+
+function cpuMillis(q: string): number {
+  return q.endsWith("m") ? Number(q.slice(0, -1)) : Number(q) * 1000;
+}
+function bytes(q: string): number {
+  const m = /^(\d+)(Ki|Mi|Gi)?$/.exec(q);
+  assert.ok(m, `a memory quantity: ${q}`);
+  return Number(m[1]) * { Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3, "": 1 }[m[2] ?? ""]!;
+}
+
+/** Variables that are secrets: never a literal value or a ConfigMap entry, always a Secret reference. */
+const SECRET_VARIABLES = Object.keys(EnvSchema.properties).filter((k) =>
+  /KEY|TOKEN|SECRET|^DATABASE_URL$|^REDIS_URL$/.test(k),
+);
+const SECRET_NAME = "switchboard-secrets";
+/** Stand-ins for what the operator's Secret holds, valid for the configuration. */
+const SECRET_VALUES: Record<string, string> = {
+  DATABASE_URL: "postgresql://switchboard:pw@postgres.example.internal:5432/switchboard",
+  REDIS_URL: "redis://redis.example.internal:6379",
+  ...SECRETS,
+};
+/** The longest call an assistant may ask for (Vapi's maxDurationSeconds maximum). */
+const LONGEST_CALL_S = (CreateAssistantDTO.properties.maxDurationSeconds as { maximum: number }).maximum;
+const COMPONENT = "app.kubernetes.io/component";
+
+describe("Kubernetes manifests (infra/k8s: kustomize base and production overlay) against the code", () => {
+  let database: TestDatabase;
+  let routes: Record<AppName, Routes>;
+  const rendered: Record<string, K8sObject[]> = {};
+  const apiPaths = Object.keys((YAML.parse(read("openapi.yaml")) as { paths: Json }).paths);
+
+  before(async () => {
+    database = await createTestDatabase();
+    routes = await appRoutes(database);
+    rendered.base = kustomize("infra/k8s/base");
+    rendered.production = kustomize("infra/k8s/overlays/production");
+  });
+  after(async () => {
+    await database.drop();
+  });
+
+  const find = (objects: K8sObject[], kind: string, name: string) =>
+    objects.find((o) => o.kind === kind && o.metadata.name === name);
+  const workloads = (objects: K8sObject[]) =>
+    objects.filter((o): o is Workload => o.kind === "Deployment" || o.kind === "Job");
+
+  /** A container's environment as the app would see it; checks every reference on the way. */
+  function containerEnv(objects: K8sObject[], c: Container): Record<string, string> {
+    const env: Record<string, string> = {};
+    for (const from of c.envFrom ?? []) {
+      assert.equal(from.secretRef, undefined, `${c.name}: secrets by key, not wholesale`);
+      const cm = find(objects, "ConfigMap", from.configMapRef?.name ?? "");
+      assert.ok(cm, `${c.name}: ConfigMap ${from.configMapRef?.name} exists`);
+      for (const [k, v] of Object.entries(cm.data ?? {})) {
+        assert.ok(!SECRET_VARIABLES.includes(k), `${k} is a secret: not in a ConfigMap`);
+        env[k] = v;
+      }
+    }
+    for (const e of c.env ?? []) {
+      const ref = e.valueFrom?.secretKeyRef;
+      if (SECRET_VARIABLES.includes(e.name)) assert.ok(ref, `${c.name}: ${e.name} comes from the Secret`);
+      if (ref) {
+        assert.equal(ref.name, SECRET_NAME, `${c.name}: ${e.name} from the one Secret`);
+        assert.equal(ref.key, e.name, `${c.name}: the Secret's key is the variable's name`);
+        // Optional keys are left out: the required ones alone must make a valid configuration.
+        if (!ref.optional) {
+          assert.ok(SECRET_VALUES[e.name], `${e.name}: a required secret this test knows`);
+          env[e.name] = SECRET_VALUES[e.name] ?? "";
+        }
+      } else env[e.name] = e.value ?? "";
+    }
+    return env;
+  }
+
+  for (const which of ["base", "production"]) {
+    describe(which, () => {
+      const objects = () => rendered[which] ?? [];
+
+      it("every object is valid against its Kubernetes (or KEDA) schema; no Secret is rendered", () => {
+        const kinds = new Set<string>();
+        for (const o of objects()) {
+          const key = `${o.apiVersion}/${o.kind}`;
+          const validate = SCHEMAS[key];
+          assert.ok(validate, `${key} (${o.metadata.name}) is a kind this test validates`);
+          assert.doesNotThrow(() => validate(o), `${key} ${o.metadata.name}`);
+          kinds.add(o.kind);
+        }
+        assert.ok(!kinds.has("Secret"), "secrets are referenced, never inlined");
+        for (const k of ["Deployment", "Job", "Service", "Ingress", "PodDisruptionBudget", "ScaledObject"]) {
+          assert.ok(kinds.has(k), `renders a ${k}`);
+        }
+      });
+
+      it("every container runs a file of the image through tini, with known variables and every required one set", () => {
+        const images = new Set<string>();
+        const runs: Record<string, string> = {};
+        for (const w of workloads(objects())) {
+          const pod = w.spec.template.spec;
+          for (const c of [...(pod.initContainers ?? []), ...pod.containers]) {
+            images.add(c.image);
+            assert.equal(
+              c.command,
+              undefined,
+              `${c.name}: args, so the image's ENTRYPOINT (tini) stays PID 1`,
+            );
+            const { runs: app, args } = imageCommand(c.args);
+            const env = containerEnv(objects(), c);
+            if (pod.initContainers?.includes(c)) {
+              assert.deepEqual([app, args], ["migrate", ["--wait"]], `${c.name} waits for the migrations`);
+            } else runs[w.metadata.name] = app;
+            appConfig(app as AppName | "migrate", env);
+          }
+        }
+        assert.equal(images.size, 1, `one image for everything: ${[...images].join(", ")}`);
+        assert.deepEqual(runs, {
+          "switchboard-api": "api",
+          "switchboard-media": "media",
+          "switchboard-worker": "worker",
+          "switchboard-migrate": "migrate",
+        });
+        // Each app Deployment waits for the migrations; the Job applies them.
+        for (const name of ["switchboard-api", "switchboard-media", "switchboard-worker"]) {
+          const d = find(objects(), "Deployment", name) as Workload;
+          assert.equal(d.spec.template.spec.initContainers?.length, 1, name);
+        }
+      });
+
+      it("ports, probes and scrape annotations name the port each app listens on and paths it serves", () => {
+        for (const d of objects().filter((o): o is Workload => o.kind === "Deployment")) {
+          const app = d.metadata.labels?.[COMPONENT] as AppName;
+          const c = d.spec.template.spec.containers[0] as Container;
+          const config = appConfig(app, containerEnv(objects(), c));
+          const http = c.ports?.find((p) => p.name === "http");
+          assert.equal(http?.containerPort, config?.port, `${app}: containerPort is the app's port`);
+          for (const probe of [c.readinessProbe, c.livenessProbe, c.startupProbe]) {
+            assert.ok(probe, `${app} has startup, readiness and liveness probes`);
+            const port = probe.httpGet?.port ?? probe.tcpSocket?.port;
+            assert.equal(port, "http", app);
+            if (probe.httpGet) assert.ok(probe.httpGet.path === "/health" && routes[app].health, app);
+          }
+          assert.equal(
+            c.readinessProbe?.httpGet?.path,
+            "/health",
+            `${app} is ready when its dependencies are`,
+          );
+          const a = d.spec.template.metadata.annotations ?? {};
+          assert.equal(a["prometheus.io/scrape"], "true", app);
+          assert.equal(Number(a["prometheus.io/port"]), config?.port, app);
+          assert.equal(a["prometheus.io/path"], "/metrics", app);
+          assert.ok(routes[app].metrics, `${app} serves GET /metrics`);
+        }
+      });
+
+      it("Services, Ingresses, PDBs and autoscalers reach what exists", () => {
+        const deployments = objects().filter((o): o is Workload => o.kind === "Deployment");
+        const selects = (selector: Record<string, string> | undefined) =>
+          deployments.filter((d) =>
+            Object.entries(selector ?? {}).every(([k, v]) => d.spec.template.metadata.labels?.[k] === v),
+          );
+        for (const s of objects().filter((o) => o.kind === "Service")) {
+          const spec = s.spec as {
+            selector: Record<string, string>;
+            ports: { name: string; targetPort: string }[];
+          };
+          const [d, ...more] = selects(spec.selector);
+          assert.ok(d && more.length === 0, `Service ${s.metadata.name} selects one Deployment`);
+          for (const p of spec.ports) {
+            assert.ok(d.spec.template.spec.containers[0]?.ports?.some((cp) => cp.name === p.targetPort));
+          }
+        }
+        for (const p of objects().filter((o) => o.kind === "PodDisruptionBudget")) {
+          const sel = (p.spec as { selector: { matchLabels: Record<string, string> } }).selector.matchLabels;
+          assert.equal(selects(sel).length, 1, `PDB ${p.metadata.name} covers one Deployment`);
+        }
+        for (const i of objects().filter((o) => o.kind === "Ingress")) {
+          const rules = (
+            i.spec as {
+              rules: {
+                http: { paths: { backend: { service: { name: string; port: { name: string } } } }[] };
+              }[];
+            }
+          ).rules;
+          for (const p of rules.flatMap((r) => r.http.paths)) {
+            const svc = find(objects(), "Service", p.backend.service.name);
+            const ports = (svc?.spec as { ports: { name: string }[] } | undefined)?.ports ?? [];
+            assert.ok(
+              ports.some((sp) => sp.name === p.backend.service.port.name),
+              `${i.metadata.name} → ${p.backend.service.name}`,
+            );
+          }
+        }
+        const targets = objects()
+          .filter((o) => o.kind === "ScaledObject" || o.kind === "HorizontalPodAutoscaler")
+          .map((o) => (o.spec as { scaleTargetRef: { kind: string; name: string } }).scaleTargetRef);
+        for (const t of targets) assert.ok(find(objects(), t.kind, t.name), `${t.kind} ${t.name} exists`);
+        assert.equal(
+          new Set(targets.map((t) => t.name)).size,
+          targets.length,
+          "one autoscaler per Deployment",
+        );
+      });
+
+      it("the API's Ingress routes its paths and never /metrics; media's routes the stream with timeouts beyond the longest call", () => {
+        const config = appConfig(
+          "api",
+          containerEnv(
+            objects(),
+            (find(objects(), "Deployment", "switchboard-api") as Workload).spec.template.spec
+              .containers[0] as Container,
+          ),
+        );
+        const publicUrl = new URL(config?.publicUrl ?? "");
+        const mediaUrl = new URL(config?.mediaPublicUrl ?? "");
+        const rule = (name: string) => {
+          const i = find(objects(), "Ingress", name);
+          const spec = i?.spec as {
+            rules: { host: string; http: { paths: { path: string; pathType: string }[] } }[];
+          };
+          return {
+            annotations: i?.metadata.annotations ?? {},
+            host: spec.rules[0]?.host,
+            paths: spec.rules[0]?.http.paths ?? [],
+          };
+        };
+        const api = rule("switchboard-api");
+        assert.equal(api.host, publicUrl.hostname, "PUBLIC_URL's host (Twilio signs webhooks against it)");
+        const routed = api.paths.map((p) => p.path);
+        const needed = new Set([...apiPaths.map((p) => `/${p.split("/")[1]}`), "/docs", "/dashboard"]);
+        assert.deepEqual(new Set(routed), needed, "every API path, nothing else");
+        assert.ok(routes.api.health && !routed.includes("/") && !routed.includes("/metrics"));
+
+        const media = rule("switchboard-media");
+        assert.equal(media.host, mediaUrl.hostname, "MEDIA_PUBLIC_URL's host");
+        assert.equal(mediaUrl.protocol, which === "production" ? "wss:" : mediaUrl.protocol);
+        assert.deepEqual(
+          media.paths.map((p) => [p.path, p.pathType]),
+          [["/twilio/stream", "Exact"]],
+        );
+        assert.ok(routes.media.stream, "the media app serves /twilio/stream");
+        for (const t of ["proxy-read-timeout", "proxy-send-timeout"]) {
+          const s = Number(media.annotations[`nginx.ingress.kubernetes.io/${t}`]);
+          assert.ok(s > LONGEST_CALL_S, `${t} ${s} s > the longest call, ${LONGEST_CALL_S} s`);
+        }
+      });
+
+      it("media pods stop gracefully: preStop, then the drain, within the grace period; api and worker within theirs", () => {
+        for (const d of objects().filter((o): o is Workload => o.kind === "Deployment")) {
+          const pod = d.spec.template.spec;
+          const c = pod.containers[0] as Container;
+          const graceMs = (pod.terminationGracePeriodSeconds ?? 30) * 1000;
+          if (d.metadata.name !== "switchboard-media") {
+            assert.ok(
+              graceMs > STOP_DEADLINE_MS,
+              `${d.metadata.name}: grace beyond the process's own deadline`,
+            );
+            continue;
+          }
+          const config = loadMediaConfig(containerEnv(objects(), c));
+          const preStopMs = (c.lifecycle?.preStop?.sleep?.seconds ?? 0) * 1000;
+          assert.ok(preStopMs > 0, "a preStop pause while endpoints drop the pod");
+          assert.ok(
+            graceMs > preStopMs + config.drainMs + SHUTDOWN_MARGIN_MS,
+            `grace ${graceMs} ms > preStop ${preStopMs} + drain ${config.drainMs} + ${SHUTDOWN_MARGIN_MS} ms`,
+          );
+          // The base lets calls of the default length finish; production, the longest Vapi allows.
+          const covered = which === "production" ? LONGEST_CALL_S : 600;
+          assert.ok(
+            config.drainMs >= covered * 1000,
+            `MEDIA_DRAIN_MS ${config.drainMs} covers ${covered} s calls`,
+          );
+        }
+      });
+
+      it("every container has CPU and memory requests and limits; pods run as non-root without privilege escalation", () => {
+        for (const w of workloads(objects())) {
+          const pod = w.spec.template.spec;
+          assert.equal(pod.securityContext?.runAsNonRoot, true, w.metadata.name);
+          for (const c of [...(pod.initContainers ?? []), ...pod.containers]) {
+            const { requests = {}, limits = {} } = c.resources ?? {};
+            assert.ok(
+              requests.cpu && limits.cpu && requests.memory && limits.memory,
+              `${w.metadata.name}/${c.name}`,
+            );
+            assert.ok(cpuMillis(requests.cpu) <= cpuMillis(limits.cpu), `${c.name} cpu`);
+            assert.ok(bytes(requests.memory) <= bytes(limits.memory), `${c.name} memory`);
+            assert.equal(c.securityContext?.allowPrivilegeEscalation, false, c.name);
+          }
+        }
+      });
+
+      it("autoscaling: media on active calls per pod, worker on waiting jobs (metrics the apps export), api on CPU", () => {
+        const trigger = (name: string) => {
+          const so = find(objects(), "ScaledObject", name)?.spec as {
+            triggers: { type: string; metricType?: string; metadata: { query: string; threshold: string } }[];
+          };
+          assert.equal(so.triggers.length, 1);
+          return so.triggers[0] as (typeof so.triggers)[0];
+        };
+        const media = trigger("switchboard-media");
+        assert.equal(media.type, "prometheus");
+        assert.equal(media.metricType, "AverageValue", "calls per pod");
+        assert.equal(media.metadata.query, "sum(switchboard_media_active_calls)");
+        assert.ok(registry.getSingleMetric("switchboard_media_active_calls"), "the media app exports it");
+        const worker = trigger("switchboard-worker");
+        assert.match(worker.metadata.query, /\bswitchboard_queue_waiting_jobs\b/);
+        assert.ok(registry.getSingleMetric("switchboard_queue_waiting_jobs"), "the worker exports it");
+        const hpa = find(objects(), "HorizontalPodAutoscaler", "switchboard-api")?.spec as {
+          metrics: { type: string; resource?: { name: string } }[];
+        };
+        assert.deepEqual(
+          hpa.metrics.map((m) => [m.type, m.resource?.name]),
+          [["Resource", "cpu"]],
+        );
+
+        // The documented alternative without KEDA: a plain HPA on the same metric and target.
+        const alt = YAML.parse(read("infra/k8s/alternatives/media-hpa.yaml")) as K8sObject;
+        assert.doesNotThrow(() => SCHEMAS["autoscaling/v2/HorizontalPodAutoscaler"]?.(alt));
+        const spec = alt.spec as {
+          scaleTargetRef: { name: string };
+          metrics: { pods: { metric: { name: string }; target: { averageValue: string } } }[];
+        };
+        assert.equal(spec.scaleTargetRef.name, "switchboard-media");
+        assert.equal(spec.metrics[0]?.pods.metric.name, "switchboard_media_active_calls");
+        assert.equal(spec.metrics[0]?.pods.target.averageValue, media.metadata.threshold);
+      });
+    });
+  }
 });

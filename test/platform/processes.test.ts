@@ -16,6 +16,7 @@ import {
   spawnApp,
   spawnProcess,
   waitForHealth,
+  waitForOutput,
 } from "../helpers/processes.ts";
 import {
   callAssistant,
@@ -191,7 +192,7 @@ describe("the image's layout (npm run build): compiled JavaScript run by node", 
     await flushSpawnedRedis();
   });
 
-  it("migrates an empty database, serves the API, answers the HEALTHCHECK, and stops on SIGTERM", async (t) => {
+  it("waits for migrations (the pods' initContainer), migrates an empty database, serves the API, answers the HEALTHCHECK, stops on SIGTERM", async (t) => {
     const build = spawnProcess(process.execPath, ["--import", "tsx", "scripts/build.ts", out], {});
     spawned.push(build);
     assert.equal((await build.exit(180_000)).code, 0, build.output);
@@ -203,10 +204,18 @@ describe("the image's layout (npm run build): compiled JavaScript run by node", 
     const run = (file: string, env: Record<string, string>, args: string[] = []) =>
       spawnProcess(process.execPath, [path.join(out, file), ...args], env);
 
+    // The pods' initContainer: waits, applying nothing, until the migrate Job has run.
+    const waiting = run("scripts/db-migrate.js", { DATABASE_URL: url.toString() }, ["--wait"]);
+    spawned.push(waiting);
+    await waitForOutput(waiting, "migrate: waiting for ", 60_000);
+    assert.match(waiting.output, /waiting for \d{14}_init, /);
+
     const migrate = run("scripts/db-migrate.js", { DATABASE_URL: url.toString() });
     spawned.push(migrate);
     assert.equal((await migrate.exit(120_000)).code, 0, migrate.output);
     assert.match(migrate.output, /^migrate: applied \d{14}_init, /m);
+    assert.equal((await waiting.exit(30_000)).code, 0, waiting.output);
+    assert.match(waiting.output, /^migrate: database is up to date$/m);
 
     const port = await freePort();
     const api = run("apps/api/src/main.js", {

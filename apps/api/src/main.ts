@@ -1,5 +1,11 @@
 import { migrateForStart, probeDatabase } from "../../../libs/db/index.ts";
-import { listenOrFail, loadOrExit, onShutdown, startOrExit } from "../../../libs/runtime/index.ts";
+import {
+  listenOrFail,
+  loadOrExit,
+  onShutdown,
+  STOP_DEADLINE_MS,
+  startOrExit,
+} from "../../../libs/runtime/index.ts";
 import { buildApi } from "./app.ts";
 import { loadApiConfig } from "./config.ts";
 
@@ -14,5 +20,5 @@ const app = await startOrExit("api", async () => {
   return app;
 });
 app.log.info({ startupMs: Math.round(process.uptime() * 1000) }, "ready");
-// In-flight requests finish (Fastify's close); 25 s is inside Kubernetes' default 30 s grace.
-onShutdown(() => app.close(), { deadlineMs: 25_000 });
+// In-flight requests finish (Fastify's close), within STOP_DEADLINE_MS.
+onShutdown(() => app.close(), { deadlineMs: STOP_DEADLINE_MS });

@@ -1,5 +1,11 @@
 import { probeDatabase } from "../../../libs/db/index.ts";
-import { listenOrFail, loadOrExit, onShutdown, startOrExit } from "../../../libs/runtime/index.ts";
+import {
+  listenOrFail,
+  loadOrExit,
+  onShutdown,
+  STOP_DEADLINE_MS,
+  startOrExit,
+} from "../../../libs/runtime/index.ts";
 import { buildWorker } from "./app.ts";
 import { loadWorkerConfig } from "./config.ts";
 
@@ -15,4 +21,4 @@ const app = await startOrExit("worker", async () => {
 app.log.info({ startupMs: Math.round(process.uptime() * 1000) }, "ready");
 // No new jobs are fetched; running ones finish (BullMQ's close). A job cut off by the deadline is
 // picked up again by another worker once BullMQ sees it stalled.
-onShutdown(() => app.close(), { deadlineMs: 25_000 });
+onShutdown(() => app.close(), { deadlineMs: STOP_DEADLINE_MS });
