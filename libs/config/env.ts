@@ -82,6 +82,11 @@ export const EnvSchema = Type.Object({
    * whose heartbeat stopped. Set the same value on every process.
    */
   CALL_LEASE_MS: Type.Optional(Type.Integer({ minimum: 1000, maximum: 600_000 })),
+  /**
+   * A job whose worker died (webhook delivery, Stripe usage…) runs again within about 1.5 × this
+   * once a worker runs (ms, default 30000): BullMQ's lock on a running job, renewed every half of it.
+   */
+  WORKER_JOB_LOCK_MS: Type.Optional(Type.Integer({ minimum: 1000, maximum: 600_000 })),
 });
 export type Env = Static<typeof EnvSchema>;
 
@@ -100,6 +105,7 @@ const NUMERIC = new Set([
   "MEDIA_MAX_CONNECTIONS",
   "MEDIA_MAX_PENDING_PER_ADDRESS",
   "CALL_LEASE_MS",
+  "WORKER_JOB_LOCK_MS",
 ]);
 
 /** Validates the raw environment; throws ConfigError naming every bad variable. */

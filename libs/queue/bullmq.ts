@@ -26,7 +26,18 @@ export class BullMqQueue implements JobQueue {
 
   constructor(
     private readonly connection: Redis,
-    private readonly options: { prefix?: string; concurrency?: number } = {},
+    private readonly options: {
+      prefix?: string;
+      concurrency?: number;
+      /**
+       * How long a running job's lock lasts without renewal (renewed every half of it while the job
+       * runs). A worker that dies (SIGKILL, OOM) stops renewing: once the lock has expired, any
+       * running worker's stalled-job check (every half of it) puts the job back in the queue, and it
+       * runs again, with the same payload (the same idempotency key, the same meter identifiers).
+       * Default 30 s.
+       */
+      lockMs?: number;
+    } = {},
   ) {}
 
   private queue(name: string): Queue {
@@ -74,6 +85,11 @@ export class BullMqQueue implements JobQueue {
           connection: { ...this.connection.options, maxRetriesPerRequest: null },
           prefix: this.options.prefix ?? "switchboard",
           concurrency: this.options.concurrency ?? 16,
+          lockDuration: this.options.lockMs ?? 30_000,
+          stalledInterval: Math.max(500, Math.round((this.options.lockMs ?? 30_000) / 2)),
+          // A job is put back after a worker died under it up to 3 times (BullMQ's default is once);
+          // a job that keeps killing its worker then fails instead of taking every worker down.
+          maxStalledCount: 3,
           settings: {
             backoffStrategy: (
               attemptsMade: number,

@@ -167,6 +167,7 @@ export class FakeStripe {
   readonly #now: () => number;
   #failures: { remaining: number; status: number; skip: number } = { remaining: 0, status: 500, skip: 0 };
   #invoiceReadFailures: { remaining: number; status: number } = { remaining: 0, status: 500 };
+  #slowMeterAnswers: { remaining: number; ms: number } = { remaining: 0, ms: 0 };
   #seq = 0;
 
   private constructor(server: Server, port: number, opts: FakeStripeOptions) {
@@ -205,6 +206,14 @@ export class FakeStripe {
    */
   failNext(n: number, status = 500, skip = 0): void {
     this.#failures = { remaining: n, status, skip };
+  }
+
+  /**
+   * The next `n` meter-event POSTs are applied at once (recorded, aggregated) but answered `ms`
+   * later: a client that dies meanwhile never learns that Stripe has the event.
+   */
+  answerMeterEventsLate(n: number, ms: number): void {
+    this.#slowMeterAnswers = { remaining: n, ms };
   }
 
   /** The next `n` GET /v1/invoices/{id} answer `status` (Stripe api_error). */
@@ -336,8 +345,21 @@ export class FakeStripe {
     const url = new URL(req.url ?? "/", "http://127.0.0.1");
     const raw = (await readBody(req)).toString("utf8");
     const idempotencyKey = method === "POST" ? headerValue(req, "idempotency-key") : undefined;
+    const late =
+      method === "POST" && url.pathname === "/v1/billing/meter_events" && this.#slowMeterAnswers.remaining > 0
+        ? this.#slowMeterAnswers.ms
+        : 0;
+    if (late > 0) this.#slowMeterAnswers.remaining -= 1;
     const send = (status: number, body: unknown, extra: Record<string, string> = {}) => {
       this.requests.push({ method, path: url.pathname, idempotencyKey, status });
+      if (late > 0) {
+        setTimeout(() => answer(status, body, extra), late);
+        return;
+      }
+      answer(status, body, extra);
+    };
+    const answer = (status: number, body: unknown, extra: Record<string, string>) => {
+      if (res.destroyed) return;
       const text = JSON.stringify(body);
       res.writeHead(status, {
         "content-type": "application/json",

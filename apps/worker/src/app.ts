@@ -55,7 +55,7 @@ export async function buildWorker(
   const queue: JobQueue =
     options.queue ??
     (redis
-      ? new BullMqQueue(redis)
+      ? new BullMqQueue(redis, { lockMs: config.jobLockMs })
       : new InProcessQueue((err, job) => app.log.warn({ err, job }, "job attempt failed")));
   const log = app.log;
   const secrets = new SecretBox(config.secretsKey, config.previousSecretsKeys);

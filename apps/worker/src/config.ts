@@ -11,6 +11,8 @@ export interface WorkerConfig extends CommonConfig {
   host: string;
   /** Prices calls whose cost the media plane could not record (see ensureCallCost). */
   priceCatalog: PriceCatalog;
+  /** WORKER_JOB_LOCK_MS: a job whose worker died runs again within about 1.5 × this. */
+  jobLockMs: number;
 }
 
 export function workerConfigFromEnv(env: Env): WorkerConfig {
@@ -19,6 +21,7 @@ export function workerConfigFromEnv(env: Env): WorkerConfig {
     port: env.WORKER_PORT ?? 3002,
     host: env.HOST ?? "0.0.0.0",
     priceCatalog: priceCatalogFromEnv(env),
+    jobLockMs: env.WORKER_JOB_LOCK_MS ?? 30_000,
   };
 }
 
