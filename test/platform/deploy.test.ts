@@ -448,7 +448,17 @@ const SCHEMAS: Record<string, (o: unknown) => void> = {
 
 function kustomize(dir: string): K8sObject[] {
   // kubectl's built-in kustomize renders offline (no cluster is contacted).
-  const out = execFileSync("kubectl", ["kustomize", path.join(ROOT, dir)], { encoding: "utf8" });
+  let out: string;
+  try {
+    out = execFileSync("kubectl", ["kustomize", path.join(ROOT, dir)], { encoding: "utf8" });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") {
+      throw new Error(
+        "kubectl (with its built-in kustomize) renders infra/k8s: install it (apt-get install kubectl)",
+      );
+    }
+    throw err;
+  }
   return YAML.parseAllDocuments(out).map((d) => d.toJS() as K8sObject);
 }
 
