@@ -1574,7 +1574,12 @@ export class CallSession {
       if (held) stt?.sendAudio(held);
       await Promise.allSettled([stt?.close(), this.#unsubscribe?.()]);
       this.#abort.abort();
-      if (!opts.keepTwilio && this.#transport.open) this.#transport.close(1000, "call ended");
+      if (!opts.keepTwilio && this.#transport.open) {
+        // A stream whose token is still being checked is no call yet: it hears what a bad token
+        // hears, not "call ended" (a good token still claims the call, which #start then ends).
+        if (wasStarting && this.callId === "") this.#transport.close(1008, "stream refused");
+        else this.#transport.close(1000, "call ended");
+      }
       // Ended while still starting (hang-up, socket close, shutdown): the setup in flight stops at
       // its next step; the call is written as ended with what little was used (nothing billable).
       if (wasStarting) {

@@ -100,6 +100,20 @@ describe("media port: start deadline and connection caps", () => {
     await counted(0, 1);
   });
 
+  it("a replayed token followed at once by stop is refused like any bad token (1008), and the call goes on", async () => {
+    assert.ok(call);
+    const { callId, token } = call.customParameters;
+    const replay = await openStream(url, "127.0.0.9");
+    // Both frames arrive before the token's check (a database round trip) answers.
+    replay.ws.send(JSON.stringify({ event: "start", start: { customParameters: { callId, token } } }));
+    replay.ws.send(JSON.stringify({ event: "stop" }));
+    assert.deepEqual(await replay.closed, { code: 1008, reason: "stream refused" });
+    const turn = await call.say("Still there?");
+    await call.waitForAudio({ since: turn.lastVoicedAt ?? Date.now(), timeoutMs: 5000 });
+    assert.equal(call.ended, false);
+    await counted(0, 1);
+  });
+
   it("one address holds at most MEDIA_MAX_PENDING_PER_ADDRESS unauthenticated streams (1013 beyond); calls do not count", async () => {
     // The live call's stream comes from 127.0.0.1 too: authenticated, it takes none of the three.
     const local = await Promise.all([1, 2, 3].map(() => openStream(url)));
