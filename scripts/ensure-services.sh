@@ -37,4 +37,9 @@ if [ ! -x /usr/bin/chromium ]; then
   echo "ensure-services: installing Chromium"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
+# The deployment test renders the Kubernetes manifests offline with `kubectl kustomize`.
+if ! command -v kubectl >/dev/null; then
+  echo "ensure-services: installing kubectl"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kubectl >/dev/null
+fi
 echo "ensure-services: postgres and redis are up"
