@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { connect, createServer } from "node:net";
+import { connect, createServer, type Server, type Socket } from "node:net";
 import path from "node:path";
 
 // Real OS processes for fault tests: an app started as production starts it (node + its entry
@@ -136,4 +136,58 @@ export async function startRedisServer(): Promise<RedisServer> {
   };
   await start();
   return { url: `redis://127.0.0.1:${port}`, port, start, stop, close: stop };
+}
+
+export interface TcpProxy {
+  /** redis://127.0.0.1:<port> */
+  url: string;
+  port: number;
+  /** The target becomes unreachable: open connections are cut, new ones refused. */
+  cut(): Promise<void>;
+  /** Reachable again (the target kept its data). */
+  restore(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * A TCP proxy on loopback in front of `targetPort`: an outage of the service behind it (network
+ * partition, failover) without the service losing its state.
+ */
+export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
+  const port = await freePort();
+  const sockets = new Set<Socket>();
+  let server: Server | undefined;
+  const listen = (): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const srv = createServer((client) => {
+        const upstream = connect(targetPort, "127.0.0.1");
+        sockets.add(client);
+        sockets.add(upstream);
+        const drop = (): void => {
+          client.destroy();
+          upstream.destroy();
+          sockets.delete(client);
+          sockets.delete(upstream);
+        };
+        for (const s of [client, upstream]) {
+          s.on("error", drop);
+          s.on("close", drop);
+        }
+        client.pipe(upstream);
+        upstream.pipe(client);
+      });
+      srv.once("error", reject);
+      srv.listen(port, "127.0.0.1", () => resolve());
+      server = srv;
+    });
+  const cut = async (): Promise<void> => {
+    const srv = server;
+    server = undefined;
+    const closed = new Promise<void>((r) => (srv ? srv.close(() => r()) : r()));
+    for (const s of sockets) s.destroy();
+    sockets.clear();
+    await closed;
+  };
+  await listen();
+  return { url: `redis://127.0.0.1:${port}`, port, cut, restore: listen, close: cut };
 }
