@@ -39,6 +39,7 @@ interface Tracked {
   key: string;
   authenticated: () => boolean;
   cancel: () => void;
+  expire: (code: number, reason: string) => void;
 }
 
 export class StreamGuard {
@@ -59,12 +60,20 @@ export class StreamGuard {
     this.#schedule = schedule;
   }
 
-  /** Why a new socket from `address` must be refused now (the app closes it with 1013), if it must. */
+  /**
+   * Why a new socket from `address` must be refused now (the app closes it with 1013), if it must.
+   * At the process's limit, the oldest socket still unauthenticated gives up its place instead
+   * (closed with 1013): sockets from a few addresses, each under its own cap, could otherwise fill
+   * the process and keep every new call out, while Twilio's streams authenticate within
+   * milliseconds of opening and so are never the oldest pending for long.
+   */
   refusal(address: string): string | undefined {
-    if (this.#open.size >= this.#limits.maxConnections) return "media process at its connection limit";
     const pending = this.#pending.get(addressKey(address));
     if (pending && this.#prune(pending) >= this.#limits.maxPendingPerAddress) {
       return "too many unauthenticated streams from this address";
+    }
+    if (this.#open.size >= this.#limits.maxConnections && !this.#evictOldestPending()) {
+      return "media process at its connection limit";
     }
     return undefined;
   }
@@ -73,8 +82,12 @@ export class StreamGuard {
    * Counts an accepted socket until the returned release is called (on its close). If `authenticated`
    * is still false after the start timeout, `expire` gets the reason to close it with (1008).
    */
-  admit(address: string, authenticated: () => boolean, expire: (reason: string) => void): () => void {
-    const entry: Tracked = { key: addressKey(address), authenticated, cancel: () => {} };
+  admit(
+    address: string,
+    authenticated: () => boolean,
+    expire: (code: number, reason: string) => void,
+  ): () => void {
+    const entry: Tracked = { key: addressKey(address), authenticated, cancel: () => {}, expire };
     this.#open.add(entry);
     let pending = this.#pending.get(entry.key);
     if (!pending) {
@@ -85,7 +98,7 @@ export class StreamGuard {
     const ms = this.#limits.startTimeoutMs;
     entry.cancel = this.#schedule(() => {
       if (authenticated()) this.#forget(entry);
-      else expire(`no valid start message within ${ms} ms`);
+      else expire(1008, `no valid start message within ${ms} ms`);
     }, ms);
     return () => {
       entry.cancel();
@@ -125,6 +138,19 @@ export class StreamGuard {
     let pending = 0;
     for (const set of this.#pending.values()) pending += this.#prune(set);
     return { pending, active: this.#open.size - pending };
+  }
+
+  /** Closes the longest-open socket not yet authenticated; false when every socket carries a call. */
+  #evictOldestPending(): boolean {
+    for (const entry of this.#open) {
+      if (entry.authenticated()) continue;
+      entry.cancel();
+      this.#open.delete(entry);
+      this.#forget(entry);
+      entry.expire(1013, "unauthenticated stream evicted: media process at its connection limit");
+      return true;
+    }
+    return false;
   }
 
   #prune(set: Set<Tracked>): number {

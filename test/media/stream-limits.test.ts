@@ -3,6 +3,7 @@ import { type Socket, connect as tcpConnect } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { WebSocket } from "ws";
 import { addressKey } from "../../libs/http/index.ts";
+import { StreamGuard } from "../../libs/media/stream-guard.ts";
 import type { TwilioCallSimulator } from "../fakes/index.ts";
 import { ManualTimers } from "../helpers/manual-timers.ts";
 import {
@@ -203,15 +204,22 @@ describe("media port: start deadline and connection caps", () => {
     await counted(0, 1);
   });
 
-  it("the process holds at most MEDIA_MAX_CONNECTIONS streams, calls included (1013 beyond)", async () => {
+  it("at MEDIA_MAX_CONNECTIONS (calls included) the oldest unauthenticated stream gives its place to a new one", async () => {
     const pending = await Promise.all(
       ["127.0.0.2", "127.0.0.2", "127.0.0.2", "127.0.0.3", "127.0.0.3"].map((a) => openStream(url, a)),
     );
     await counted(5, 1);
-    const refused = await openStream(url, "127.0.0.4");
-    assert.deepEqual(await refused.closed, { code: 1013, reason: "media process at its connection limit" });
+    // Sockets from a few addresses, each under its own cap, cannot keep new calls out.
+    const newcomer = await openStream(url, "127.0.0.4");
+    assert.deepEqual(await pending[0]?.closed, {
+      code: 1013,
+      reason: "unauthenticated stream evicted: media process at its connection limit",
+    });
+    await roundTrip(newcomer.ws);
+    assert.equal(newcomer.ws.readyState, WebSocket.OPEN);
+    await counted(5, 1);
 
-    // The call ends: its place is free again.
+    // The call ends: its place is free again, with nobody evicted.
     assert.ok(call);
     await call.hangup();
     const row = await finalizedCall(env, call.callSid);
@@ -220,11 +228,33 @@ describe("media port: start deadline and connection caps", () => {
     const admitted = await openStream(url, "127.0.0.4");
     await roundTrip(admitted.ws);
     assert.equal(admitted.ws.readyState, WebSocket.OPEN);
+    for (const c of pending.slice(1)) assert.equal(c.ws.readyState, WebSocket.OPEN);
 
     // Everything still unauthenticated goes at its deadline.
     timers.advance(5000);
-    for (const c of [...pending, admitted]) assert.equal((await c.closed).code, 1008);
+    for (const c of [...pending.slice(1), newcomer, admitted]) assert.equal((await c.closed).code, 1008);
     await counted(0, 0);
+  });
+
+  it("when every stream carries a call, a new one is refused with 1013 (nothing to evict)", () => {
+    const own = new ManualTimers();
+    const guard = new StreamGuard(
+      { startTimeoutMs: 1000, maxConnections: 2, maxPendingPerAddress: 2 },
+      own.schedule,
+    );
+    const expired: string[] = [];
+    guard.admit(
+      "192.0.2.1",
+      () => true,
+      (_code, reason) => expired.push(reason),
+    );
+    guard.admit(
+      "192.0.2.2",
+      () => true,
+      (_code, reason) => expired.push(reason),
+    );
+    assert.equal(guard.refusal("192.0.2.3"), "media process at its connection limit");
+    assert.deepEqual(expired, []);
   });
 
   it("connections that never upgrade cannot pass the port's hard ceiling (twice MEDIA_MAX_CONNECTIONS)", async () => {

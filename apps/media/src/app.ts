@@ -210,8 +210,8 @@ export async function buildMedia(config: MediaConfig, options: BuildMediaOptions
     const release = streams.admit(
       request.ip,
       () => session.callId !== "",
-      (reason) => {
-        socket.close(1008, reason);
+      (code, reason) => {
+        socket.close(code, reason);
         session.onClose();
       },
     );
