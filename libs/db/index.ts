@@ -7,3 +7,4 @@ export {
   probeDatabase,
   waitForMigrations,
 } from "./startup.ts";
+export { isDatabaseUnavailable } from "./unavailable.ts";

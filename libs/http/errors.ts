@@ -1,4 +1,5 @@
 import type { FastifyError, FastifyInstance } from "fastify";
+import { isDatabaseUnavailable } from "../db/unavailable.ts";
 import { AppError, statusText } from "../errors/index.ts";
 
 /** One error envelope for every app: `{statusCode, error, message}`. */
@@ -23,6 +24,16 @@ export function installErrorHandler(app: FastifyInstance): void {
         message = "Request body is too large";
       }
       return reply.status(status).send({ statusCode: status, error: statusText(status), message });
+    }
+    if (isDatabaseUnavailable(err)) {
+      // Its connection was cut (failover, restart, terminated backend): the pool hands the next
+      // request a fresh one. Unexpected but handled, and the client may simply retry.
+      request.log.warn({ err }, "database unavailable");
+      return reply.status(503).header("retry-after", "1").send({
+        statusCode: 503,
+        error: "Service Unavailable",
+        message: "The database is unavailable for a moment; retry the request",
+      });
     }
     request.log.error({ err }, "unhandled error");
     return reply

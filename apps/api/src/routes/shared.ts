@@ -11,5 +11,7 @@ export function errors(...codes: number[]): Record<number, typeof ErrorResponse>
   for (const c of codes) out[c] = ErrorResponse;
   out[429] = ErrorResponse;
   out[500] = ErrorResponse;
+  // The database's connection cut under the request (failover, restart): retry (Retry-After).
+  out[503] = ErrorResponse;
   return out;
 }
