@@ -13,7 +13,7 @@ import { type CallRecord, type FaultPlatform, startFaultPlatform } from "./platf
 // Within the lease the call is ended with worker-died, keeps the turn it completed, frees its
 // concurrency slot, and is billed once for the duration Twilio reports.
 
-const LEASE_MS = 3000;
+const LEASE_MS = 4000;
 const WORKER_DIED = "call.in-progress.error-vapifault-worker-died";
 
 describe("a media process killed mid-call", () => {
