@@ -16,6 +16,16 @@ import { type LoopDelay, UTTERANCES, utteranceRegistry } from "./media-script.ts
 
 export interface RunRequest {
   voiceUrl: string;
+  /**
+   * Call i rings voiceUrls[i % length] instead (round robin, as a balancer in front of several media
+   * processes would spread them: bench:scale gives each media process an API that names it).
+   */
+  voiceUrls?: string[];
+  /**
+   * Call i has Twilio POST its `completed` status callback to statusCallbacks[i % length]; null (or
+   * no list) for none, as when Twilio's report never reaches the platform.
+   */
+  statusCallbacks?: Array<string | null>;
   accountSid: string;
   authToken: string;
   to: string;
@@ -137,7 +147,12 @@ async function drive(
         await sleep(req.thinkMs);
       }
       if (sim.ended) throw new Error("call ended early");
-      const turn = await sim.say(UTTERANCES[t % UTTERANCES.length] as string);
+      // The rest of an utterance is never sent once the call is over (its media process killed).
+      const turn = await Promise.race([
+        sim.say(UTTERANCES[t % UTTERANCES.length] as string),
+        endOf.get(sim)?.then(() => undefined),
+      ]);
+      if (!turn) throw new Error("call ended early");
       await sim.waitForAudio({ since: turn.lastVoicedAt ?? Date.now(), timeoutMs: 10_000 });
     }
     await drained(sim);
@@ -149,14 +164,24 @@ async function drive(
   return { seconds: (Date.now() - startedAt) / 1000, ...(error ? { error } : {}) };
 }
 
+/** Settles when the simulated call has ended, however it ended. */
+const endOf = new WeakMap<TwilioCallSimulator, Promise<void>>();
+
 async function place(req: RunRequest, i: number): Promise<TwilioCallSimulator> {
-  const sim = new TwilioCallSimulator({ utterances: utteranceRegistry, recordAudio: false });
+  let onEnded: () => void = () => {};
+  const ended = new Promise<void>((resolve) => {
+    onEnded = resolve;
+  });
+  const sim = new TwilioCallSimulator({ utterances: utteranceRegistry, recordAudio: false, onEnded });
+  endOf.set(sim, ended);
+  const statusCallback = req.statusCallbacks?.[i % req.statusCallbacks.length];
   await sim.placeInboundCall({
-    voiceUrl: req.voiceUrl,
+    voiceUrl: req.voiceUrls?.[i % req.voiceUrls.length] ?? req.voiceUrl,
     accountSid: req.accountSid,
     authToken: req.authToken,
     from: `+1415${String(req.fromBase + i).padStart(7, "0")}`,
     to: req.to,
+    ...(statusCallback ? { statusCallback } : {}),
   });
   return sim;
 }

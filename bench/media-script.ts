@@ -7,6 +7,10 @@ export const TTFT_MS = 200;
 export const ITL_MS = 10;
 export const TTFB_MS = 150;
 export const MS_PER_CHAR = 40;
+/** The caller waits this long after a reply finished playing before the next turn. */
+export const THINK_MS = 200;
+/** The barge-in turn is spoken this long after the caller started hearing the previous reply. */
+export const BARGE_AFTER_MS = 700;
 
 export const FIRST_MESSAGE = "Hi, this is Riley from Acme. How can I help?";
 export const REPLY = "Sure, we are open from nine to five on weekdays, and from ten to two on Saturdays.";

@@ -72,23 +72,21 @@
 // more than 40 ms after that. The same is counted at the receiver by the callers (arrival time), which
 // adds the loopback hop and the callers' own event-loop delay; both are printed.
 
-import { type ChildProcess, execSync, fork } from "node:child_process";
-import { randomUUID } from "node:crypto";
-import { readdirSync, readFileSync } from "node:fs";
-import { createServer as createNetServer } from "node:net";
+import type { ChildProcess } from "node:child_process";
 import { cpus, loadavg } from "node:os";
-import { Queue } from "bullmq";
-import { buildWorker } from "../apps/worker/src/app.ts";
-import { workerConfigFromEnv } from "../apps/worker/src/config.ts";
 import type { PacingStats } from "../libs/media/pacer.ts";
-import { ClauseChunker } from "../libs/providers/chunker.ts";
-import { BullMqQueue, JOBS } from "../libs/queue/index.ts";
-import { FakeTwilio } from "../test/fakes/index.ts";
-import { REDIS_URL, startTestApi, testEnv } from "../test/helpers/api.ts";
-import { assistantBody, uniqueNumber } from "../test/helpers/bodies.ts";
-import { startCustomerServer } from "../test/webhooks/customer-server.ts";
 import type { RunRequest, RunResult } from "./media-callers.ts";
 import {
+  ACCOUNT_SID,
+  AUTH_TOKEN,
+  FIRST_CLAUSE_TOKEN,
+  finalisedTurns,
+  PROVIDER_WAIT_MS,
+  startPlatform,
+  turnFigures,
+} from "./media-platform.ts";
+import {
+  BARGE_AFTER_MS,
   ENDPOINTING_MS,
   FIRST_MESSAGE,
   type GcPauses,
@@ -96,9 +94,29 @@ import {
   type LoopDelay,
   REPLY,
   STT_DELAY_MS,
+  THINK_MS,
   TTFB_MS,
   TTFT_MS,
 } from "./media-script.ts";
+import {
+  ask,
+  f,
+  type KernelCounts,
+  kernelDelta,
+  kernelSample,
+  machineCpu,
+  pct,
+  pin,
+  processesCpu,
+  processesDelta,
+  procSample,
+  roleNames,
+  sleep,
+  startChild,
+  stopChild,
+  threadDelta,
+  threadSample,
+} from "./processes.ts";
 
 const CALLS = Number(process.env.BENCH_CALLS ?? 100);
 const TURNS = Math.max(2, Number(process.env.BENCH_TURNS ?? 4));
@@ -111,15 +129,7 @@ const CPU_PROF = process.env.BENCH_CPU_PROF === "1";
  */
 const SCRAPE = process.env.BENCH_SCRAPE === "1";
 const SCRAPE_MS = Math.max(10, Number(process.env.BENCH_SCRAPE_MS ?? 1000));
-/**
- * The measured server (media process or bare relay) gets CPU 0 to itself and everything that drives
- * it (callers, provider fakes, API/worker) is held on the other CPUs, so the figures are the server's
- * own rather than the load generator's interference. BENCH_PIN=0 lets the scheduler place everything.
- */
-const PIN = process.env.BENCH_PIN !== "0" && cpus().length >= 2 && hasTaskset();
 const RAMP_MS = 30; // between call starts
-const THINK_MS = 200;
-const BARGE_AFTER_MS = 700;
 /**
  * Warm-up calls per server, with the full script (every turn, the barge-in, the ending): every code
  * path and every database query shape is compiled before anything is measured (Prisma compiles a
@@ -130,52 +140,6 @@ const WARMUP_CALLS = 10;
 const TARGET_OVERHEAD_P95 = 20;
 const TARGET_RSS_MB = 2;
 const TARGET_CPU_RATIO = 1.5;
-
-const ACCOUNT_SID = `AC${"fedcba9876543210".repeat(2)}`;
-const AUTH_TOKEN = "bench-media-twilio-auth-token-0001";
-
-// ---------------------------------------------------------------- helpers
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-function pct(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))] ?? Number.NaN;
-}
-
-function f(n: number, digits = 1): string {
-  return Number.isFinite(n) ? n.toFixed(digits) : "n/a";
-}
-
-async function freePort(): Promise<number> {
-  const srv = createNetServer();
-  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
-  const addr = srv.address();
-  const port = typeof addr === "object" && addr ? addr.port : 0;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
-
-const CLK_TCK = Number(execSync("getconf CLK_TCK").toString().trim()) || 100;
-
-/** Name and CPU ms (user, system) of a process or thread, from the text of its /proc `stat`. */
-function parseStat(stat: string): { name: string; userMs: number; systemMs: number } {
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  // fields[0] is field 3 (state); utime = field 14, stime = field 15.
-  return {
-    name: stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")),
-    userMs: (Number(fields[11]) * 1000) / CLK_TCK,
-    systemMs: (Number(fields[12]) * 1000) / CLK_TCK,
-  };
-}
-
-/** CPU (user+system, ms) and RSS (bytes) of a process, from /proc. */
-function procSample(pid: number): { cpuMs: number; rss: number } {
-  const { userMs, systemMs } = parseStat(readFileSync(`/proc/${pid}/stat`, "utf8"));
-  const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-  return { cpuMs: userMs + systemMs, rss: kb * 1024 };
-}
 
 /** A child's resident size and V8 heap in use after a full garbage collection (bytes). */
 interface Memory {
@@ -190,219 +154,6 @@ interface MemoryResult {
   rssPerCall: number;
   heapPerCall: number;
   errors: number;
-}
-
-/** Syscalls and context switches of a process so far, from /proc/<pid>/io and /proc/<pid>/status. */
-interface KernelCounts {
-  reads: number;
-  writes: number;
-  voluntary: number;
-  involuntary: number;
-}
-
-function kernelSample(pid: number): KernelCounts {
-  const io = readFileSync(`/proc/${pid}/io`, "utf8");
-  const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  const n = (text: string, re: RegExp) => Number(re.exec(text)?.[1] ?? 0);
-  return {
-    reads: n(io, /syscr:\s+(\d+)/),
-    writes: n(io, /syscw:\s+(\d+)/),
-    voluntary: n(status, /^voluntary_ctxt_switches:\s+(\d+)/m),
-    involuntary: n(status, /nonvoluntary_ctxt_switches:\s+(\d+)/),
-  };
-}
-
-function kernelDelta(a: KernelCounts, b: KernelCounts): KernelCounts {
-  return {
-    reads: b.reads - a.reads,
-    writes: b.writes - a.writes,
-    voluntary: b.voluntary - a.voluntary,
-    involuntary: b.involuntary - a.involuntary,
-  };
-}
-
-/**
- * CPU ms used by the whole machine so far (every process, user + system + softirq…), and the steal:
- * CPU the hypervisor gave to someone else while this machine wanted it. From /proc/stat.
- */
-function machineCpu(): { busyMs: number; stealMs: number } {
-  const fields = (readFileSync("/proc/stat", "utf8").split("\n")[0] ?? "").trim().split(/\s+/).slice(1);
-  // user nice system idle iowait irq softirq steal: busy is all but idle, iowait and steal.
-  const busy = fields.slice(0, 7).reduce((acc, v, i) => (i === 3 || i === 4 ? acc : acc + Number(v)), 0);
-  return { busyMs: (busy * 1000) / CLK_TCK, stealMs: (Number(fields[7] ?? 0) * 1000) / CLK_TCK };
-}
-
-/** CPU ms used so far by every process on the machine, by pid (with its name). */
-function processesCpu(): Map<number, { name: string; cpuMs: number }> {
-  const out = new Map<number, { name: string; cpuMs: number }>();
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const { name, userMs, systemMs } = parseStat(readFileSync(`/proc/${entry}/stat`, "utf8"));
-      out.set(Number(entry), { name, cpuMs: userMs + systemMs });
-    } catch {
-      // the process exited
-    }
-  }
-  return out;
-}
-
-/** CPU ms per process group over an interval: the named bench children, else the process name. */
-function processesDelta(
-  before: Map<number, { name: string; cpuMs: number }>,
-  after: Map<number, { name: string; cpuMs: number }>,
-  names: Map<number, string>,
-): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const [pid, a] of after) {
-    const d = a.cpuMs - (before.get(pid)?.cpuMs ?? 0);
-    if (d <= 0) continue;
-    const key = names.get(pid) ?? a.name;
-    out.set(key, (out.get(key) ?? 0) + d);
-  }
-  return out;
-}
-
-type ThreadCpu = Map<string, { user: number; system: number }>;
-
-/** CPU ms (user, system) per thread name of a process, from /proc/<pid>/task. */
-function threadSample(pid: number): ThreadCpu {
-  const out: ThreadCpu = new Map();
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
-    } catch {
-      continue; // the thread exited
-    }
-    const t = parseStat(stat);
-    const name = t.name.replace(/[0-9]+$/, "#");
-    const prev = out.get(name) ?? { user: 0, system: 0 };
-    prev.user += t.userMs;
-    prev.system += t.systemMs;
-    out.set(name, prev);
-  }
-  return out;
-}
-
-function threadDelta(before: ThreadCpu, after: ThreadCpu): string {
-  return [...after.entries()]
-    .map(([name, a]) => {
-      const b = before.get(name) ?? { user: 0, system: 0 };
-      return { name, user: a.user - b.user, system: a.system - b.system };
-    })
-    .filter((t) => t.user + t.system > 0)
-    .sort((x, y) => y.user + y.system - (x.user + x.system))
-    .map((t) => `${t.name} ${t.user.toFixed(0)}u+${t.system.toFixed(0)}s`)
-    .join(", ");
-}
-
-/** Index of the token that completes the first clause (TTS can start only then). */
-function firstClauseTokenIndex(text: string): number {
-  // FakeOpenAI's tokenisation.
-  const tokens = text.match(/\s*\S+|\s+/g) ?? [];
-  const chunker = new ClauseChunker();
-  for (let i = 0; i < tokens.length; i++) {
-    if (chunker.push(tokens[i] as string).length > 0) return i;
-  }
-  return tokens.length - 1;
-}
-const FIRST_CLAUSE_TOKEN = firstClauseTokenIndex(REPLY);
-const PROVIDER_WAIT_MS = ENDPOINTING_MS + STT_DELAY_MS + TTFT_MS + FIRST_CLAUSE_TOKEN * ITL_MS + TTFB_MS;
-
-// ---------------------------------------------------------------- child processes
-
-function hasTaskset(): boolean {
-  try {
-    execSync("taskset -p 1", { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/**
- * Server: CPU 0 only; driver: every CPU but 0 (all threads of the process, and those it starts
- * later); free: every CPU again.
- */
-function pin(pid: number | undefined, role: "server" | "driver" | "free"): void {
-  if (!PIN || !pid) return;
-  const n = cpus().length;
-  const list = role === "server" ? "0" : role === "driver" ? `1-${n - 1}` : `0-${n - 1}`;
-  try {
-    execSync(`taskset -a -p -c ${list} ${pid}`, { stdio: "ignore" });
-  } catch {
-    // the process exited, or it is not ours to move
-  }
-}
-
-/**
- * Postgres and Redis run on other machines than a media process in production; here they are held
- * off the measured server's CPU for the run (new Postgres backends inherit it from the postmaster)
- * and given every CPU back at the end.
- */
-function databasePids(): number[] {
-  try {
-    return execSync("pgrep -x 'postgres|redis-server'", { encoding: "utf8" })
-      .split("\n")
-      .filter(Boolean)
-      .map(Number);
-  } catch {
-    return [];
-  }
-}
-
-function pinDatabases(role: "driver" | "free"): void {
-  for (const pid of databasePids()) pin(pid, role);
-}
-
-function startChild<T extends { ready?: boolean }>(
-  script: string,
-  env: Record<string, string>,
-  execArgv: string[] = [],
-): Promise<{ child: ChildProcess; ready: T }> {
-  return new Promise((resolve, reject) => {
-    const child = fork(script, [], {
-      env: { ...process.env, ...env },
-      execArgv: ["--import", "tsx", ...execArgv],
-      stdio: ["ignore", "inherit", "inherit", "ipc"],
-    });
-    child.once("error", reject);
-    child.once("exit", (code) => reject(new Error(`${script} exited with ${code}`)));
-    const onMessage = (m: T) => {
-      if (!m.ready) return;
-      child.off("message", onMessage);
-      resolve({ child, ready: m });
-    };
-    child.on("message", onMessage);
-  });
-}
-
-function stopChild(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null) return resolve();
-    child.removeAllListeners("exit");
-    child.once("exit", () => resolve());
-    child.kill("SIGTERM");
-  });
-}
-
-/** Sends `ask` to a child and resolves with the `key` field of its first answer carrying one. */
-function ask<T>(child: ChildProcess, question: unknown, key: string): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const onMessage = (m: Record<string, unknown>) => {
-      if (typeof m !== "object" || m === null) return;
-      if (key in m) {
-        child.off("message", onMessage);
-        resolve(m[key] as T);
-      } else if ("failed" in m) {
-        child.off("message", onMessage);
-        reject(new Error(String(m.failed)));
-      }
-    };
-    child.on("message", onMessage);
-    child.send(question as object);
-  });
 }
 
 // ---------------------------------------------------------------- one phase (media or relay)
@@ -655,9 +406,6 @@ function perCallSecond(x: PhaseResult, n: number): string {
   return f(n / x.run.callSeconds, 2);
 }
 
-/** Bench roles by pid, for the per-process CPU line (everything else by process name). */
-const roleNames = new Map<number, string>([[process.pid, "orchestrator (API + worker)"]]);
-
 function processesLine(x: PhaseResult): string {
   return [...x.processes.entries()]
     .filter(([, ms]) => ms / x.run.callSeconds >= 0.05)
@@ -671,92 +419,11 @@ async function main(): Promise<void> {
   const loadBefore = loadavg()
     .map((x) => x.toFixed(1))
     .join(", ");
-  const fakesStarted = await startChild<{
-    ready: boolean;
-    deepgram: string;
-    openai: string;
-    elevenlabs: string;
-  }>("bench/media-fakes.ts", {});
-  const fakes = fakesStarted.child;
-  pinDatabases("driver");
-  process.once("exit", () => pinDatabases("free"));
-  roleNames.set(fakes.pid ?? 0, "provider fakes");
-  pin(fakes.pid, "driver");
-  const fakeUrls = fakesStarted.ready;
-  const callers = (await startChild<{ ready: boolean }>("bench/media-callers.ts", {})).child;
-  roleNames.set(callers.pid ?? 0, "callers");
-  pin(callers.pid, "driver");
-  const [twilio, customer] = await Promise.all([
-    FakeTwilio.start({ accounts: [{ accountSid: ACCOUNT_SID, authToken: AUTH_TOKEN }] }),
-    startCustomerServer(),
-  ]);
-  const [apiPort, mediaPort] = await Promise.all([freePort(), freePort()]);
-  const prefix = `bench-media-${randomUUID()}`;
-  const env: Record<string, string> = {
-    PUBLIC_URL: `http://127.0.0.1:${apiPort}`,
-    MEDIA_PUBLIC_URL: `ws://127.0.0.1:${mediaPort}`,
-    DEEPGRAM_API_URL: fakeUrls.deepgram,
-    OPENAI_BASE_URL: fakeUrls.openai,
-    ELEVENLABS_API_URL: fakeUrls.elevenlabs,
-    OPENAI_API_KEY: "sk-platform-openai",
-    DEEPGRAM_API_KEY: "platform-deepgram",
-    ELEVENLABS_API_KEY: "platform-elevenlabs",
-    RATE_LIMIT_PER_MINUTE: "1000000",
-  };
-  const t = await startTestApi(env, { twilio });
+  const setup = await startPlatform({ queuePrefix: "bench-media", concurrencyLimit: CALLS + 50 });
+  const { t, callers, fakes, fakeUrls, apiPort, mediaPort, number } = setup;
   let media: ChildProcess | undefined;
   let relay: ChildProcess | undefined;
-  const workerRedis = t.redis.duplicate();
-  const queue = new BullMqQueue(workerRedis, { prefix });
-  const worker = await buildWorker(
-    workerConfigFromEnv(
-      testEnv({ ...env, DATABASE_URL: t.database.url, SECRETS_KEY: t.config.secretsKey.toString("base64") }),
-    ),
-    { db: t.db, redis: t.redis, queue, logger: false },
-  );
   try {
-    await t.app.listen({ port: apiPort, host: "127.0.0.1" });
-    const org = await t.createOrg("Bench");
-    await t.db.org.update({ where: { id: org.orgId }, data: { concurrencyLimit: CALLS + 50 } });
-    const res = await t.request({
-      method: "POST",
-      url: "/assistant",
-      key: org.key,
-      payload: assistantBody({
-        firstMessage: FIRST_MESSAGE,
-        server: { url: customer.url, secret: "bench-secret" },
-        serverMessages: ["status-update", "end-of-call-report"],
-        transcriber: { provider: "deepgram", model: "nova-3", language: "en", endpointing: ENDPOINTING_MS },
-        startSpeakingPlan: {
-          waitSeconds: 0,
-          transcriptionEndpointingPlan: {
-            onPunctuationSeconds: 0,
-            onNoPunctuationSeconds: 0,
-            onNumberSeconds: 0,
-          },
-        },
-        stopSpeakingPlan: { numWords: 0, voiceSeconds: 0.2, backoffSeconds: 0 },
-        silenceTimeoutSeconds: 120,
-      }),
-    });
-    if (res.statusCode !== 201) throw new Error(`assistant: ${res.statusCode} ${res.body}`);
-    const assistantId = (res.json() as { id: string }).id;
-    const number = uniqueNumber();
-    twilio.addNumber(ACCOUNT_SID, number);
-    const imp = await t.request({
-      method: "POST",
-      url: "/phone-number",
-      key: org.key,
-      payload: {
-        provider: "twilio",
-        number,
-        twilioAccountSid: ACCOUNT_SID,
-        twilioAuthToken: AUTH_TOKEN,
-        assistantId,
-      },
-    });
-    if (imp.statusCode !== 201) throw new Error(`phone number: ${imp.statusCode} ${imp.body}`);
-
     const script = {
       accountSid: ACCOUNT_SID,
       authToken: AUTH_TOKEN,
@@ -768,25 +435,7 @@ async function main(): Promise<void> {
     };
 
     // ------------------------------------------------ media process
-    const shared = testEnv({
-      ...env,
-      DATABASE_URL: t.database.url,
-      SECRETS_KEY: t.config.secretsKey.toString("base64"),
-    });
-    const childEnv: Record<string, string> = {
-      ...env,
-      DATABASE_URL: t.database.url,
-      REDIS_URL,
-      SECRETS_KEY: t.config.secretsKey.toString("base64"),
-      ADMIN_TOKEN: shared.ADMIN_TOKEN ?? "bench-admin-token-0123456789",
-      TWILIO_API_URL: twilio.baseUrl,
-      ALLOW_PRIVATE_WEBHOOK_URLS: "true",
-      MEDIA_PORT: String(mediaPort),
-      HOST: "127.0.0.1",
-      LOG_LEVEL: "warn",
-      MEDIA_DRAIN_MS: "2000",
-      BENCH_QUEUE_PREFIX: prefix,
-    };
+    const childEnv = setup.mediaEnv(mediaPort);
     const prof = CPU_PROF ? ["--cpu-prof", "--cpu-prof-dir=.scratch/prof"] : [];
     // Extra node flags for both servers alike (BENCH_NODE_FLAGS="--max-semi-space-size=32 …").
     const nodeFlags = (process.env.BENCH_NODE_FLAGS ?? "").split(/\s+/).filter(Boolean);
@@ -820,20 +469,7 @@ async function main(): Promise<void> {
     process.stderr.write(`bench:media: warm-up and memory, media process then bare relay…\n`);
     const mediaMemory = await prepare(media, callers, mediaScript, 5_550_000);
     const relayMemory = await prepare(relay, callers, relayScript, 5_560_000);
-    const jobQueues = [...new Set(Object.values(JOBS).map((j) => j.queue))].map(
-      (name) => new Queue(name, { connection: t.redis, prefix }),
-    );
-    /** Waits (up to 60 s) until the worker has no job waiting or running. */
-    const settle = async () => {
-      const until = Date.now() + 60_000;
-      while (Date.now() < until) {
-        const counts = await Promise.all(
-          jobQueues.map((q) => q.getJobCounts("waiting", "active", "prioritized")),
-        );
-        if (counts.every((c) => Object.values(c).every((n) => n === 0))) return;
-        await sleep(250);
-      }
-    };
+    const settle = () => setup.settle();
     // One untimed full round each (media, relay), then the timed rounds: every timed round follows a
     // full round of the other server, in the same state. (The memory sub-phase's forced collections
     // shrink the heap and production never forces one; without these the first timed media round ran
@@ -867,29 +503,15 @@ async function main(): Promise<void> {
         ),
       );
     }
-    await Promise.all(jobQueues.map((q) => q.close()));
     const m = rounds.filter((_, i) => i % 2 === 0).reduce(combine);
     const r = rounds.filter((_, i) => i % 2 === 1).reduce(combine);
     const cpuRounds = rounds.map((x) => f(x.cpuMs / x.run.callSeconds, 2)).join(" / ");
 
     // The session's own per-turn metrics (artifact.performanceMetrics), once every call is finalised.
-    const sids = m.run.calls.map((c) => c.callSid);
-    const until = Date.now() + 15_000;
-    let rows: Array<{ providerCallId: string | null; artifact: unknown }> = [];
-    while (Date.now() < until) {
-      rows = await t.db.call.findMany({
-        where: { providerCallId: { in: sids }, finalizedAt: { not: null } },
-        select: { providerCallId: true, artifact: true },
-      });
-      if (rows.length >= sids.length) break;
-      await sleep(250);
-    }
-    const serverTurns = new Map<string, Array<Record<string, number>>>();
-    for (const row of rows) {
-      const pm = (row.artifact as { performanceMetrics?: { turnLatencies?: Array<Record<string, number>> } })
-        ?.performanceMetrics;
-      serverTurns.set(row.providerCallId ?? "", pm?.turnLatencies ?? []);
-    }
+    const serverTurns = await finalisedTurns(
+      t.db,
+      m.run.calls.map((c) => c.callSid),
+    );
     await stopChild(media);
     media = undefined;
     await stopChild(relay);
@@ -897,44 +519,8 @@ async function main(): Promise<void> {
     const fakesLoop = await ask<LoopDelay>(fakes, "loop", "loop");
 
     // ------------------------------------------------ report
-    // Per turn: the caller-heard latency, less what the providers took as the media process saw it
-    // (turn i of a call is the session's turnLatencies[i]). Also: less the FIXED provider delays,
-    // which leaves in the fakes' own timer and event-loop lag, and the session's own platformLatency.
-    const overheads: number[] = [];
-    const overheadsFixed: number[] = [];
-    const latencies: number[] = [];
-    const platform: number[] = [];
-    const providerParts = {
-      providerLatency: [] as number[],
-      transcriberLatency: [] as number[],
-      modelLatency: [] as number[],
-      voiceLatency: [] as number[],
-    };
-    const byTurn: number[][] = Array.from({ length: TURNS }, () => []);
-    let missingTurns = 0;
-    let unmatched = 0;
-    for (const c of m.run.calls) {
-      const server = serverTurns.get(c.callSid) ?? [];
-      c.latencies.forEach((l, i) => {
-        if (l === null) {
-          missingTurns++;
-          return;
-        }
-        latencies.push(l);
-        overheadsFixed.push(l - PROVIDER_WAIT_MS);
-        const st = server[i];
-        if (st?.providerLatency === undefined || c.latencies.length !== server.length) {
-          unmatched++;
-          return;
-        }
-        const o = l - st.providerLatency;
-        overheads.push(o);
-        byTurn[i]?.push(o);
-        if (st.platformLatency !== undefined) platform.push(st.platformLatency);
-        for (const [k, xs] of Object.entries(providerParts))
-          if (typeof st[k] === "number") xs.push(st[k] as number);
-      });
-    }
+    const { overheads, overheadsFixed, latencies, platform, providerParts, byTurn, missingTurns, unmatched } =
+      turnFigures(m.run.calls, serverTurns, TURNS);
     const perTurn = byTurn
       .map(
         (xs, i) =>
@@ -1018,21 +604,7 @@ async function main(): Promise<void> {
   } finally {
     if (media) await stopChild(media);
     if (relay) await stopChild(relay);
-    await stopChild(callers);
-    await stopChild(fakes);
-    await twilio.close();
-    await worker.close();
-    await queue.close();
-    workerRedis.disconnect();
-    // BullMQ keys of this run only.
-    let cursor = "0";
-    do {
-      const [next, keys] = await t.redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1000);
-      cursor = next;
-      if (keys.length > 0) await t.redis.del(...keys);
-    } while (cursor !== "0");
-    await customer.close();
-    await t.close();
+    await setup.close();
   }
 }
 
