@@ -68,7 +68,7 @@ export function registerHealthRoute(
   app.get(
     "/health",
     {
-      config: { auth: "none", rateLimit: false },
+      config: { auth: "none" },
       schema: {
         operationId: "health",
         tags: ["Health"],
