@@ -1,5 +1,5 @@
+import { renderTemplate } from "../assistants/index.ts";
 import type { AnalysisStep, AnalysisStepUsage } from "../billing/usage.ts";
-import { renderTemplate } from "../media/template.ts";
 import { isAbortError, type LanguageModel, type LlmMessage } from "../providers/types.ts";
 import type { ResolvedAssistantConfig } from "../vapi/defaults.ts";
 

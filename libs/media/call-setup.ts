@@ -1,6 +1,6 @@
+import type { CredentialKeyRow } from "../assistants/index.ts";
 import type { OrgPricingInput } from "../billing/pricing.ts";
 import { type Db, type PhoneNumber as PhoneNumberRow, Prisma } from "../db/index.ts";
-import type { CredentialKeyRow } from "./credentials.ts";
 
 // What a call needs from the database before it can start, beyond the call row the stream claim
 // returned: its phone number, its organisation's server and pricing, and the organisation's provider

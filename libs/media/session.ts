@@ -1,3 +1,11 @@
+import {
+  type CredentialKeyRow,
+  callVariables,
+  type ProviderKey,
+  pickProviderKeys,
+  renderTemplate,
+  type Variables,
+} from "../assistants/index.ts";
 import type { PriceCatalog } from "../billing/prices.ts";
 import type { OrgPricingInput } from "../billing/pricing.ts";
 import { type CallUsage, zeroCallUsage } from "../billing/usage.ts";
@@ -46,7 +54,6 @@ import {
 } from "../webhooks/index.ts";
 import { loadCallSetup } from "./call-setup.ts";
 import { type BotEntry, Conversation, type TurnLatency, truncateAtWord } from "./conversation.ts";
-import { type CredentialKeyRow, type ProviderKey, pickProviderKeys } from "./credentials.ts";
 import { dtmfAudio } from "./dtmf.ts";
 import { ENDED, providerFailureReason } from "./ended-reasons.ts";
 import { finalizeEndedCall } from "./finalize.ts";
@@ -55,7 +62,6 @@ import { OutboundAudio, type SharedPacer } from "./pacer.ts";
 import { SilenceBatcher } from "./silence-batcher.ts";
 import { Utterance } from "./speaker.ts";
 import { realTimer, type ScheduleTimer } from "./stream-guard.ts";
-import { callVariables, renderTemplate, type Variables } from "./template.ts";
 import {
   type DestinationDef,
   destinationKey,

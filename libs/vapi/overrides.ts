@@ -1,6 +1,5 @@
 // Vapi's `assistantOverrides` semantics, shared by the control plane (call start) and the media plane
-// (squad hand-off). The same rules as `applyAssistantOverrides` in
-// apps/api/src/services/telephony-service.ts, which resolves a squad's first member at call start.
+// (squad hand-off). Which squad member runs a call is chosen in libs/assistants/squad-member.ts.
 
 type Json = Record<string, unknown>;
 

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import twilio from "twilio";
+import { firstSquadMember, squadPlan } from "../../../../libs/assistants/index.ts";
 import { zeroCallUsage } from "../../../../libs/billing/usage.ts";
 import type { SecretBox } from "../../../../libs/crypto/index.ts";
 import type { Call as CallRow, Db, PhoneNumber as PhoneNumberRow } from "../../../../libs/db/index.ts";
@@ -34,7 +35,7 @@ import {
   updateCall,
 } from "../../../../libs/telephony/twilio-client.ts";
 import { ASSISTANT_REQUEST_TIMEOUT_MS, AssistantRequestResponse } from "../../../../libs/vapi/index.ts";
-import { applyAssistantOverrides, combineOverrides } from "../../../../libs/vapi/overrides.ts";
+import { applyAssistantOverrides } from "../../../../libs/vapi/overrides.ts";
 import { resolveServer, sendServerMessage } from "../../../../libs/webhooks/server.ts";
 import { type CallView, callView } from "./call-service.ts";
 import { asObject, assertId, isUuid, type ServiceContext } from "./common.ts";
@@ -220,25 +221,8 @@ export class TelephonyService {
       squadId = s.id;
     }
     if (!squadConfig) return undefined;
-    // The first member starts the call.
-    const members = Array.isArray(squadConfig.members) ? squadConfig.members : [];
-    const first = asObject(members[0]);
-    let base: Json | undefined;
-    let assistantId: string | undefined;
-    if (typeof first.assistantId === "string") {
-      const a = await this.#db.assistant.findFirst({ where: { id: first.assistantId, orgId } });
-      if (!a) return undefined;
-      base = asObject(a.config);
-      assistantId = a.id;
-    } else if (isPlainObject(first.assistant)) {
-      base = first.assistant;
-    }
-    if (!base) return undefined;
-    const overrides = combineOverrides(
-      isPlainObject(squadConfig.membersOverrides) ? squadConfig.membersOverrides : undefined,
-      isPlainObject(first.assistantOverrides) ? first.assistantOverrides : undefined,
-    );
-    return { assistant: applyAssistantOverrides(base, overrides), assistantId, squadId };
+    const first = await firstSquadMember(this.#db, orgId, squadPlan(squadConfig));
+    return first ? { assistant: first.assistant, assistantId: first.assistantId, squadId } : undefined;
   }
 
   /** The inbound agent: the number's assistant or squad, else the customer's `assistant-request`. */

@@ -1,3 +1,4 @@
+import { MissingProviderKeyError, resolveProviderKeys } from "../../../../libs/assistants/index.ts";
 import { recordCallAnalysis } from "../../../../libs/billing/analysis.ts";
 import { ensureCallCost } from "../../../../libs/billing/ensure-cost.ts";
 import type { PriceCatalog } from "../../../../libs/billing/prices.ts";
@@ -5,7 +6,6 @@ import type { AnalysisUsage } from "../../../../libs/billing/usage.ts";
 import { conversationMessageCount, dueSteps, runCallAnalysis } from "../../../../libs/calls/analysis.ts";
 import type { SecretBox } from "../../../../libs/crypto/index.ts";
 import type { Call as CallRow, Db } from "../../../../libs/db/index.ts";
-import { MissingProviderKeyError, resolveProviderKeys } from "../../../../libs/media/credentials.ts";
 import type { LanguageModel } from "../../../../libs/providers/types.ts";
 import type { JobHandler, JobQueue } from "../../../../libs/queue/index.ts";
 import type { CreateAssistantDTO } from "../../../../libs/vapi/assistant.ts";

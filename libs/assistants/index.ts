@@ -1,0 +1,19 @@
+// How an assistant runs a call, shared by the API, the media plane and the worker: the provider keys
+// it uses, its prompt templates and variables, and which squad member runs the call.
+export {
+  type CredentialKeyRow,
+  MissingProviderKeyError,
+  type ProviderKey,
+  pickProviderKeys,
+  resolveProviderKeys,
+} from "./credentials.ts";
+export {
+  type ChosenMember,
+  firstSquadMember,
+  memberDestinations,
+  type SquadPlan,
+  squadMemberByName,
+  squadPlan,
+  startingSquadMember,
+} from "./squad-member.ts";
+export { callVariables, renderTemplate, type Variables } from "./template.ts";
