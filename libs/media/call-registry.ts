@@ -1,5 +1,5 @@
 import type { Db } from "../db/index.ts";
-import type { CallSession, LeaseControls, MediaLogger } from "./session.ts";
+import type { CallSession, LeaseControls, MediaLogger } from "./session/index.ts";
 
 // The calls one media process holds: one shared heartbeat for all of them (a single UPDATE for
 // every live call, plus each call's concurrency lease), and the drain on shutdown.

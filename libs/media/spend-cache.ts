@@ -1,4 +1,4 @@
-import type { LeaseControls } from "./session.ts";
+import type { LeaseControls } from "./session/index.ts";
 
 // Every reply of every call asks whether the organisation is over its monthly spend limit. Calls of
 // one organisation share the answer for `ttlMs` (concurrent asks share one lookup), so a hundred

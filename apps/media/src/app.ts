@@ -14,7 +14,7 @@ import {
 import { CallRegistry } from "../../../libs/media/call-registry.ts";
 import { leaseTimings } from "../../../libs/media/lease.ts";
 import { SharedPacer } from "../../../libs/media/pacer.ts";
-import { CallSession, type SessionDeps } from "../../../libs/media/session.ts";
+import { CallSession, type SessionDeps, TwilioMediaStream } from "../../../libs/media/session/index.ts";
 import { CachedSpendLimit } from "../../../libs/media/spend-cache.ts";
 import { type ScheduleTimer, StreamGuard } from "../../../libs/media/stream-guard.ts";
 import { startSweeper } from "../../../libs/media/sweeper.ts";
@@ -197,15 +197,16 @@ export async function buildMedia(config: MediaConfig, options: BuildMediaOptions
       socket.close(1013, refusal);
       return;
     }
-    const session = new CallSession(deps, {
-      send: (text) => {
-        if (socket.readyState === socket.OPEN) socket.send(text);
+    const transport = new TwilioMediaStream({
+      send: (data) => {
+        if (socket.readyState === socket.OPEN) socket.send(data);
       },
       close: (code, reason) => socket.close(code, reason),
       get open() {
         return socket.readyState === socket.OPEN;
       },
     });
+    const session = new CallSession(deps, transport);
     calls.add(session);
     const release = streams.admit(
       request.ip,
@@ -217,7 +218,7 @@ export async function buildMedia(config: MediaConfig, options: BuildMediaOptions
     );
     socket.on("message", (data: Buffer, isBinary: boolean) => {
       try {
-        if (!isBinary) session.onFrame(data);
+        session.onFrame(data, isBinary);
       } catch (err) {
         // A bug must cost one call, not the process with every other call on it.
         app.log.error({ err, callId: session.callId }, "media frame handling failed");

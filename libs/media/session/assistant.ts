@@ -1,0 +1,78 @@
+import { type CredentialKeyRow, type ProviderKey, pickProviderKeys } from "../../assistants/index.ts";
+import type { LanguageModel, SpeechToText, TextToSpeech, TtsOptions } from "../../providers/types.ts";
+import type { CreateAssistantDTO } from "../../vapi/assistant.ts";
+import { type ResolvedAssistantConfig, resolveAssistantDefaults } from "../../vapi/defaults.ts";
+import { type DestinationDef, loadTools, type ToolDef } from "../tools.ts";
+import type { Json, SessionDeps } from "./context.ts";
+
+// An assistant made ready to run a call: its defaults resolved, its providers and keys chosen from
+// the credentials loaded with the call, its tools loaded and its voice's options built.
+
+export interface ActiveAssistant {
+  config: ResolvedAssistantConfig;
+  /** As configured (what server messages carry as `assistant`). */
+  json: Json;
+  tools: ToolDef[];
+  stt: { provider: SpeechToText; key: ProviderKey };
+  llm: { provider: LanguageModel; key: ProviderKey };
+  tts: { provider: TextToSpeech; key: ProviderKey };
+  ttsOptions: TtsOptions;
+}
+
+export async function loadAssistant(
+  deps: SessionDeps,
+  call: { orgId: string; credentials: ReadonlyArray<CredentialKeyRow>; signal: AbortSignal },
+  raw: Json,
+  destinations: DestinationDef[],
+): Promise<ActiveAssistant> {
+  const { db, secrets, providers, platformKeys } = deps;
+  const assistant = resolveAssistantDefaults(raw as CreateAssistantDTO);
+  if (!assistant.model || !assistant.voice || !assistant.transcriber) {
+    throw new Error("the assistant has no model, voice or transcriber");
+  }
+  const stt = providers.stt[assistant.transcriber.provider];
+  const llm = providers.llm[assistant.model.provider];
+  const tts = providers.tts[assistant.voice.provider];
+  if (!stt || !llm || !tts) throw new Error("an assistant provider is not supported");
+  const ids = assistant.credentialIds ?? [];
+  // From the credentials loaded with the call's setup (no query here).
+  const [sttKey, llmKey, ttsKey] = pickProviderKeys(
+    secrets,
+    call.credentials,
+    [
+      { provider: stt.provider, platformKey: platformKeys.deepgram },
+      { provider: llm.provider, platformKey: platformKeys.openai },
+      { provider: tts.provider, platformKey: platformKeys["11labs"] },
+    ],
+    ids,
+  ) as [ProviderKey, ProviderKey, ProviderKey];
+  const tools = await loadTools(db, call.orgId, assistant.model, destinations);
+  const v = assistant.voice;
+  const ttsOptions: TtsOptions = {
+    apiKey: ttsKey.apiKey,
+    voiceId: v.voiceId,
+    model: v.model ?? "eleven_turbo_v2",
+    outputFormat: "ulaw_8000",
+    voiceSettings: {
+      stability: v.stability,
+      similarityBoost: v.similarityBoost,
+      style: v.style,
+      useSpeakerBoost: v.useSpeakerBoost,
+      speed: v.speed,
+    },
+    optimizeStreamingLatency: v.optimizeStreamingLatency,
+    language: v.language,
+    enableSsmlParsing: v.enableSsmlParsing,
+    autoMode: v.autoMode,
+    signal: call.signal,
+  };
+  return {
+    config: assistant,
+    json: raw,
+    tools,
+    stt: { provider: stt, key: sttKey },
+    llm: { provider: llm, key: llmKey },
+    tts: { provider: tts, key: ttsKey },
+    ttsOptions,
+  };
+}

@@ -1,0 +1,136 @@
+import { type CallUsage, zeroCallUsage } from "../../billing/usage.ts";
+import type { Call as CallRow, Prisma } from "../../db/index.ts";
+import { type ConversationMessage, statusUpdateMessage } from "../../webhooks/index.ts";
+import { Conversation } from "../conversation.ts";
+import { finalizeEndedCall } from "../finalize.ts";
+import type { CallContext, SessionDeps } from "./context.ts";
+import type { CallState } from "./state.ts";
+
+// The call's record: checkpointed at every completed turn (so a call whose process dies is ended
+// with what it had), and at its end written with transcript, messages, artifact and usage in one
+// transaction (and billed) by `finalizeEndedCall`, then the `ended` status update.
+
+/** What the call has used up to `at`: priced at its end, persisted at every completed turn. */
+function usageAt(c: CallContext, at: number): CallUsage {
+  const duration = Math.max(0, (at - c.state.startedAt) / 1000);
+  return c.meter.usage(c.state, c.transport.provider, duration);
+}
+
+function transcriptNames(state: CallState): { assistantName: string; userName: string } {
+  return state.assistant?.config.artifactPlan.transcriptPlan ?? { assistantName: "AI", userName: "User" };
+}
+
+export class CallCheckpoints {
+  readonly #c: CallContext;
+  /** The checkpoint being written, and whether another turn completed meanwhile. */
+  #writing: Promise<void> | undefined;
+  #again = false;
+
+  constructor(c: CallContext) {
+    this.#c = c;
+  }
+
+  /**
+   * Persists the conversation and the usage of the turns completed so far (one UPDATE per turn,
+   * never on the frame path): if this process dies, the call is ended with them (libs/media/
+   * orphans.ts). One write at a time; turns completed meanwhile go in the next one. The status
+   * guard keeps a late checkpoint from overwriting the ended record.
+   */
+  write(): void {
+    const c = this.#c;
+    const { state } = c;
+    if (state.phase !== "live" || !state.callId) return;
+    if (this.#writing) {
+      this.#again = true;
+      return;
+    }
+    const conv = state.conversation;
+    const json = (v: unknown) => v as Prisma.InputJsonValue;
+    this.#writing = c.deps.db.call
+      .updateMany({
+        where: { id: state.callId, status: "in-progress" },
+        data: {
+          transcript: conv.transcript(transcriptNames(state)),
+          messages: json(conv.messages),
+          usage: json(usageAt(c, c.now())),
+        },
+      })
+      .then(
+        () => {},
+        (err: unknown) => state.log.warn({ err }, "call checkpoint not written"),
+      )
+      .finally(() => {
+        this.#writing = undefined;
+        if (this.#again) {
+          this.#again = false;
+          this.write();
+        }
+      });
+  }
+}
+
+/** Writes a call that ran. */
+export async function writeEndedCall(c: CallContext, reason: string, endedAt: number): Promise<void> {
+  const { state } = c;
+  const conv = state.conversation;
+  const transcript = conv.transcript(transcriptNames(state));
+  const messages = conv.messages as unknown as ConversationMessage[];
+  await finalizeEndedCall(c.deps, {
+    callId: state.callId,
+    orgId: state.orgId,
+    endedReason: reason,
+    startedAt: new Date(state.startedAt),
+    endedAt: new Date(endedAt),
+    transcript,
+    messages,
+    artifact: {
+      transcript,
+      messages,
+      performanceMetrics: conv.performanceMetrics(),
+      variableValues: state.variables,
+    },
+    usage: usageAt(c, endedAt),
+    ...(state.orgPricing && state.row
+      ? {
+          billing: {
+            org: state.orgPricing,
+            assistantId: state.row.assistantId,
+            phoneNumberId: state.row.phoneNumberId,
+          },
+        }
+      : {}),
+  });
+  state.log.info({ endedReason: reason }, "call ended");
+  if (state.row) {
+    state.row = { ...state.row, status: "ended", endedReason: reason, endedAt: new Date(endedAt) };
+    c.messages.emit("status-update", () =>
+      statusUpdateMessage(c.messages.context(), { status: "ended", endedReason: reason }),
+    );
+  }
+}
+
+/** Writes a call whose stream was claimed but that never got going (nothing billable was used). */
+export async function writeUnpreparedCall(
+  deps: SessionDeps,
+  state: CallState,
+  call: CallRow,
+  reason: string,
+  now: number,
+): Promise<void> {
+  const conv = state.conversation ?? new Conversation(now);
+  try {
+    await finalizeEndedCall(deps, {
+      callId: call.id,
+      orgId: call.orgId,
+      endedReason: reason,
+      startedAt: new Date(state.startedAt || now),
+      endedAt: new Date(now),
+      transcript: "",
+      messages: [],
+      artifact: { transcript: "", messages: [], performanceMetrics: conv.performanceMetrics() },
+      usage: zeroCallUsage(call.type === "outboundPhoneCall" ? "outbound" : "inbound"),
+    });
+  } catch (err) {
+    state.log.error({ err }, "ending the call failed");
+  }
+}

@@ -1,0 +1,243 @@
+import { hasVoice } from "../../providers/audio.ts";
+import { ProviderError, type SttEvent, type SttStream } from "../../providers/types.ts";
+import type { ResolvedAssistantConfig } from "../../vapi/defaults.ts";
+import { speechUpdateMessage, transcriptMessage } from "../../webhooks/index.ts";
+import { KeypadInput, keypadEntryText } from "../keypad.ts";
+import { SilenceBatcher } from "../silence-batcher.ts";
+import { TurnDetector } from "../turn-detector.ts";
+import type { CallContext } from "./context.ts";
+
+// What the caller does: their audio (kept while the call starts, then streamed to the transcriber
+// with long silences gathered), the transcriber's events (speech updates, transcripts, the turn
+// detector deciding when the caller has finished), and their keypad digits. Finished turns go to
+// the turn loop; voice while the assistant speaks goes to the interruption part.
+
+/** Caller audio kept while the call starts (token check, loading, transcriber connect): 5 s of μ-law. */
+export const EARLY_AUDIO_MAX_BYTES = 40_000;
+/** Deepgram's utterance-end window (`utterance_end_ms`): the longest the transcriber times silence. */
+const UTTERANCE_END_MS = 1000;
+/** Margin past the transcriber's silence windows before the caller's silence is gathered. */
+const SILENCE_BATCH_MARGIN_MS = 500;
+
+export class CallerInput {
+  readonly #c: CallContext;
+  #stt: SttStream | undefined;
+  /** Wall time the last voiced frame of the caller went to the transcriber. */
+  lastVoiceSentAt = 0;
+  /** The caller's long silences, gathered into fewer messages to the transcriber. */
+  readonly #silence = new SilenceBatcher();
+  /** Quiet this long (no transcriber decision pending on it), the caller's silence is gathered. */
+  #quietAfterMs = Number.POSITIVE_INFINITY;
+  #endpointingMs = 10;
+  #sttAudioStartedAt = 0;
+  /** Caller audio received before the transcriber was open, oldest first (bounded). */
+  #early: Buffer[] = [];
+  #earlyBytes = 0;
+  /** The caller is speaking (a `speech-update` started was sent, stopped not yet). */
+  #userSpeaking = false;
+  #detector: TurnDetector | undefined;
+  /** The caller's keypad digits, gathered per the assistant's keypadInputPlan. */
+  #keypad: KeypadInput | undefined;
+
+  constructor(c: CallContext) {
+    this.#c = c;
+  }
+
+  get transcribing(): boolean {
+    return this.#stt !== undefined;
+  }
+
+  /** A new assistant runs the call: its endpointing and keypad plans (digits gathered so far are dropped). */
+  useAssistant(assistant: ResolvedAssistantConfig): void {
+    const { now, timers, turns } = this.#c;
+    this.#detector?.dispose();
+    this.#detector = new TurnDetector(
+      assistant.startSpeakingPlan.transcriptionEndpointingPlan,
+      (turn) => turns.onUserTurn(turn),
+      now,
+    );
+    this.#keypad?.dispose();
+    this.#keypad = new KeypadInput(
+      assistant.keypadInputPlan,
+      (digits) => this.#onKeypadEntry(digits),
+      timers.schedule,
+    );
+  }
+
+  /** Opens the call's transcriber (the call-start assistant's) with its endpointing. */
+  async connect(): Promise<SttStream> {
+    const c = this.#c;
+    const transcriber = c.state.transcriber;
+    if (!transcriber) throw new Error("the assistant has no transcriber");
+    const t = c.state.assistant.config.transcriber;
+    this.#endpointingMs = t?.endpointing ?? 10;
+    return transcriber.provider.connect(
+      {
+        apiKey: transcriber.key.apiKey,
+        model: t?.model ?? "nova-3",
+        language: t?.language ?? "en",
+        endpointingMs: this.#endpointingMs,
+        utteranceEndMs: UTTERANCE_END_MS,
+        keywords: t?.keywords,
+        keyterms: t?.keyterm,
+        smartFormat: t?.smartFormat,
+        numerals: t?.numerals,
+        profanityFilter: t?.profanityFilter,
+        mipOptOut: t?.mipOptOut,
+        signal: c.signal,
+      },
+      (e) => this.onStt(e),
+    );
+  }
+
+  /** The transcriber is open: what the caller said while the call was starting goes first, in order. */
+  startTranscribing(stt: SttStream): void {
+    const { meter, now } = this.#c;
+    // It counts as their latest voice: silence after it is timed by the transcriber, so it is not gathered yet.
+    for (const buf of this.#early) {
+      meter.sttBytes += buf.length;
+      stt.sendAudio(buf);
+      if (hasVoice(buf)) this.lastVoiceSentAt = now();
+    }
+    this.#early = [];
+    this.#earlyBytes = 0;
+    this.#quietAfterMs = Math.max(this.#endpointingMs, UTTERANCE_END_MS) + SILENCE_BATCH_MARGIN_MS;
+    this.#stt = stt;
+  }
+
+  /** One frame of caller audio: the hot path (50 per second per call). */
+  onAudio(buf: Buffer): void {
+    const c = this.#c;
+    // Audio time 0 at the transcriber is the first byte it gets: the first frame kept.
+    if (this.#sttAudioStartedAt === 0) this.#sttAudioStartedAt = c.now();
+    const stt = this.#stt;
+    if (!stt) {
+      this.#keepEarly(buf);
+      return;
+    }
+    c.meter.sttBytes += buf.length;
+    const voiced = hasVoice(buf);
+    if (!voiced && c.now() - this.lastVoiceSentAt >= this.#quietAfterMs) {
+      const batch = this.#silence.hold(buf);
+      if (batch) stt.sendAudio(batch);
+    } else {
+      stt.sendAudio(this.#silence.release(buf));
+      if (voiced) this.lastVoiceSentAt = c.now();
+    }
+    if (c.state.phase !== "live") return;
+    c.interruption.onFrame(buf, voiced);
+  }
+
+  /** Keeps audio that arrived before the transcriber was open, dropping the oldest beyond the bound. */
+  #keepEarly(buf: Buffer): void {
+    this.#early.push(buf);
+    this.#earlyBytes += buf.length;
+    let excess = this.#earlyBytes - EARLY_AUDIO_MAX_BYTES;
+    while (excess > 0) {
+      const oldest = this.#early[0];
+      if (!oldest) break;
+      const drop = Math.min(excess, oldest.length);
+      if (drop === oldest.length) this.#early.shift();
+      else this.#early[0] = oldest.subarray(drop);
+      this.#earlyBytes -= drop;
+      excess -= drop;
+      // The transcriber's audio clock now starts later by what was dropped (8 bytes per ms).
+      this.#sttAudioStartedAt += drop / 8;
+    }
+  }
+
+  onStt(e: SttEvent): void {
+    const c = this.#c;
+    const detector = this.#detector;
+    if (c.state.phase !== "live" || !detector) return;
+    switch (e.type) {
+      case "speech-started":
+        c.turns.clearSilence();
+        this.userSpeech("started");
+        detector.speechStarted();
+        return;
+      case "transcript": {
+        const text = e.text.trim();
+        if (text !== "") {
+          c.turns.clearSilence();
+          this.userSpeech("started");
+          const transcriptType = e.isFinal ? "final" : "partial";
+          c.messages.emit({ type: "transcript", transcriptType }, () =>
+            transcriptMessage(c.messages.context(), { role: "user", transcriptType, transcript: text }),
+          );
+          c.interruption.onWords(text);
+        }
+        const lastWordAt = (this.#sttAudioStartedAt || c.now()) + e.endMs;
+        detector.transcript(text, e.isFinal, e.speechFinal, lastWordAt);
+        return;
+      }
+      case "utterance-end":
+        detector.utteranceEnd();
+        // Voice that never became words (noise): no turn will end it, the utterance end does.
+        if (!detector.hasPending) this.userSpeech("stopped");
+        return;
+      case "error":
+        void c.fail(e.error, this.#sttFailure());
+        return;
+      case "closed":
+        if (c.state.phase === "live") {
+          const where = this.#sttFailure();
+          void c.fail(new ProviderError(where.provider, "transcriber", "transcriber closed", true), where);
+        }
+        return;
+    }
+  }
+
+  #sttFailure(): { provider: string; kind: "transcriber" } {
+    return { provider: this.#c.state.transcriber?.provider.provider ?? "deepgram", kind: "transcriber" };
+  }
+
+  /** `speech-update` for the caller: started on voice or the first words, stopped at the endpoint. */
+  userSpeech(status: "started" | "stopped"): void {
+    if (this.#userSpeaking === (status === "started")) return;
+    this.#userSpeaking = status === "started";
+    const { messages } = this.#c;
+    messages.emit("speech-update", () => speechUpdateMessage(messages.context(), { status, role: "user" }));
+  }
+
+  /** A key the caller pressed: gathered per the keypad plan; with keypad input off (Vapi's default), ignored. */
+  onDigit(digit: string): void {
+    const keypad = this.#keypad;
+    if (!keypad?.enabled) return;
+    const { turns } = this.#c;
+    turns.clearSilence();
+    keypad.press(digit);
+    // Still gathering (no delimiter yet): the caller was active, their silence is timed from now.
+    if (keypad.pending !== "" && !turns.replying) turns.armSilence();
+  }
+
+  /** The caller's keypad entry is complete: one user turn, in Vapi's wording. */
+  #onKeypadEntry(digits: string): void {
+    const c = this.#c;
+    if (c.state.phase !== "live") return;
+    this.#detector?.reset();
+    const now = c.now();
+    c.turns.onUserTurn({
+      text: keypadEntryText(digits),
+      speechEndedAt: now,
+      lastWordAt: now,
+      endpointedAt: now,
+      startedAt: now,
+      dtmf: true,
+    });
+  }
+
+  /**
+   * The call is ending: no more turns or digits; the caller's gathered silence goes before the
+   * transcriber closes (every byte is transcribed audio). Resolves once the transcriber is closed.
+   */
+  async stop(): Promise<void> {
+    this.#detector?.dispose();
+    this.#keypad?.dispose();
+    const stt = this.#stt;
+    this.#stt = undefined;
+    const held = this.#silence.flush();
+    if (held) stt?.sendAudio(held);
+    await stt?.close();
+  }
+}

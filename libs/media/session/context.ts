@@ -1,0 +1,114 @@
+import type { PriceCatalog } from "../../billing/prices.ts";
+import type { SecretBox } from "../../crypto/index.ts";
+import type { Db } from "../../db/index.ts";
+import type { Providers } from "../../providers/index.ts";
+import type { ProviderError } from "../../providers/types.ts";
+import type { JobQueue } from "../../queue/index.ts";
+import type { ControlBus } from "../../telephony/control-bus.ts";
+import type { WebhookDispatcher } from "../../webhooks/index.ts";
+import type { OutboundAudio, SharedPacer } from "../pacer.ts";
+import type { ScheduleTimer } from "../stream-guard.ts";
+import type { DestinationDef } from "../tools.ts";
+import type { CallCheckpoints } from "./call-record.ts";
+import type { CallerInput } from "./caller-input.ts";
+import type { Interruption } from "./interruption.ts";
+import type { ServerMessages } from "./server-messages.ts";
+import type { CallState } from "./state.ts";
+import type { CallTimers } from "./timers.ts";
+import type { ToolRunner } from "./tool-runner.ts";
+import type { CallTransfer } from "./transfer.ts";
+import type { CallTransport } from "./transport.ts";
+import type { TurnLoop } from "./turn-loop.ts";
+import type { UsageMeter } from "./usage-meter.ts";
+import type { AssistantVoice } from "./voice.ts";
+
+// What the parts of a call session share: the session's dependencies, the call's state, each other
+// (each part owns its own state and reaches the others through this), and the lifecycle calls only
+// the orchestrator implements.
+
+export interface MediaLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+  debug(obj: object, msg: string): void;
+  child(bindings: Record<string, unknown>): MediaLogger;
+}
+
+export interface LeaseControls {
+  renewLease(orgId: string, callId: string): Promise<boolean>;
+  releaseCall(orgId: string, callId: string): Promise<void>;
+  isOverSpendLimit(orgId: string): Promise<boolean>;
+}
+
+export interface SessionDeps {
+  db: Db;
+  secrets: SecretBox;
+  secretsKey: Buffer;
+  providers: Providers;
+  platformKeys: { openai?: string; deepgram?: string; "11labs"?: string };
+  twilioApiUrl: string;
+  allowPrivateWebhookUrls: boolean;
+  pacer: SharedPacer;
+  queue?: JobQueue;
+  dispatcher?: WebhookDispatcher;
+  controlBus?: ControlBus;
+  spend?: LeaseControls;
+  catalog?: PriceCatalog;
+  processId: string;
+  logger: MediaLogger;
+  now?: () => number;
+  /**
+   * Arms the session's timers (silence, max duration, keypad gathering, hang reports, the bound on
+   * a final message), so tests can advance them. Default setTimeout.
+   */
+  schedule?: ScheduleTimer;
+}
+
+export type Phase = "connecting" | "starting" | "live" | "ending" | "ended";
+
+export type Json = Record<string, unknown>;
+
+export function isObj(v: unknown): v is Json {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** Words as compared with phrases (end-call, interruption, acknowledgement). */
+export function normalise(s: string): string {
+  return s
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N}\s'-]/gu, " ")
+    .replace(/'/g, "")
+    .replace(/\s+/g, " ")
+    .trim();
+}
+
+export interface ProviderFailure {
+  provider: string;
+  kind: ProviderError["kind"];
+}
+
+export interface CallContext {
+  readonly deps: SessionDeps;
+  readonly now: () => number;
+  /** Aborted when the call ends: every socket, stream and request of the call listens to it. */
+  readonly signal: AbortSignal;
+  readonly state: CallState;
+  readonly transport: CallTransport;
+  readonly out: OutboundAudio;
+  readonly messages: ServerMessages;
+  readonly timers: CallTimers;
+  readonly meter: UsageMeter;
+  readonly checkpoints: CallCheckpoints;
+  readonly input: CallerInput;
+  readonly interruption: Interruption;
+  readonly voice: AssistantVoice;
+  readonly turns: TurnLoop;
+  readonly tools: ToolRunner;
+  readonly transfer: CallTransfer;
+  /** Ends the call (idempotent). */
+  end(reason: string, opts?: { keepTransport?: boolean }): Promise<void>;
+  /** A provider failed mid-call: apologise when the voice still works, and end. */
+  fail(err: unknown, where: ProviderFailure): Promise<void>;
+  /** Switches the call to an assistant (call start, squad hand-off). */
+  useAssistant(raw: Json, destinations: DestinationDef[]): Promise<void>;
+}

@@ -1,0 +1,7 @@
+// The call session: one live call over a media transport (Twilio Media Streams today).
+
+export { CallSession } from "./call-session.ts";
+export { EARLY_AUDIO_MAX_BYTES } from "./caller-input.ts";
+export type { LeaseControls, MediaLogger, SessionDeps } from "./context.ts";
+export type { CallTransport, MediaSocket, TransportEvents, TransportStart } from "./transport.ts";
+export { TwilioMediaStream } from "./twilio-transport.ts";

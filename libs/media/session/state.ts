@@ -1,0 +1,44 @@
+import type { CredentialKeyRow, ProviderKey, SquadPlan, Variables } from "../../assistants/index.ts";
+import type { OrgPricingInput } from "../../billing/pricing.ts";
+import type { Call as CallRow, PhoneNumber as PhoneNumberRow } from "../../db/index.ts";
+import type { SpeechToText } from "../../providers/types.ts";
+import type { Conversation } from "../conversation.ts";
+import type { ActiveAssistant } from "./assistant.ts";
+import type { Json, MediaLogger, Phase } from "./context.ts";
+
+// The call as loaded at its start, and what every part reads: its ids and row, its number, its
+// organisation's settings, the assistant running it now and the conversation so far. Written by the
+// orchestrator (start, hand-off); read by the parts.
+
+export class CallState {
+  phase: Phase = "connecting";
+  callId = "";
+  orgId = "";
+  /** The carrier's id of the call (Twilio's CallSid). */
+  providerCallId = "";
+  /** Every later line of this call carries its ids (a child logger once the call is known). */
+  log: MediaLogger;
+  row: CallRow | undefined;
+  phoneNumber: PhoneNumberRow | null = null;
+  /** The organisation's provider credentials as loaded at call start (sealed). */
+  credentials: CredentialKeyRow[] = [];
+  orgServer: Json | undefined;
+  /** The organisation's pricing as loaded at call start (prices the call at its end). */
+  orgPricing: OrgPricingInput | undefined;
+  variables: Variables = {};
+  /** The call's squad (no members when it runs a single assistant). */
+  squad: SquadPlan = { members: [], membersOverrides: undefined };
+  /** Set by the call's setup before anything reads it. */
+  conversation!: Conversation;
+  /** The assistant running the call now; set by the call's setup before anything reads it. */
+  assistant!: ActiveAssistant;
+  /** The transcriber is the call-start assistant's for the whole call (a hand-off keeps it). */
+  transcriber: { provider: SpeechToText; key: ProviderKey } | undefined;
+  startedAt = 0;
+  /** A provider failed: the apology is playing and the call is about to end. */
+  failing = false;
+
+  constructor(log: MediaLogger) {
+    this.log = log;
+  }
+}

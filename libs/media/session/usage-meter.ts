@@ -1,0 +1,59 @@
+import type { CallUsage } from "../../billing/usage.ts";
+import type { CallState } from "./state.ts";
+
+// What the call used, counted as it happens: audio sent to the transcriber, the model's tokens, the
+// characters voiced. Turned into the call's usage (priced at the end) by `usage()`.
+
+/** μ-law 8 kHz: one byte per sample. */
+const STT_BYTES_PER_SECOND = 8000;
+
+export class UsageMeter {
+  /** Caller audio bytes that went to the transcriber (hot path: one add per frame). */
+  sttBytes = 0;
+  promptTokens = 0;
+  completionTokens = 0;
+  cachedPromptTokens = 0;
+  ttsCharacters = 0;
+
+  addLlm(usage: { promptTokens: number; completionTokens: number; cachedPromptTokens: number }): void {
+    this.promptTokens += usage.promptTokens;
+    this.completionTokens += usage.completionTokens;
+    this.cachedPromptTokens += usage.cachedPromptTokens;
+  }
+
+  /** The call's usage for `durationSeconds` of call on `transport`, by the providers it ran with. */
+  usage(state: CallState, transport: string, durationSeconds: number): CallUsage {
+    const assistant = state.assistant;
+    const config = assistant?.config;
+    return {
+      durationSeconds,
+      transport: {
+        provider: transport,
+        direction: state.row?.type === "outboundPhoneCall" ? "outbound" : "inbound",
+        seconds: durationSeconds,
+        // Numbers are imported with the customer's own Twilio account: Twilio bills them directly.
+        byo: true,
+      },
+      stt: {
+        provider: state.transcriber?.provider.provider ?? "deepgram",
+        model: config?.transcriber?.model ?? "",
+        audioSeconds: this.sttBytes / STT_BYTES_PER_SECOND,
+        byo: state.transcriber?.key.byo ?? false,
+      },
+      llm: {
+        provider: assistant?.llm.provider.provider ?? "openai",
+        model: config?.model?.model ?? "",
+        promptTokens: this.promptTokens,
+        cachedPromptTokens: this.cachedPromptTokens,
+        completionTokens: this.completionTokens,
+        byo: assistant?.llm.key.byo ?? false,
+      },
+      tts: {
+        provider: assistant?.tts.provider.provider ?? "11labs",
+        model: config?.voice?.model ?? "",
+        characters: this.ttsCharacters,
+        byo: assistant?.tts.key.byo ?? false,
+      },
+    };
+  }
+}
