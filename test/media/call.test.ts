@@ -431,29 +431,6 @@ describe("media session: live calls end to end", { concurrency: true }, () => {
     assert.equal(call.status, "ended");
   });
 
-  it("silence: a reminder, then the call ends with silence-timed-out", async () => {
-    const { sim } = await callAssistant(env, { model: systemPrompt("silence"), silenceTimeoutSeconds: 10 });
-    await sim.waitForEnd(16_000);
-    const call = await finalizedCall(env, sim.callSid);
-    assertComplete(call);
-    assert.equal(call.endedReason, "silence-timed-out");
-    assert.match(call.transcript ?? "", /AI: Are you still there\?/);
-  });
-
-  it("the call ends at maxDurationSeconds with exceeded-max-duration", async () => {
-    const { sim } = await callAssistant(env, {
-      model: systemPrompt("maxdur"),
-      maxDurationSeconds: 10,
-      silenceTimeoutSeconds: 60,
-    });
-    const started = Date.now();
-    await sim.waitForEnd(16_000);
-    const call = await finalizedCall(env, sim.callSid);
-    assertComplete(call);
-    assert.equal(call.endedReason, "exceeded-max-duration");
-    assert.ok(Date.now() - started >= 9500);
-  });
-
   it("a dropped media socket ends the call with phone-call-provider-closed-websocket", async () => {
     const assistantId = await createAssistant(env, { model: systemPrompt("drop") });
     const number = await importNumber(env, { assistantId });
@@ -559,15 +536,20 @@ async function rawInbound(
   return { url: streamUrl, callId, token, callSid };
 }
 
-describe("media session: keypad entry on the session's timer", () => {
+describe("media session: the call's timers, advanced by hand", () => {
   const timers = new ManualTimers();
   let scheduled = 0;
+  /** Durations of the timers armed so far, in order. */
+  const armed: number[] = [];
   let env: MediaEnv;
   before(async () => {
     env = await startMediaEnv({
       media: {
-        schedule: (fn, ms) => {
-          scheduled += 1;
+        // Every timer of the call runs on it (silence, max duration…): the keypad entry's are the
+        // ones of its timeoutSeconds.
+        callSchedule: (fn, ms) => {
+          armed.push(ms);
+          if (ms === 3000) scheduled += 1;
           return timers.schedule(fn, ms);
         },
       },
@@ -598,5 +580,43 @@ describe("media session: keypad entry on the session's timer", () => {
     const requests = requestsOf(env, name);
     assert.equal(requests.length, 1);
     assert.equal(lastMessage(requests[0]?.body as ChatRequest)?.content, "User's Keypad Entry: 12345");
+  });
+
+  it("silence: a reminder halfway, then the call ends with silence-timed-out", async () => {
+    armed.length = 0;
+    const { sim } = await callAssistant(env, { model: systemPrompt("silence"), silenceTimeoutSeconds: 10 });
+    await waitForSpoken(sim, 1);
+    // The silence clock starts once the first message has been heard.
+    await waitUntil(() => armed.includes(10_000), 5000, "the silence timer");
+    timers.advance(4_999);
+    assert.equal(sim.ended, false);
+    timers.advance(1);
+    await waitForSpoken(sim, 2);
+    // The reminder does not restart the clock.
+    timers.advance(5_000);
+    await sim.waitForEnd(5000);
+    const call = await finalizedCall(env, sim.callSid);
+    assertComplete(call);
+    assert.equal(call.endedReason, "silence-timed-out");
+    assert.match(call.transcript ?? "", /AI: Are you still there\?/);
+  });
+
+  it("the call ends at maxDurationSeconds with exceeded-max-duration", async () => {
+    armed.length = 0;
+    const { sim } = await callAssistant(env, {
+      model: systemPrompt("maxdur"),
+      maxDurationSeconds: 10,
+      silenceTimeoutSeconds: 60,
+    });
+    await waitForSpoken(sim, 1);
+    await waitUntil(() => armed.includes(10_000), 5000, "the max-duration timer");
+    timers.advance(9_999);
+    await sleep(50);
+    assert.equal(sim.ended, false, "still in progress before maxDurationSeconds");
+    timers.advance(1);
+    await sim.waitForEnd(5000);
+    const call = await finalizedCall(env, sim.callSid);
+    assertComplete(call);
+    assert.equal(call.endedReason, "exceeded-max-duration");
   });
 });

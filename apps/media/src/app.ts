@@ -40,6 +40,12 @@ export interface BuildMediaOptions {
   heartbeatMs?: number;
   /** The timer of each stream's start deadline (default setTimeout; tests advance their own). */
   schedule?: ScheduleTimer;
+  /**
+   * The timers of each call (silence, max duration, keypad entry, hang reports, the bound on a final
+   * message): default setTimeout; tests advance their own. Apart from `schedule`, so a test that
+   * expires start deadlines by hand does not also age its live calls.
+   */
+  callSchedule?: ScheduleTimer;
 }
 
 /**
@@ -97,8 +103,7 @@ export async function buildMedia(config: MediaConfig, options: BuildMediaOptions
   const secrets = new SecretBox(config.secretsKey, config.previousSecretsKeys);
   const deps: SessionDeps = {
     db,
-    // Per-call timers that tests advance by hand (keypad entry); real timers otherwise.
-    schedule: options.schedule,
+    schedule: options.callSchedule,
     secrets,
     secretsKey: config.secretsKey,
     providers: options.providers ?? createProviders(config.providers),
