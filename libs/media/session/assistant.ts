@@ -1,7 +1,14 @@
-import { type CredentialKeyRow, type ProviderKey, pickProviderKeys } from "../../assistants/index.ts";
+import {
+  type CredentialKeyRow,
+  type ProviderKey,
+  pickProviderKeys,
+  renderTemplate,
+  type Variables,
+} from "../../assistants/index.ts";
 import type { LanguageModel, SpeechToText, TextToSpeech, TtsOptions } from "../../providers/types.ts";
 import type { CreateAssistantDTO } from "../../vapi/assistant.ts";
 import { type ResolvedAssistantConfig, resolveAssistantDefaults } from "../../vapi/defaults.ts";
+import type { Conversation } from "../conversation.ts";
 import { type DestinationDef, loadTools, type ToolDef } from "../tools.ts";
 import type { Json, SessionDeps } from "./context.ts";
 
@@ -75,4 +82,25 @@ export async function loadAssistant(
     tts: { provider: tts, key: ttsKey },
     ttsOptions,
   };
+}
+
+/**
+ * The assistant's prompt in the conversation: its system message (replacing the previous
+ * assistant's), and its seed messages when the conversation has not started yet.
+ */
+export function seedConversation(
+  conversation: Conversation,
+  assistant: ActiveAssistant,
+  variables: Variables,
+  now: number,
+): void {
+  const messages = assistant.config.model?.messages ?? [];
+  const system = messages.find((m) => m.role === "system");
+  conversation.setSystem(renderTemplate(system?.content ?? "", variables), now);
+  if (conversation.llm.length <= 1) {
+    for (const m of messages) {
+      if (m.role === "system" || m.role === "function") continue;
+      conversation.addSeed({ role: m.role, content: renderTemplate(m.content ?? "", variables) });
+    }
+  }
 }

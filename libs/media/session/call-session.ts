@@ -1,10 +1,4 @@
-import {
-  callVariables,
-  memberDestinations,
-  renderTemplate,
-  squadPlan,
-  startingSquadMember,
-} from "../../assistants/index.ts";
+import { memberDestinations, squadPlan, startingSquadMember } from "../../assistants/index.ts";
 import type { Call as CallRow } from "../../db/index.ts";
 import { callsStarted, providerFailed } from "../../metrics/index.ts";
 import { ProviderError } from "../../providers/types.ts";
@@ -16,7 +10,7 @@ import { ENDED, providerFailureReason } from "../ended-reasons.ts";
 import { OutboundAudio } from "../pacer.ts";
 import { realTimer } from "../stream-guard.ts";
 import type { DestinationDef } from "../tools.ts";
-import { loadAssistant } from "./assistant.ts";
+import { loadAssistant, seedConversation } from "./assistant.ts";
 import { CallCheckpoints, writeEndedCall, writeUnpreparedCall } from "./call-record.ts";
 import { CallerInput } from "./caller-input.ts";
 import {
@@ -30,7 +24,7 @@ import {
 import { Interruption } from "./interruption.ts";
 import { onControl } from "./live-control.ts";
 import { ServerMessages } from "./server-messages.ts";
-import { CallState } from "./state.ts";
+import { CallState, variablesOf } from "./state.ts";
 import { CallTimers } from "./timers.ts";
 import { ToolRunner } from "./tool-runner.ts";
 import { CallTransfer } from "./transfer.ts";
@@ -252,18 +246,7 @@ export class CallSession implements CallContext, TransportEvents {
       state.squad = squadPlan(squad?.config);
     }
     const raw = isObj(call.assistant) ? call.assistant : {};
-    const overrides = isObj(call.assistantOverrides) ? call.assistantOverrides : {};
-    state.variables = callVariables({
-      now: new Date(now),
-      customer: isObj(call.customer) ? call.customer : null,
-      phoneNumber: phoneNumber ? { number: phoneNumber.number, name: phoneNumber.name } : null,
-      call: { id: call.id, type: call.type },
-      callSid: state.providerCallId,
-      variableValues: {
-        ...(isObj(overrides.variableValues) ? overrides.variableValues : {}),
-        ...(isObj(raw.variableValues) ? raw.variableValues : {}),
-      },
-    });
+    state.variables = variablesOf(call, phoneNumber, state.providerCallId, now);
     state.conversation = new Conversation(now);
     const member = startingSquadMember(state.squad, call);
     await this.useAssistant(raw, memberDestinations<DestinationDef>(member));
@@ -313,16 +296,7 @@ export class CallSession implements CallContext, TransportEvents {
     if (!this.input.transcribing) state.transcriber = assistant.stt;
     state.assistant = assistant;
     assistant.tts.provider.prewarm?.(assistant.ttsOptions);
-    const messages = assistant.config.model?.messages ?? [];
-    const system = messages.find((m) => m.role === "system");
-    const conversation = state.conversation;
-    conversation.setSystem(renderTemplate(system?.content ?? "", state.variables), this.now());
-    if (conversation.llm.length <= 1) {
-      for (const m of messages) {
-        if (m.role === "system" || m.role === "function") continue;
-        conversation.addSeed({ role: m.role, content: renderTemplate(m.content ?? "", state.variables) });
-      }
-    }
+    seedConversation(state.conversation, assistant, state.variables, this.now());
     this.input.useAssistant(assistant.config);
   }
 

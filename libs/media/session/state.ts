@@ -1,10 +1,16 @@
-import type { CredentialKeyRow, ProviderKey, SquadPlan, Variables } from "../../assistants/index.ts";
+import {
+  type CredentialKeyRow,
+  callVariables,
+  type ProviderKey,
+  type SquadPlan,
+  type Variables,
+} from "../../assistants/index.ts";
 import type { OrgPricingInput } from "../../billing/pricing.ts";
 import type { Call as CallRow, PhoneNumber as PhoneNumberRow } from "../../db/index.ts";
 import type { SpeechToText } from "../../providers/types.ts";
 import type { Conversation } from "../conversation.ts";
 import type { ActiveAssistant } from "./assistant.ts";
-import type { Json, MediaLogger, Phase } from "./context.ts";
+import { isObj, type Json, type MediaLogger, type Phase } from "./context.ts";
 
 // The call as loaded at its start, and what every part reads: its ids and row, its number, its
 // organisation's settings, the assistant running it now and the conversation so far. Written by the
@@ -41,4 +47,26 @@ export class CallState {
   constructor(log: MediaLogger) {
     this.log = log;
   }
+}
+
+/** The call's template variables: the built-ins, then its overrides' and its assistant's `variableValues`. */
+export function variablesOf(
+  call: CallRow,
+  phoneNumber: PhoneNumberRow | null,
+  providerCallId: string,
+  now: number,
+): Variables {
+  const raw = isObj(call.assistant) ? call.assistant : {};
+  const overrides = isObj(call.assistantOverrides) ? call.assistantOverrides : {};
+  return callVariables({
+    now: new Date(now),
+    customer: isObj(call.customer) ? call.customer : null,
+    phoneNumber: phoneNumber ? { number: phoneNumber.number, name: phoneNumber.name } : null,
+    call: { id: call.id, type: call.type },
+    callSid: providerCallId,
+    variableValues: {
+      ...(isObj(overrides.variableValues) ? overrides.variableValues : {}),
+      ...(isObj(raw.variableValues) ? raw.variableValues : {}),
+    },
+  });
 }
