@@ -203,8 +203,10 @@ export class CallSession implements CallContext, TransportEvents {
     try {
       await this.#prepare(call);
     } catch (err) {
-      // The call ended (hang-up, socket close, shutdown) while it was starting: end() wrote it.
-      if (err instanceof SetupAborted) return;
+      // The call ended (hang-up, socket close, shutdown) while it was starting: end() writes it.
+      // Its abort can reach a step in flight (the transcriber's connect) as that step's own error
+      // before the step's next check: still end()'s call to write, not a setup failure.
+      if (err instanceof SetupAborted || state.phase !== "starting") return;
       state.log.error({ err }, "call setup failed");
       if (err instanceof ProviderError) providerFailed(err, err);
       const reason =
