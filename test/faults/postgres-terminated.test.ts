@@ -16,6 +16,7 @@ import { waitUntil } from "../media/harness.ts";
 interface Outcome {
   status: number;
   startedAt: number;
+  endedAt: number;
 }
 
 describe("Postgres connections terminated mid-traffic", () => {
@@ -86,14 +87,14 @@ describe("Postgres connections terminated mid-traffic", () => {
       headers,
       body: JSON.stringify(assistantBody()),
     });
-    outcomes.push({ status: created.status, startedAt });
     const body = (await created.json()) as { id?: string };
+    outcomes.push({ status: created.status, startedAt, endedAt: Date.now() });
     if (created.status !== 201 || !body.id) return;
     for (const url of [`${api.url}/assistant/${body.id}`, `${api.url}/assistant?limit=5`]) {
       const at = Date.now();
       const res = await fetch(url, { headers });
       await res.body?.cancel();
-      outcomes.push({ status: res.status, startedAt: at });
+      outcomes.push({ status: res.status, startedAt: at, endedAt: Date.now() });
     }
   }
 
@@ -111,8 +112,10 @@ describe("Postgres connections terminated mid-traffic", () => {
     running = false;
     await Promise.all(users);
 
-    const before = outcomes.filter((o) => o.startedAt < terminatedAt);
-    const afterwards = outcomes.filter((o) => o.startedAt >= terminatedAt);
+    // A request still in flight when the connections are cut belongs to "afterwards" (it may get
+    // the 503); "before" is what was answered before the cut.
+    const before = outcomes.filter((o) => o.endedAt < terminatedAt);
+    const afterwards = outcomes.filter((o) => o.endedAt >= terminatedAt);
     const failed = afterwards.filter((o) => o.status >= 400);
     tc.diagnostic(
       `${before.length} requests before, ${afterwards.length} after the termination; failed after: ${failed
