@@ -61,6 +61,26 @@ export const CallUsage = Type.Object({
 export type CallUsage = Static<typeof CallUsage>;
 
 /**
+ * The transport a call's usage is recorded under. A phone call's is the customer's own Twilio
+ * account (`byo`); a websocket call's (`vapi.websocket`) is the platform's, priced from the table.
+ */
+export function callTransportUsage(callType: string): Omit<CallUsage["transport"], "seconds"> {
+  if (callType === "vapi.websocketCall")
+    return { provider: "vapi.websocket", direction: "inbound", byo: false };
+  return {
+    provider: "twilio",
+    direction: callType === "outboundPhoneCall" ? "outbound" : "inbound",
+    byo: true,
+  };
+}
+
+/** The usage of a call of this type that ended without being connected: nothing was used. */
+export function zeroUsageOf(callType: string): CallUsage {
+  const transport = callTransportUsage(callType);
+  return { ...zeroCallUsage(transport.direction), transport: { ...transport, seconds: 0 } };
+}
+
+/**
  * The usage of a call that ended without a media session (busy, no answer, failed, refused at
  * admission): nothing was used. Transport is the customer's own Twilio account (`byo`), as on
  * calls the media plane records, so a zero-usage call prices to five zero lines.

@@ -1,5 +1,5 @@
 import { Value } from "@sinclair/typebox/value";
-import { CallUsage } from "../billing/usage.ts";
+import { CallUsage, callTransportUsage } from "../billing/usage.ts";
 import type { Call } from "../db/index.ts";
 import { callEnded } from "../metrics/index.ts";
 import { ENDED } from "./ended-reasons.ts";
@@ -47,14 +47,7 @@ export function orphanUsage(call: Call, seconds: number): CallUsage {
   };
   return {
     durationSeconds: seconds,
-    transport: {
-      ...(saved?.transport ?? {
-        provider: "twilio",
-        direction: call.type === "outboundPhoneCall" ? "outbound" : "inbound",
-        byo: true,
-      }),
-      seconds,
-    },
+    transport: { ...(saved?.transport ?? callTransportUsage(call.type)), seconds },
     // The transcriber listened for the whole call, up to the process's death.
     stt: {
       ...(saved?.stt ?? { provider: "deepgram", model: assistant.transcriber?.model ?? "", byo: false }),

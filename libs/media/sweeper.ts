@@ -2,14 +2,16 @@ import { Prisma } from "../db/index.ts";
 import { ENDED } from "./ended-reasons.ts";
 import { billAndRelease, type FinalizeDeps } from "./finalize.ts";
 import { leaseTimings } from "./lease.ts";
+import { endNeverConnectedCalls } from "./never-connected.ts";
 import { endOrphanedCall, PROVIDER_REPORT_GRACE_MS, settleOrphan } from "./orphans.ts";
 
 // Ends calls whose media process vanished (crash, OOM, lost host): a call `in-progress` whose
 // heartbeat is older than `staleMs` is ended with `call.in-progress.error-vapifault-worker-died`
 // (libs/media/orphans.ts: its last checkpoint, Twilio's duration when known, its concurrency lease
-// released). Ended calls that never got their cost recorded are finished too. Every media and
-// worker process runs it; several at once are harmless: ending a call is a conditional UPDATE that
-// one of them wins, and recording a cost locks the row and prices it once.
+// released). Websocket calls whose client never connected before their token expired are ended
+// (libs/media/never-connected.ts). Ended calls that never got their cost recorded are finished too.
+// Every media and worker process runs it; several at once are harmless: ending a call is a
+// conditional UPDATE that one of them wins, and recording a cost locks the row and prices it once.
 
 const DEFAULTS = leaseTimings();
 export const STALE_AFTER_MS = DEFAULTS.staleAfterMs;
@@ -31,6 +33,7 @@ export async function sweepStaleCalls(
   });
   let ended = 0;
   for (const call of stale) if (await endOrphanedCall(deps, call)) ended++;
+  ended += await endNeverConnectedCalls(deps, { now, limit: opts.limit });
   // Calls written as ended whose billing step did not complete (the process died in between), and
   // swept phone calls whose wait for Twilio's report is over.
   const graceCutoff = new Date(now - (opts.providerReportGraceMs ?? PROVIDER_REPORT_GRACE_MS));
