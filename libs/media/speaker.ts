@@ -142,7 +142,7 @@ export class Utterance {
 
   #onEvent(e: TtsEvent): void {
     if (this.aborted) return;
-    if (e.type === "audio") this.#onAudio(e.mulaw);
+    if (e.type === "audio") this.#onAudio(e.audio);
     else if (e.type === "done") {
       this.ttsDone = true;
       this.#finishQueue();

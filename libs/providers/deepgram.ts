@@ -3,7 +3,14 @@
 // the protocol is small enough to speak directly.
 import type { RawData, WebSocket } from "ws";
 import { deepgramVocabulary } from "./deepgram-rules.ts";
-import { ProviderError, type SpeechToText, type SttEvent, type SttOptions, type SttStream } from "./types.ts";
+import {
+  type AudioFormat,
+  ProviderError,
+  type SpeechToText,
+  type SttEvent,
+  type SttOptions,
+  type SttStream,
+} from "./types.ts";
 import { openSocket, toWebSocketBase } from "./ws-connect.ts";
 
 export interface DeepgramSttConfig {
@@ -57,11 +64,20 @@ export class DeepgramStt implements SpeechToText {
     this.#closeTimeoutMs = config.closeTimeoutMs ?? 2000;
   }
 
+  /**
+   * Deepgram takes raw `linear16` at any declared rate, and `mulaw` at 8 kHz (the telephone rate;
+   * other μ-law rates are converted by the session to keep one well-trodden path).
+   */
+  accepts(format: AudioFormat): boolean {
+    if (format.encoding === "mulaw") return format.sampleRate === 8000;
+    return Number.isInteger(format.sampleRate) && format.sampleRate >= 8000 && format.sampleRate <= 48000;
+  }
+
   /** The `/v1/listen` URL for these options (exposed for tests and logs; holds no secret). */
   listenUrl(options: SttOptions): string {
     const q = new URLSearchParams({
-      encoding: "mulaw",
-      sample_rate: "8000",
+      encoding: options.audio.encoding,
+      sample_rate: String(options.audio.sampleRate),
       channels: "1",
       model: options.model,
       language: options.language,
@@ -149,11 +165,11 @@ class DeepgramStream implements SttStream {
     signal.addEventListener("abort", this.#onAbort, { once: true });
   }
 
-  sendAudio(mulaw: Buffer): void {
+  sendAudio(audio: Buffer): void {
     // readyState is a getter on a number; cheaper than any try/catch around send.
     if (this.#closing || this.#ws.readyState !== 1) return;
     this.#audioSinceTick = true;
-    this.#ws.send(mulaw);
+    this.#ws.send(audio);
   }
 
   finalize(): void {

@@ -34,6 +34,7 @@
 import type { RawData, WebSocket } from "ws";
 import { elevenLabsQueryParams, elevenLabsVoiceSettings } from "./elevenlabs-rules.ts";
 import {
+  type AudioFormat,
   abortError,
   ProviderError,
   type TextToSpeech,
@@ -94,13 +95,31 @@ function voiceError(status: number | undefined, detail: string, err: ServerError
   return new ProviderError("11labs", "voice", `${prefix}: ${detail}`, !authFailure, status);
 }
 
+/** The raw `output_format`s of the websockets (S16LE PCM and μ-law; MP3/Opus need decoding). */
+const PCM_RATES: readonly number[] = [8000, 16000, 22050, 24000, 44100, 48000];
+/**
+ * The PCM rates `outputFor` chooses. 44.1 kHz PCM is for Pro subscriptions and up in ElevenLabs'
+ * output format docs (a customer key on a lower tier would fail the call), and the voices are
+ * generated at 24 kHz anyway: a client asking for more gets 24 kHz resampled by the session.
+ */
+const OFFERED_PCM_RATES: readonly number[] = [8000, 16000, 22050, 24000];
+
+/** `ulaw_8000`, `pcm_16000` …: ElevenLabs' name for an output format it produces raw. */
+export function elevenLabsOutputFormat(format: AudioFormat): string {
+  if (format.encoding === "mulaw" && format.sampleRate === 8000) return "ulaw_8000";
+  if (format.encoding === "linear16" && PCM_RATES.includes(format.sampleRate))
+    return `pcm_${format.sampleRate}`;
+  throw new Error(`11labs has no raw output format for ${format.encoding} at ${format.sampleRate} Hz`);
+}
+
 /** The options that pick a socket: what its URL and header carry. Voice settings are per context. */
 function socketKey(o: TtsOptions): string {
   return [
     o.apiKey,
     o.voiceId,
     o.model,
-    o.outputFormat,
+    o.outputFormat.encoding,
+    o.outputFormat.sampleRate,
     o.language ?? "",
     o.enableSsmlParsing,
     o.autoMode,
@@ -285,6 +304,14 @@ export class ElevenLabsTts implements TextToSpeech {
     this.#warmEnabled = config.warm ?? true;
   }
 
+  outputFor(want: AudioFormat): AudioFormat {
+    if (want.encoding === "mulaw" && want.sampleRate === 8000) return want;
+    if (want.encoding === "linear16" && OFFERED_PCM_RATES.includes(want.sampleRate)) return want;
+    // The lowest offered rate at or above the one wanted (downsampling loses nothing heard), else 24 kHz.
+    const rate = OFFERED_PCM_RATES.find((r) => r >= want.sampleRate) ?? 24000;
+    return { encoding: "linear16", sampleRate: rate };
+  }
+
   /** The multi-context URL this adapter speaks over (one socket per call, a context per utterance). */
   streamUrl(options: TtsOptions): string {
     return this.#url(options, "multi-stream-input");
@@ -318,7 +345,7 @@ export class ElevenLabsTts implements TextToSpeech {
     // Only the parameters the endpoint documents (elevenlabs-rules.ts): no optimize_streaming_latency.
     const q = new URLSearchParams({
       model_id: options.model,
-      output_format: options.outputFormat,
+      output_format: elevenLabsOutputFormat(options.outputFormat),
       inactivity_timeout: String(this.#inactivityTimeoutS),
       ...elevenLabsQueryParams(options),
     });
@@ -456,9 +483,9 @@ class ElevenLabsStream implements TtsStream {
     this.#aborted = true;
   }
 
-  onAudio(mulaw: Buffer): void {
+  onAudio(audio: Buffer): void {
     if (this.#aborted || this.#finished) return;
-    this.#onEvent({ type: "audio", mulaw });
+    this.#onEvent({ type: "audio", audio });
   }
 
   onFinal(): void {

@@ -40,10 +40,28 @@ export interface OptionProblem {
   message: string;
 }
 
+// ---------- audio ----------
+
+/** Audio on one leg of a call: G.711 μ-law or 16-bit little-endian PCM, mono, at a sample rate. */
+export interface AudioFormat {
+  encoding: "mulaw" | "linear16";
+  sampleRate: number;
+}
+
+/** Twilio's format (and a phone line's): μ-law 8 kHz. */
+export const MULAW_8K: AudioFormat = { encoding: "mulaw", sampleRate: 8000 };
+
+/** True when both describe the same bytes. */
+export function sameAudioFormat(a: AudioFormat, b: AudioFormat): boolean {
+  return a.encoding === b.encoding && a.sampleRate === b.sampleRate;
+}
+
 // ---------- speech to text ----------
 
 export interface SttOptions {
   apiKey: string;
+  /** The format of the bytes given to `sendAudio` (one the provider `accepts`). */
+  audio: AudioFormat;
   model: string;
   language: string;
   /** Deepgram `endpointing` in ms (silence that finalises speech). */
@@ -87,8 +105,8 @@ export type SttEvent =
   | { type: "closed" };
 
 export interface SttStream {
-  /** Raw μ-law 8 kHz audio as received from Twilio (no copies needed). */
-  sendAudio(mulaw: Buffer): void;
+  /** Raw audio in `SttOptions.audio`, as received from the caller (no copies needed). */
+  sendAudio(audio: Buffer): void;
   /** Ask the provider to flush what it heard so far (Deepgram `Finalize`). */
   finalize(): void;
   close(): Promise<void>;
@@ -98,6 +116,8 @@ export interface SttStream {
 
 export interface SpeechToText {
   readonly provider: string;
+  /** True when the provider takes `format` natively; otherwise the session converts to MULAW_8K or linear16 16 kHz. */
+  accepts(format: AudioFormat): boolean;
   connect(options: SttOptions, onEvent: (e: SttEvent) => void): Promise<SttStream>;
 }
 
@@ -154,8 +174,8 @@ export interface TtsOptions {
   apiKey: string;
   voiceId: string;
   model: string;
-  /** Always μ-law 8 kHz for Twilio. */
-  outputFormat: "ulaw_8000";
+  /** The audio the provider sends: one `outputFor` returned (μ-law 8 kHz for Twilio). */
+  outputFormat: AudioFormat;
   voiceSettings?: {
     stability?: number;
     similarityBoost?: number;
@@ -191,12 +211,17 @@ export interface TtsStream {
 }
 
 export type TtsEvent =
-  | { type: "audio"; mulaw: Buffer }
+  | { type: "audio"; audio: Buffer }
   | { type: "done"; characters: number }
   | { type: "error"; error: ProviderError };
 
 export interface TextToSpeech {
   readonly provider: string;
+  /**
+   * The native output format closest to `want` (`want` itself when the provider produces it); the
+   * session converts the rest.
+   */
+  outputFor(want: AudioFormat): AudioFormat;
   /** One stream per assistant utterance (a reply), fed clause by clause. */
   open(options: TtsOptions, onEvent: (e: TtsEvent) => void): Promise<TtsStream>;
   /**

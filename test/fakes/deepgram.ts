@@ -1,6 +1,7 @@
 /**
  * FakeDeepgram — loopback Deepgram live STT (`ws://127.0.0.1:PORT/v1/listen?...`), speaking the v1
- * listen protocol: binary μ-law in; `KeepAlive` / `Finalize` / `CloseStream` text controls;
+ * listen protocol: binary audio in (`encoding=mulaw` or `linear16` at the query's `sample_rate`, 8000 when
+ * absent); `KeepAlive` / `Finalize` / `CloseStream` text controls;
  * `Results`, `SpeechStarted`, `UtteranceEnd`, `Metadata` out. Auth: `Authorization: Token <key>`
  * (or `Bearer`, or the `token, <key>` subprotocol); keys in `rejectKeys` get HTTP 401 on upgrade.
  *
@@ -15,14 +16,17 @@
  *             bytes 12..15 = utterance duration in ms (uint32 BE)
  *             bytes 16..159 = loud tone
  *   frame 1..: loud tone (the same shared Buffer — do not mutate frames)
- * and registers the words with `fake.registerUtterance(id, "hello there")` (or
+ * (`encodeUtteranceFrames(id, durationMs, { encoding: "linear16", sampleRate })` does the same
+ * in 16-bit little-endian PCM: 20 ms frames of `sampleRate / 50` samples, the same 16-byte header
+ * first, then a loud tone), and registers the words with `fake.registerUtterance(id, "hello there")` (or
  * `fake.allocateUtterance(text)` which picks a process-unique id). Silence is 0xFF.
  * The app forwards those bytes unchanged (any chunking), so the fake finds the magic in the byte
  * stream (also across chunk boundaries) and knows which words the following voice carries.
  *
- * Timeline (all in *audio* time = bytes received / 8000, so results are deterministic however
+ * Timeline (all in *audio* time = bytes received / bytes per second, so results are deterministic however
  * fast the app pushes audio; `transcriberDelayMs` then delays every emitted message in wall time):
- *   - VAD per 20 ms window (≥ 40% of bytes above a magnitude threshold = voiced).
+ *   - VAD per 20 ms window (≥ 40% of samples above a magnitude threshold = voiced: μ-law magnitude
+ *     code 16, |x| ≥ 132 in linear16).
  *   - `SpeechStarted` (vad_events=true) once `speechStartedAfterMs` of voice was heard; its
  *     `timestamp` is the utterance start.
  *   - interim `Results` (interim_results=true) every `interimIntervalMs` of voice, transcript =
@@ -51,7 +55,9 @@ import {
   closeServer,
   headerValue,
   listenLoopback,
+  makePcmToneBuffer,
   makeToneBuffer,
+  PCM_VOICE_MAGNITUDE,
   rejectUpgrade,
   VOICE_MAGNITUDE,
 } from "./util.ts";
@@ -72,15 +78,44 @@ export function nextUtteranceId(): number {
   return nextUtteranceIdValue++;
 }
 
-/** The frames a caller sends to say utterance `id` for `durationMs` (rounded up to 20 ms, min 1 frame). */
-export function encodeUtteranceFrames(id: number, durationMs: number): Buffer[] {
+/** Audio a fake caller sends: μ-law 8 kHz (the default) or 16-bit little-endian PCM at a rate. */
+export interface FakeAudioFormat {
+  encoding: "mulaw" | "linear16";
+  sampleRate: number;
+}
+
+const PCM_TONE_FRAMES = new Map<number, Buffer>();
+
+/** One 20 ms frame of loud tone in `format`. Shared; do not mutate. */
+export function toneFrame(format?: FakeAudioFormat): Buffer {
+  if (!format || format.encoding === "mulaw") return TONE_FRAME;
+  let frame = PCM_TONE_FRAMES.get(format.sampleRate);
+  if (!frame) {
+    frame = makePcmToneBuffer((format.sampleRate / 50) * 2);
+    PCM_TONE_FRAMES.set(format.sampleRate, frame);
+  }
+  return frame;
+}
+
+/** One 20 ms frame of silence in `format` (fresh: the caller may keep it). */
+export function silenceFrame(format?: FakeAudioFormat): Buffer {
+  if (!format || format.encoding === "mulaw") return SILENCE_FRAME;
+  return Buffer.alloc((format.sampleRate / 50) * 2);
+}
+
+/**
+ * The frames a caller sends to say utterance `id` for `durationMs` (rounded up to 20 ms, min 1
+ * frame), in `format` (μ-law 8 kHz by default).
+ */
+export function encodeUtteranceFrames(id: number, durationMs: number, format?: FakeAudioFormat): Buffer[] {
   const n = Math.max(1, Math.ceil(durationMs / FRAME_MS));
-  const first = Buffer.from(TONE_FRAME);
+  const tone = toneFrame(format);
+  const first = Buffer.from(tone);
   UTTERANCE_MAGIC.copy(first, 0);
   first.writeUInt32BE(id >>> 0, 8);
   first.writeUInt32BE(n * FRAME_MS, 12);
   const frames: Buffer[] = [first];
-  for (let i = 1; i < n; i++) frames.push(TONE_FRAME);
+  for (let i = 1; i < n; i++) frames.push(tone);
   return frames;
 }
 
@@ -190,9 +225,17 @@ export class DeepgramConnection {
   readonly #model: string;
   /** Digits as digits (`numerals` or `smart_format`); else as words. */
   readonly #numerals: boolean;
-  // VAD window accumulation (stream-aligned 160-byte windows).
+  /** 1 for μ-law, 2 for linear16. */
+  readonly #bytesPerSample: number;
+  /** Bytes of audio per second at the declared encoding and rate. */
+  readonly bytesPerSecond: number;
+  /** Bytes in a 20 ms VAD window. */
+  readonly #windowBytes: number;
+  // VAD window accumulation (stream-aligned 20 ms windows), in bytes.
   #winFill = 0;
   #winVoiced = 0;
+  /** linear16: the low byte of a sample whose high byte is in the next chunk. */
+  #oddByte: number | undefined;
   // Magic search across chunk boundaries.
   readonly #scratch = Buffer.alloc(2 * HEADER_BYTES);
   readonly #tail = Buffer.alloc(HEADER_BYTES - 1);
@@ -215,6 +258,10 @@ export class DeepgramConnection {
     this.#vad = this.params.vad_events === "true";
     this.#model = this.params.model ?? "nova-3";
     this.#numerals = this.params.numerals === "true" || this.params.smart_format === "true";
+    this.#bytesPerSample = this.params.encoding === "linear16" ? 2 : 1;
+    const rate = Number(this.params.sample_rate ?? 8000);
+    this.bytesPerSecond = rate * this.#bytesPerSample;
+    this.#windowBytes = (rate / 50) * this.#bytesPerSample;
     ws.on("message", (data, isBinary) => this.#onMessage(data as Buffer, isBinary));
     ws.on("close", (code) => {
       this.closedAt = Date.now();
@@ -231,7 +278,7 @@ export class DeepgramConnection {
 
   /** Seconds of audio received. */
   get audioSeconds(): number {
-    return this.audioBytes / 8000;
+    return this.audioBytes / this.bytesPerSecond;
   }
 
   get transcripts(): string[] {
@@ -281,22 +328,37 @@ export class DeepgramConnection {
     this.#findMagic(chunk);
     let i = 0;
     const len = chunk.length;
+    const window = this.#windowBytes;
     while (i < len) {
-      const take = Math.min(FRAME_BYTES - this.#winFill, len - i);
-      let voiced = 0;
-      for (let j = i; j < i + take; j++) {
-        if ((~(chunk[j] as number) & 0x7f) >= VOICE_MAGNITUDE) voiced++;
-      }
-      this.#winVoiced += voiced;
+      const take = Math.min(window - this.#winFill, len - i);
+      this.#winVoiced +=
+        this.#bytesPerSample === 1 ? voicedMulaw(chunk, i, i + take) : this.#voicedPcm(chunk, i, i + take);
       this.#winFill += take;
       i += take;
       this.audioBytes += take;
-      if (this.#winFill === FRAME_BYTES) {
-        this.#onWindow(this.#winVoiced * 5 >= FRAME_BYTES * 2);
+      if (this.#winFill === window) {
+        this.#onWindow(this.#winVoiced * 5 >= (window / this.#bytesPerSample) * 2);
         this.#winFill = 0;
         this.#winVoiced = 0;
       }
     }
+  }
+
+  /** Voiced 16-bit little-endian samples in `chunk[from..to)`, a sample split across chunks included. */
+  #voicedPcm(chunk: Buffer, from: number, to: number): number {
+    let voiced = 0;
+    let j = from;
+    if (this.#oddByte !== undefined && j < to) {
+      const v = ((chunk[j] as number) << 8) | this.#oddByte;
+      if (Math.abs(v > 0x7fff ? v - 0x10000 : v) >= PCM_VOICE_MAGNITUDE) voiced++;
+      this.#oddByte = undefined;
+      j++;
+    }
+    for (; j + 1 < to; j += 2) {
+      if (Math.abs(chunk.readInt16LE(j)) >= PCM_VOICE_MAGNITUDE) voiced++;
+    }
+    if (j < to) this.#oddByte = chunk[j] as number;
+    return voiced;
   }
 
   #findMagic(chunk: Buffer): void {
@@ -325,7 +387,7 @@ export class DeepgramConnection {
   }
 
   #onWindow(voiced: boolean): void {
-    const endSec = this.audioBytes / 8000;
+    const endSec = this.audioBytes / this.bytesPerSecond;
     const startSec = endSec - FRAME_MS / 1000;
     let utt = this.#utt;
     if (voiced) {
@@ -430,7 +492,7 @@ export class DeepgramConnection {
         punctuated_word: w,
       });
     }
-    const nowSec = this.audioBytes / 8000;
+    const nowSec = this.audioBytes / this.bytesPerSecond;
     this.#emit({
       type: "Results",
       channel_index: [0, 1],
@@ -457,7 +519,7 @@ export class DeepgramConnection {
     if (utt && !utt.finalSent) {
       this.#emitFinal(utt, false, fromFinalize);
     } else if (fromFinalize) {
-      const nowSec = this.audioBytes / 8000;
+      const nowSec = this.audioBytes / this.bytesPerSecond;
       this.#emitResults(
         {
           id: undefined,
@@ -564,6 +626,14 @@ export function spokenDigits(word: string): string[] {
     else out.push(part);
   }
   return out;
+}
+
+function voicedMulaw(chunk: Buffer, from: number, to: number): number {
+  let voiced = 0;
+  for (let j = from; j < to; j++) {
+    if ((~(chunk[j] as number) & 0x7f) >= VOICE_MAGNITUDE) voiced++;
+  }
+  return voiced;
 }
 
 function round(x: number): number {

@@ -37,8 +37,9 @@
  * Audio is deterministic: `msPerChar` ms of loud μ-law tone per character (spaces and punctuation
  * included), first chunk `ttfbMs` after the generation was triggered (and never before the previous
  * generation of the same context — of the socket, on `stream-input` — finished), then one
- * `chunkMs`-long chunk every `chunkIntervalMs`. Every non-`ulaw_8000` output format also gets μ-law
- * bytes (the format is recorded, not honoured). Both websockets fail after `inactivity_timeout`
+ * `chunkMs`-long chunk every `chunkIntervalMs`. `pcm_<rate>` formats get a loud 16-bit little-endian
+ * PCM tone at that rate (2 bytes per sample, chunks of whole samples); every other non-`ulaw_8000`
+ * format (MP3, Opus, A-law) gets μ-law bytes (the format is recorded, not honoured). Both websockets fail after `inactivity_timeout`
  * seconds (default 20) without a client message: an error message, then close 1008.
  */
 import { randomUUID } from "node:crypto";
@@ -49,6 +50,7 @@ import {
   closeServer,
   headerValue,
   listenLoopback,
+  makePcmToneBuffer,
   makeToneBuffer,
   readBody,
   rejectUpgrade,
@@ -99,6 +101,28 @@ function toneBase64(bytes: number): string {
     TONE_CACHE.b64.set(bytes, s);
   }
   return s;
+}
+
+const PCM_TONE_CACHE: { buf: Buffer; b64: Map<number, string> } = {
+  buf: makePcmToneBuffer(96_000),
+  b64: new Map(),
+};
+
+function pcmToneBase64(bytes: number): string {
+  let s = PCM_TONE_CACHE.b64.get(bytes);
+  if (s === undefined) {
+    if (bytes > PCM_TONE_CACHE.buf.length) PCM_TONE_CACHE.buf = makePcmToneBuffer(bytes);
+    s = PCM_TONE_CACHE.buf.toString("base64", 0, bytes);
+    PCM_TONE_CACHE.b64.set(bytes, s);
+  }
+  return s;
+}
+
+/** Bytes of `ms` of audio in `outputFormat` (`pcm_<rate>`: whole 16-bit samples; otherwise 8 kHz, 1 byte per sample). */
+export function outputBytes(outputFormat: string | undefined, ms: number): number {
+  const pcm = /^pcm_(\d+)$/.exec(outputFormat ?? "");
+  if (!pcm) return Math.round(ms * 8);
+  return Math.round((ms * Number(pcm[1])) / 1000) * 2;
 }
 
 function toneBytes(bytes: number): Buffer {
@@ -472,7 +496,9 @@ export class ElevenLabsConnection {
       if (this.#ws.readyState !== this.#ws.OPEN) return;
       if (t > 0 && f.chunkIntervalMs > 0) await sleep(f.chunkIntervalMs);
       const ms = Math.min(f.chunkMs, totalMs - t);
-      const bytes = Math.round(ms * 8);
+      const format = this.params.output_format;
+      const bytes = outputBytes(format, ms);
+      const audio = format?.startsWith("pcm_") ? pcmToneBase64(bytes) : toneBase64(bytes);
       const first = Math.ceil(t / f.msPerChar);
       const last = Math.min(chars.length, Math.ceil((t + ms) / f.msPerChar));
       const slice = chars.slice(first, last);
@@ -490,8 +516,8 @@ export class ElevenLabsConnection {
       // The multi-context AudioOutputMulti has no isFinal; stream-input sends `isFinal: null`.
       this.#send(
         this.multi
-          ? `{"audio":"${toneBase64(bytes)}","normalizedAlignment":${alignment},"alignment":${alignment}${tail}`
-          : `{"audio":"${toneBase64(bytes)}","isFinal":null,"normalizedAlignment":${alignment},"alignment":${alignment}${tail}`,
+          ? `{"audio":"${audio}","normalizedAlignment":${alignment},"alignment":${alignment}${tail}`
+          : `{"audio":"${audio}","isFinal":null,"normalizedAlignment":${alignment},"alignment":${alignment}${tail}`,
         bytes,
         null,
         slice,

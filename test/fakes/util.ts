@@ -109,6 +109,24 @@ export function firstVoicedIndex(buf: Uint8Array, from = 0, to = buf.length): nu
   return -1;
 }
 
+/** The linear16 equivalent of VOICE_MAGNITUDE: μ-law magnitude code 16 decodes to ±132. */
+export const PCM_VOICE_MAGNITUDE = 132;
+
+/** G.711 μ-law byte → 16-bit sample (ITU-T G.711 decoding, with the usual 0x84 bias). */
+export function decodeMulawByte(byte: number): number {
+  const u = ~byte & 0xff;
+  const magnitude = ((((u & 0x0f) << 3) + 0x84) << ((u >> 4) & 0x07)) - 0x84;
+  return u & 0x80 ? -magnitude : magnitude;
+}
+
+/** The tone of `makeToneBuffer` in 16-bit little-endian PCM (`bytes` even); same loudness. */
+export function makePcmToneBuffer(bytes: number): Buffer {
+  const mulaw = makeToneBuffer(bytes >> 1);
+  const buf = Buffer.allocUnsafe(bytes & ~1);
+  for (let i = 0; i < mulaw.length; i++) buf.writeInt16LE(decodeMulawByte(mulaw[i] as number), i * 2);
+  return buf;
+}
+
 /**
  * A deterministic loud μ-law "tone": a repeating 8-sample square-ish wave well above the VAD
  * threshold. Any length; callers slice it (subarray, no copy).

@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { createServer, type Socket } from "node:net";
 import { after, before, test } from "node:test";
 import { DeepgramStt } from "../../libs/providers/deepgram.ts";
-import { ProviderError, type SttEvent, type SttOptions } from "../../libs/providers/types.ts";
-import { encodeUtteranceFrames, FakeDeepgram, SILENCE_FRAME } from "../fakes/index.ts";
+import { MULAW_8K, ProviderError, type SttEvent, type SttOptions } from "../../libs/providers/types.ts";
+import { encodeUtteranceFrames, FakeDeepgram, SILENCE_FRAME, silenceFrame } from "../fakes/index.ts";
 
 let fake: FakeDeepgram;
 let stt: DeepgramStt;
@@ -17,6 +17,7 @@ after(() => fake.close());
 function options(signal: AbortSignal, over: Partial<SttOptions> = {}): SttOptions {
   return {
     apiKey: "dg-key",
+    audio: MULAW_8K,
     model: "nova-3",
     language: "en",
     endpointingMs: 300,
@@ -196,4 +197,30 @@ test("sends KeepAlive when no audio flows", async () => {
   await until(() => conn.controls.filter((c) => c.type === "KeepAlive").length >= 2);
   await stream.close();
   assert.ok(conn.controls.some((c) => c.type === "KeepAlive"));
+});
+
+test("takes linear16 at the call's rate and μ-law at 8 kHz natively, and says so in the listen URL", async () => {
+  assert.equal(stt.accepts({ encoding: "linear16", sampleRate: 16000 }), true);
+  assert.equal(stt.accepts({ encoding: "linear16", sampleRate: 44100 }), true);
+  assert.equal(stt.accepts({ encoding: "mulaw", sampleRate: 8000 }), true);
+  assert.equal(stt.accepts({ encoding: "mulaw", sampleRate: 16000 }), false);
+  assert.equal(stt.accepts({ encoding: "linear16", sampleRate: 4000 }), false);
+
+  const ac = new AbortController();
+  const events: SttEvent[] = [];
+  const pcm = { encoding: "linear16", sampleRate: 16000 } as const;
+  const connP = fake.waitForConnection();
+  const stream = await stt.connect(options(ac.signal, { audio: pcm }), (e) => events.push(e));
+  const conn = await connP;
+  assert.equal(conn.params.encoding, "linear16");
+  assert.equal(conn.params.sample_rate, "16000");
+  const id = fake.allocateUtterance("a table for two please");
+  for (const f of encodeUtteranceFrames(id, 1000, pcm)) stream.sendAudio(f);
+  for (let t = 0; t < 1200; t += 20) stream.sendAudio(silenceFrame(pcm));
+  await until(() => events.some((e) => e.type === "utterance-end"));
+  const final = events.find((e) => e.type === "transcript" && e.speechFinal);
+  assert.equal(final?.type === "transcript" ? final.text : "", "a table for two please");
+  // 1 s of voice at 32 000 bytes a second: Deepgram's audio clock counts the declared rate.
+  assert.ok(final?.type === "transcript" && final.endMs === 1000, "endMs in audio time");
+  ac.abort();
 });

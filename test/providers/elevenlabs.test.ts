@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { ElevenLabsTts } from "../../libs/providers/elevenlabs.ts";
-import { ProviderError, type TtsEvent, type TtsOptions } from "../../libs/providers/types.ts";
+import { MULAW_8K, ProviderError, type TtsEvent, type TtsOptions } from "../../libs/providers/types.ts";
 import { type ElevenLabsConnection, FakeElevenLabs } from "../fakes/index.ts";
 
 let fake: FakeElevenLabs;
@@ -24,7 +24,7 @@ function options(signal: AbortSignal, over: Partial<TtsOptions> = {}): TtsOption
     apiKey: "xi-key",
     voiceId: "voice-1",
     model: "eleven_flash_v2_5",
-    outputFormat: "ulaw_8000",
+    outputFormat: MULAW_8K,
     voiceSettings: { stability: 0.4, similarityBoost: 0.8, speed: 1.1 },
     optimizeStreamingLatency: 3,
     signal,
@@ -43,7 +43,7 @@ async function until(cond: () => boolean, timeoutMs = 3000): Promise<void> {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function audioBytes(events: TtsEvent[]): number {
-  return events.reduce((n, e) => n + (e.type === "audio" ? e.mulaw.length : 0), 0);
+  return events.reduce((n, e) => n + (e.type === "audio" ? e.audio.length : 0), 0);
 }
 
 function connectionsSince(index: number): ElevenLabsConnection[] {
@@ -51,9 +51,14 @@ function connectionsSince(index: number): ElevenLabsConnection[] {
 }
 
 /** Speaks one flushed clause on `tts` and resolves with its events once done (or failed). */
-async function speak(engine: ElevenLabsTts, signal: AbortSignal, text: string): Promise<TtsEvent[]> {
+async function speak(
+  engine: ElevenLabsTts,
+  signal: AbortSignal,
+  text: string,
+  over: Partial<TtsOptions> = {},
+): Promise<TtsEvent[]> {
   const events: TtsEvent[] = [];
-  const stream = await engine.open(options(signal), (e) => events.push(e));
+  const stream = await engine.open(options(signal, over), (e) => events.push(e));
   stream.sendText(text, true);
   stream.end();
   await until(() => events.some((e) => e.type === "done" || e.type === "error"));
@@ -382,4 +387,39 @@ test("rapid barge-ins never exceed the 5-context limit: a full socket is replace
     fake.chunkIntervalMs = 0;
     ac.abort();
   }
+});
+
+test("output formats: the call's own where ElevenLabs makes it, the nearest offered one otherwise", async () => {
+  assert.deepEqual(tts.outputFor(MULAW_8K), MULAW_8K);
+  for (const rate of [8000, 16000, 22050, 24000]) {
+    assert.deepEqual(tts.outputFor({ encoding: "linear16", sampleRate: rate }), {
+      encoding: "linear16",
+      sampleRate: rate,
+    });
+  }
+  // 44.1 kHz PCM is Pro-tier only; voices are made at 24 kHz: the session resamples.
+  assert.deepEqual(tts.outputFor({ encoding: "linear16", sampleRate: 44100 }), {
+    encoding: "linear16",
+    sampleRate: 24000,
+  });
+  assert.deepEqual(tts.outputFor({ encoding: "linear16", sampleRate: 12000 }), {
+    encoding: "linear16",
+    sampleRate: 16000,
+  });
+  assert.deepEqual(tts.outputFor({ encoding: "mulaw", sampleRate: 16000 }), {
+    encoding: "linear16",
+    sampleRate: 16000,
+  });
+
+  const ac = new AbortController();
+  const connP = fake.waitForConnection();
+  const events = await speak(tts, ac.signal, "Hello there.", {
+    outputFormat: { encoding: "linear16", sampleRate: 16000 },
+  });
+  const conn = await connP;
+  assert.equal(conn.params.output_format, "pcm_16000");
+  // "Hello there. " (the adapter ends a chunk with a space): 13 characters at this fake's 10 ms
+  // each, 32 bytes per ms of 16 kHz PCM.
+  assert.equal(audioBytes(events), 13 * 10 * 32);
+  ac.abort();
 });

@@ -15,6 +15,7 @@ import {
   isOpenAiReasoningModel,
   type LlmEvent,
   type LlmRequest,
+  MULAW_8K,
   OpenAiLlm,
   openAiModelProblems,
   openAiSamplingParams,
@@ -223,6 +224,7 @@ describe("Deepgram: per-model rules", () => {
   function options(over: Partial<SttOptions>): SttOptions {
     return {
       apiKey: "dg-key",
+      audio: MULAW_8K,
       model: "nova-3",
       language: "en",
       endpointingMs: 300,
@@ -376,7 +378,7 @@ describe("ElevenLabs: per-model rules", () => {
       apiKey: "xi-key",
       voiceId: voice,
       model: "eleven_flash_v2_5",
-      outputFormat: "ulaw_8000",
+      outputFormat: MULAW_8K,
       signal,
       ...over,
     };

@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { createProviders, DeepgramStt, ElevenLabsTts, OpenAiLlm } from "../../libs/providers/index.ts";
+import {
+  createProviders,
+  DeepgramStt,
+  ElevenLabsTts,
+  MULAW_8K,
+  OpenAiLlm,
+} from "../../libs/providers/index.ts";
 
 test("the registry is keyed by Vapi provider names and uses the configured endpoints", () => {
   const p = createProviders({
@@ -18,6 +24,7 @@ test("the registry is keyed by Vapi provider names and uses the configured endpo
   assert.match(
     (p.stt.deepgram as DeepgramStt).listenUrl({
       apiKey: "k",
+      audio: MULAW_8K,
       model: "nova-3",
       language: "en",
       endpointingMs: 300,
@@ -31,7 +38,7 @@ test("the registry is keyed by Vapi provider names and uses the configured endpo
       apiKey: "k",
       voiceId: "a b",
       model: "eleven_flash_v2_5",
-      outputFormat: "ulaw_8000",
+      outputFormat: MULAW_8K,
       signal,
     }),
     "ws://127.0.0.1:7003/v1/text-to-speech/a%20b/multi-stream-input?model_id=eleven_flash_v2_5&output_format=ulaw_8000&inactivity_timeout=180",

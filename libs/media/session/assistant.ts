@@ -5,7 +5,13 @@ import {
   renderTemplate,
   type Variables,
 } from "../../assistants/index.ts";
-import type { LanguageModel, SpeechToText, TextToSpeech, TtsOptions } from "../../providers/types.ts";
+import {
+  type LanguageModel,
+  MULAW_8K,
+  type SpeechToText,
+  type TextToSpeech,
+  type TtsOptions,
+} from "../../providers/types.ts";
 import type { CreateAssistantDTO } from "../../vapi/assistant.ts";
 import { type ResolvedAssistantConfig, resolveAssistantDefaults } from "../../vapi/defaults.ts";
 import type { Conversation } from "../conversation.ts";
@@ -59,7 +65,7 @@ export async function loadAssistant(
     apiKey: ttsKey.apiKey,
     voiceId: v.voiceId,
     model: v.model ?? "eleven_turbo_v2",
-    outputFormat: "ulaw_8000",
+    outputFormat: MULAW_8K,
     voiceSettings: {
       stability: v.stability,
       similarityBoost: v.similarityBoost,

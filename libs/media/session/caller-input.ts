@@ -1,5 +1,5 @@
 import { hasVoice } from "../../providers/audio.ts";
-import { ProviderError, type SttEvent, type SttStream } from "../../providers/types.ts";
+import { MULAW_8K, ProviderError, type SttEvent, type SttStream } from "../../providers/types.ts";
 import type { ResolvedAssistantConfig } from "../../vapi/defaults.ts";
 import { speechUpdateMessage, transcriptMessage } from "../../webhooks/index.ts";
 import { KeypadInput, keypadEntryText } from "../keypad.ts";
@@ -74,6 +74,7 @@ export class CallerInput {
     return transcriber.provider.connect(
       {
         apiKey: transcriber.key.apiKey,
+        audio: MULAW_8K,
         model: t?.model ?? "nova-3",
         language: t?.language ?? "en",
         endpointingMs: this.#endpointingMs,
