@@ -3,7 +3,27 @@
 // Money is handled as exact integers (micro-dollars, BigInt) parsed from the API's decimal strings;
 // floats appear only as chart bar heights.
 
-const KEY_STORAGE = "switchboard.dashboard.apiKey";
+import {
+  $,
+  ApiError,
+  api as apiCall,
+  badge,
+  bindSignIn,
+  el,
+  forgetKey,
+  formatMicros,
+  formatMinutes,
+  getKey,
+  group,
+  intFmt,
+  LOCALE,
+  money,
+  renderCallTable,
+  signInMessage,
+  UNAUTHORIZED_EVENT,
+  usdToMicros,
+} from "./common.js";
+
 const CATEGORIES = ["transport", "stt", "llm", "tts", "platform", "analysis"];
 const CATEGORY_LABELS = {
   transport: "Telephony",
@@ -21,56 +41,6 @@ const CATEGORY_COLORS = {
   platform: "#2f9e44",
   analysis: "#e8590c",
 };
-const COST_TYPE_LABELS = {
-  transport: "Telephony",
-  transcriber: "Transcriber (STT)",
-  model: "Model (LLM)",
-  voice: "Voice (TTS)",
-  vapi: "Platform fee",
-  analysis: "Call analysis (LLM)",
-};
-const ANALYSIS_TYPE_LABELS = {
-  summary: "summary",
-  structuredData: "structured data",
-  successEvaluation: "success evaluation",
-};
-const LOCALE = "en-US";
-
-// ---------------------------------------------------------------- money (exact) --------------
-
-const USD_RE = /^(-?)(\d+)\.(\d{6})$/;
-
-/** "12.345678" → 12345678n. Throws on anything that is not the API's exact six-decimal form. */
-export function usdToMicros(usd) {
-  const m = USD_RE.exec(usd);
-  if (!m) throw new Error(`not a USD amount: ${usd}`);
-  const v = BigInt(m[2]) * 1_000_000n + BigInt(m[3]);
-  return m[1] ? -v : v;
-}
-
-/** A JSON number carrying USD with at most six decimals (call cost) → micros, without arithmetic. */
-export function numberToMicros(n) {
-  if (typeof n !== "number" || !Number.isFinite(n)) return null;
-  return usdToMicros(n.toFixed(6));
-}
-
-function group(digits) {
-  return digits.replace(/\B(?=(\d{3})+(?!\d))/g, ",");
-}
-
-/** Micros → "$1,234.57" (half-up to `decimals`, 0–6). */
-export function formatMicros(micros, decimals = 2) {
-  let v = BigInt(micros);
-  const neg = v < 0n;
-  if (neg) v = -v;
-  const unit = 10n ** BigInt(6 - decimals);
-  let q = v / unit;
-  if ((v % unit) * 2n >= unit) q += 1n;
-  const scale = 10n ** BigInt(decimals);
-  const whole = group((q / scale).toString());
-  const frac = decimals > 0 ? `.${(q % scale).toString().padStart(decimals, "0")}` : "";
-  return `${neg ? "-" : ""}$${whole}${frac}`;
-}
 
 /** Integer cents (Stripe) → "$12.34". */
 function formatCents(cents, currency) {
@@ -82,58 +52,10 @@ function formatCents(cents, currency) {
   return `${neg ? "-" : ""}${sym}${group((a / 100n).toString())}.${(a % 100n).toString().padStart(2, "0")}`;
 }
 
-const minutesFmt = new Intl.NumberFormat(LOCALE, { maximumFractionDigits: 2 });
-const intFmt = new Intl.NumberFormat(LOCALE);
-export const formatMinutes = (m) => minutesFmt.format(m);
-
-function formatDuration(startedAt, endedAt) {
-  if (!startedAt || !endedAt) return "—";
-  const s = Math.max(0, Math.round((Date.parse(endedAt) - Date.parse(startedAt)) / 1000));
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  const sec = String(s % 60).padStart(2, "0");
-  return h > 0 ? `${h}h ${String(m).padStart(2, "0")}m ${sec}s` : `${m}m ${sec}s`;
-}
-
-const dateTimeFmt = new Intl.DateTimeFormat(LOCALE, {
-  month: "short",
-  day: "numeric",
-  hour: "2-digit",
-  minute: "2-digit",
-  timeZone: "UTC",
-  timeZoneName: "short",
-});
 const dayFmt = new Intl.DateTimeFormat(LOCALE, { month: "short", day: "numeric", timeZone: "UTC" });
 const monthFmt = new Intl.DateTimeFormat(LOCALE, { month: "long", year: "numeric", timeZone: "UTC" });
 
 // ---------------------------------------------------------------- DOM helpers ---------------
-
-const $ = (sel) => document.querySelector(sel);
-
-/** Builds an element; children are nodes or text (never parsed as HTML). */
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k === "class") node.className = v;
-    else if (k === "text") node.textContent = v;
-    else node.setAttribute(k, v === true ? "" : String(v));
-  }
-  for (const c of children) {
-    if (c === null || c === undefined) continue;
-    node.append(c instanceof Node ? c : document.createTextNode(String(c)));
-  }
-  return node;
-}
-
-/** A money cell: rounded to cents, the exact amount in the title and data-micros. */
-function money(micros, decimals = 2) {
-  return el(
-    "span",
-    { title: formatMicros(micros, 6), "data-micros": micros.toString() },
-    formatMicros(micros, decimals),
-  );
-}
 
 function setField(name, ...children) {
   const node = document.querySelector(`[data-field="${name}"]`);
@@ -141,53 +63,9 @@ function setField(name, ...children) {
   return node;
 }
 
-function badge(text, tone) {
-  return el("span", { class: `badge badge-${tone}` }, text);
-}
-
 // ---------------------------------------------------------------- API -----------------------
 
-class ApiError extends Error {
-  constructor(status, message) {
-    super(message);
-    this.status = status;
-  }
-}
-
-function getKey() {
-  return sessionStorage.getItem(KEY_STORAGE);
-}
-
-async function api(path, key = getKey()) {
-  let res;
-  try {
-    res = await fetch(path, {
-      headers: { authorization: `Bearer ${key}`, accept: "application/json" },
-      cache: "no-store",
-      credentials: "omit",
-    });
-  } catch {
-    throw new ApiError(0, "The API could not be reached. Check your connection and try again.");
-  }
-  let body = null;
-  try {
-    body = await res.json();
-  } catch {
-    body = null;
-  }
-  if (!res.ok) {
-    const message = body && typeof body.message === "string" ? body.message : `HTTP ${res.status}`;
-    throw new ApiError(res.status, message);
-  }
-  return body;
-}
-
-function signInMessage(err) {
-  if (err.status === 401) return "That API key was not accepted: it is invalid or has been revoked.";
-  if (err.status === 403) return "That is a public key. Sign in with a private API key.";
-  if (err.status === 429) return "Too many requests. Wait a minute and try again.";
-  return `Sign-in failed: ${err.message}`;
-}
+const api = (path, key) => apiCall(path, key === undefined ? {} : { key });
 
 // ---------------------------------------------------------------- state & views -------------
 
@@ -408,159 +286,10 @@ function renderAssistants(report) {
   $("#assistant-empty").hidden = rows.length > 0;
 }
 
-const CALL_TYPES = { inboundPhoneCall: "Inbound", outboundPhoneCall: "Outbound", webCall: "Web" };
-
 function renderCalls(calls) {
-  const rows = calls.map((c) => {
-    const micros = numberToMicros(c.cost);
-    const name = c.assistantId ? assistantName(c.assistantId) : (c.assistant?.name ?? "Transient assistant");
-    const open = el(
-      "button",
-      {
-        type: "button",
-        class: "linkish",
-        "aria-controls": "breakdown",
-        "aria-label": `Cost breakdown of the call started ${c.startedAt ? dateTimeFmt.format(new Date(c.startedAt)) : "—"}`,
-      },
-      c.startedAt ? dateTimeFmt.format(new Date(c.startedAt)) : dateTimeFmt.format(new Date(c.createdAt)),
-    );
-    const tr = el(
-      "tr",
-      { "data-call": c.id, "aria-selected": "false" },
-      el("td", {}, open),
-      el("td", {}, name),
-      el("td", {}, CALL_TYPES[c.type] ?? c.type),
-      el("td", {}, c.status === "ended" ? (c.endedReason ?? "ended") : c.status),
-      el("td", { class: "num", "data-col": "duration" }, formatDuration(c.startedAt, c.endedAt)),
-      el("td", { class: "num", "data-col": "cost" }, micros === null ? "—" : money(micros, 4)),
-    );
-    tr.addEventListener("click", () => openBreakdown(c.id, tr));
-    return tr;
-  });
-  $("#call-table tbody").replaceChildren(...rows);
-  $("#call-table").hidden = rows.length === 0;
-  $("#call-empty").hidden = rows.length > 0;
-}
-
-function quantityText(item) {
-  switch (item.type) {
-    case "transport":
-    case "transcriber":
-    case "vapi":
-      return `${formatMinutes(item.minutes)} min`;
-    case "model":
-    case "analysis": {
-      const parts = [`${intFmt.format(item.promptTokens)} prompt`];
-      if (item.cachedPromptTokens) parts.push(`${intFmt.format(item.cachedPromptTokens)} cached`);
-      parts.push(`${intFmt.format(item.completionTokens)} completion tokens`);
-      return parts.join(" · ");
-    }
-    case "voice":
-      return `${intFmt.format(item.characters)} characters`;
-    default:
-      return "";
-  }
-}
-
-function providerText(item) {
-  const p = item.transcriber ?? item.model ?? item.voice;
-  if (p && typeof p === "object") {
-    const step = item.type === "analysis" ? ANALYSIS_TYPE_LABELS[item.analysisType] : undefined;
-    return [p.provider, p.model, step].filter(Boolean).join(" · ");
-  }
-  if (item.type === "vapi") return "Switchboard";
-  return item.provider ?? "";
-}
-
-async function openBreakdown(callId, row) {
-  for (const tr of document.querySelectorAll("#call-table tbody tr"))
-    tr.setAttribute("aria-selected", "false");
-  row.setAttribute("aria-selected", "true");
-  const box = $("#breakdown");
-  box.hidden = false;
-  box.dataset.call = callId;
-  box.replaceChildren(el("p", { class: "muted" }, "Loading the breakdown…"));
-  let call;
-  try {
-    call = await api(`/call/${encodeURIComponent(callId)}`);
-  } catch (err) {
-    if (err.status === 401) return signOut("Your API key is no longer accepted. Sign in again.");
-    box.replaceChildren(
-      el("p", { class: "error", role: "alert" }, `Could not load the call: ${err.message}`),
-    );
-    return;
-  }
-  if (box.dataset.call !== callId) return;
-  const costs = Array.isArray(call.costs) ? call.costs : [];
-  if (costs.length === 0) {
-    box.replaceChildren(
-      el("h3", {}, "Cost breakdown"),
-      el("p", { class: "empty" }, "This call has not been priced yet (it is in progress or has just ended)."),
-    );
-    return;
-  }
-  let billed = 0n;
-  let passthrough = 0n;
-  const lines = costs.map((item) => {
-    const micros = numberToMicros(item.cost) ?? 0n;
-    const byo = item.billedBy === "passthrough";
-    if (byo) passthrough += micros;
-    else billed += micros;
-    return el(
-      "tr",
-      { "data-type": item.type, "data-billed-by": item.billedBy },
-      el("th", { scope: "row" }, COST_TYPE_LABELS[item.type] ?? item.type),
-      el("td", {}, providerText(item)),
-      el("td", {}, quantityText(item)),
-      el("td", {}, byo ? badge("Your key (passthrough)", "good") : badge("Billed by platform", "neutral")),
-      el("td", { class: "num", "data-col": "cost" }, money(micros, 6)),
-    );
-  });
-  const total = numberToMicros(call.cost);
-  box.replaceChildren(
-    el("h3", {}, `Cost breakdown · ${formatDuration(call.startedAt, call.endedAt)} call`),
-    el(
-      "div",
-      { class: "table-wrap" },
-      el(
-        "table",
-        { id: "breakdown-table" },
-        el("caption", { class: "visually-hidden" }, "Cost lines of the selected call"),
-        el(
-          "thead",
-          {},
-          el(
-            "tr",
-            {},
-            el("th", { scope: "col" }, "Line"),
-            el("th", { scope: "col" }, "Provider"),
-            el("th", { scope: "col" }, "Quantity"),
-            el("th", { scope: "col" }, "Billed by"),
-            el("th", { scope: "col", class: "num" }, "Amount"),
-          ),
-        ),
-        el("tbody", {}, ...lines),
-      ),
-    ),
-    el(
-      "dl",
-      { class: "totals" },
-      el("div", {}, el("dt", {}, "Billed"), el("dd", { "data-field": "call-billed" }, money(billed, 6))),
-      el(
-        "div",
-        {},
-        el("dt", {}, "Paid with your keys"),
-        el("dd", { "data-field": "call-passthrough" }, money(passthrough, 6)),
-      ),
-      el(
-        "div",
-        {},
-        el("dt", {}, "Call total"),
-        el("dd", { "data-field": "call-total" }, total === null ? "—" : money(total, 6)),
-      ),
-    ),
+  renderCallTable(calls, (c) =>
+    c.assistantId ? assistantName(c.assistantId) : (c.assistant?.name ?? "Transient assistant"),
   );
-  box.focus();
 }
 
 function renderInvoices(list) {
@@ -647,40 +376,17 @@ async function start() {
 }
 
 function signOut(message = "") {
-  sessionStorage.removeItem(KEY_STORAGE);
+  forgetKey();
   document.body.dataset.ready = "false";
   showSignIn(message);
 }
 
-$("#signin-form").addEventListener("submit", async (e) => {
-  e.preventDefault();
-  const input = $("#api-key");
-  const key = input.value.trim();
-  const error = $("#signin-error");
-  if (!key) {
-    error.textContent = "Enter an API key.";
-    input.setAttribute("aria-invalid", "true");
-    return;
-  }
-  error.textContent = "";
-  const button = e.submitter ?? $("#signin-form button");
-  button.disabled = true;
-  try {
-    await api("/billing/summary", key);
-    sessionStorage.setItem(KEY_STORAGE, key);
-    input.value = "";
-    await start();
-    $("#main").focus();
-  } catch (err) {
-    error.textContent = err instanceof ApiError ? signInMessage(err) : `Sign-in failed: ${err.message}`;
-    input.setAttribute("aria-invalid", "true");
-    input.select();
-  } finally {
-    button.disabled = false;
-  }
-});
+bindSignIn((key) => api("/billing/summary", key), start);
 
 $("#signout").addEventListener("click", () => signOut());
+document.addEventListener(UNAUTHORIZED_EVENT, () =>
+  signOut("Your API key is no longer accepted. Sign in again."),
+);
 
 for (const radio of document.querySelectorAll('input[name="chart-mode"]')) {
   radio.addEventListener("change", () => renderDaily({ rows: dailyRows }));
