@@ -288,6 +288,44 @@ test("FakeDeepgram: plain ws client, odd chunking, Finalize, and 401 for rejecte
   }
 });
 
+test("FakeDeepgram: linear16 voice without a header transcribes by its pitch (a browser's microphone)", async () => {
+  const fake = await FakeDeepgram.start();
+  fake.registerToneUtterance(440, "hello from the browser");
+  /** `ms` of a `hz` sine at `rate` (16-bit PCM), between silences, with a level a microphone gives. */
+  const tone = (rate: number, hz: number, ms: number): Buffer => {
+    const lead = rate / 5;
+    const n = (rate * ms) / 1000;
+    const pcm = Buffer.alloc((lead + n + rate / 2) * 2);
+    for (let i = 0; i < n; i++) {
+      pcm.writeInt16LE(Math.round(6000 * Math.sin((2 * Math.PI * hz * i) / rate)), (lead + i) * 2);
+    }
+    return pcm;
+  };
+  const say = async (audio: Buffer, sampleRate: number): Promise<string[]> => {
+    const query = `encoding=linear16&sample_rate=${sampleRate}&interim_results=true&endpointing=300&model=nova-3`;
+    const ws = new WebSocket(`${fake.url}/v1/listen?${query}`, { headers: { Authorization: "Token good" } });
+    const msgs = collect(ws);
+    await new Promise((resolve) => ws.once("open", resolve));
+    // 20 ms chunks of an odd byte length now and then: samples split across messages.
+    for (let off = 0; off < audio.length; off += 641) ws.send(audio.subarray(off, off + 641));
+    await until(() => msgs.some((m) => m.type === "Results" && m.is_final));
+    ws.close();
+    return msgs.flatMap((m) =>
+      m.type === "Results" && m.is_final ? [m.channel.alternatives[0]?.transcript ?? ""] : [],
+    );
+  };
+  try {
+    assert.deepEqual(await say(tone(16000, 440, 600), 16000), ["hello from the browser"]);
+    assert.deepEqual(await say(tone(44100, 440, 600), 44100), ["hello from the browser"]);
+    // The same sound at 48 kHz sent as if it were 16 kHz: three times the pitch, not recognised.
+    assert.deepEqual(await say(tone(48000, 440, 600), 16000), [""]);
+    // Another pitch is not the registered one either.
+    assert.deepEqual(await say(tone(16000, 500, 600), 16000), [""]);
+  } finally {
+    await fake.close();
+  }
+});
+
 // -------------------------------------------------------------------------------------- ElevenLabs
 
 test("FakeElevenLabs: HTTP stream through the official SDK", async () => {

@@ -40,6 +40,14 @@
  *     nothing is pending). `CloseStream` → pending final, `Metadata`, close 1000.
  *   - no audio / text for `idleTimeoutMs` (10 s like Deepgram's NET-0001) → close 1011.
  * Voice without a magic header (or an unregistered id) transcribes as "" — like noise.
+ *
+ * A caller whose bytes the fake cannot receive unchanged (a browser's microphone: its audio is
+ * processed, resampled and converted to 16-bit PCM before it is sent) cannot carry the header. It
+ * says `text` with a steady tone of a pitch registered with `fake.registerToneUtterance(hz, text)`
+ * instead: in linear16, voice without a header is measured (sign changes of its voiced windows, with
+ * a little hysteresis, from the first to the last) and transcribes as the text registered for the
+ * pitch within 3% of it — a pitch survives gain, noise suppression and resampling, and comes out
+ * wrong when the sender mislabels its sample rate.
  * Digits in the registered text come out as words ("4521" → "four five two one") unless the query
  * has `numerals=true` or `smart_format=true`, as Deepgram writes numbers without them.
  *
@@ -193,7 +201,12 @@ interface Utterance {
   lastInterimVoicedMs: number;
   speechStartedSent: boolean;
   finalSent: boolean;
+  /** linear16 voice: its sign changes (count, first and last sample index), for its pitch. */
+  pitch?: { crossings: number; first: number; last: number };
 }
+
+/** Sign changes count once the signal passes ± this (so low noise around zero does not). */
+const CROSSING_HYSTERESIS = 64;
 
 const MODEL_UUID = "1dbdfb4d-85b2-4659-9831-16b3c76229aa";
 
@@ -236,6 +249,12 @@ export class DeepgramConnection {
   #winVoiced = 0;
   /** linear16: the low byte of a sample whose high byte is in the next chunk. */
   #oddByte: number | undefined;
+  /** linear16: samples received, the sign of the last one past the hysteresis, this window's sign changes. */
+  #samples = 0;
+  #sign = 0;
+  #winCrossings = 0;
+  #winFirstCrossing = -1;
+  #winLastCrossing = -1;
   // Magic search across chunk boundaries.
   readonly #scratch = Buffer.alloc(2 * HEADER_BYTES);
   readonly #tail = Buffer.alloc(HEADER_BYTES - 1);
@@ -340,6 +359,8 @@ export class DeepgramConnection {
         this.#onWindow(this.#winVoiced * 5 >= (window / this.#bytesPerSample) * 2);
         this.#winFill = 0;
         this.#winVoiced = 0;
+        this.#winCrossings = 0;
+        this.#winFirstCrossing = -1;
       }
     }
   }
@@ -349,16 +370,33 @@ export class DeepgramConnection {
     let voiced = 0;
     let j = from;
     if (this.#oddByte !== undefined && j < to) {
-      const v = ((chunk[j] as number) << 8) | this.#oddByte;
-      if (Math.abs(v > 0x7fff ? v - 0x10000 : v) >= PCM_VOICE_MAGNITUDE) voiced++;
+      const u = ((chunk[j] as number) << 8) | this.#oddByte;
+      const v = u > 0x7fff ? u - 0x10000 : u;
+      if (Math.abs(v) >= PCM_VOICE_MAGNITUDE) voiced++;
+      this.#crossing(v);
       this.#oddByte = undefined;
       j++;
     }
     for (; j + 1 < to; j += 2) {
-      if (Math.abs(chunk.readInt16LE(j)) >= PCM_VOICE_MAGNITUDE) voiced++;
+      const v = chunk.readInt16LE(j);
+      if (Math.abs(v) >= PCM_VOICE_MAGNITUDE) voiced++;
+      this.#crossing(v);
     }
     if (j < to) this.#oddByte = chunk[j] as number;
     return voiced;
+  }
+
+  #crossing(v: number): void {
+    const sign = v >= CROSSING_HYSTERESIS ? 1 : v <= -CROSSING_HYSTERESIS ? -1 : 0;
+    if (sign !== 0 && sign !== this.#sign) {
+      if (this.#sign !== 0) {
+        this.#winCrossings++;
+        if (this.#winFirstCrossing < 0) this.#winFirstCrossing = this.#samples;
+        this.#winLastCrossing = this.#samples;
+      }
+      this.#sign = sign;
+    }
+    this.#samples++;
   }
 
   #findMagic(chunk: Buffer): void {
@@ -417,6 +455,11 @@ export class DeepgramConnection {
       }
       utt.voicedMs += FRAME_MS;
       utt.lastVoiceEndSec = endSec;
+      if (this.#winCrossings > 0) {
+        utt.pitch ??= { crossings: 0, first: this.#winFirstCrossing, last: this.#winFirstCrossing };
+        utt.pitch.crossings += this.#winCrossings;
+        utt.pitch.last = this.#winLastCrossing;
+      }
       if (this.#vad && !utt.speechStartedSent && utt.voicedMs >= this.#fake.speechStartedAfterMs) {
         utt.speechStartedSent = true;
         this.#emit({ type: "SpeechStarted", channel: [0, 1], timestamp: round(utt.startSec) });
@@ -447,11 +490,21 @@ export class DeepgramConnection {
 
   #words(utt: Utterance): string[] {
     if (utt.words) return utt.words;
-    const text = utt.id === undefined ? undefined : this.#fake.utteranceText(utt.id);
+    const text =
+      utt.id !== undefined ? this.#fake.utteranceText(utt.id) : this.#fake.toneText(this.#pitchHz(utt));
     if (text === undefined) return [];
     const words = text.split(/\s+/).filter((w) => w.length > 0);
     utt.words = this.#numerals ? words : words.flatMap(spokenDigits);
     return utt.words;
+  }
+
+  /** The pitch of a headerless utterance's voice so far (linear16), from its sign changes. */
+  #pitchHz(utt: Utterance): number | undefined {
+    const p = utt.pitch;
+    if (!p || p.crossings < 8 || p.last <= p.first) return undefined;
+    const rate = this.bytesPerSecond / this.#bytesPerSample;
+    // n sign changes span n - 1 half periods.
+    return ((p.crossings - 1) / 2) * (rate / (p.last - p.first));
   }
 
   #wordsHeard(utt: Utterance): number {
@@ -655,6 +708,7 @@ export class FakeDeepgram {
   readonly #wss: WebSocketServer;
   readonly #port: number;
   readonly #utterances = new Map<number, string>();
+  readonly #tones = new Map<number, string>();
   readonly #live = new Set<DeepgramConnection>();
   readonly #waiters: Array<(c: DeepgramConnection) => void> = [];
   readonly #sweep: NodeJS.Timeout;
@@ -720,6 +774,21 @@ export class FakeDeepgram {
 
   utteranceText(id: number): string | undefined {
     return this.#utterances.get(id);
+  }
+
+  /**
+   * A caller that cannot carry the utterance header (a browser) says `text` with a steady tone of
+   * `hz` (linear16 only; see the top of this file).
+   */
+  registerToneUtterance(hz: number, text: string): void {
+    this.#tones.set(hz, text);
+  }
+
+  /** The text registered for the pitch within 3% of `hz`, if any. */
+  toneText(hz: number | undefined): string | undefined {
+    if (hz === undefined) return undefined;
+    for (const [pitch, text] of this.#tones) if (Math.abs(hz - pitch) <= pitch * 0.03) return text;
+    return undefined;
   }
 
   get openConnections(): number {
