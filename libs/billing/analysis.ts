@@ -1,11 +1,10 @@
 import { Value } from "@sinclair/typebox/value";
 import type { UsageLine } from "../db/generated/client.ts";
 import { type Call, type Db, Prisma } from "../db/index.ts";
+import { priceCallLedger } from "./call-pricing.ts";
 import { orderLines, toPriced } from "./finalize.ts";
 import { insertUsageLines } from "./ledger.ts";
-import { microsToUsdString } from "./money.ts";
 import { DEFAULT_PRICE_CATALOG, type PriceCatalog } from "./prices.ts";
-import { assemble, effectivePricing, priceAnalysis } from "./pricing.ts";
 import { ANALYSIS_STEPS, type AnalysisUsage, CallUsage } from "./usage.ts";
 
 // Recording a call's post-call analysis, exactly once. The worker's `call.post-process` job runs
@@ -76,28 +75,28 @@ export async function recordCallAnalysis(
       return { recorded: true, call };
     }
     const org = await tx.org.findUniqueOrThrow({ where: { id: call.orgId } });
-    const occurredAt = call.startedAt ?? call.createdAt;
-    const pricing = effectivePricing(catalog.tableAt(occurredAt), org);
-    await insertUsageLines(tx, [
+    const usage: CallUsage = { ...base, analysis: input.usage };
+    // The five lines stay as they were priced; only the analysis line is new.
+    const { newLines, columns } = priceCallLedger(
       {
-        ...priceAnalysis(input.usage, pricing),
-        orgId: call.orgId,
         callId,
+        orgId: call.orgId,
         assistantId: call.assistantId,
         phoneNumberId: call.phoneNumberId,
-        occurredAt,
+        occurredAt: call.startedAt ?? call.createdAt,
+        org,
+        usage,
       },
-    ]);
-    const lines = orderLines(await tx.usageLine.findMany({ where: { callId } }));
-    const usage: CallUsage = { ...base, analysis: input.usage };
-    const priced = assemble(lines.map(toPriced), usage, pricing);
+      { catalog, existing: orderLines(existing).map(toPriced) },
+    );
+    await insertUsageLines(tx, newLines);
+    const lines = await tx.usageLine.findMany({ where: { callId } });
     const updated = await tx.call.update({
       where: { id: callId },
       data: {
         usage: usage as unknown as Prisma.InputJsonObject,
-        cost: microsToUsdString(priced.totalMicros),
-        costBreakdown: priced.costBreakdown,
-        costs: priced.costs as unknown as Prisma.InputJsonArray,
+        ...columns,
+        costs: columns.costs as unknown as Prisma.InputJsonArray,
       },
     });
     return { recorded: true, line: lines.find((l) => l.category === "analysis"), call: updated };

@@ -3,25 +3,17 @@ import type { UsageLine } from "../db/generated/client.ts";
 import type { Db, Prisma } from "../db/index.ts";
 import { ConflictError, NotFoundError } from "../errors/index.ts";
 import type { CostBreakdown } from "../vapi/call.ts";
+import { type CallToPrice, priceCallLedger } from "./call-pricing.ts";
 import { insertUsageLines } from "./ledger.ts";
-import { microsToUsdString } from "./money.ts";
 import { DEFAULT_PRICE_CATALOG, type PriceCatalog } from "./prices.ts";
-import {
-  assemble,
-  type BilledBy,
-  CATEGORIES,
-  type Category,
-  type CostItem,
-  effectivePricing,
-  type PricedLine,
-  priceCall,
-} from "./pricing.ts";
+import { type BilledBy, CATEGORIES, type Category, type CostItem, type PricedLine } from "./pricing.ts";
 import { CallUsage, zeroCallUsage } from "./usage.ts";
 
 // Finalising a call's cost, exactly once. The media plane calls `recordCallCost(db, callId)` after
 // it has written the ended call with its `usage`; so may a retry, a sweeper, or a second process.
 // In one transaction it locks the call row (SELECT … FOR UPDATE, so concurrent runs queue), and
-// either returns the lines already in the ledger (idempotent) or prices the usage, inserts the five
+// either returns the lines already in the ledger (idempotent) or prices the usage (`priceCallLedger`,
+// ./call-pricing.ts, as every writer of a cost does), inserts the five
 // lines (ON CONFLICT (callId, category) DO NOTHING as a second guard) and writes the call's `cost`,
 // `costBreakdown`, `costs` and `finalizedAt`. A call that ended by failure is priced like any other
 // with whatever usage was recorded; one that ended with no usage at all (it never reached a media
@@ -100,16 +92,23 @@ export async function recordCallCost(
     const usage = Value.Check(CallUsage, call.usage) ? (call.usage as CallUsage) : undefined;
 
     const existing = await tx.usageLine.findMany({ where: { callId } });
+    const org = await tx.org.findUniqueOrThrow({ where: { id: call.orgId } });
+    const toPrice = (u: CallUsage): CallToPrice => ({
+      callId,
+      orgId: call.orgId,
+      assistantId: call.assistantId,
+      phoneNumberId: call.phoneNumberId,
+      occurredAt: call.startedAt ?? call.createdAt,
+      org,
+      usage: u,
+    });
     if (existing.length > 0) {
       const lines = orderLines(existing);
-      // The analysis line is shared out between its steps at the prices it was made with.
-      const pricing = existing.some((l) => l.category === "analysis")
-        ? effectivePricing(
-            catalog.tableAt(call.startedAt ?? call.createdAt),
-            await tx.org.findUniqueOrThrow({ where: { id: call.orgId } }),
-          )
-        : undefined;
-      const priced = assemble(lines.map(toPriced), usage ?? ZERO_USAGE, pricing);
+      // Already priced: the cost is rebuilt from the lines as written, nothing is priced again.
+      const { priced } = priceCallLedger(toPrice(usage ?? ZERO_USAGE), {
+        catalog,
+        existing: lines.map(toPriced),
+      });
       return { ...priced, lines, created: false };
     }
 
@@ -128,30 +127,16 @@ export async function recordCallCost(
         `Call ${callId} has a malformed usage record; it cannot be priced until it is corrected`,
       );
     }
-    const org = await tx.org.findUniqueOrThrow({ where: { id: call.orgId } });
-    const occurredAt = call.startedAt ?? call.createdAt;
-    const pricing = effectivePricing(catalog.tableAt(occurredAt), org);
-    const priced = priceCall(billable, pricing);
+    const { priced, newLines, columns } = priceCallLedger(toPrice(billable), { catalog });
 
-    await insertUsageLines(
-      tx,
-      priced.lines.map((l) => ({
-        ...l,
-        orgId: call.orgId,
-        callId,
-        assistantId: call.assistantId,
-        phoneNumberId: call.phoneNumberId,
-        occurredAt,
-      })),
-    );
+    await insertUsageLines(tx, newLines);
     const lines = orderLines(await tx.usageLine.findMany({ where: { callId } }));
     await tx.call.update({
       where: { id: callId },
       data: {
-        cost: microsToUsdString(priced.totalMicros),
-        costBreakdown: priced.costBreakdown,
+        ...columns,
         // Plain JSON objects (numbers and strings only).
-        costs: priced.costs as unknown as Prisma.InputJsonArray,
+        costs: columns.costs as unknown as Prisma.InputJsonArray,
         finalizedAt: call.finalizedAt ?? new Date(),
       },
     });

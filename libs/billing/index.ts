@@ -1,4 +1,5 @@
 export * from "./analysis.ts";
+export * from "./call-pricing.ts";
 export * from "./finalize.ts";
 export * from "./ledger.ts";
 export * from "./money.ts";

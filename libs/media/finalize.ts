@@ -1,9 +1,11 @@
-import { recordCallCost } from "../billing/finalize.ts";
-import { ledgerCtes } from "../billing/ledger.ts";
-import { microsToUsdString } from "../billing/money.ts";
-import { DEFAULT_PRICE_CATALOG, type PriceCatalog } from "../billing/prices.ts";
-import { effectivePricing, type OrgPricingInput, priceCall } from "../billing/pricing.ts";
-import type { CallUsage } from "../billing/usage.ts";
+import {
+  type CallUsage,
+  ledgerCtes,
+  type OrgPricingInput,
+  type PriceCatalog,
+  priceCallLedger,
+  recordCallCost,
+} from "../billing/index.ts";
 import { type Db, Prisma } from "../db/index.ts";
 import { callEnded } from "../metrics/index.ts";
 import type { JobQueue } from "../queue/index.ts";
@@ -147,17 +149,18 @@ async function writeAndPrice(
   record: EndedCallRecord,
   billing: NonNullable<EndedCallRecord["billing"]>,
 ): Promise<boolean> {
-  const catalog = deps.catalog ?? DEFAULT_PRICE_CATALOG;
-  const occurredAt = record.startedAt;
-  const priced = priceCall(record.usage, effectivePricing(catalog.tableAt(occurredAt), billing.org));
-  const lines = priced.lines.map((l) => ({
-    ...l,
-    orgId: record.orgId,
-    callId: record.callId,
-    assistantId: billing.assistantId,
-    phoneNumberId: billing.phoneNumberId,
-    occurredAt,
-  }));
+  const { newLines, columns } = priceCallLedger(
+    {
+      callId: record.callId,
+      orgId: record.orgId,
+      assistantId: billing.assistantId,
+      phoneNumberId: billing.phoneNumberId,
+      occurredAt: record.startedAt,
+      org: billing.org,
+      usage: record.usage,
+    },
+    { catalog: deps.catalog },
+  );
   const rows = await deps.db.$queryRaw<{ written: bigint }[]>(Prisma.sql`
     WITH upd AS (
       UPDATE "Call" SET
@@ -169,14 +172,14 @@ async function writeAndPrice(
         "messages" = ${JSON.stringify(record.messages)}::jsonb,
         "artifact" = ${JSON.stringify(record.artifact)}::jsonb,
         "usage" = ${JSON.stringify(record.usage)}::jsonb,
-        "cost" = ${microsToUsdString(priced.totalMicros)}::numeric,
-        "costBreakdown" = ${JSON.stringify(priced.costBreakdown)}::jsonb,
-        "costs" = ${JSON.stringify(priced.costs)}::jsonb,
+        "cost" = ${columns.cost}::numeric,
+        "costBreakdown" = ${JSON.stringify(columns.costBreakdown)}::jsonb,
+        "costs" = ${JSON.stringify(columns.costs)}::jsonb,
         "finalizedAt" = COALESCE("finalizedAt", now()),
         "updatedAt" = now()
       WHERE "id" = ${record.callId}::uuid AND "status" <> 'ended'
       RETURNING "id"
-    ), ${ledgerCtes(lines, Prisma.sql`EXISTS (SELECT 1 FROM upd)`)}
+    ), ${ledgerCtes(newLines, Prisma.sql`EXISTS (SELECT 1 FROM upd)`)}
     SELECT (SELECT COUNT(*) FROM upd) AS written`);
   return Number(rows[0]?.written ?? 0n) === 1;
 }
