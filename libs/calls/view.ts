@@ -1,4 +1,5 @@
 import type { Call as CallRow } from "../db/index.ts";
+import { callMonitor, type MonitorLinks } from "./monitor.ts";
 
 // A call row in Vapi's `Call` shape: what `GET /call/:id` answers and, without the heavy fields,
 // the `call` object of every server message (libs/webhooks callPayload).
@@ -9,7 +10,8 @@ function opt<T>(v: T | null): T | undefined {
   return v === null ? undefined : v;
 }
 
-export function callView(row: CallRow): CallView {
+/** `links`: where the call's monitor URLs point (absent: no `monitor`, as in server messages). */
+export function callView(row: CallRow, links?: MonitorLinks): CallView {
   return {
     id: row.id,
     orgId: row.orgId,
@@ -36,6 +38,7 @@ export function callView(row: CallRow): CallView {
     cost: row.cost === null ? undefined : Number(row.cost.toString()),
     costBreakdown: opt(row.costBreakdown),
     costs: opt(row.costs),
+    monitor: links ? callMonitor(links, row) : undefined,
     createdAt: row.createdAt.toISOString(),
     updatedAt: row.updatedAt.toISOString(),
   };

@@ -1,3 +1,4 @@
+export * from "./bearer.ts";
 export * from "./client-address.ts";
 export * from "./errors.ts";
 export * from "./health.ts";

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
-import type { FastifyInstance, FastifyServerOptions } from "fastify";
+import type { FastifyInstance, FastifyRequest, FastifyServerOptions } from "fastify";
 
 // Every app logs pino JSON lines carrying the app's name, and every line of a request carries its
 // id (`reqId`): the caller's `x-request-id` when it is a sane token (a proxy or the client
@@ -38,6 +38,23 @@ export const REDACT_PATHS = [
   ...FIELDS.flatMap((f) => [f, `*.${f}`, `*.*.${f}`]),
 ];
 
+/** A URL as logged: the value of a `token` query parameter (a call's monitor URLs) is not. */
+export function loggableUrl(url: string): string {
+  return url.replace(/([?&]token=)[^&#]*/gi, "$1[redacted]");
+}
+
+/** Fastify's own request serializer, with the URL's tokens redacted. */
+function serializeRequest(req: FastifyRequest) {
+  return {
+    method: req.method,
+    url: loggableUrl(req.url),
+    version: req.headers?.["accept-version"] as string | undefined,
+    host: req.host,
+    remoteAddress: req.ip,
+    remotePort: req.socket?.remotePort,
+  };
+}
+
 /**
  * The Fastify options that make the above happen. `logger` is the build option: false for none, an
  * object (e.g. `{level, stream}` in tests) merged over the defaults; the app name and redaction
@@ -57,6 +74,7 @@ export function loggingOptions(
             ...(typeof logger === "object" ? logger : {}),
             base: { app, pid: process.pid, hostname: hostname() },
             redact: { paths: REDACT_PATHS, censor: "[redacted]" },
+            serializers: { req: serializeRequest },
           },
     // Fastify would take the header as it is; the id is checked here instead. Request log lines
     // carry it as `reqId` (Fastify's default label).

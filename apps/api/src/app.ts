@@ -30,6 +30,7 @@ import { ApiKeyAuthenticator, type Limiter, registerAuth } from "./plugins/auth.
 import { assistantRoutes } from "./routes/assistant.ts";
 import { billingRoutes } from "./routes/billing.ts";
 import { callRoutes } from "./routes/call.ts";
+import { callMonitorRoutes } from "./routes/call-monitor.ts";
 import { credentialRoutes } from "./routes/credential.ts";
 import { dashboardRoutes } from "./routes/dashboard.ts";
 import { healthRoutes } from "./routes/health.ts";
@@ -125,7 +126,7 @@ export async function buildApi(config: ApiConfig, options: BuildApiOptions = {})
       twilioApiUrl: config.providers.twilioApiUrl,
     }),
     credentials: new CredentialService(db, secrets),
-    calls: new CallService(db),
+    calls: new CallService(db, config),
     telephony: new TelephonyService({
       db,
       secrets,
@@ -216,6 +217,7 @@ export async function buildApi(config: ApiConfig, options: BuildApiOptions = {})
   await app.register(phoneNumberRoutes);
   await app.register(credentialRoutes);
   await app.register(callRoutes);
+  await app.register(callMonitorRoutes);
   await app.register(billingRoutes);
   await app.register(dashboardRoutes);
   await app.register(twilioRoutes);

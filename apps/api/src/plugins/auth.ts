@@ -3,6 +3,7 @@ import { type CacheBus, TtlCache } from "../../../../libs/cache/read-cache.ts";
 import { hashApiKey, isWellFormedApiKey, safeEqual } from "../../../../libs/crypto/index.ts";
 import type { Db } from "../../../../libs/db/index.ts";
 import { ForbiddenError, RateLimitedError, UnauthorizedError } from "../../../../libs/errors/index.ts";
+import { bearerToken } from "../../../../libs/http/bearer.ts";
 import type { AuthMode } from "../../../../libs/http/route-config.ts";
 
 /** Who is calling: resolved from the Bearer key on every authenticated route. */
@@ -79,18 +80,6 @@ export class ApiKeyAuthenticator {
   revoke(keyId: string): Promise<void> {
     return this.bus.evict("apiKey", keyId);
   }
-}
-
-/**
- * The key a request carries, normalised exactly as for the lookup and the rate limit: surrounding
- * whitespace of any kind (JavaScript's `trim`, which includes U+00A0 and the other Unicode spaces)
- * is not part of a key.
- */
-export function bearerToken(header: string | undefined): string | undefined {
-  if (!header) return undefined;
-  const m = /^Bearer\s+(.+)$/is.exec(header);
-  const token = m?.[1]?.trim();
-  return token ? token : undefined;
 }
 
 /** One budget: `take` counts a request against `key` and answers how many remain. */

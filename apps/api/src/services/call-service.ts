@@ -1,3 +1,4 @@
+import type { MonitorLinks } from "../../../../libs/calls/monitor.ts";
 import { type CallView, callView } from "../../../../libs/calls/view.ts";
 import type { Db } from "../../../../libs/db/index.ts";
 import { NotFoundError } from "../../../../libs/errors/index.ts";
@@ -12,7 +13,10 @@ export interface CallListQuery extends ListQuery {
 export { type CallView, callView } from "../../../../libs/calls/view.ts";
 
 export class CallService {
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    private readonly links: MonitorLinks,
+  ) {}
 
   async list(ctx: ServiceContext, q: CallListQuery): Promise<CallView[]> {
     const args = listArgs(ctx, q);
@@ -24,13 +28,13 @@ export class CallService {
       ...(q.assistantId ? { assistantId: q.assistantId } : {}),
       ...(q.phoneNumberId ? { phoneNumberId: q.phoneNumberId } : {}),
     };
-    return (await this.db.call.findMany({ ...args, where })).map(callView);
+    return (await this.db.call.findMany({ ...args, where })).map((row) => callView(row, this.links));
   }
 
   async get(ctx: ServiceContext, id: string): Promise<CallView> {
     assertId("Call", id);
     const row = await this.db.call.findFirst({ where: { id, orgId: ctx.orgId } });
     if (!row) throw new NotFoundError("Call", id);
-    return callView(row);
+    return callView(row, this.links);
   }
 }

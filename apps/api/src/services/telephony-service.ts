@@ -2,15 +2,18 @@ import { randomUUID } from "node:crypto";
 import twilio from "twilio";
 import { firstSquadMember, squadPlan } from "../../../../libs/assistants/index.ts";
 import { zeroCallUsage } from "../../../../libs/billing/usage.ts";
+import { isMonitorToken, isOrgApiKey, monitorPlanOf } from "../../../../libs/calls/monitor.ts";
 import type { SecretBox } from "../../../../libs/crypto/index.ts";
 import type { Call as CallRow, Db, PhoneNumber as PhoneNumberRow } from "../../../../libs/db/index.ts";
 import { Prisma } from "../../../../libs/db/index.ts";
 import {
   AppError,
   ConflictError,
+  ForbiddenError,
   NotFoundError,
   PaymentRequiredError,
   RateLimitedError,
+  UnauthorizedError,
   ValidationError,
 } from "../../../../libs/errors/index.ts";
 import { compileValidator, findInputProblem } from "../../../../libs/http/index.ts";
@@ -172,6 +175,11 @@ export class TelephonyService {
 
   constructor(options: TelephonyOptions) {
     this.#o = options;
+  }
+
+  /** A call row as the API answers it, with its monitor URLs. */
+  #view(row: CallRow): CallView {
+    return callView(row, this.#o);
   }
 
   /** The base URL Twilio signs webhooks against (PUBLIC_URL). */
@@ -652,7 +660,7 @@ export class TelephonyService {
         data: { providerCallId: dialed.sid },
       });
       if (updated.count === 1) row = { ...row, providerCallId: dialed.sid };
-      return callView((await this.#db.call.findUnique({ where: { id: callId } })) ?? row);
+      return this.#view((await this.#db.call.findUnique({ where: { id: callId } })) ?? row);
     } catch (err) {
       // A call whose media stream was already claimed did connect (Twilio's answer to us was lost):
       // it is live on a media process, which will write its ending; it is not ended here.
@@ -668,7 +676,7 @@ export class TelephonyService {
       if (ended.count === 1) callEnded(ENDED_REASONS.twilioFailedToConnect);
       if (ended.count === 0) {
         const current = await this.#db.call.findUnique({ where: { id: callId } });
-        if (current?.streamConnectedAt && current.status !== "ended") return callView(current);
+        if (current?.streamConnectedAt && current.status !== "ended") return this.#view(current);
       }
       await this.#o.admission.releaseCall(ctx.orgId, callId);
       await this.#recordCost(callId);
@@ -691,7 +699,7 @@ export class TelephonyService {
     if (patch.name !== undefined) data.name = patch.name;
     if (patch.metadata !== undefined)
       data.metadata = patch.metadata === null ? Prisma.DbNull : (patch.metadata as Prisma.InputJsonValue);
-    return callView(await this.#db.call.update({ where: { id: row.id }, data }));
+    return this.#view(await this.#db.call.update({ where: { id: row.id }, data }));
   }
 
   /** `DELETE /call/:id`: an active call is hung up at Twilio first, then the record is removed. */
@@ -738,13 +746,48 @@ export class TelephonyService {
       await this.#o.admission.releaseCall(row.orgId, row.id);
     }
     await this.#db.call.deleteMany({ where: { id: row.id } });
-    return callView(row);
+    return this.#view(row);
   }
 
   /** `POST /call/:id/control`: delivered to the media process holding the call. */
   async control(ctx: ServiceContext, id: string, msg: CallControlMessage): Promise<void> {
-    const row = await this.#row(ctx, id);
-    if (row.status === "ended") throw new ConflictError(`call ${id} has ended`);
+    await this.#deliverControl(await this.#row(ctx, id), msg);
+  }
+
+  /**
+   * `POST /call/:id/monitor/control?token=` (the call's `monitor.controlUrl`): the same, authorised
+   * by the call's control token, and by an API key of its organisation when the call's monitorPlan
+   * asks for one. The token is checked before anything is read, so a wrong one tells nothing.
+   */
+  async controlByToken(
+    id: string,
+    token: string | undefined,
+    authorization: string | undefined,
+    msg: CallControlMessage,
+  ): Promise<void> {
+    if (!isUuid(id) || !isMonitorToken(this.#o.secretsKey, "control", id, token)) {
+      throw new ForbiddenError(
+        "Invalid control token for this call: use the call's monitor.controlUrl as given",
+      );
+    }
+    const row = await this.#db.call.findUnique({ where: { id } });
+    if (!row) throw new NotFoundError("Call", id);
+    const plan = monitorPlanOf(row);
+    if (plan.controlAuthenticationEnabled && !(await isOrgApiKey(this.#db, authorization, row.orgId))) {
+      throw new UnauthorizedError(
+        "This call's controlUrl needs `Authorization: Bearer <API key>` of the call's organisation (assistant.monitorPlan.controlAuthenticationEnabled)",
+      );
+    }
+    if (!plan.controlEnabled) {
+      throw new ForbiddenError(
+        "Live control is off for this call (assistant.monitorPlan.controlEnabled is false)",
+      );
+    }
+    await this.#deliverControl(row, msg);
+  }
+
+  async #deliverControl(row: CallRow, msg: CallControlMessage): Promise<void> {
+    if (row.status === "ended") throw new ConflictError(`call ${row.id} has ended`);
     const received = await this.#o.controlBus.publish(row.id, msg);
     if (received === 0) throw new ConflictError("call is not active on any media process");
   }
