@@ -219,7 +219,7 @@ export async function buildApi(config: ApiConfig, options: BuildApiOptions = {})
   await app.register(callRoutes);
   await app.register(callMonitorRoutes);
   await app.register(billingRoutes);
-  await app.register(dashboardRoutes);
+  await app.register(dashboardRoutes, { mediaPublicUrl: config.mediaPublicUrl });
   await app.register(twilioRoutes);
   await app.register(stripeRoutes, {
     billing: new StripeBilling(db, stripeBillingConfig(config.providers), { logger: app.log, redis }),

@@ -1,33 +1,53 @@
 import { readFile } from "node:fs/promises";
+import { basename } from "node:path";
 import { fileURLToPath } from "node:url";
 import fastifyStatic from "@fastify/static";
 import type { FastifyInstance, FastifyReply } from "fastify";
 
-// The billing dashboard: static files (apps/api/dashboard, plain ES modules, no build step) and
-// Chart.js from node_modules, all served same-origin under /dashboard. The page holds no data: it
-// signs in with an API key kept in sessionStorage and calls the ordinary authenticated API, so its
-// assets need no credential (`auth: "none"`).
+// The dashboard (billing, and "Talk to your assistant"): static files (apps/api/dashboard, plain ES
+// modules, no build step) and Chart.js from node_modules, all served same-origin under /dashboard.
+// The pages hold no data: they sign in with an API key kept in sessionStorage and call the ordinary
+// authenticated API, so their assets need no credential (`auth: "none"`).
 
 const DASHBOARD_DIR = fileURLToPath(new URL("../../dashboard/", import.meta.url));
 const CHART_JS = fileURLToPath(
   new URL("../../../../node_modules/chart.js/dist/chart.umd.js", import.meta.url),
 );
 
-// Everything the page loads is same-origin; nothing may frame it (it shows billing data).
-const SECURITY_HEADERS: Record<string, string> = {
-  "content-security-policy":
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+export interface DashboardOptions {
+  /** MEDIA_PUBLIC_URL: the talk page opens its calls' websockets there. */
+  mediaPublicUrl: string;
+}
+
+function policy(connectSrc: string): string {
+  return `default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src ${connectSrc}; base-uri 'none'; form-action 'self'; frame-ancestors 'none'`;
+}
+
+/** The origin of the media plane (`wss://media.example.com`), as a CSP source. */
+export function mediaOrigin(mediaPublicUrl: string): string {
+  const url = new URL(mediaPublicUrl);
+  const scheme = url.protocol === "https:" ? "wss:" : url.protocol === "http:" ? "ws:" : url.protocol;
+  return `${scheme}//${url.host}`;
+}
+
+// Everything the pages load is same-origin; nothing may frame them (they show billing data). The
+// talk page alone may also connect to the media plane's origin (its calls' websockets), and to
+// nothing else.
+const COMMON_HEADERS: Record<string, string> = {
   "x-content-type-options": "nosniff",
   "referrer-policy": "no-referrer",
   "cache-control": "no-cache",
 };
+const PAGE_CSP = policy("'self'");
+const TALK_PAGE = "talk.html";
 
 function secure(reply: FastifyReply): FastifyReply {
-  for (const [k, v] of Object.entries(SECURITY_HEADERS)) reply.header(k, v);
-  return reply;
+  for (const [k, v] of Object.entries(COMMON_HEADERS)) reply.header(k, v);
+  return reply.header("content-security-policy", PAGE_CSP);
 }
 
-export async function dashboardRoutes(app: FastifyInstance): Promise<void> {
+export async function dashboardRoutes(app: FastifyInstance, options: DashboardOptions): Promise<void> {
+  const talkCsp = policy(`'self' ${mediaOrigin(options.mediaPublicUrl)}`);
   // Routes of this (encapsulated) plugin only: the static assets carry no data.
   app.addHook("onRoute", (route) => {
     route.config = { ...(route.config ?? {}), auth: "none" };
@@ -39,8 +59,9 @@ export async function dashboardRoutes(app: FastifyInstance): Promise<void> {
     decorateReply: false,
     index: "index.html",
     dotfiles: "deny",
-    setHeaders: (res) => {
-      for (const [k, v] of Object.entries(SECURITY_HEADERS)) res.setHeader(k, v);
+    setHeaders: (res, path) => {
+      for (const [k, v] of Object.entries(COMMON_HEADERS)) res.setHeader(k, v);
+      res.setHeader("content-security-policy", basename(path) === TALK_PAGE ? talkCsp : PAGE_CSP);
     },
   });
 
