@@ -104,6 +104,7 @@ Switchboard is running${mode.length ? ` (${mode.join(", ")})` : ""}
   API          ${apiConfig.publicUrl}
   API docs     ${apiConfig.publicUrl}/docs
   Dashboard    ${apiConfig.publicUrl}/dashboard/
+  Talk         ${apiConfig.publicUrl}/dashboard/talk.html (call an assistant from the browser)
   Media        ${mediaConfigFromEnv(env).mediaPublicUrl}
   Dev API key  ${state.devApiKey}
   Admin token  ${env.ADMIN_TOKEN === state.adminToken ? `${state.adminToken} (generated; set ADMIN_TOKEN to choose)` : "(from ADMIN_TOKEN)"}

@@ -63,6 +63,14 @@ test("npm start runs the whole platform with no configuration and prints a worki
     assert.match(out, new RegExp(`API\\s+${base}`));
     assert.match(out, new RegExp(`Dashboard\\s+${base}/dashboard/`));
     assert.equal((await fetch(`${base}/dashboard/`)).status, 200);
+    assert.match(out, new RegExp(`Talk\\s+${base}/dashboard/talk\\.html`));
+    const talk = await fetch(`${base}/dashboard/talk.html`);
+    assert.equal(talk.status, 200);
+    // The talk page may open its calls' websockets to the media process, and nowhere else.
+    assert.match(
+      talk.headers.get("content-security-policy") ?? "",
+      new RegExp(`connect-src 'self' ws://127\\.0\\.0\\.1:${media};`),
+    );
 
     const health = await fetch(`${base}/health`);
     assert.equal(health.status, 200);
