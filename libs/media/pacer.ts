@@ -1,8 +1,12 @@
-// Outbound audio to Twilio, paced in 20 ms frames of μ-law off ONE timer shared by every call in the
-// process. Twilio buffers what we send and plays it in order, so pacing is what keeps `clear`
-// effective: only a few frames of lead sit in Twilio's buffer when the caller barges in.
+import { type AudioFormat, frameBytes, MULAW_8K } from "./audio-format.ts";
+
+// Outbound audio to the caller, paced in 20 ms frames of the call's format off ONE timer shared by
+// every call in the process. The far end (Twilio, a browser) buffers what we send and plays it in
+// order, so pacing is what keeps `clear` effective: only a few frames of lead sit in its buffer when
+// the caller barges in.
 
 export const FRAME_MS = 20;
+/** A 20 ms frame of μ-law 8 kHz (Twilio's); other formats: `frameBytes(format)`. */
 export const FRAME_BYTES = 160;
 /** Frames sent ahead of real time: absorbs timer jitter without making `clear` slow. */
 const LEAD_FRAMES = 3;
@@ -15,9 +19,13 @@ const LEAD_FRAMES = 3;
  */
 const TICK_MS = FRAME_MS / 2;
 
-/** Where frames and marks go (the session's websocket). */
+/** Where frames and marks go (the call's transport). */
 export interface OutboundSink {
-  sendMedia(base64: string): void;
+  /**
+   * One frame of audio in the call's format (the last of an utterance may be short). The sink may
+   * keep it (a websocket sends it later without copying): the pacer never writes to it again.
+   */
+  sendMedia(frame: Buffer): void;
   sendMark(name: string): void;
 }
 
@@ -43,8 +51,8 @@ export class OutboundAudio {
   readonly #sink: OutboundSink;
   readonly #items: Item[] = [];
   #head = 0;
-  /** A frame straddling two TTS chunks is assembled here (the only copy on this path). */
-  readonly #partial = Buffer.allocUnsafe(FRAME_BYTES);
+  #format: AudioFormat = MULAW_8K;
+  #frameBytes = FRAME_BYTES;
   #playStartAt = 0;
   #framesSent = 0;
   /** Frames really emitted since the schedule started (#framesSent also counts skipped slots). */
@@ -59,8 +67,20 @@ export class OutboundAudio {
   /** Where late frames are counted (the shared pacer's, once added to it). */
   stats: PacingStats = emptyPacingStats();
 
-  constructor(sink: OutboundSink) {
+  constructor(sink: OutboundSink, format: AudioFormat = MULAW_8K) {
     this.#sink = sink;
+    this.format = format;
+  }
+
+  /** The call's outbound audio format: what is queued, and what frames are cut in. */
+  get format(): AudioFormat {
+    return this.#format;
+  }
+
+  /** Set once the call's format is known (its row is claimed), before any audio is queued. */
+  set format(format: AudioFormat) {
+    this.#format = format;
+    this.#frameBytes = frameBytes(format);
   }
 
   get idle(): boolean {
@@ -111,6 +131,7 @@ export class OutboundAudio {
       this.#framesSent = due - LEAD_FRAMES * 4;
       budget = LEAD_FRAMES * 4;
     }
+    const size = this.#frameBytes;
     while (budget > 0 && this.#head < this.#items.length) {
       const item = this.#items[this.#head] as Item;
       if ("mark" in item) {
@@ -119,27 +140,30 @@ export class OutboundAudio {
         continue;
       }
       const left = item.audio.length - item.off;
-      if (left >= FRAME_BYTES) {
-        this.#emit(item.audio.toString("base64", item.off, item.off + FRAME_BYTES), FRAME_BYTES, now);
-        item.off += FRAME_BYTES;
+      if (left >= size) {
+        // A view, not a copy: queued audio is never written to.
+        this.#emit(item.audio.subarray(item.off, item.off + size), now);
+        item.off += size;
         if (item.off >= item.audio.length) this.#head++;
         budget--;
         continue;
       }
-      // Tail of a chunk: fill one frame from the following chunks (or send it short at the end).
+      // Tail of a chunk: fill one frame from the following chunks (or send it short at the end),
+      // in a buffer of its own (the only copy on this path; a sink may still hold the previous one).
+      const partial = Buffer.allocUnsafe(size);
       let filled = 0;
       let idx = this.#head;
-      while (filled < FRAME_BYTES && idx < this.#items.length) {
+      while (filled < size && idx < this.#items.length) {
         const it = this.#items[idx] as Item;
         if ("mark" in it) break;
-        const take = Math.min(FRAME_BYTES - filled, it.audio.length - it.off);
-        it.audio.copy(this.#partial, filled, it.off, it.off + take);
+        const take = Math.min(size - filled, it.audio.length - it.off);
+        it.audio.copy(partial, filled, it.off, it.off + take);
         it.off += take;
         filled += take;
         if (it.off >= it.audio.length) idx++;
       }
       this.#head = idx;
-      this.#emit(this.#partial.toString("base64", 0, filled), filled, now);
+      this.#emit(filled === size ? partial : partial.subarray(0, filled), now);
       budget--;
     }
     // Marks right after the last frame go out with it (Twilio echoes them when that audio has played).
@@ -155,7 +179,8 @@ export class OutboundAudio {
     }
   }
 
-  #emit(b64: string, bytes: number, now: number): void {
+  #emit(frame: Buffer, now: number): void {
+    const bytes = frame.length;
     if (this.#framesSent === 0 && this.onFirstFrame) this.onFirstFrame(now);
     // Late against the schedule the caller hears: frame k of an utterance plays at
     // start + (k − lead) × 20 ms, whatever slots a stall made the pacer skip.
@@ -170,7 +195,7 @@ export class OutboundAudio {
     this.#framesSent++;
     this.#queuedBytes -= bytes;
     this.bytesSent += bytes;
-    this.#sink.sendMedia(b64);
+    this.#sink.sendMedia(frame);
   }
 }
 

@@ -11,13 +11,18 @@
 
 /** Frames gathered into one message: 200 ms of audio, inside Deepgram's 20–250 ms guidance. */
 export const SILENCE_BATCH_FRAMES = 10;
-const FRAME_BYTES = 160;
 
 export class SilenceBatcher {
+  /** Bytes of one 20 ms frame of the transcriber's format (μ-law 8 kHz: 160). */
+  readonly #frameBytes: number;
   /** The message being gathered: frames are copied in, so no frame is kept alive meanwhile. */
   #buf: Buffer | undefined;
   #bytes = 0;
   #frames = 0;
+
+  constructor(frameBytes = 160) {
+    this.#frameBytes = frameBytes;
+  }
 
   /** Bytes gathered and not yet sent. */
   get heldBytes(): number {
@@ -48,11 +53,11 @@ export class SilenceBatcher {
   #append(frame: Buffer): void {
     let buf = this.#buf;
     if (!buf) {
-      buf = Buffer.allocUnsafe((SILENCE_BATCH_FRAMES + 1) * FRAME_BYTES);
+      buf = Buffer.allocUnsafe((SILENCE_BATCH_FRAMES + 1) * this.#frameBytes);
       this.#buf = buf;
     }
     if (this.#bytes + frame.length > buf.length) {
-      // Frames larger than 20 ms (not Twilio's, but any caller of this class): grow.
+      // Frames larger than 20 ms (a resampler's output may vary by a sample): grow.
       const bigger = Buffer.allocUnsafe((this.#bytes + frame.length) * 2);
       buf.copy(bigger, 0, 0, this.#bytes);
       buf = bigger;

@@ -1,9 +1,12 @@
 import type { ProviderError, TextToSpeech, TtsEvent, TtsOptions, TtsStream } from "../providers/types.ts";
+import { AudioConverter, type AudioFormat, frameBytes, MULAW_8K, sameAudioFormat } from "./audio-format.ts";
 import type { OutboundAudio } from "./pacer.ts";
 
 // One assistant utterance: text goes to TTS clause by clause as soon as it exists, audio goes to
 // the outbound queue as it arrives, with a mark after each audio chunk (so the echoed marks tell
-// how much the caller has heard) and a final mark when it is all queued.
+// how much the caller has heard) and a final mark when it is all queued. Audio the voice makes in
+// another format than the call's (`ttsOptions.outputFormat` vs `out.format`) is converted here, so
+// everything queued, counted and marked is in the call's format.
 
 export interface SpeakerHost {
   out: OutboundAudio;
@@ -15,7 +18,9 @@ export interface SpeakerHost {
 
 let seq = 0;
 
-/** Progress marks at most this often: 400 ms of μ-law 8 kHz (the heard text is known to a word or two). */
+/** Progress marks at most this often (the heard text is known to a word or two). */
+const PROGRESS_MARK_MS = 400;
+/** PROGRESS_MARK_MS of μ-law 8 kHz. */
 export const PROGRESS_MARK_BYTES = 3200;
 
 export class Utterance {
@@ -42,10 +47,17 @@ export class Utterance {
   #pending: string[] = [];
   /** Audio bytes covered by the last progress mark. */
   #markedBytes = 0;
+  readonly #markEveryBytes: number;
+  /** The voice's audio → the call's, when they differ (made on the first audio). */
+  #converter: AudioConverter | undefined;
 
   constructor(host: SpeakerHost, interruptible: boolean) {
     this.#host = host;
     this.interruptible = interruptible;
+    const format = host.out.format;
+    this.#markEveryBytes = sameAudioFormat(format, MULAW_8K)
+      ? PROGRESS_MARK_BYTES
+      : frameBytes(format, PROGRESS_MARK_MS);
     this.played = new Promise<void>((resolve) => {
       this.#resolvePlayed = resolve;
     });
@@ -72,10 +84,16 @@ export class Utterance {
     }
   }
 
-  /** Raw audio that bypasses TTS (keypad tones). */
-  play(audio: Buffer): void {
+  /** Raw audio that bypasses TTS (keypad tones), in `format` (μ-law 8 kHz by default). */
+  play(audio: Buffer, format: AudioFormat = MULAW_8K): void {
     if (this.aborted) return;
-    this.#onAudio(audio);
+    const to = this.#host.out.format;
+    if (sameAudioFormat(format, to)) {
+      this.#onAudio(audio);
+      return;
+    }
+    const converter = new AudioConverter(format, to);
+    this.#onAudio(Buffer.concat([converter.convert(audio), converter.flush()]));
   }
 
   /** No more text: the utterance ends after what was sent. */
@@ -142,9 +160,11 @@ export class Utterance {
 
   #onEvent(e: TtsEvent): void {
     if (this.aborted) return;
-    if (e.type === "audio") this.#onAudio(e.audio);
+    if (e.type === "audio") this.#onVoice(e.audio);
     else if (e.type === "done") {
       this.ttsDone = true;
+      // What the converter still holds (its resampler's delay) ends the audio.
+      if (this.#converter) this.#onAudio(this.#converter.flush());
       this.#finishQueue();
     } else {
       this.#host.onError(e.error);
@@ -152,7 +172,16 @@ export class Utterance {
     }
   }
 
+  /** Audio from the voice, in its output format. */
+  #onVoice(audio: Buffer): void {
+    const from = this.#host.ttsOptions.outputFormat;
+    const to = this.#host.out.format;
+    if (!this.#converter && !sameAudioFormat(from, to)) this.#converter = new AudioConverter(from, to);
+    this.#onAudio(this.#converter ? this.#converter.convert(audio) : audio);
+  }
+
   #onAudio(audio: Buffer): void {
+    if (audio.length === 0) return;
     const now = this.#host.now();
     this.firstAudioAt ??= now;
     this.bytesReceived += audio.length;
@@ -160,7 +189,7 @@ export class Utterance {
     // A progress mark (Twilio echoes it when that audio has played: how much the caller heard, for
     // truncation on barge-in) every PROGRESS_MARK_BYTES or so, not after every TTS chunk: each mark
     // is a message each way.
-    if (this.bytesReceived - this.#markedBytes >= PROGRESS_MARK_BYTES) {
+    if (this.bytesReceived - this.#markedBytes >= this.#markEveryBytes) {
       this.#markedBytes = this.bytesReceived;
       this.#host.out.enqueueMark(`${this.id}:${this.bytesReceived}`, now);
     }

@@ -11,7 +11,7 @@ function setup() {
   const sent: string[] = [];
   const pacer = new SharedPacer(() => now);
   const out = new OutboundAudio({
-    sendMedia: (b64) => sent.push(`media:${Buffer.from(b64, "base64").length}`),
+    sendMedia: (frame) => sent.push(`media:${frame.length}`),
     sendMark: (name) => sent.push(`mark:${name}`),
   });
   pacer.add(out);

@@ -105,7 +105,7 @@ describe("Twilio Media Streams transport", () => {
     const socket = new Socket();
     const t = new TwilioMediaStream(socket);
     t.receive(frame(START), false);
-    t.sendMedia("AAEC");
+    t.sendMedia(Buffer.from([0, 1, 2]));
     t.sendMark("u1-end");
     t.clear();
     assert.deepEqual(

@@ -2,7 +2,7 @@ import { memberDestinations, squadPlan, startingSquadMember } from "../../assist
 import type { Call as CallRow } from "../../db/index.ts";
 import { callsStarted, providerFailed } from "../../metrics/index.ts";
 import { ProviderError } from "../../providers/types.ts";
-import { consumeMediaToken } from "../../telephony/media-token.ts";
+import { consumeMediaToken, verifyMediaToken } from "../../telephony/media-token.ts";
 import { statusUpdateMessage } from "../../webhooks/index.ts";
 import { loadCallSetup } from "../call-setup.ts";
 import { Conversation } from "../conversation.ts";
@@ -28,7 +28,7 @@ import { CallState, variablesOf } from "./state.ts";
 import { CallTimers } from "./timers.ts";
 import { ToolRunner } from "./tool-runner.ts";
 import { CallTransfer } from "./transfer.ts";
-import type { CallTransport, TransportEvents, TransportStart } from "./transport.ts";
+import type { CallTransport, StartRefusal, TransportEvents, TransportStart } from "./transport.ts";
 import { TurnLoop } from "./turn-loop.ts";
 import { UsageMeter } from "./usage-meter.ts";
 import { AssistantVoice } from "./voice.ts";
@@ -151,12 +151,12 @@ export class CallSession implements CallContext, TransportEvents {
     else if (phase === "connecting") this.#closeUnstarted();
   }
 
-  #closeUnstarted(): void {
+  #closeUnstarted(refusal: StartRefusal = "error"): void {
     if (this.state.phase === "ended") return;
     this.#setPhase("ended");
     this.#abort.abort();
     this.timers.stopAll();
-    if (this.transport.open) this.transport.close(1008, "stream refused");
+    if (this.transport.open) this.transport.refuse(refusal);
     this.#resolveFinished();
   }
 
@@ -170,6 +170,13 @@ export class CallSession implements CallContext, TransportEvents {
     let call: CallRow;
     const now = this.now();
     try {
+      // A transport with its own conditions (a browser's origin) judges the call before it is claimed.
+      const refusal = this.transport.admit ? await this.#admit(start, now) : undefined;
+      if (refusal) {
+        state.log.warn({ callId: callId.slice(0, 36), reason: refusal }, "media stream refused");
+        this.#closeUnstarted(refusal);
+        return;
+      }
       // The same statement marks the call in progress on this process (its heartbeat starts now).
       const res = await consumeMediaToken(deps.db, deps.secretsKey, token, callId, now, {
         status: "in-progress",
@@ -179,7 +186,7 @@ export class CallSession implements CallContext, TransportEvents {
       });
       if (!res.ok) {
         state.log.warn({ callId: callId.slice(0, 36), reason: res.reason }, "media stream refused");
-        this.#closeUnstarted();
+        this.#closeUnstarted(res.reason);
         return;
       }
       call = res.call;
@@ -195,6 +202,7 @@ export class CallSession implements CallContext, TransportEvents {
     callsStarted.inc();
     state.row = call;
     state.startedAt = now;
+    this.#useCallAudio(call);
     if (state.phase !== "starting") {
       // The far end hung up or the socket closed while the token was being checked.
       await this.#endUnprepared(call, this.#hangupReceived ? ENDED.customerEnded : ENDED.socketClosed);
@@ -230,6 +238,27 @@ export class CallSession implements CallContext, TransportEvents {
       () => void this.end(ENDED.maxDuration),
     );
     void this.turns.firstMessage();
+  }
+
+  /** Before the claim: the token's signature and binding, then the transport's own conditions. */
+  async #admit(start: TransportStart, now: number): Promise<StartRefusal | undefined> {
+    const check = verifyMediaToken(this.deps.secretsKey, start.token, start.callId, now);
+    if (!check.ok) return check.reason;
+    const row = await this.deps.db.call.findUnique({
+      where: { id: start.callId },
+      select: { transport: true },
+    });
+    if (!row) return "call-not-found";
+    return this.transport.admit?.(row);
+  }
+
+  /** The claimed call's audio formats reach every part that reads or writes audio. */
+  #useCallAudio(call: CallRow): void {
+    this.transport.useCall?.(call);
+    const { caller, playback } = this.transport.audio;
+    this.out.format = playback;
+    this.input.useFormat(caller);
+    this.interruption.useFormat(caller);
   }
 
   async #prepare(call: CallRow): Promise<void> {
@@ -296,6 +325,8 @@ export class CallSession implements CallContext, TransportEvents {
     );
     // The transcriber open since the call started stays (a hand-off keeps the caller's stream).
     if (!this.input.transcribing) state.transcriber = assistant.stt;
+    // The voice makes the call's own format when it can (nothing converted); the rest is converted.
+    assistant.ttsOptions.outputFormat = assistant.tts.provider.outputFor(this.transport.audio.playback);
     state.assistant = assistant;
     assistant.tts.provider.prewarm?.(assistant.ttsOptions);
     seedConversation(state.conversation, assistant, state.variables, this.now());

@@ -1,7 +1,18 @@
-import { hasVoice } from "../../providers/audio.ts";
-import { MULAW_8K, ProviderError, type SttEvent, type SttStream } from "../../providers/types.ts";
+import { hasVoice as hasVoiceMulaw } from "../../providers/audio.ts";
+import { ProviderError, type SpeechToText, type SttEvent, type SttStream } from "../../providers/types.ts";
 import type { ResolvedAssistantConfig } from "../../vapi/defaults.ts";
 import { speechUpdateMessage, transcriptMessage } from "../../webhooks/index.ts";
+import {
+  AudioConverter,
+  type AudioFormat,
+  bytesPerMs,
+  bytesPerSecond,
+  frameBytes,
+  hasVoice,
+  LINEAR16_16K,
+  MULAW_8K,
+  sameAudioFormat,
+} from "../audio-format.ts";
 import { KeypadInput, keypadEntryText } from "../keypad.ts";
 import { SilenceBatcher } from "../silence-batcher.ts";
 import { TurnDetector } from "../turn-detector.ts";
@@ -14,10 +25,23 @@ import type { CallContext } from "./context.ts";
 
 /** Caller audio kept while the call starts (token check, loading, transcriber connect): 5 s of μ-law. */
 export const EARLY_AUDIO_MAX_BYTES = 40_000;
+const EARLY_AUDIO_MAX_MS = 5000;
 /** Deepgram's utterance-end window (`utterance_end_ms`): the longest the transcriber times silence. */
 const UTTERANCE_END_MS = 1000;
 /** Margin past the transcriber's silence windows before the caller's silence is gathered. */
 const SILENCE_BATCH_MARGIN_MS = 500;
+
+/**
+ * What the transcriber is sent for caller audio in `caller`: that format when the provider takes it
+ * natively (nothing converted on the hot path), else μ-law 8 kHz for μ-law callers and PCM 16 kHz
+ * for the rest (or whichever of the two the provider takes).
+ */
+export function transcriberFormat(stt: SpeechToText, caller: AudioFormat): AudioFormat {
+  if (stt.accepts(caller)) return caller;
+  const preferred = caller.encoding === "mulaw" ? MULAW_8K : LINEAR16_16K;
+  if (stt.accepts(preferred)) return preferred;
+  return preferred === MULAW_8K ? LINEAR16_16K : MULAW_8K;
+}
 
 export class CallerInput {
   readonly #c: CallContext;
@@ -25,7 +49,14 @@ export class CallerInput {
   /** Wall time the last voiced frame of the caller went to the transcriber. */
   lastVoiceSentAt = 0;
   /** The caller's long silences, gathered into fewer messages to the transcriber. */
-  readonly #silence = new SilenceBatcher();
+  #silence = new SilenceBatcher();
+  /** The caller's audio format; its voice test and bytes per ms (μ-law 8 kHz until told otherwise). */
+  #format: AudioFormat = MULAW_8K;
+  #hasVoice: (frame: Buffer) => boolean = hasVoiceMulaw;
+  #bytesPerMs = 8;
+  #earlyMaxBytes = EARLY_AUDIO_MAX_BYTES;
+  /** Caller audio → the transcriber's format, when the transcriber does not take the caller's. */
+  #toStt: AudioConverter | undefined;
   /** Quiet this long (no transcriber decision pending on it), the caller's silence is gathered. */
   #quietAfterMs = Number.POSITIVE_INFINITY;
   #endpointingMs = 10;
@@ -45,6 +76,15 @@ export class CallerInput {
 
   get transcribing(): boolean {
     return this.#stt !== undefined;
+  }
+
+  /** The caller's audio format (known once the call is claimed; μ-law 8 kHz keeps the phone path). */
+  useFormat(format: AudioFormat): void {
+    this.#format = format;
+    this.#hasVoice = sameAudioFormat(format, MULAW_8K) ? hasVoiceMulaw : (frame) => hasVoice(frame, format);
+    this.#bytesPerMs = bytesPerMs(format);
+    this.#earlyMaxBytes = Math.round(EARLY_AUDIO_MAX_MS * this.#bytesPerMs);
+    this.#c.meter.sttBytesPerSecond = bytesPerSecond(format);
   }
 
   /** A new assistant runs the call: its endpointing and keypad plans (digits gathered so far are dropped). */
@@ -71,10 +111,13 @@ export class CallerInput {
     if (!transcriber) throw new Error("the assistant has no transcriber");
     const t = c.state.assistant.config.transcriber;
     this.#endpointingMs = t?.endpointing ?? 10;
+    const audio = transcriberFormat(transcriber.provider, this.#format);
+    this.#toStt = sameAudioFormat(audio, this.#format) ? undefined : new AudioConverter(this.#format, audio);
+    this.#silence = new SilenceBatcher(frameBytes(audio));
     return transcriber.provider.connect(
       {
         apiKey: transcriber.key.apiKey,
-        audio: MULAW_8K,
+        audio,
         model: t?.model ?? "nova-3",
         language: t?.language ?? "en",
         endpointingMs: this.#endpointingMs,
@@ -97,8 +140,9 @@ export class CallerInput {
     // It counts as their latest voice: silence after it is timed by the transcriber, so it is not gathered yet.
     for (const buf of this.#early) {
       meter.sttBytes += buf.length;
-      stt.sendAudio(buf);
-      if (hasVoice(buf)) this.lastVoiceSentAt = now();
+      const audio = this.#toStt ? this.#toStt.convert(buf) : buf;
+      if (audio.length > 0) stt.sendAudio(audio);
+      if (this.#hasVoice(buf)) this.lastVoiceSentAt = now();
     }
     this.#early = [];
     this.#earlyBytes = 0;
@@ -117,12 +161,15 @@ export class CallerInput {
       return;
     }
     c.meter.sttBytes += buf.length;
-    const voiced = hasVoice(buf);
+    const voiced = this.#hasVoice(buf);
+    // Converted only when the transcriber cannot take the caller's format (never on a phone call).
+    const audio = this.#toStt ? this.#toStt.convert(buf) : buf;
     if (!voiced && c.now() - this.lastVoiceSentAt >= this.#quietAfterMs) {
-      const batch = this.#silence.hold(buf);
-      if (batch) stt.sendAudio(batch);
+      const batch = this.#silence.hold(audio);
+      if (batch && batch.length > 0) stt.sendAudio(batch);
     } else {
-      stt.sendAudio(this.#silence.release(buf));
+      // An empty message would be Deepgram's close: a resampler's first call may return nothing.
+      if (audio.length > 0) stt.sendAudio(this.#silence.release(audio));
       if (voiced) this.lastVoiceSentAt = c.now();
     }
     if (c.state.phase !== "live") return;
@@ -133,7 +180,7 @@ export class CallerInput {
   #keepEarly(buf: Buffer): void {
     this.#early.push(buf);
     this.#earlyBytes += buf.length;
-    let excess = this.#earlyBytes - EARLY_AUDIO_MAX_BYTES;
+    let excess = this.#earlyBytes - this.#earlyMaxBytes;
     while (excess > 0) {
       const oldest = this.#early[0];
       if (!oldest) break;
@@ -142,8 +189,8 @@ export class CallerInput {
       else this.#early[0] = oldest.subarray(drop);
       this.#earlyBytes -= drop;
       excess -= drop;
-      // The transcriber's audio clock now starts later by what was dropped (8 bytes per ms).
-      this.#sttAudioStartedAt += drop / 8;
+      // The transcriber's audio clock now starts later by what was dropped.
+      this.#sttAudioStartedAt += drop / this.#bytesPerMs;
     }
   }
 

@@ -1,5 +1,5 @@
-import { isSilence } from "../../providers/audio.ts";
 import { speechUpdateMessage, userInterruptedMessage } from "../../webhooks/index.ts";
+import { type AudioFormat, bytesPerMs, isSilence, MULAW_8K } from "../audio-format.ts";
 import { type CallContext, normalise } from "./context.ts";
 
 // Barge-in: the caller talking over the assistant stops it, by the assistant's stopSpeakingPlan —
@@ -13,9 +13,18 @@ export class Interruption {
   #unvoicedFrames = 0;
   /** A first message that may not be interrupted is playing. */
   firstMessagePlaying = false;
+  /** The caller's audio format, and its bytes per ms. */
+  #format: AudioFormat = MULAW_8K;
+  #bytesPerMs = 8;
 
   constructor(c: CallContext) {
     this.#c = c;
+  }
+
+  /** The caller's audio format (known once the call is claimed). */
+  useFormat(format: AudioFormat): void {
+    this.#format = format;
+    this.#bytesPerMs = bytesPerMs(format);
   }
 
   /** One frame of caller audio while the call is live (the hot path). `voiced`: `hasVoice(buf)`. */
@@ -30,14 +39,14 @@ export class Interruption {
     const plan = c.state.assistant.config.stopSpeakingPlan;
     if (plan.numWords > 0) return;
     // `hasVoice` (every 8th sample) found nothing: the frame is taken as silence without the full
-    // 160-sample pass, which runs only on frames that may hold voice (a listening caller's frames
+    // full pass over the frame, which runs only on frames that may hold voice (a listening caller's frames
     // mostly do not). Speech always shows on those samples (test/providers/audio.test.ts).
-    if (!voiced || isSilence(buf)) {
+    if (!voiced || isSilence(buf, this.#format)) {
       if (++this.#unvoicedFrames >= 2) this.#voicedMs = 0;
       return;
     }
     this.#unvoicedFrames = 0;
-    this.#voicedMs += buf.length / 8;
+    this.#voicedMs += buf.length / this.#bytesPerMs;
     const needMs = Math.max(20, plan.voiceSeconds * 1000);
     if (this.#voicedMs >= needMs) {
       this.#voicedMs = 0;

@@ -1,9 +1,11 @@
+import type { Call as CallRow } from "../../db/index.ts";
+import type { AudioFormat } from "../audio-format.ts";
 import type { OutboundSink } from "../pacer.ts";
 
 // The call's media connection as the session sees it, whatever carries it: Twilio Media Streams
-// today (JSON text frames, base64 μ-law), a raw websocket next (binary audio frames, JSON text
-// control frames). A transport turns the wire into these events and the session's output into the
-// wire; it knows nothing of turns, tools or billing.
+// (JSON text frames, base64 μ-law 8 kHz) or Vapi's raw websocket (binary audio frames in the call's
+// format, JSON text control frames). A transport turns the wire into these events and the session's
+// output into the wire; it knows nothing of turns, tools or billing.
 
 /** The websocket under a transport. */
 export interface MediaSocket {
@@ -20,13 +22,33 @@ export interface TransportStart {
   providerCallId: string;
 }
 
+/** Why a stream's start was refused (the call is untouched). */
+export type StartRefusal =
+  | "malformed"
+  | "bad-signature"
+  | "wrong-call"
+  | "expired"
+  | "call-not-found"
+  | "already-used"
+  | "call-ended"
+  | "origin-not-allowed"
+  | "error";
+
+/** The call's audio on a transport, both ways. */
+export interface TransportAudio {
+  /** What the caller's audio (`onAudio`) is in. */
+  caller: AudioFormat;
+  /** What `sendMedia` takes (what the far end plays). */
+  playback: AudioFormat;
+}
+
 /** What a transport reports to the session. */
 export interface TransportEvents {
   /** The stream's first message: which call it is. */
   onStart(start: TransportStart): void;
   /**
-   * Caller audio (μ-law 8 kHz), only while `acceptingAudio`. The hot path: 50 times a second per
-   * call, so a transport hands over the decoded bytes and nothing else.
+   * Caller audio in `audio.caller` (whole samples), only while `acceptingAudio`. The hot path: 50
+   * times a second per call, so a transport hands over the decoded bytes and nothing else.
    */
   onAudio(audio: Buffer): void;
   /** The far end played audio up to this mark (playback position). */
@@ -44,6 +66,17 @@ export interface TransportEvents {
 export interface CallTransport extends OutboundSink {
   /** Who carries the call, as the usage's `transport.provider`. */
   readonly provider: string;
+  /** The call's audio formats; final once `useCall` has been given the claimed row. */
+  readonly audio: TransportAudio;
+  /**
+   * Optional: whether this transport may carry the call, judged from its row before the call is
+   * claimed (the token's signature is already good). A refusal leaves the call untouched.
+   */
+  admit?(call: Pick<CallRow, "transport">): StartRefusal | undefined;
+  /** Optional: the call was claimed; the transport takes its settings (its audio format) from the row. */
+  useCall?(call: CallRow): void;
+  /** The start was refused: closes the connection saying why, as the far end expects. */
+  refuse(reason: StartRefusal): void;
   /** Whether caller audio is wanted now (set by the session as the call starts and ends). */
   acceptingAudio: boolean;
   /** Where the transport reports; set once by the session that owns it. */

@@ -1,4 +1,11 @@
-import type { CallTransport, MediaSocket, TransportEvents } from "./transport.ts";
+import { MULAW_8K } from "../audio-format.ts";
+import type {
+  CallTransport,
+  MediaSocket,
+  StartRefusal,
+  TransportAudio,
+  TransportEvents,
+} from "./transport.ts";
 
 // Twilio Media Streams (https://www.twilio.com/docs/voice/media-streams/websocket-messages): JSON
 // text frames both ways; caller audio arrives as base64 μ-law 8 kHz in `media` events, ours leaves
@@ -33,6 +40,8 @@ const UNBOUND: TransportEvents = {
 
 export class TwilioMediaStream implements CallTransport {
   readonly provider = "twilio";
+  /** Twilio streams μ-law 8 kHz both ways. */
+  readonly audio: TransportAudio = { caller: MULAW_8K, playback: MULAW_8K };
   acceptingAudio = false;
   readonly #socket: MediaSocket;
   #events: TransportEvents = UNBOUND;
@@ -112,8 +121,9 @@ export class TwilioMediaStream implements CallTransport {
     }
   }
 
-  sendMedia(base64: string): void {
-    this.#socket.send(`{"event":"media","streamSid":"${this.#streamSid}","media":{"payload":"${base64}"}}`);
+  sendMedia(frame: Buffer): void {
+    const payload = frame.toString("base64");
+    this.#socket.send(`{"event":"media","streamSid":"${this.#streamSid}","media":{"payload":"${payload}"}}`);
   }
 
   sendMark(name: string): void {
@@ -122,6 +132,11 @@ export class TwilioMediaStream implements CallTransport {
 
   clear(): void {
     this.#socket.send(`{"event":"clear","streamSid":"${this.#streamSid}"}`);
+  }
+
+  /** Twilio shows the close reason in its debugger only: one wording for every refusal. */
+  refuse(_reason: StartRefusal): void {
+    this.#socket.close(1008, "stream refused");
   }
 
   close(code?: number, reason?: string): void {

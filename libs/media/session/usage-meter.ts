@@ -4,12 +4,11 @@ import type { CallState } from "./state.ts";
 // What the call used, counted as it happens: audio sent to the transcriber, the model's tokens, the
 // characters voiced. Turned into the call's usage (priced at the end) by `usage()`.
 
-/** μ-law 8 kHz: one byte per sample. */
-const STT_BYTES_PER_SECOND = 8000;
-
 export class UsageMeter {
-  /** Caller audio bytes that went to the transcriber (hot path: one add per frame). */
+  /** Caller audio bytes that went to the transcriber, in the caller's format (hot path: one add per frame). */
   sttBytes = 0;
+  /** Bytes per second of the caller's audio format (μ-law 8 kHz: 8000). */
+  sttBytesPerSecond = 8000;
   promptTokens = 0;
   completionTokens = 0;
   cachedPromptTokens = 0;
@@ -37,7 +36,7 @@ export class UsageMeter {
       stt: {
         provider: state.transcriber?.provider.provider ?? "deepgram",
         model: config?.transcriber?.model ?? "",
-        audioSeconds: this.sttBytes / STT_BYTES_PER_SECOND,
+        audioSeconds: this.sttBytes / this.sttBytesPerSecond,
         byo: state.transcriber?.key.byo ?? false,
       },
       llm: {
