@@ -27,6 +27,7 @@ import { BullMqQueue, type JobQueue } from "../../../libs/queue/index.ts";
 import { controlBusFor, inProcessControlBus } from "../../../libs/telephony/control-bus.ts";
 import type { ApiConfig } from "./config.ts";
 import { ApiKeyAuthenticator, type Limiter, registerAuth } from "./plugins/auth.ts";
+import { analyticsRoutes } from "./routes/analytics.ts";
 import { assistantRoutes } from "./routes/assistant.ts";
 import { billingRoutes } from "./routes/billing.ts";
 import { callRoutes } from "./routes/call.ts";
@@ -219,6 +220,7 @@ export async function buildApi(config: ApiConfig, options: BuildApiOptions = {})
   await app.register(callRoutes);
   await app.register(callMonitorRoutes);
   await app.register(billingRoutes);
+  await app.register(analyticsRoutes);
   await app.register(dashboardRoutes, { mediaPublicUrl: config.mediaPublicUrl });
   await app.register(twilioRoutes);
   await app.register(stripeRoutes, {
