@@ -78,9 +78,31 @@ export interface SttOptions {
   mipOptOut?: boolean;
   /** Default true. */
   punctuate?: boolean;
+  /** Partial transcripts; default true (Vapi's `disablePartialTranscripts` turns them off). */
+  interimResults?: boolean;
+  /** A final heard below this confidence is dropped (Vapi's `confidenceThreshold`); default none. */
+  minConfidence?: number;
+  /** Options only AssemblyAI takes (`model` is its `speech_model`; `keyterms` its `keyterms_prompt`). */
+  assemblyAi?: AssemblyAiSttOptions;
   /** Websocket handshake budget; default set by the adapter (5 s). */
   connectTimeoutMs?: number;
   signal: AbortSignal;
+}
+
+/** AssemblyAI Universal-Streaming's own settings (assemblyai-rules.ts: which model takes which). */
+export interface AssemblyAiSttOptions {
+  /** `format_turns` (Universal-Streaming; the U3 Pro family always formats). */
+  formatTurns?: boolean;
+  /** `end_of_turn_confidence_threshold` (Universal-Streaming only). */
+  endOfTurnConfidenceThreshold?: number;
+  /** `min_turn_silence`: silence before an end of turn when confident. */
+  minTurnSilenceMs?: number;
+  /** `max_turn_silence`: silence that ends a turn whatever the model thinks. */
+  maxTurnSilenceMs?: number;
+  /** `prompt`, `mode`, `agent_context` (the U3 Pro family only). */
+  prompt?: string;
+  mode?: string;
+  agentContext?: string;
 }
 
 export type SttEvent =

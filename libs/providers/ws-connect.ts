@@ -11,6 +11,11 @@ export interface OpenSocketOptions {
   headers: Record<string, string>;
   timeoutMs: number;
   signal: AbortSignal;
+  /**
+   * Called with the socket as soon as it exists: listeners for a provider that speaks first (its
+   * first message can arrive with the upgrade's answer, before `openSocket` resolves).
+   */
+  onSocket?: (ws: WebSocket) => void;
 }
 
 export interface OpenedSocket {
@@ -53,6 +58,7 @@ export function openSocket(url: string, opts: OpenSocketOptions): Promise<Opened
       perMessageDeflate: false,
       skipUTF8Validation: true,
     });
+    opts.onSocket?.(ws);
     let status: number | undefined;
     let settled = false;
     const timer = setTimeout(() => {
