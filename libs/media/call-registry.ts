@@ -54,6 +54,12 @@ export class CallRegistry {
     return n;
   }
 
+  /** The session of a call this process holds (from its stream's accepted start until it is written). */
+  find(callId: string): CallSession | undefined {
+    for (const s of this.#sessions) if (s.callId === callId) return s;
+    return undefined;
+  }
+
   add(session: CallSession): void {
     this.#sessions.add(session);
     void session.finished.then(() => {

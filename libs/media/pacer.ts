@@ -1,4 +1,5 @@
 import { type AudioFormat, frameBytes, MULAW_8K } from "./audio-format.ts";
+import type { AudioTap } from "./session/audio-tap.ts";
 
 // Outbound audio to the caller, paced in 20 ms frames of the call's format off ONE timer shared by
 // every call in the process. The far end (Twilio, a browser) buffers what we send and plays it in
@@ -66,6 +67,10 @@ export class OutboundAudio {
   notBefore = 0;
   /** Where late frames are counted (the shared pacer's, once added to it). */
   stats: PacingStats = emptyPacingStats();
+  /** Who taps the call's audio (live listeners): every frame sent, and each clear. */
+  tap: AudioTap | undefined;
+  /** The latest time the pacer was given: a clear is timed by it (within a tick of the truth). */
+  #lastNow = 0;
 
   constructor(sink: OutboundSink, format: AudioFormat = MULAW_8K) {
     this.#sink = sink;
@@ -92,6 +97,7 @@ export class OutboundAudio {
   }
 
   enqueueAudio(audio: Buffer, now: number): void {
+    this.#lastNow = now;
     if (audio.length === 0) return;
     const wasIdle = this.idle;
     this.#items.push({ audio, off: 0 });
@@ -114,6 +120,7 @@ export class OutboundAudio {
 
   /** Drops everything not yet sent; returns the number of audio bytes dropped. */
   clear(): number {
+    if (this.tap) this.tap.clear(this.#lastNow);
     const dropped = this.#queuedBytes;
     this.#items.length = 0;
     this.#head = 0;
@@ -123,6 +130,7 @@ export class OutboundAudio {
 
   /** Sends every frame (and mark) due by `now`. Called by the shared pacer every tick. */
   pump(now: number): void {
+    this.#lastNow = now;
     if (this.idle || now < this.#playStartAt) return;
     const due = Math.floor((now - this.#playStartAt) / FRAME_MS) + 1 + LEAD_FRAMES;
     let budget = due - this.#framesSent;
@@ -195,6 +203,7 @@ export class OutboundAudio {
     this.#framesSent++;
     this.#queuedBytes -= bytes;
     this.bytesSent += bytes;
+    if (this.tap) this.tap.assistantAudio(frame, this.#format, now);
     this.#sink.sendMedia(frame);
   }
 }

@@ -100,6 +100,7 @@ interface Routes {
   health: boolean;
   metrics: boolean;
   stream: boolean;
+  listen: boolean;
 }
 
 /** The routes each app really registers (built, not listening). */
@@ -116,6 +117,7 @@ async function appRoutes(database: TestDatabase): Promise<Record<AppName, Routes
       health: app.hasRoute({ method: "GET", url: "/health" }),
       metrics: app.hasRoute({ method: "GET", url: "/metrics" }),
       stream: app.hasRoute({ method: "GET", url: "/twilio/stream" }),
+      listen: app.hasRoute({ method: "GET", url: "/call/:id/monitor/listen" }),
     };
     await app.close();
   }
@@ -270,6 +272,8 @@ describe("docker-compose.yml against the code", () => {
     assert.match(conf, new RegExp(`server media:${config.port} resolve;`));
     assert.ok(routes.media.stream);
     assert.match(conf, /location = \/twilio\/stream \{/);
+    assert.ok(routes.media.listen);
+    assert.match(conf, /location \/call\/ \{/);
     const published = proxy.ports?.map((p) => Number(p.split(":").pop()));
     assert.deepEqual(published, [Number(/listen (\d+);/.exec(conf)?.[1])]);
     assert.equal(
@@ -697,9 +701,13 @@ describe("Kubernetes manifests (infra/k8s: kustomize base and production overlay
         assert.equal(mediaUrl.protocol, which === "production" ? "wss:" : mediaUrl.protocol);
         assert.deepEqual(
           media.paths.map((p) => [p.path, p.pathType]),
-          [["/twilio/stream", "Exact"]],
+          [
+            ["/twilio/stream", "Exact"],
+            ["/call", "Prefix"],
+          ],
         );
         assert.ok(routes.media.stream, "the media app serves /twilio/stream");
+        assert.ok(routes.media.listen, "the media app serves /call/:id/monitor/listen");
         for (const t of ["proxy-read-timeout", "proxy-send-timeout"]) {
           const s = Number(media.annotations[`nginx.ingress.kubernetes.io/${t}`]);
           assert.ok(s > LONGEST_CALL_S, `${t} ${s} s > the longest call, ${LONGEST_CALL_S} s`);

@@ -13,6 +13,9 @@ import {
 } from "../../../libs/http/index.ts";
 import { CallRegistry } from "../../../libs/media/call-registry.ts";
 import { leaseTimings } from "../../../libs/media/lease.ts";
+import { checkListenAccess } from "../../../libs/media/monitor/listen-access.ts";
+import { listenBusFor, RedisListenBus } from "../../../libs/media/monitor/listen-bus.ts";
+import { ListenHub } from "../../../libs/media/monitor/listen-hub.ts";
 import { SharedPacer } from "../../../libs/media/pacer.ts";
 import { CallSession, type SessionDeps, TwilioMediaStream } from "../../../libs/media/session/index.ts";
 import { CachedSpendLimit } from "../../../libs/media/spend-cache.ts";
@@ -54,7 +57,12 @@ export interface BuildMediaOptions {
  */
 const CLOSE_TIMEOUT_MS = 2000;
 
-export type MediaApp = FastifyInstance & { calls: CallRegistry; pacer: SharedPacer; streams: StreamGuard };
+export type MediaApp = FastifyInstance & {
+  calls: CallRegistry;
+  pacer: SharedPacer;
+  streams: StreamGuard;
+  listening: ListenHub;
+};
 
 /**
  * The media plane: one call session per Twilio Media Streams websocket (`/twilio/stream`). On close
@@ -133,6 +141,21 @@ export async function buildMedia(config: MediaConfig, options: BuildMediaOptions
     now: options.now,
     heartbeatMs: options.heartbeatMs ?? lease.heartbeatMs,
   });
+  // Live listeners (`monitor.listenUrl`) of this process's calls and, through the bus, of others'.
+  const listenBus = listenBusFor(redis);
+  const listening = new ListenHub({
+    bus: listenBus,
+    processId: deps.processId,
+    findCall: (callId) => calls.find(callId),
+    log: app.log,
+    now: options.now,
+  });
+  const listenServed = listening.start().catch((err: unknown) => {
+    app.log.warn(
+      { err },
+      "listen demands not served: listeners on other media processes cannot hear this one's calls",
+    );
+  });
   // Other processes tell this one is gone (killed mid-call) by this subscription vanishing.
   const announced = controlBus.announce(deps.processId).catch((err: unknown) => {
     app.log.warn({ err }, "media process not announced on the control bus");
@@ -154,6 +177,9 @@ export async function buildMedia(config: MediaConfig, options: BuildMediaOptions
     stopSweeper?.();
     pacer.stop();
     await (await announced)?.().catch(() => {});
+    await listenServed;
+    await listening.close();
+    if (listenBus instanceof RedisListenBus) await listenBus.close();
     if (controlBus !== undefined && redis) await controlBus.close();
     if (!options.queue) await queue.close();
     if (!options.redis) redis?.disconnect();
@@ -238,7 +264,56 @@ export async function buildMedia(config: MediaConfig, options: BuildMediaOptions
     });
   });
 
+  // A call's `monitor.listenUrl`: the call's live mix (PCM 16 kHz, stereo: customer, assistant),
+  // read-only; whatever the listener sends is ignored. Refusals close the socket with a code and
+  // reason (browsers see nothing of an HTTP refusal).
+  app.get<{ Params: { id: string }; Querystring: { token?: unknown } }>(
+    "/call/:id/monitor/listen",
+    { websocket: true, config: { auth: "none" } },
+    (socket, request) => {
+      const refusal = calls.draining ? "media process is shutting down" : streams.refusal(request.ip);
+      if (refusal !== undefined) {
+        socket.close(1013, refusal);
+        return;
+      }
+      let admitted = false;
+      let detach = () => {};
+      const release = streams.admit(
+        request.ip,
+        () => admitted,
+        (code, reason) => socket.close(code, reason),
+      );
+      socket.on("close", () => {
+        release();
+        detach();
+      });
+      const callId = request.params.id;
+      const token = typeof request.query.token === "string" ? request.query.token : undefined;
+      checkListenAccess(db, config.secretsKey, callId, token, request.headers.authorization).then(
+        (access) => {
+          if (socket.readyState !== socket.OPEN) return;
+          if (!access.ok) {
+            socket.close(access.code, access.reason);
+            return;
+          }
+          admitted = true;
+          detach = listening.listen(callId, access.holder, {
+            send: (data) => socket.send(data, { binary: true }),
+            close: (code, reason) => socket.close(code, reason),
+            get bufferedAmount() {
+              return socket.bufferedAmount;
+            },
+          });
+        },
+        (err: unknown) => {
+          app.log.error({ err, callId }, "listen access check failed");
+          if (socket.readyState === socket.OPEN) socket.close(1011, "internal error");
+        },
+      );
+    },
+  );
+
   await app.ready();
-  const media: MediaApp = Object.assign(app, { calls, pacer, streams });
+  const media: MediaApp = Object.assign(app, { calls, pacer, streams, listening });
   return media;
 }

@@ -11,6 +11,7 @@ import { OutboundAudio } from "../pacer.ts";
 import { realTimer } from "../stream-guard.ts";
 import type { DestinationDef } from "../tools.ts";
 import { loadAssistant, seedConversation } from "./assistant.ts";
+import { AudioTaps } from "./audio-tap.ts";
 import { CallCheckpoints, writeEndedCall, writeUnpreparedCall } from "./call-record.ts";
 import { CallerInput } from "./caller-input.ts";
 import {
@@ -67,6 +68,10 @@ export class CallSession implements CallContext, TransportEvents {
   readonly turns: TurnLoop = new TurnLoop(this);
   readonly tools: ToolRunner = new ToolRunner(this);
   readonly transfer: CallTransfer = new CallTransfer(this);
+  /** The pacer's queue reports what it sends to whoever taps the call's audio. */
+  readonly taps: AudioTaps = new AudioTaps((tap) => {
+    this.out.tap = tap;
+  });
   #unsubscribe: (() => Promise<void>) | undefined;
   /** The far end hung up (Twilio's `stop`), as opposed to the socket just dropping. */
   #hangupReceived = false;

@@ -153,6 +153,7 @@ export class CallerInput {
   /** One frame of caller audio: the hot path (50 per second per call). */
   onAudio(buf: Buffer): void {
     const c = this.#c;
+    c.taps.active?.callerAudio(buf, this.#format, c.now());
     // Audio time 0 at the transcriber is the first byte it gets: the first frame kept.
     if (this.#sttAudioStartedAt === 0) this.#sttAudioStartedAt = c.now();
     const stt = this.#stt;

@@ -9,6 +9,7 @@ import type { WebhookDispatcher } from "../../webhooks/index.ts";
 import type { OutboundAudio, SharedPacer } from "../pacer.ts";
 import type { ScheduleTimer } from "../stream-guard.ts";
 import type { DestinationDef } from "../tools.ts";
+import type { AudioTaps } from "./audio-tap.ts";
 import type { CallCheckpoints } from "./call-record.ts";
 import type { CallerInput } from "./caller-input.ts";
 import type { Interruption } from "./interruption.ts";
@@ -105,6 +106,8 @@ export interface CallContext {
   readonly turns: TurnLoop;
   readonly tools: ToolRunner;
   readonly transfer: CallTransfer;
+  /** Whoever consumes the call's audio as it happens (live listeners); `active` undefined when nobody. */
+  readonly taps: AudioTaps;
   /** Ends the call (idempotent). */
   end(reason: string, opts?: { keepTransport?: boolean }): Promise<void>;
   /** A provider failed mid-call: apologise when the voice still works, and end. */

@@ -1,0 +1,131 @@
+import type { AudioFormat } from "../../providers/types.ts";
+import { AudioConverter, LINEAR16_16K, sameAudioFormat } from "../audio-format.ts";
+import type { AudioTap } from "../session/audio-tap.ts";
+
+// A call's two parties on one time line, as Vapi's listen socket carries them: 16-bit PCM, 16 kHz,
+// two channels interleaved, channel 0 the customer, channel 1 the assistant; silence where nobody
+// speaks.
+//
+// The time line is a ring of the next CAPACITY_MS of stereo samples, emitted `DELAY_MS` behind the
+// wall clock (room for the caller's frames arriving unevenly).
+// - The caller's audio is laid end to end as it arrives (a frame that comes late still follows the
+//   one before it); only when the caller has sent nothing for longer than the delay (a gap in the
+//   stream) does it start again at the time it arrives.
+// - The assistant's audio is laid where the far end plays it: at once when nothing of the assistant
+//   is playing, else after what is (the pacer sends a few frames ahead; they wait their turn, as in
+//   the carrier's buffer). A `clear` drops what is laid beyond its time, as the far end does.
+
+/** Channel 0: the customer; channel 1: the assistant. */
+const CUSTOMER = 0;
+const ASSISTANT = 1;
+const RATE = 16_000;
+const SAMPLES_PER_MS = RATE / 1000;
+/** Bytes of one stereo sample (two 16-bit channels). */
+const FRAME = 4;
+/** How far behind the wall clock the mix is emitted. */
+export const DELAY_MS = 100;
+/** How far ahead of what was emitted audio may be laid; beyond, it is dropped. */
+const CAPACITY_MS = 2000;
+
+export const LISTEN_FORMAT = { encoding: "linear16", sampleRate: RATE, channels: 2 } as const;
+
+interface Channel {
+  /** The next sample index where this channel's audio goes. */
+  pos: number;
+  converter: AudioConverter | undefined;
+}
+
+export class StereoMix implements AudioTap {
+  readonly #origin: number;
+  readonly #cap = CAPACITY_MS * SAMPLES_PER_MS;
+  readonly #ring = Buffer.alloc(CAPACITY_MS * SAMPLES_PER_MS * FRAME);
+  /** Every sample before this index was emitted. */
+  #emitted = 0;
+  readonly #channels: [Channel, Channel] = [
+    { pos: 0, converter: undefined },
+    { pos: 0, converter: undefined },
+  ];
+
+  /** `now`: the wall time that is sample 0. */
+  constructor(now: number) {
+    this.#origin = now;
+  }
+
+  #index(at: number): number {
+    return Math.floor((at - this.#origin) * SAMPLES_PER_MS);
+  }
+
+  callerAudio(audio: Buffer, format: AudioFormat, at: number): void {
+    const pcm = this.#pcm(CUSTOMER, audio, format);
+    const n = pcm.length >> 1;
+    const ch = this.#channels[CUSTOMER];
+    const arrived = this.#index(at) - n;
+    // A gap in the caller's stream longer than the delay: start again where this frame belongs.
+    const start = ch.pos < arrived - DELAY_MS * SAMPLES_PER_MS ? arrived : ch.pos;
+    this.#lay(CUSTOMER, pcm, start);
+  }
+
+  assistantAudio(audio: Buffer, format: AudioFormat, at: number): void {
+    const pcm = this.#pcm(ASSISTANT, audio, format);
+    this.#lay(ASSISTANT, pcm, Math.max(this.#channels[ASSISTANT].pos, this.#index(at)));
+  }
+
+  clear(at: number): void {
+    const ch = this.#channels[ASSISTANT];
+    const from = Math.max(this.#index(at), this.#emitted);
+    for (let i = from; i < ch.pos; i++) this.#ring.writeInt16LE(0, (i % this.#cap) * FRAME + ASSISTANT * 2);
+    if (ch.pos > from) ch.pos = from;
+    ch.converter?.reset();
+  }
+
+  /** The mix up to `DELAY_MS` before `now` not yet taken, or undefined when none is due. */
+  take(now: number): Buffer | undefined {
+    let end = this.#index(now) - DELAY_MS * SAMPLES_PER_MS;
+    if (end <= this.#emitted) return undefined;
+    // Not taken for longer than the ring holds (a stalled process): the oldest is gone.
+    if (end - this.#emitted > this.#cap) this.#skipTo(end - this.#cap);
+    end = Math.min(end, this.#emitted + this.#cap);
+    const out = Buffer.allocUnsafe((end - this.#emitted) * FRAME);
+    let o = 0;
+    while (this.#emitted < end) {
+      const from = (this.#emitted % this.#cap) * FRAME;
+      const upto = Math.min(this.#cap, (this.#emitted % this.#cap) + (end - this.#emitted)) * FRAME;
+      this.#ring.copy(out, o, from, upto);
+      this.#ring.fill(0, from, upto);
+      o += upto - from;
+      this.#emitted += (upto - from) / FRAME;
+    }
+    return out;
+  }
+
+  #skipTo(index: number): void {
+    while (this.#emitted < index) {
+      const from = (this.#emitted % this.#cap) * FRAME;
+      const upto = Math.min(this.#cap, (this.#emitted % this.#cap) + (index - this.#emitted)) * FRAME;
+      this.#ring.fill(0, from, upto);
+      this.#emitted += (upto - from) / FRAME;
+    }
+  }
+
+  /** The audio as 16 kHz PCM, through the channel's own converter (resampling keeps its state). */
+  #pcm(channel: number, audio: Buffer, format: AudioFormat): Buffer {
+    const ch = this.#channels[channel] as Channel;
+    if (!ch.converter || !sameAudioFormat(ch.converter.from, format)) {
+      ch.converter = new AudioConverter(format, LINEAR16_16K);
+    }
+    return ch.converter.convert(audio);
+  }
+
+  /** Lays `pcm` on one channel from sample `start` (never before what was emitted; never beyond the ring). */
+  #lay(channel: number, pcm: Buffer, start: number): void {
+    const from = Math.max(start, this.#emitted);
+    const n = Math.min(pcm.length >> 1, this.#emitted + this.#cap - from);
+    if (n <= 0) return;
+    const ring = this.#ring;
+    const cap = this.#cap;
+    const offset = channel * 2;
+    for (let i = 0; i < n; i++)
+      ring.writeInt16LE(pcm.readInt16LE(i * 2), ((from + i) % cap) * FRAME + offset);
+    (this.#channels[channel] as Channel).pos = from + n;
+  }
+}
