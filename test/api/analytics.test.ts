@@ -566,6 +566,30 @@ describe("POST /analytics: empty ranges and organisations", () => {
     assert.ok(call.costBreakdown.analysisCostBreakdown.summary > 0);
   });
 
+  test("a call whose cost breakdown holds something else than numbers is still written; those values count as none", async () => {
+    const own = await t.createOrg("Odd");
+    const id = await seed({ orgId: own.orgId, at: "2026-03-05T00:00:00Z", seconds: 60, cost: 0.2, llm: 0.1 });
+    await t.db.call.update({
+      where: { id },
+      data: { costBreakdown: { llm: "a lot", stt: 1e15, total: 0.2 }, costs: { type: "vapi" } },
+    });
+    const rows = await ask(
+      {
+        timeRange: MARCH,
+        operations: [
+          { operation: "sum", column: "cost" },
+          { operation: "avg", column: "costBreakdown.llm" },
+          { operation: "sum", column: "costBreakdown.stt" },
+          { operation: "max", column: "minutesUsed" },
+        ],
+      },
+      own.key,
+    );
+    assert.deepEqual(rows, [
+      { sumCost: 0.2, avgCostBreakdownLlm: null, sumCostBreakdownStt: 0, maxMinutesUsed: null },
+    ]);
+  });
+
   test("a deleted call leaves the analytics with it", async () => {
     const own = await t.createOrg("Deleting");
     const id = await seed({ orgId: own.orgId, at: "2026-03-05T00:00:00Z", seconds: 10, cost: 1 });
