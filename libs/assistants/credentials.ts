@@ -34,6 +34,7 @@ function pickKey(
   provider: string,
   preferredIds: readonly string[],
   platformKey: string | undefined,
+  optional = false,
 ): ProviderKey {
   const row = rows.find((r) => preferredIds.includes(r.id)) ?? rows[0];
   if (row) {
@@ -44,7 +45,16 @@ function pickKey(
     };
   }
   if (platformKey) return { apiKey: platformKey, byo: false };
+  // A customer's own LLM server may take no key at all (`custom-llm`): an empty key sends none.
+  if (optional) return { apiKey: "", byo: false };
   throw new MissingProviderKeyError(provider);
+}
+
+/** One provider a call needs a key for; `optional`: the call may run without one. */
+export interface WantedKey {
+  provider: string;
+  platformKey: string | undefined;
+  optional?: boolean;
 }
 
 /**
@@ -55,7 +65,7 @@ export async function resolveProviderKeys(
   db: Db,
   secrets: SecretBox,
   orgId: string,
-  wanted: ReadonlyArray<{ provider: string; platformKey: string | undefined }>,
+  wanted: ReadonlyArray<WantedKey>,
   preferredIds: readonly string[],
 ): Promise<ProviderKey[]> {
   const providers = [...new Set(wanted.map((w) => w.provider))];
@@ -70,7 +80,7 @@ export async function resolveProviderKeys(
 export function pickProviderKeys(
   secrets: SecretBox,
   rows: ReadonlyArray<CredentialKeyRow>,
-  wanted: ReadonlyArray<{ provider: string; platformKey: string | undefined }>,
+  wanted: ReadonlyArray<WantedKey>,
   preferredIds: readonly string[],
 ): ProviderKey[] {
   return wanted.map((w) =>
@@ -80,6 +90,7 @@ export function pickProviderKeys(
       w.provider,
       preferredIds,
       w.platformKey,
+      w.optional,
     ),
   );
 }

@@ -1,4 +1,4 @@
-import type { LlmMessage } from "../providers/types.ts";
+import type { LlmMessage, LlmReplay } from "../providers/types.ts";
 
 // The call's conversation in two views kept in step: what the model sees (OpenAI-style messages)
 // and what the Call record shows (Vapi's `messages`: system / bot / user / tool_calls /
@@ -147,10 +147,15 @@ export class Conversation {
     entry: BotEntry | undefined,
     calls: Array<{ id: string; name: string; arguments: string }>,
     at: number,
+    /** What the model's provider needs sent back with these calls (its thinking blocks). */
+    replay?: LlmReplay,
   ): void {
     const m = entry ? this.llm[entry.llmIndex] : undefined;
-    if (m && m.role === "assistant") m.toolCalls = calls;
-    else this.llm.push({ role: "assistant", content: null, toolCalls: calls });
+    if (m && m.role === "assistant") {
+      m.toolCalls = calls;
+      if (replay) m.replay = replay;
+    } else
+      this.llm.push({ role: "assistant", content: null, toolCalls: calls, ...(replay ? { replay } : {}) });
     this.messages.push({
       role: "tool_calls",
       message: "",

@@ -112,10 +112,10 @@ export interface SseProtocol<T> {
   /** A non-2xx answer, from its (capped) body. */
   statusError(status: number, body: string): ProviderError;
   /**
-   * A 2xx answer that is not `text/event-stream` (a plain JSON completion): the error to fail with.
-   * Without it, any 2xx body is parsed as an event stream.
+   * A 2xx answer with a JSON body (`application/json`) instead of an event stream, such as a plain
+   * completion: the error to fail with. Without it, any 2xx body is parsed as an event stream.
    */
-  notEventStream?(contentType: string, body: string): ProviderError;
+  jsonBody?(body: string): ProviderError;
 }
 
 export interface SseRequest {
@@ -305,10 +305,11 @@ export class SseStream<T> {
       this.#readBody(res, (body) => this.#fail(this.#protocol.statusError(status, body)));
       return;
     }
-    const notEventStream = this.#protocol.notEventStream;
-    const contentType = String(res.headers["content-type"] ?? "");
-    if (notEventStream && !contentType.toLowerCase().startsWith("text/event-stream")) {
-      this.#readBody(res, (body) => this.#fail(notEventStream.call(this.#protocol, contentType, body)));
+    const protocol = this.#protocol;
+    if (protocol.jsonBody && /^application\/json\b/i.test(String(res.headers["content-type"] ?? ""))) {
+      this.#readBody(res, (body) =>
+        this.#fail(protocol.jsonBody?.(body) ?? protocol.statusError(status, body)),
+      );
       return;
     }
     const parser = new SseParser(this.#onEvent);

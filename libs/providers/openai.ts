@@ -138,6 +138,10 @@ export function chatCompletionProtocol(provider: string): SseProtocol<ChatComple
   };
 }
 
+function tokens(n: unknown): number {
+  return typeof n === "number" && Number.isInteger(n) && n > 0 ? n : 0;
+}
+
 interface PendingToolCall {
   id: string;
   name: string;
@@ -187,10 +191,11 @@ export async function* readChatCompletion(
         if (choice.finish_reason) finishReason = choice.finish_reason;
       }
       if (chunk.usage) {
+        // Counts as integers whatever an OpenAI-compatible server put there (billing stores them).
         usage = {
-          promptTokens: chunk.usage.prompt_tokens,
-          completionTokens: chunk.usage.completion_tokens,
-          cachedPromptTokens: chunk.usage.prompt_tokens_details?.cached_tokens ?? 0,
+          promptTokens: tokens(chunk.usage.prompt_tokens),
+          completionTokens: tokens(chunk.usage.completion_tokens),
+          cachedPromptTokens: tokens(chunk.usage.prompt_tokens_details?.cached_tokens),
         };
       }
     }

@@ -151,6 +151,28 @@ export interface LlmMessage {
   toolCalls?: { id: string; name: string; arguments: string }[];
   toolCallId?: string;
   name?: string;
+  /** On an assistant message: what its provider needs sent back with it (see LlmReplay). */
+  replay?: LlmReplay;
+}
+
+/**
+ * Provider content of an assistant turn that must go back to the same model with that turn, opaque
+ * to the session: Anthropic's signed thinking blocks, which a model that thinks needs before the
+ * tool_use blocks of the turn it continues after the tool results.
+ */
+export interface LlmReplay {
+  provider: string;
+  model: string;
+  blocks: unknown[];
+}
+
+/** What a provider may be sent about the call (Vapi's custom-llm `metadataSendMode`). */
+export interface LlmCallContext {
+  call: Record<string, unknown>;
+  phoneNumber?: Record<string, unknown>;
+  customer?: Record<string, unknown>;
+  /** The assistant's `metadata`. */
+  metadata?: Record<string, unknown>;
 }
 
 export interface LlmTool {
@@ -172,6 +194,14 @@ export interface LlmRequest {
    * JSON). Unset: plain text, the default.
    */
   responseFormat?: "json_object";
+  /**
+   * The assistant's `model` block as configured, for options only one provider reads (custom-llm's
+   * `url`, `headers`, `metadataSendMode`, `timeoutSeconds`; Anthropic's `thinking`). Each adapter
+   * reads its own; the save-time rules (rules.ts) have checked them.
+   */
+  modelConfig?: Readonly<Record<string, unknown>>;
+  /** The call as a provider may be told about it; built only by an adapter that sends it. */
+  callContext?: () => LlmCallContext;
   signal: AbortSignal;
 }
 
@@ -181,11 +211,19 @@ export type LlmEvent =
   | {
       type: "done";
       finishReason: string;
+      /** `promptTokens` includes `cachedPromptTokens` (OpenAI's semantics, which billing prices). */
       usage: { promptTokens: number; completionTokens: number; cachedPromptTokens: number };
+      /** To store on the assistant message of this turn (its tool calls), and send back with it. */
+      replay?: LlmReplay;
     };
 
 export interface LanguageModel {
   readonly provider: string;
+  /**
+   * True when a call can run without a key for this provider (a customer's own LLM server may take
+   * none); otherwise a call needs the organisation's credential or the platform's key.
+   */
+  readonly keyOptional?: boolean;
   /** Streams text deltas as they arrive; tool calls are emitted whole once their arguments are complete. */
   stream(request: LlmRequest): AsyncIterable<LlmEvent>;
 }

@@ -56,7 +56,7 @@ export class ToolRunner {
     if (reply.utterance && reply.entry) {
       conversation.appendBot(reply.entry, "");
     }
-    conversation.addToolCalls(reply.entry, calls, c.now());
+    conversation.addToolCalls(reply.entry, calls, c.now(), reply.replay);
     let askAgain = false;
     const functionCalls: FunctionCall[] = [];
     for (const call of calls) {

@@ -1,7 +1,7 @@
 import { renderTemplate } from "../../assistants/index.ts";
 import { observeTurn } from "../../metrics/index.ts";
 import { ClauseChunker } from "../../providers/chunker.ts";
-import { isAbortError, type LlmEvent } from "../../providers/types.ts";
+import { isAbortError, type LlmCallContext, type LlmEvent, type LlmReplay } from "../../providers/types.ts";
 import { hangMessage, transcriptMessage } from "../../webhooks/index.ts";
 import { type BotEntry, truncateAtWord } from "../conversation.ts";
 import { ENDED } from "../ended-reasons.ts";
@@ -36,6 +36,8 @@ export interface Reply {
   gateAt: number;
   recorded: boolean;
   cancelHang: () => void;
+  /** What the model's last round asked to be sent back with its tool calls (LlmReplay). */
+  replay?: LlmReplay;
 }
 
 export class TurnLoop {
@@ -197,6 +199,7 @@ export class TurnLoop {
     const calls: ToolCallRequest[] = [];
     const tools = c.tools.llmTools();
     const started = c.now();
+    reply.replay = undefined;
     const stream = assistant.llm.provider.stream({
       apiKey: assistant.llm.key.apiKey,
       model: model.model,
@@ -204,6 +207,8 @@ export class TurnLoop {
       tools: tools.length > 0 ? tools : undefined,
       temperature: model.temperature,
       maxTokens: model.maxTokens,
+      modelConfig: model,
+      callContext: () => this.#llmCallContext(),
       signal: reply.ctrl.signal,
     });
     for await (const ev of stream as AsyncIterable<LlmEvent>) {
@@ -222,12 +227,19 @@ export class TurnLoop {
         calls.push({ id: ev.id, name: ev.name, arguments: ev.arguments });
       } else {
         c.meter.addLlm(ev.usage);
+        reply.replay = ev.replay;
       }
     }
     if (reply.ctrl.signal.aborted) return [];
     const rest = chunker.flush();
     if (rest) this.#sayClause(reply, rest);
     return calls;
+  }
+
+  /** The call as a model provider may be told about it (custom-llm's metadataSendMode). */
+  #llmCallContext(): LlmCallContext {
+    const { call, phoneNumber, customer } = this.#c.messages.context();
+    return { call, phoneNumber, customer, metadata: this.#c.state.assistant.config.metadata };
   }
 
   #sayClause(reply: Reply, clause: string): void {

@@ -1,5 +1,6 @@
+import { ValidationError } from "../../../../libs/errors/index.ts";
 import type { SsrfOptions } from "../../../../libs/webhooks/index.ts";
-import { checkOutboundUrl, checkServerConfig } from "../../../../libs/webhooks/index.ts";
+import { checkOutboundUrl, checkServerConfig, checkServerHeaders } from "../../../../libs/webhooks/index.ts";
 import { asObject, type ServiceContext } from "./common.ts";
 import { type ReferenceChecker, refsOf } from "./references.ts";
 
@@ -62,8 +63,27 @@ export class ConfigChecker {
     for (const [i, t] of list(a["tools:append"]).entries()) {
       await this.tool(ctx, t, `${prefix}tools:append[${i}].`);
     }
+    if (model.provider === "custom-llm") await this.customLlm(model, `${prefix}model.`);
     if (typeof a.backgroundSound === "string" && !BUILT_IN_SOUNDS.has(a.backgroundSound)) {
       await checkOutboundUrl(a.backgroundSound, `${prefix}backgroundSound`, this.urls);
+    }
+  }
+
+  /**
+   * A custom LLM (`model.provider: "custom-llm"`): its URL passes the same outbound rule as a server
+   * URL (the media plane checks it again at every request), its headers could be sent, and none
+   * sets Authorization: Vapi takes the key from a custom-llm credential (sent as a Bearer token).
+   */
+  async customLlm(model: Json, prefix: string): Promise<void> {
+    if (typeof model.url === "string") await checkOutboundUrl(model.url, `${prefix}url`, this.urls);
+    const headers = asObject(model.headers);
+    checkServerHeaders(headers, `${prefix}headers`);
+    for (const name of Object.keys(headers)) {
+      if (name.toLowerCase() === "authorization") {
+        throw new ValidationError(
+          `${prefix}headers[${JSON.stringify(name)}] cannot be set: the custom LLM's key comes from a custom-llm credential (POST /credential with provider "custom-llm"), sent as "Authorization: Bearer <apiKey>"`,
+        );
+      }
     }
   }
 
