@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -101,6 +101,7 @@ interface Routes {
   metrics: boolean;
   stream: boolean;
   listen: boolean;
+  webCall: boolean;
 }
 
 /** The routes each app really registers (built, not listening). */
@@ -118,6 +119,7 @@ async function appRoutes(database: TestDatabase): Promise<Record<AppName, Routes
       metrics: app.hasRoute({ method: "GET", url: "/metrics" }),
       stream: app.hasRoute({ method: "GET", url: "/twilio/stream" }),
       listen: app.hasRoute({ method: "GET", url: "/call/:id/monitor/listen" }),
+      webCall: app.hasRoute({ method: "GET", url: "/:callId/transport" }),
     };
     await app.close();
   }
@@ -274,6 +276,11 @@ describe("docker-compose.yml against the code", () => {
     assert.match(conf, /location = \/twilio\/stream \{/);
     assert.ok(routes.media.listen);
     assert.match(conf, /location \/call\/ \{/);
+    assert.ok(routes.media.webCall);
+    assert.ok(
+      new RegExp(/location ~ "(.+)" \{/.exec(conf)?.[1] ?? "^$").test(`/${randomUUID()}/transport`),
+      "the proxy routes web calls (/<callId>/transport)",
+    );
     const published = proxy.ports?.map((p) => Number(p.split(":").pop()));
     assert.deepEqual(published, [Number(/listen (\d+);/.exec(conf)?.[1])]);
     assert.equal(
@@ -704,8 +711,11 @@ describe("Kubernetes manifests (infra/k8s: kustomize base and production overlay
           [
             ["/twilio/stream", "Exact"],
             ["/call", "Prefix"],
+            ["/[0-9a-fA-F-]{36}/transport", "ImplementationSpecific"],
           ],
         );
+        assert.equal(media.annotations["nginx.ingress.kubernetes.io/use-regex"], "true");
+        assert.ok(routes.media.webCall, "the media app serves /:callId/transport");
         assert.ok(routes.media.stream, "the media app serves /twilio/stream");
         assert.ok(routes.media.listen, "the media app serves /call/:id/monitor/listen");
         for (const t of ["proxy-read-timeout", "proxy-send-timeout"]) {
