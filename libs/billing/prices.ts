@@ -16,7 +16,8 @@ import { DECIMAL_STRING } from "./money.ts";
 //
 // Model lookup: the exact model name, else the longest listed model that prefixes it at a "-"
 // boundary (dated snapshots: "gpt-4o-2024-08-06" → "gpt-4o", "gpt-4o-mini-2024-07-18" →
-// "gpt-4o-mini"). A provider or model that is not listed is priced with the version's `fallback`
+// "gpt-4o-mini"), else the provider's "*" entry (custom-llm: any model, priced at zero). A provider
+// or model that is not listed is priced with the version's `fallback`
 // price for that category and flagged (`fallback: true` on the priced line, `priceFallback` in
 // `costs[]`, and `priceVersion` suffixed "#fallback" in the ledger) so operators can extend the table.
 //
@@ -205,6 +206,101 @@ export const BUILTIN_PRICE_TABLE: PriceTableVersionInput[] = [
             completionPer1MTokensUsd: "4.40",
           },
         },
+        // Anthropic: list prices per MTok (platform.claude.com/docs/en/about-claude/pricing, checked
+        // 2026-12): base input, cache hits (`cache_read_input_tokens`), output. Cache writes
+        // (`cache_creation_input_tokens`, 1.25× input for 5 minutes) are priced as base input.
+        // Haiku 5.5's rate is for prompts up to 100K tokens (5× above).
+        anthropic: {
+          "claude-opus-4-5": {
+            promptPer1MTokensUsd: "5.00",
+            cachedPromptPer1MTokensUsd: "0.50",
+            completionPer1MTokensUsd: "25.00",
+          },
+          "claude-opus-4-6": {
+            promptPer1MTokensUsd: "5.00",
+            cachedPromptPer1MTokensUsd: "0.50",
+            completionPer1MTokensUsd: "25.00",
+          },
+          "claude-opus-4-7": {
+            promptPer1MTokensUsd: "5.00",
+            cachedPromptPer1MTokensUsd: "0.50",
+            completionPer1MTokensUsd: "25.00",
+          },
+          "claude-opus-4-8": {
+            promptPer1MTokensUsd: "5.00",
+            cachedPromptPer1MTokensUsd: "0.50",
+            completionPer1MTokensUsd: "25.00",
+          },
+          "claude-opus-5": {
+            promptPer1MTokensUsd: "5.00",
+            cachedPromptPer1MTokensUsd: "0.50",
+            completionPer1MTokensUsd: "25.00",
+          },
+          "claude-opus-5-5": {
+            promptPer1MTokensUsd: "4.00",
+            cachedPromptPer1MTokensUsd: "0.20",
+            completionPer1MTokensUsd: "20.00",
+          },
+          "claude-sonnet-4-6": {
+            promptPer1MTokensUsd: "3.00",
+            cachedPromptPer1MTokensUsd: "0.30",
+            completionPer1MTokensUsd: "15.00",
+          },
+          "claude-sonnet-5": {
+            promptPer1MTokensUsd: "2.00",
+            cachedPromptPer1MTokensUsd: "0.20",
+            completionPer1MTokensUsd: "10.00",
+          },
+          "claude-sonnet-5-5": {
+            promptPer1MTokensUsd: "2.00",
+            cachedPromptPer1MTokensUsd: "0.10",
+            completionPer1MTokensUsd: "10.00",
+          },
+          "claude-haiku-4-5": {
+            promptPer1MTokensUsd: "1.00",
+            cachedPromptPer1MTokensUsd: "0.10",
+            completionPer1MTokensUsd: "5.00",
+          },
+          "claude-haiku-5-5": {
+            promptPer1MTokensUsd: "0.10",
+            cachedPromptPer1MTokensUsd: "0.01",
+            completionPer1MTokensUsd: "0.50",
+          },
+          "claude-fable-5": {
+            promptPer1MTokensUsd: "10.00",
+            cachedPromptPer1MTokensUsd: "1.00",
+            completionPer1MTokensUsd: "50.00",
+          },
+          "claude-fable-5-1": {
+            promptPer1MTokensUsd: "10.00",
+            cachedPromptPer1MTokensUsd: "0.25",
+            completionPer1MTokensUsd: "50.00",
+          },
+          "claude-fable-5-2": {
+            promptPer1MTokensUsd: "8.00",
+            cachedPromptPer1MTokensUsd: "0.20",
+            completionPer1MTokensUsd: "40.00",
+          },
+          "claude-mythos-5": {
+            promptPer1MTokensUsd: "10.00",
+            cachedPromptPer1MTokensUsd: "1.00",
+            completionPer1MTokensUsd: "50.00",
+          },
+          "claude-mythos-5-1": {
+            promptPer1MTokensUsd: "10.00",
+            cachedPromptPer1MTokensUsd: "0.25",
+            completionPer1MTokensUsd: "50.00",
+          },
+          "claude-mythos-5-2": {
+            promptPer1MTokensUsd: "8.00",
+            cachedPromptPer1MTokensUsd: "0.20",
+            completionPer1MTokensUsd: "40.00",
+          },
+        },
+        // A customer's own LLM server: the customer pays for it, the platform charges nothing.
+        "custom-llm": {
+          "*": { promptPer1MTokensUsd: "0", cachedPromptPer1MTokensUsd: "0", completionPer1MTokensUsd: "0" },
+        },
       },
       tts: {
         "11labs": {
@@ -384,7 +480,10 @@ export function priceCatalogFromEnv(env: Env): PriceCatalog {
 /** The built-in table with no deployment configuration. */
 export const DEFAULT_PRICE_CATALOG: PriceCatalog = buildPriceCatalog();
 
-/** Exact model, else the longest listed model prefixing it at a "-" boundary. */
+/**
+ * Exact model, else the longest listed model prefixing it at a "-" boundary, else the provider's
+ * `"*"` entry (any model: a customer's own LLM, whatever it is called).
+ */
 export function lookupModel<T>(models: Record<string, T> | undefined, model: string): T | undefined {
   if (!models) return undefined;
   const m = model.trim().toLowerCase();
@@ -392,7 +491,8 @@ export function lookupModel<T>(models: Record<string, T> | undefined, model: str
   if (exact) return exact;
   let best: string | undefined;
   for (const key of Object.keys(models)) {
+    if (key === "*") continue;
     if (m.startsWith(`${key.toLowerCase()}-`) && (!best || key.length > best.length)) best = key;
   }
-  return best === undefined ? undefined : models[best];
+  return best === undefined ? models["*"] : models[best];
 }
