@@ -104,7 +104,7 @@ export interface PriceTable {
 
 /**
  * Built-in list prices (USD, public pay-as-you-go list prices as of mid 2025).
- * Twilio: US local voice. Deepgram: streaming (a voice agent streams). OpenAI: standard tier.
+ * Twilio: US local voice. Deepgram and AssemblyAI: streaming (a voice agent streams). OpenAI: standard tier.
  * ElevenLabs: API characters. Web/WebSocket transports carry no telephony cost.
  */
 export const BUILTIN_PRICE_TABLE: PriceTableVersionInput[] = [
@@ -131,6 +131,18 @@ export const BUILTIN_PRICE_TABLE: PriceTableVersionInput[] = [
           flux: { perMinuteUsd: "0.0077" },
           enhanced: { perMinuteUsd: "0.0165" },
           base: { perMinuteUsd: "0.0145" },
+        },
+        // AssemblyAI bills a streaming session's open time: $0.15/hr Universal-Streaming (English and
+        // multilingual), $0.45/hr the U3 Pro realtime family.
+        "assembly-ai": {
+          "universal-streaming-english": { perMinuteUsd: "0.0025" },
+          "universal-streaming-multilingual": { perMinuteUsd: "0.0025" },
+          "universal-3-5-pro": { perMinuteUsd: "0.0075" },
+        },
+        // OpenAI's published per-minute estimates of its transcription models.
+        openai: {
+          "gpt-4o-transcribe": { perMinuteUsd: "0.006" },
+          "gpt-4o-mini-transcribe": { perMinuteUsd: "0.003" },
         },
       },
       llm: {

@@ -48,11 +48,16 @@ export const EnvSchema = Type.Object({
   OPENAI_BASE_URL: Type.Optional(Url),
   DEEPGRAM_API_URL: Type.Optional(Url),
   ELEVENLABS_API_URL: Type.Optional(Url),
+  /** AssemblyAI's streaming host (default wss://streaming.assemblyai.com; EU: wss://streaming.eu.assemblyai.com). */
+  ASSEMBLYAI_API_URL: Type.Optional(Url),
+  /** OpenAI's Realtime endpoint for speech to text (default: OPENAI_BASE_URL's /realtime, as ws(s)). */
+  OPENAI_REALTIME_URL: Type.Optional(Url),
   TWILIO_API_URL: Type.Optional(Url),
   STRIPE_API_URL: Type.Optional(Url),
   OPENAI_API_KEY: Type.Optional(Type.String({ minLength: 1 })),
   DEEPGRAM_API_KEY: Type.Optional(Type.String({ minLength: 1 })),
   ELEVENLABS_API_KEY: Type.Optional(Type.String({ minLength: 1 })),
+  ASSEMBLYAI_API_KEY: Type.Optional(Type.String({ minLength: 1 })),
   STRIPE_SECRET_KEY: Type.Optional(Type.String({ minLength: 1 })),
   STRIPE_WEBHOOK_SECRET: Type.Optional(Type.String({ minLength: 1 })),
   /** Billing Meter event names (created on first need when absent): the platform fee in minutes … */

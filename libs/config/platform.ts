@@ -6,11 +6,16 @@ export interface ProviderConfig {
   openaiBaseUrl: string;
   deepgramApiUrl: string;
   elevenlabsApiUrl: string;
+  /** AssemblyAI's streaming host (`wss://streaming.assemblyai.com`; `/v3/ws` is appended). */
+  assemblyAiApiUrl: string;
+  /** OpenAI's Realtime endpoint (speech to text); by default `openaiBaseUrl` + `/realtime`. */
+  openaiRealtimeUrl: string;
   twilioApiUrl: string;
   stripeApiUrl: string;
   openaiApiKey?: string;
   deepgramApiKey?: string;
   elevenlabsApiKey?: string;
+  assemblyAiApiKey?: string;
   stripeSecretKey?: string;
   stripeWebhookSecret?: string;
   /** Stripe Billing Meter event names and optional existing price ids (see libs/billing/stripe.ts). */
@@ -58,15 +63,20 @@ export function trustProxy(raw: string | undefined): TrustProxy {
 }
 
 export function providerConfig(env: Env): ProviderConfig {
+  const openaiBaseUrl = env.OPENAI_BASE_URL ?? "https://api.openai.com/v1";
   return {
-    openaiBaseUrl: env.OPENAI_BASE_URL ?? "https://api.openai.com/v1",
+    openaiBaseUrl,
     deepgramApiUrl: env.DEEPGRAM_API_URL ?? "wss://api.deepgram.com",
     elevenlabsApiUrl: env.ELEVENLABS_API_URL ?? "https://api.elevenlabs.io",
+    assemblyAiApiUrl: env.ASSEMBLYAI_API_URL ?? "wss://streaming.assemblyai.com",
+    openaiRealtimeUrl:
+      env.OPENAI_REALTIME_URL ?? `${openaiBaseUrl.replace(/^http/, "ws").replace(/\/+$/, "")}/realtime`,
     twilioApiUrl: env.TWILIO_API_URL ?? "https://api.twilio.com",
     stripeApiUrl: env.STRIPE_API_URL ?? "https://api.stripe.com",
     openaiApiKey: env.OPENAI_API_KEY,
     deepgramApiKey: env.DEEPGRAM_API_KEY,
     elevenlabsApiKey: env.ELEVENLABS_API_KEY,
+    assemblyAiApiKey: env.ASSEMBLYAI_API_KEY,
     stripeSecretKey: env.STRIPE_SECRET_KEY,
     stripeWebhookSecret: env.STRIPE_WEBHOOK_SECRET,
     stripeMeterVoiceMinutes: env.STRIPE_METER_VOICE_MINUTES ?? "voice_minutes",

@@ -33,6 +33,9 @@ const LLM_STATUS: Record<number, string> = {
   503: "503-server-overloaded-error",
 };
 
+/** Transcribers whose refused key has its own endedReason in Vapi's list. */
+const TRANSCRIBER_401 = new Set(["deepgram", "assembly-ai"]);
+
 /** The specific endedReason for a provider failure mid-call. */
 export function providerFailureReason(
   err: unknown,
@@ -46,8 +49,11 @@ export function providerFailureReason(
     return status ? `pipeline-error-${provider}-${status}` : `pipeline-error-${provider}-llm-failed`;
   }
   if (kind === "transcriber") {
-    if (e?.status === 401) return `call.in-progress.error-vapifault-${provider}-transcriber-auth-failed`;
-    return `call.in-progress.error-providerfault-${provider}-transcriber-failed`;
+    // Vapi's names: a refused key where Vapi has one for the provider, else the provider's failure.
+    if (e?.status === 401 && TRANSCRIBER_401.has(provider)) {
+      return `pipeline-error-${provider}-returning-401-invalid-credentials`;
+    }
+    return `pipeline-error-${provider}-transcriber-failed`;
   }
   return `pipeline-error-${provider}-voice-failed`;
 }

@@ -1,9 +1,11 @@
 // Provider registry, keyed by Vapi's provider names (`transcriber.provider`, `model.provider`,
 // `voice.provider`). A new provider is one adapter file plus one line here.
 import type { ProviderConfig } from "../config/platform.ts";
+import { ASSEMBLYAI_API_URL, AssemblyAiStt } from "./assemblyai.ts";
 import { DeepgramStt } from "./deepgram.ts";
 import { ElevenLabsTts } from "./elevenlabs.ts";
 import { OpenAiLlm } from "./openai.ts";
+import { OpenAiStt, openAiRealtimeUrl } from "./openai-stt.ts";
 import type { LanguageModel, SpeechToText, TextToSpeech } from "./types.ts";
 
 export interface Providers {
@@ -13,11 +15,16 @@ export interface Providers {
 }
 
 export function createProviders(
-  config: Pick<ProviderConfig, "deepgramApiUrl" | "openaiBaseUrl" | "elevenlabsApiUrl">,
+  config: Pick<ProviderConfig, "deepgramApiUrl" | "openaiBaseUrl" | "elevenlabsApiUrl"> &
+    Partial<Pick<ProviderConfig, "assemblyAiApiUrl" | "openaiRealtimeUrl">>,
 ): Providers {
   return {
     stt: {
       deepgram: new DeepgramStt({ baseUrl: config.deepgramApiUrl }),
+      "assembly-ai": new AssemblyAiStt({ baseUrl: config.assemblyAiApiUrl ?? ASSEMBLYAI_API_URL }),
+      openai: new OpenAiStt({
+        realtimeUrl: config.openaiRealtimeUrl ?? openAiRealtimeUrl(config.openaiBaseUrl),
+      }),
     },
     llm: {
       openai: new OpenAiLlm({ baseUrl: config.openaiBaseUrl }),
@@ -28,6 +35,8 @@ export function createProviders(
   };
 }
 
+export * from "./assemblyai.ts";
+export * from "./assemblyai-rules.ts";
 export * from "./audio.ts";
 export * from "./chunker.ts";
 export * from "./deepgram.ts";
@@ -36,5 +45,7 @@ export * from "./elevenlabs.ts";
 export * from "./elevenlabs-rules.ts";
 export * from "./openai.ts";
 export * from "./openai-rules.ts";
+export * from "./openai-stt.ts";
+export * from "./openai-stt-rules.ts";
 export * from "./rules.ts";
 export * from "./types.ts";

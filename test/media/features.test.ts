@@ -564,11 +564,11 @@ describe("media session: issue-3 features end to end", { concurrency: true }, ()
     await sim.waitForEnd(10_000);
     const call = await finalizedCall(e, sim.callSid);
     assert.equal(call.status, "ended");
-    assert.equal(call.endedReason, "call.in-progress.error-providerfault-deepgram-transcriber-failed");
+    assert.equal(call.endedReason, "pipeline-error-deepgram-transcriber-failed");
     assert.match(call.transcript ?? "", /AI: I'm sorry, I'm having some technical difficulties/);
   });
 
-  it("a rejected transcriber key ends the call with transcriber-auth-failed; it never stays in-progress", async () => {
+  it("a rejected transcriber key ends the call with pipeline-error-deepgram-returning-401-invalid-credentials; it never stays in-progress", async () => {
     const e = await inOrg("DG bad key");
     const key = `dg-bad-${Math.random().toString(36).slice(2)}`;
     env.deepgram.rejectKeys.add(key);
@@ -576,7 +576,7 @@ describe("media session: issue-3 features end to end", { concurrency: true }, ()
     const { sim } = await callAssistant(e, { model: model("dgbad") });
     await sim.waitForEnd(10_000);
     const call = await finalizedCall(e, sim.callSid);
-    assert.equal(call.endedReason, "call.in-progress.error-vapifault-deepgram-transcriber-auth-failed");
+    assert.equal(call.endedReason, "pipeline-error-deepgram-returning-401-invalid-credentials");
     assert.ok(env.deepgram.rejected.some((r) => r.authorization === `Token ${key}`));
   });
 

@@ -14,7 +14,7 @@ test("the registry is keyed by Vapi provider names and uses the configured endpo
     openaiBaseUrl: "http://127.0.0.1:7002/v1",
     elevenlabsApiUrl: "http://127.0.0.1:7003/",
   });
-  assert.deepEqual(Object.keys(p.stt), ["deepgram"]);
+  assert.deepEqual(Object.keys(p.stt), ["deepgram", "assembly-ai", "openai"]);
   assert.deepEqual(Object.keys(p.llm), ["openai"]);
   assert.deepEqual(Object.keys(p.tts), ["11labs"]);
   assert.ok(p.stt.deepgram instanceof DeepgramStt);

@@ -119,6 +119,7 @@ export async function buildMedia(config: MediaConfig, options: BuildMediaOptions
       openai: config.providers.openaiApiKey,
       deepgram: config.providers.deepgramApiKey,
       "11labs": config.providers.elevenlabsApiKey,
+      "assembly-ai": config.providers.assemblyAiApiKey,
     },
     twilioApiUrl: config.providers.twilioApiUrl,
     allowPrivateWebhookUrls: config.allowPrivateWebhookUrls,

@@ -53,9 +53,9 @@ export async function loadAssistant(
     secrets,
     call.credentials,
     [
-      { provider: stt.provider, platformKey: platformKeys.deepgram },
-      { provider: llm.provider, platformKey: platformKeys.openai },
-      { provider: tts.provider, platformKey: platformKeys["11labs"] },
+      { provider: stt.provider, platformKey: platformKeys[stt.provider] },
+      { provider: llm.provider, platformKey: platformKeys[llm.provider] },
+      { provider: tts.provider, platformKey: platformKeys[tts.provider] },
     ],
     ids,
   ) as [ProviderKey, ProviderKey, ProviderKey];

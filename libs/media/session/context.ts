@@ -46,7 +46,8 @@ export interface SessionDeps {
   secrets: SecretBox;
   secretsKey: Buffer;
   providers: Providers;
-  platformKeys: { openai?: string; deepgram?: string; "11labs"?: string };
+  /** The platform's own key per provider name (`openai`, `deepgram`, `11labs`, `assembly-ai` …). */
+  platformKeys: Readonly<Record<string, string | undefined>>;
   twilioApiUrl: string;
   allowPrivateWebhookUrls: boolean;
   pacer: SharedPacer;
