@@ -165,3 +165,50 @@ export const CallListQuery = Type.Object(
   { ...STRICT, title: "CallListQuery" },
 );
 export type CallListQuery = Static<typeof CallListQuery>;
+
+/**
+ * Vapi's `GET /v2/call` (CallControllerFindAllPaginated): the filters of `GET /call` and Vapi's
+ * paginated ones (endedReason, cost range, successEvaluation), paged by number with totals.
+ */
+export const CallPaginatedQuery = Type.Object(
+  {
+    id: Type.Optional(Uuid),
+    assistantId: Type.Optional(Uuid),
+    squadId: Type.Optional(Uuid),
+    phoneNumberId: Type.Optional(Uuid),
+    endedReason: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 200, pattern: "^[A-Za-z0-9._-]+$", description: "Exact match" }),
+    ),
+    successEvaluation: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 100, description: "Exact match of analysis.successEvaluation" }),
+    ),
+    cost: Type.Optional(Type.Number({ minimum: 0, description: "USD, exact" })),
+    costGe: Type.Optional(Type.Number({ minimum: 0, description: "USD" })),
+    costLe: Type.Optional(Type.Number({ minimum: 0, description: "USD" })),
+    page: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000, default: 1 })),
+    sortOrder: Type.Optional(
+      StringEnum(["ASC", "DESC"] as const, { default: "DESC", description: "By createdAt" }),
+    ),
+    ...listQueryProperties,
+  },
+  { ...STRICT, title: "CallPaginatedQuery" },
+);
+export type CallPaginatedQuery = Static<typeof CallPaginatedQuery>;
+
+export const PaginationMeta = Type.Object(
+  {
+    itemsPerPage: Type.Integer(),
+    totalItems: Type.Integer(),
+    currentPage: Type.Integer(),
+    totalPages: Type.Integer(),
+    hasNextPage: Type.Boolean(),
+    sortOrder: StringEnum(["ASC", "DESC"] as const),
+  },
+  { title: "PaginationMeta" },
+);
+
+export const CallPaginatedResponse = Type.Object(
+  { results: Type.Array(Call), metadata: PaginationMeta },
+  { title: "CallPaginatedResponse" },
+);
+export type CallPaginatedResponse = Static<typeof CallPaginatedResponse>;

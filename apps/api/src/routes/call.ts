@@ -1,8 +1,15 @@
 import { Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import { CallControlMessage } from "../../../../libs/telephony/control-bus.ts";
-import { Call, CallListQuery, CreateCallDTO, FreeformObject } from "../../../../libs/vapi/index.ts";
-import type { CallListQuery as CallListQueryInput } from "../services/call-service.ts";
+import {
+  Call,
+  CallListQuery,
+  CallPaginatedQuery,
+  CallPaginatedResponse,
+  CreateCallDTO,
+  FreeformObject,
+} from "../../../../libs/vapi/index.ts";
+import type { CallListQuery as CallListQueryInput, CallPageQuery } from "../services/call-service.ts";
 import { errors, IdParam } from "./shared.ts";
 
 const UpdateCallDTO = Type.Object(
@@ -97,6 +104,22 @@ export async function callRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (req) => calls.list(req.auth, req.query),
+  );
+
+  app.get<{ Querystring: CallPageQuery }>(
+    "/v2/call",
+    {
+      schema: {
+        operationId: "CallController_findAllPaginated",
+        tags: ["Calls"],
+        summary: "List calls a page at a time, with filters and the number of calls matching",
+        description:
+          "Vapi's paginated list: the filters of GET /call and endedReason, successEvaluation, cost, costGe and costLe (USD); page (from 1) of limit calls, newest first unless sortOrder is ASC. metadata says how many calls match and how many pages they fill.",
+        querystring: CallPaginatedQuery,
+        response: { 200: CallPaginatedResponse, ...errors(400, 401, 403) },
+      },
+    },
+    async (req) => calls.page(req.auth, req.query),
   );
 
   app.get<{ Params: IdParam }>(
