@@ -17,6 +17,7 @@ export const ENDED = {
   transferFailed: "call.in-progress.error-transfer-failed",
   spendLimit: "call.in-progress.error-spend-limit-reached",
   noLlmModel: "call.in-progress.error-pipeline-no-available-llm-model",
+  noCustomerAudio: "call.in-progress.error-assistant-did-not-receive-customer-audio",
 } as const;
 
 /** Vapi spells ElevenLabs "eleven-labs" in endedReasons. */

@@ -178,6 +178,11 @@ export function userInterruptedMessage(ctx: MessageContext, fields: { turnId?: s
   return envelope(ctx, defined({ type: "user-interrupted" as const, ...fields }));
 }
 
+/** Model output as it streams: a token of text (or a tool call), for clients (`clientMessages`). */
+export function modelOutputMessage(ctx: MessageContext, fields: { output: unknown; turnId?: string }) {
+  return envelope(ctx, defined({ type: "model-output" as const, ...fields }));
+}
+
 /** The assistant is stuck (slow model, voice or tool). */
 export function hangMessage(ctx: MessageContext) {
   return envelope(ctx, { type: "hang" as const });

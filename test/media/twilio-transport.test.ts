@@ -45,6 +45,8 @@ class Events implements TransportEvents {
   onHangup(): void {
     this.hangups++;
   }
+  onEnded(): void {}
+  onControl(): void {}
 }
 
 function frame(msg: object): Buffer {

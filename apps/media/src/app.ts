@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import websocket from "@fastify/websocket";
 import Fastify, { type FastifyInstance } from "fastify";
 import { Redis } from "ioredis";
+import type { WebSocket } from "ws";
 import { SpendControls } from "../../../libs/billing/spend-controls.ts";
 import { SecretBox } from "../../../libs/crypto/index.ts";
 import { createDb, type Db } from "../../../libs/db/index.ts";
@@ -17,9 +18,16 @@ import { checkListenAccess } from "../../../libs/media/monitor/listen-access.ts"
 import { listenBusFor, RedisListenBus } from "../../../libs/media/monitor/listen-bus.ts";
 import { ListenHub } from "../../../libs/media/monitor/listen-hub.ts";
 import { SharedPacer } from "../../../libs/media/pacer.ts";
-import { CallSession, type SessionDeps, TwilioMediaStream } from "../../../libs/media/session/index.ts";
+import {
+  CallSession,
+  type CallTransport,
+  type MediaSocket,
+  RawWebsocketTransport,
+  type SessionDeps,
+  TwilioMediaStream,
+} from "../../../libs/media/session/index.ts";
 import { CachedSpendLimit } from "../../../libs/media/spend-cache.ts";
-import { type ScheduleTimer, StreamGuard } from "../../../libs/media/stream-guard.ts";
+import { realTimer, type ScheduleTimer, StreamGuard } from "../../../libs/media/stream-guard.ts";
 import { startSweeper } from "../../../libs/media/sweeper.ts";
 import { installMetrics, trackActiveCalls, trackWebsocketConnections } from "../../../libs/metrics/index.ts";
 import { createProviders, type Providers } from "../../../libs/providers/index.ts";
@@ -65,7 +73,8 @@ export type MediaApp = FastifyInstance & {
 };
 
 /**
- * The media plane: one call session per Twilio Media Streams websocket (`/twilio/stream`). On close
+ * The media plane: one call session per Twilio Media Streams websocket (`/twilio/stream`) or Vapi
+ * websocket transport connection (`/<callId>/transport`). On close
  * it stops accepting streams (new ones are closed with 1013) and lets active calls run for up to
  * `drainMs` before ending them with `worker-shutdown`.
  */
@@ -222,30 +231,32 @@ export async function buildMedia(config: MediaConfig, options: BuildMediaOptions
     () => streams.counts(),
   );
 
-  app.get("/twilio/stream", { websocket: true, config: { auth: "none" } }, (socket, request) => {
-    // Refused before a session exists; 1013 (try again later) names the reason in Twilio's error.
-    const refusal = calls.draining ? "media process is shutting down" : streams.refusal(request.ip);
-    if (refusal !== undefined) {
-      socket.close(1013, refusal);
-      return;
-    }
-    const transport = new TwilioMediaStream({
-      send: (data) => {
-        if (socket.readyState === socket.OPEN) socket.send(data);
-      },
-      close: (code, reason) => socket.close(code, reason),
-      get open() {
-        return socket.readyState === socket.OPEN;
-      },
-    });
+  /** Refuses a stream before any session exists; 1013 (try again later) names the reason. */
+  const refusedStream = (socket: WebSocket, ip: string): boolean => {
+    const refusal = calls.draining ? "media process is shutting down" : streams.refusal(ip);
+    if (refusal === undefined) return false;
+    socket.close(1013, refusal);
+    return true;
+  };
+  const mediaSocket = (socket: WebSocket): MediaSocket => ({
+    send: (data) => {
+      if (socket.readyState === socket.OPEN) socket.send(data);
+    },
+    close: (code, reason) => socket.close(code, reason),
+    get open() {
+      return socket.readyState === socket.OPEN;
+    },
+  });
+  /** One call over `transport`: a session, the start deadline and per-address caps, the socket's events. */
+  const runCall = (socket: WebSocket, ip: string, transport: CallTransport): void => {
     const session = new CallSession(deps, transport);
     calls.add(session);
     const release = streams.admit(
-      request.ip,
+      ip,
       () => session.callId !== "",
       (code, reason) => {
         socket.close(code, reason);
-        session.onClose();
+        session.onClose(code);
       },
     );
     socket.on("message", (data: Buffer, isBinary: boolean) => {
@@ -259,11 +270,38 @@ export async function buildMedia(config: MediaConfig, options: BuildMediaOptions
       // Outbound frames due during a burst of inbound messages go now, not after the burst.
       pacer.poke();
     });
-    socket.on("close", () => {
+    socket.on("close", (code: number) => {
       release();
-      session.onClose();
+      session.onClose(code);
     });
+  };
+
+  app.get("/twilio/stream", { websocket: true, config: { auth: "none" } }, (socket, request) => {
+    if (refusedStream(socket, request.ip)) return;
+    runCall(socket, request.ip, new TwilioMediaStream(mediaSocket(socket)));
   });
+
+  // Vapi's `vapi.websocket` transport (`transport.websocketCallUrl`): the URL names the call and
+  // carries its single-use token; the call starts as the client connects. Binary frames are audio in
+  // the call's format both ways, text frames JSON control and client messages (README "Web calls").
+  app.get<{ Params: { callId: string }; Querystring: { token?: unknown } }>(
+    "/:callId/transport",
+    { websocket: true, config: { auth: "none" } },
+    (socket, request) => {
+      if (refusedStream(socket, request.ip)) return;
+      const transport = new RawWebsocketTransport({
+        socket: mediaSocket(socket),
+        callId: request.params.callId,
+        token: typeof request.query.token === "string" ? request.query.token : "",
+        origin: request.headers.origin,
+        schedule: options.callSchedule ?? realTimer,
+        now: options.now ?? Date.now,
+        log: app.log,
+      });
+      runCall(socket, request.ip, transport);
+      transport.start();
+    },
+  );
 
   // A call's `monitor.listenUrl`: the call's live mix (PCM 16 kHz, stereo: customer, assistant),
   // read-only; whatever the listener sends is ignored. Refusals close the socket with a code and

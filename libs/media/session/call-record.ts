@@ -1,4 +1,4 @@
-import { type CallUsage, zeroCallUsage } from "../../billing/usage.ts";
+import { type CallUsage, zeroUsageOf } from "../../billing/usage.ts";
 import type { Call as CallRow, Prisma } from "../../db/index.ts";
 import { type ConversationMessage, statusUpdateMessage } from "../../webhooks/index.ts";
 import { Conversation } from "../conversation.ts";
@@ -128,7 +128,7 @@ export async function writeUnpreparedCall(
       transcript: "",
       messages: [],
       artifact: { transcript: "", messages: [], performanceMetrics: conv.performanceMetrics() },
-      usage: zeroCallUsage(call.type === "outboundPhoneCall" ? "outbound" : "inbound"),
+      usage: zeroUsageOf(call.type),
     });
   } catch (err) {
     state.log.error({ err }, "ending the call failed");

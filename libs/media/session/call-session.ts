@@ -2,6 +2,7 @@ import { memberDestinations, squadPlan, startingSquadMember } from "../../assist
 import type { Call as CallRow } from "../../db/index.ts";
 import { callsStarted, providerFailed } from "../../metrics/index.ts";
 import { ProviderError } from "../../providers/types.ts";
+import type { CallControlMessage } from "../../telephony/control-bus.ts";
 import { consumeMediaToken, verifyMediaToken } from "../../telephony/media-token.ts";
 import { statusUpdateMessage } from "../../webhooks/index.ts";
 import { loadCallSetup } from "../call-setup.ts";
@@ -75,6 +76,8 @@ export class CallSession implements CallContext, TransportEvents {
   #unsubscribe: (() => Promise<void>) | undefined;
   /** The far end hung up (Twilio's `stop`), as opposed to the socket just dropping. */
   #hangupReceived = false;
+  /** The endedReason of the connection's close, when it closed before the call was claimed. */
+  #closedWith: string | undefined;
   /** Resolves once the call is written and released. */
   readonly finished: Promise<void>;
   #resolveFinished!: () => void;
@@ -84,7 +87,9 @@ export class CallSession implements CallContext, TransportEvents {
     this.now = deps.now ?? Date.now;
     this.transport = transport;
     this.state = new CallState(deps.logger);
-    this.messages = new ServerMessages(deps, this.state);
+    // A transport with a client (a websocket call) gets the assistant's client messages.
+    const client = transport.sendClientMessage?.bind(transport);
+    this.messages = new ServerMessages(deps, this.state, client);
     this.timers = new CallTimers(deps.schedule ?? realTimer);
     this.finished = new Promise((r) => {
       this.#resolveFinished = r;
@@ -149,11 +154,24 @@ export class CallSession implements CallContext, TransportEvents {
   }
 
   /** The websocket closed (the far end went without hanging up, or the network dropped). */
-  onClose(): void {
+  onClose(code = 1006): void {
     if (this.transfer.forwarding) return;
     const phase = this.state.phase;
-    if (phase === "live" || phase === "starting") void this.end(ENDED.socketClosed);
+    const reason = this.transport.endedReasonOnClose?.(code) ?? ENDED.socketClosed;
+    this.#closedWith = reason;
+    if (phase === "live" || phase === "starting") void this.end(reason);
     else if (phase === "connecting") this.#closeUnstarted();
+  }
+
+  /** The transport ends the call (a websocket client that never sent audio). */
+  onEnded(endedReason: string): void {
+    const phase = this.state.phase;
+    if (phase === "live" || phase === "starting") void this.end(endedReason);
+    else if (phase === "connecting") this.#closeUnstarted();
+  }
+
+  onControl(msg: CallControlMessage): void {
+    onControl(this, msg);
   }
 
   #closeUnstarted(refusal: StartRefusal = "error"): void {
@@ -210,7 +228,10 @@ export class CallSession implements CallContext, TransportEvents {
     this.#useCallAudio(call);
     if (state.phase !== "starting") {
       // The far end hung up or the socket closed while the token was being checked.
-      await this.#endUnprepared(call, this.#hangupReceived ? ENDED.customerEnded : ENDED.socketClosed);
+      await this.#endUnprepared(
+        call,
+        this.#hangupReceived ? ENDED.customerEnded : (this.#closedWith ?? ENDED.socketClosed),
+      );
       return;
     }
     try {
@@ -384,6 +405,10 @@ export class CallSession implements CallContext, TransportEvents {
       this.deps.pacer.remove(this.out);
       await Promise.allSettled([this.input.stop(), this.#unsubscribe?.()]);
       this.#abort.abort();
+      // A client learns why the call ended before its connection closes.
+      this.messages.client("status-update", () =>
+        statusUpdateMessage(this.messages.context(), { status: "ended", endedReason: reason }),
+      );
       if (!opts.keepTransport && this.transport.open) {
         // A stream whose token is still being checked is no call yet: it hears what a bad token
         // hears, not "call ended" (a good token still claims the call, which #start then ends).

@@ -1,3 +1,4 @@
+import { DEFAULT_CLIENT_MESSAGES } from "../../vapi/server-message.ts";
 import {
   type ConversationMessage,
   callPayload,
@@ -12,17 +13,41 @@ import type { CallState } from "./state.ts";
 
 // The call's server messages (transcripts, speech and status updates, conversation updates…):
 // fire-and-forget through the queue, numbered in order, only the types the assistant asked for.
+// On a transport with a client (a websocket call), the same messages go to the client too, by the
+// assistant's `clientMessages`, in a lean form (see `clientView`).
 
 type MessageBody = { message: { type: string; transcriptType?: string; status?: unknown } };
+
+/** Fields of a server message a client does not get: the call, assistant, customer and artifact. */
+const SERVER_ONLY = new Set(["call", "assistant", "customer", "phoneNumber", "artifact"]);
+
+/**
+ * A message as the client gets it: its own fields only, without the call's and assistant's
+ * (configuration, secrets, other parties' details), and a conversation without its system prompt.
+ */
+export function clientView(message: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(message)) if (!SERVER_ONLY.has(k)) out[k] = v;
+  if (out.type === "conversation-update") {
+    const notSystem = (m: unknown) => !(isObj(m) && m.role === "system");
+    if (Array.isArray(out.messages)) out.messages = out.messages.filter(notSystem);
+    if (Array.isArray(out.messagesOpenAIFormatted))
+      out.messagesOpenAIFormatted = out.messagesOpenAIFormatted.filter(notSystem);
+  }
+  return out;
+}
 
 export class ServerMessages {
   readonly #deps: SessionDeps;
   readonly #state: CallState;
   #seq = 0;
+  /** Where client messages go (the transport's client); undefined when the call has none. */
+  readonly #client: ((message: Record<string, unknown>) => void) | undefined;
 
-  constructor(deps: SessionDeps, state: CallState) {
+  constructor(deps: SessionDeps, state: CallState, client?: (message: Record<string, unknown>) => void) {
     this.#deps = deps;
     this.#state = state;
+    this.#client = client;
   }
 
   /** What every message says about the call. */
@@ -58,7 +83,6 @@ export class ServerMessages {
     const conversation = this.#state.conversation;
     if (!conversation) return;
     const messages = conversation.messages as unknown as ConversationMessage[];
-    if (!shouldSend("conversation-update", this.#state.assistant?.config.serverMessages)) return;
     this.emit("conversation-update", () =>
       conversationUpdateMessage(this.context(), { messages: [...messages] }),
     );
@@ -71,10 +95,13 @@ export class ServerMessages {
   emit(kind: string | { type: string; transcriptType?: string }, build: () => MessageBody): void {
     const dispatcher = this.#deps.dispatcher;
     const assistant = this.#state.assistant?.config;
-    if (!dispatcher || !assistant) return;
-    if (!shouldSend(kind, assistant.serverMessages)) return;
+    if (!assistant) return;
+    const toServer = dispatcher !== undefined && shouldSend(kind, assistant.serverMessages);
+    const toClient = this.#wantsClient(kind);
+    if (!toServer && !toClient) return;
     const body = build();
-    if (!shouldSend(body.message, assistant.serverMessages)) return;
+    if (toClient) this.#toClient(body);
+    if (!dispatcher || !toServer || !shouldSend(body.message, assistant.serverMessages)) return;
     const server = this.server();
     if (!server) return;
     const seq = ++this.#seq;
@@ -82,5 +109,20 @@ export class ServerMessages {
     dispatcher
       .enqueue(orgId, callId, server, body, body.message.type === "status-update" ? {} : { seq })
       .catch((err: unknown) => log.warn({ err }, "server message not queued"));
+  }
+
+  /** A message for the client only (model output, the tool calls it may show). */
+  client(kind: string, build: () => MessageBody): void {
+    if (this.#wantsClient(kind)) this.#toClient(build());
+  }
+
+  #wantsClient(kind: string | { type: string; transcriptType?: string }): boolean {
+    if (!this.#client) return false;
+    return shouldSend(kind, this.#state.assistant?.config.clientMessages ?? DEFAULT_CLIENT_MESSAGES);
+  }
+
+  #toClient(body: MessageBody): void {
+    const list = this.#state.assistant?.config.clientMessages ?? DEFAULT_CLIENT_MESSAGES;
+    if (this.#client && shouldSend(body.message, list)) this.#client(clientView(body.message));
   }
 }

@@ -135,6 +135,23 @@ export class ToolRunner {
   async #callFunctions(reply: Reply, items: FunctionCall[]): Promise<void> {
     const c = this.#c;
     const { state, turns } = c;
+    // The client sees what the model called (its server gets them per tool, below).
+    c.messages.client("tool-calls", () => {
+      const toolCallList = items.map(({ call }) => toolCall(call.id, call.name, call.arguments));
+      return toolCallsMessage(
+        { call: {} },
+        {
+          toolCallList,
+          // The tool's function only: its server (URL, secret, headers) is not the client's to see.
+          toolWithToolCallList: items.map(({ tool }, i) =>
+            toolWithToolCall(
+              { type: tool.raw.type, function: tool.raw.function },
+              toolCallList[i] as ReturnType<typeof toolCall>,
+            ),
+          ),
+        },
+      );
+    });
     // Spoken while the tool runs (not for async tools).
     const fillers = items.filter((i) => !i.tool.async).map((i) => requestStartMessage(i.tool));
     const filler = fillers.find((f) => f !== undefined);

@@ -1,4 +1,5 @@
 import type { Call as CallRow } from "../../db/index.ts";
+import type { CallControlMessage } from "../../telephony/control-bus.ts";
 import type { AudioFormat } from "../audio-format.ts";
 import type { OutboundSink } from "../pacer.ts";
 
@@ -31,6 +32,7 @@ export type StartRefusal =
   | "call-not-found"
   | "already-used"
   | "call-ended"
+  | "wrong-transport"
   | "origin-not-allowed"
   | "error";
 
@@ -57,6 +59,10 @@ export interface TransportEvents {
   onDigit(digit: string): void;
   /** The far end says the call is over (the caller hung up). */
   onHangup(): void;
+  /** The transport ends the call for a reason of its own protocol (an endedReason). */
+  onEnded(endedReason: string): void;
+  /** Live control from the far end (Vapi's `say`, `add-message`). */
+  onControl(msg: CallControlMessage): void;
 }
 
 /**
@@ -77,6 +83,10 @@ export interface CallTransport extends OutboundSink {
   useCall?(call: CallRow): void;
   /** The start was refused: closes the connection saying why, as the far end expects. */
   refuse(reason: StartRefusal): void;
+  /** Optional: the endedReason of a call whose connection closed with `code` (default phone-call-provider-closed-websocket). */
+  endedReasonOnClose?(code: number): string;
+  /** Optional: one of the assistant's client messages (`clientMessages`) for the far end. */
+  sendClientMessage?(message: Record<string, unknown>): void;
   /** Whether caller audio is wanted now (set by the session as the call starts and ends). */
   acceptingAudio: boolean;
   /** Where the transport reports; set once by the session that owns it. */

@@ -2,7 +2,7 @@ import { renderTemplate } from "../../assistants/index.ts";
 import { observeTurn } from "../../metrics/index.ts";
 import { ClauseChunker } from "../../providers/chunker.ts";
 import { isAbortError, type LlmCallContext, type LlmEvent, type LlmReplay } from "../../providers/types.ts";
-import { hangMessage, transcriptMessage } from "../../webhooks/index.ts";
+import { hangMessage, modelOutputMessage, transcriptMessage } from "../../webhooks/index.ts";
 import { type BotEntry, truncateAtWord } from "../conversation.ts";
 import { ENDED } from "../ended-reasons.ts";
 import type { Utterance } from "../speaker.ts";
@@ -218,6 +218,7 @@ export class TurnLoop {
           reply.firstTokenAt = c.now();
           reply.llmStartedAt = started;
         }
+        c.messages.client("model-output", () => modelOutputMessage({ call: {} }, { output: ev.delta }));
         for (const clause of chunker.push(ev.delta)) this.#sayClause(reply, clause);
       } else if (ev.type === "tool-call") {
         if (reply.firstTokenAt === undefined) {

@@ -36,6 +36,8 @@ const UNBOUND: TransportEvents = {
   onMark() {},
   onDigit() {},
   onHangup() {},
+  onEnded() {},
+  onControl() {},
 };
 
 export class TwilioMediaStream implements CallTransport {

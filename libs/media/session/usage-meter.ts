@@ -1,4 +1,4 @@
-import type { CallUsage } from "../../billing/usage.ts";
+import { type CallUsage, callTransportUsage } from "../../billing/usage.ts";
 import type { CallState } from "./state.ts";
 
 // What the call used, counted as it happens: audio sent to the transcriber, the model's tokens, the
@@ -26,12 +26,12 @@ export class UsageMeter {
     const config = assistant?.config;
     return {
       durationSeconds,
+      // A phone call's transport is the customer's own Twilio account (Twilio bills it directly);
+      // a websocket call's is the platform's, priced from the table.
       transport: {
+        ...callTransportUsage(state.row?.type ?? ""),
         provider: transport,
-        direction: state.row?.type === "outboundPhoneCall" ? "outbound" : "inbound",
         seconds: durationSeconds,
-        // Numbers are imported with the customer's own Twilio account: Twilio bills them directly.
-        byo: true,
       },
       stt: {
         provider: state.transcriber?.provider.provider ?? "deepgram",

@@ -1,4 +1,4 @@
-import { speechUpdateMessage } from "../../webhooks/index.ts";
+import { speechUpdateMessage, transcriptMessage } from "../../webhooks/index.ts";
 import { truncateAtWord } from "../conversation.ts";
 import { Utterance } from "../speaker.ts";
 import type { CallContext } from "./context.ts";
@@ -71,6 +71,15 @@ export class AssistantVoice {
     state.conversation.finishBot(entry, spoken, c.now());
     c.meter.ttsCharacters += u.text.length;
     if (this.speaking === u) this.speaking = undefined;
+    if (spoken) {
+      c.messages.emit({ type: "transcript", transcriptType: "final" }, () =>
+        transcriptMessage(c.messages.context(), {
+          role: "assistant",
+          transcriptType: "final",
+          transcript: spoken,
+        }),
+      );
+    }
     c.messages.conversationUpdate();
     c.checkpoints.write();
     if (state.phase === "live" && !c.turns.replying && !opts.keepSilenceClock) c.turns.armSilence();
