@@ -327,6 +327,14 @@ export const BUILTIN_PRICE_TABLE: PriceTableVersionInput[] = [
         openai: {
           "tts-1": { per1KCharactersUsd: "0.015" },
           "tts-1-hd": { per1KCharactersUsd: "0.030" },
+          // Billed in tokens; OpenAI's own estimate is $0.015 per minute of speech (~1,000 characters).
+          "gpt-4o-mini-tts": { per1KCharactersUsd: "0.015" },
+        },
+        // ~1 credit per character; the Pro plan's credits ($5 for 100,000).
+        cartesia: {
+          "sonic-3.5": { per1KCharactersUsd: "0.05" },
+          "sonic-3": { per1KCharactersUsd: "0.05" },
+          "sonic-2": { per1KCharactersUsd: "0.05" },
         },
         deepgram: {
           "aura-2": { per1KCharactersUsd: "0.030" },

@@ -15,6 +15,8 @@ function makeAjv(coerce: boolean): Ajv {
     coerceTypes: coerce ? "array" : false,
     allErrors: false,
     strict: false,
+    // Vapi's per-provider unions (libs/vapi/common.ts ProviderUnion) pick their branch by `provider`.
+    discriminator: true,
   });
   (addFormats as unknown as (a: Ajv) => Ajv)(ajv);
   return ajv;
@@ -115,6 +117,14 @@ export function formatAjvErrors(errors: ErrorObject[], dataVar: string): string 
           `${where} must be ${JSON.stringify((e.params as { allowedValue: unknown }).allowedValue)}`,
         );
         break;
+      case "discriminator": {
+        // Ajv: `error: "tag"` when the tag is missing or not a string, `"mapping"` for an unknown value.
+        const { error, tag, tagValue } = e.params as { error: string; tag: string; tagValue?: unknown };
+        if (tagValue === undefined) messages.push(`${where}.${tag} is required`);
+        else if (error === "tag") messages.push(`${where}.${tag} must be string`);
+        else messages.push(`${where}.${tag} ${JSON.stringify(tagValue)} is not a supported provider`);
+        break;
+      }
       case "anyOf":
       case "oneOf":
         messages.push(`${where} does not match any allowed shape`);

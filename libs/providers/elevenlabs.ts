@@ -41,6 +41,7 @@ import {
   type TtsEvent,
   type TtsOptions,
   type TtsStream,
+  voiceOf,
 } from "./types.ts";
 import { type OpenedSocket, openSocket, toWebSocketBase } from "./ws-connect.ts";
 
@@ -114,15 +115,16 @@ export function elevenLabsOutputFormat(format: AudioFormat): string {
 
 /** The options that pick a socket: what its URL and header carry. Voice settings are per context. */
 function socketKey(o: TtsOptions): string {
+  const v = voiceOf(o, "11labs");
   return [
     o.apiKey,
-    o.voiceId,
-    o.model,
+    v.voiceId,
+    v.model,
     o.outputFormat.encoding,
     o.outputFormat.sampleRate,
-    o.language ?? "",
-    o.enableSsmlParsing,
-    o.autoMode,
+    v.language ?? "",
+    v.enableSsmlParsing,
+    v.autoMode,
   ].join("\u0000");
 }
 
@@ -131,10 +133,10 @@ function contextInit(contextId: string, o: TtsOptions): string {
   const init: Record<string, unknown> = {
     text: " ",
     context_id: contextId,
-    generation_config: { chunk_length_schedule: o.chunkLengthSchedule ?? LOW_LATENCY_SCHEDULE },
+    generation_config: { chunk_length_schedule: LOW_LATENCY_SCHEDULE },
   };
   // None set: no `voice_settings` at all (the voice's own apply), never an empty object.
-  const settings = elevenLabsVoiceSettings(o.voiceSettings);
+  const settings = elevenLabsVoiceSettings(voiceOf(o, "11labs"));
   if (settings) init.voice_settings = settings;
   return JSON.stringify(init);
 }
@@ -343,13 +345,14 @@ export class ElevenLabsTts implements TextToSpeech {
 
   #url(options: TtsOptions, endpoint: string): string {
     // Only the parameters the endpoint documents (elevenlabs-rules.ts): no optimize_streaming_latency.
+    const v = voiceOf(options, "11labs");
     const q = new URLSearchParams({
-      model_id: options.model,
+      model_id: v.model,
       output_format: elevenLabsOutputFormat(options.outputFormat),
       inactivity_timeout: String(this.#inactivityTimeoutS),
-      ...elevenLabsQueryParams(options),
+      ...elevenLabsQueryParams(v),
     });
-    return `${this.#base}/v1/text-to-speech/${encodeURIComponent(options.voiceId)}/${endpoint}?${q.toString()}`;
+    return `${this.#base}/v1/text-to-speech/${encodeURIComponent(v.voiceId)}/${endpoint}?${q.toString()}`;
   }
 
   #call(signal: AbortSignal): CallSockets {

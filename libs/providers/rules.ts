@@ -3,9 +3,12 @@
 // same rules), or the assistant is refused here, naming the field and what the model supports.
 // Every place that accepts an assistant (POST/PATCH /assistant, squads, POST /call with an inline
 // assistant, overrides or squad, assistant-request answers) calls this one function.
+import { cartesiaVoiceProblems } from "./cartesia-rules.ts";
 import { deepgramTranscriberProblems } from "./deepgram-rules.ts";
+import { deepgramVoiceProblems } from "./deepgram-tts-rules.ts";
 import { elevenLabsVoiceProblems } from "./elevenlabs-rules.ts";
 import { openAiModelProblems } from "./openai-rules.ts";
+import { openAiVoiceProblems } from "./openai-tts-rules.ts";
 import type { OptionProblem } from "./types.ts";
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -18,6 +21,9 @@ export function assistantProviderProblems(assistant: Record<string, unknown>): O
   const { model, voice, transcriber } = assistant;
   if (isObject(model) && model.provider === "openai") problems.push(...openAiModelProblems(model));
   if (isObject(voice) && voice.provider === "11labs") problems.push(...elevenLabsVoiceProblems(voice));
+  if (isObject(voice) && voice.provider === "cartesia") problems.push(...cartesiaVoiceProblems(voice));
+  if (isObject(voice) && voice.provider === "deepgram") problems.push(...deepgramVoiceProblems(voice));
+  if (isObject(voice) && voice.provider === "openai") problems.push(...openAiVoiceProblems(voice));
   if (isObject(transcriber) && transcriber.provider === "deepgram") {
     problems.push(...deepgramTranscriberProblems(transcriber));
   }

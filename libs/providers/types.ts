@@ -2,6 +2,8 @@
 // a provider of a kind is one new file. Every adapter takes an AbortSignal (the call session's)
 // that releases its sockets and timers, and throws ProviderError with `retryable` set.
 
+import type { ResolvedVoice } from "../vapi/defaults.ts";
+
 export class ProviderError extends Error {
   constructor(
     /** "deepgram" | "openai" | "11labs" … */
@@ -232,31 +234,29 @@ export interface LanguageModel {
 
 export interface TtsOptions {
   apiKey: string;
-  voiceId: string;
-  model: string;
+  /**
+   * The assistant's `voice` with its provider's defaults (Vapi's shape for that provider): each
+   * adapter reads only its own provider's fields (`voiceOf`), and its rules file says which reach
+   * the provider for which model.
+   */
+  voice: ResolvedVoice;
   /** The audio the provider sends: one `outputFor` returned (μ-law 8 kHz for Twilio). */
   outputFormat: AudioFormat;
-  voiceSettings?: {
-    stability?: number;
-    similarityBoost?: number;
-    style?: number;
-    useSpeakerBoost?: boolean;
-    speed?: number;
-  };
-  /**
-   * Vapi's `optimizeStreamingLatency`: ElevenLabs' websockets no longer take it (elevenlabs-rules.ts),
-   * so it is not sent; kept so assistants that set it (Vapi's default is 3) still run.
-   */
-  optimizeStreamingLatency?: number;
-  /** ISO 639-1 `language_code` (Turbo v2.5 and Flash v2.5 only). */
-  language?: string;
-  enableSsmlParsing?: boolean;
-  autoMode?: boolean;
-  /** ElevenLabs `generation_config.chunk_length_schedule`; the adapter's default favours latency. */
-  chunkLengthSchedule?: number[];
   /** Websocket handshake budget; default set by the adapter (5 s). */
   connectTimeoutMs?: number;
   signal: AbortSignal;
+}
+
+/** The voice of one provider (`voiceOf(options, "cartesia")`). */
+export type VoiceOf<P extends ResolvedVoice["provider"]> = Extract<ResolvedVoice, { provider: P }>;
+
+/** The options' voice, when it is `provider`'s; another provider's voice is a wiring mistake. */
+export function voiceOf<P extends ResolvedVoice["provider"]>(options: TtsOptions, provider: P): VoiceOf<P> {
+  const { voice } = options;
+  if (voice.provider !== provider) {
+    throw new ProviderError(provider, "voice", `${provider} was given a ${voice.provider} voice`, false);
+  }
+  return voice as VoiceOf<P>;
 }
 
 export interface TtsStream {

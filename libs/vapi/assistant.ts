@@ -2,6 +2,7 @@ import { type Static, Type } from "@sinclair/typebox";
 import {
   FreeformObject,
   LIST_LIMITS,
+  ProviderUnion,
   resourceFields,
   Server,
   STRICT,
@@ -12,10 +13,17 @@ import {
 import {
   ASSISTANT_CLIENT_MESSAGES,
   ASSISTANT_SERVER_MESSAGES,
+  CARTESIA_EMOTIONS,
+  CARTESIA_LANGUAGES,
+  CARTESIA_MODELS,
+  CARTESIA_SPEED_PRESETS,
   DEEPGRAM_LANGUAGES,
   DEEPGRAM_MODELS,
+  DEEPGRAM_VOICE_IDS,
+  DEEPGRAM_VOICE_MODELS,
   ELEVENLABS_MODELS,
   OPENAI_MODELS,
+  OPENAI_VOICE_MODELS,
   PUNCTUATION_BOUNDARIES,
 } from "./enums.ts";
 import { CreateToolDTO } from "./tool.ts";
@@ -92,6 +100,78 @@ export const ElevenLabsVoice = Type.Object(
   { ...STRICT, title: "ElevenLabsVoice" },
 );
 export type ElevenLabsVoice = Static<typeof ElevenLabsVoice>;
+
+export const CartesiaExperimentalControls = Type.Object(
+  {
+    speed: Type.Optional(
+      Type.Union([StringEnum(CARTESIA_SPEED_PRESETS), Type.Number({ minimum: -1, maximum: 1 })]),
+    ),
+    emotion: Type.Optional(StringEnum(CARTESIA_EMOTIONS)),
+  },
+  { ...STRICT, title: "CartesiaExperimentalControls" },
+);
+
+export const CartesiaGenerationConfig = Type.Object(
+  {
+    speed: Type.Optional(Type.Number({ minimum: 0.6, maximum: 1.5 })),
+    volume: Type.Optional(Type.Number({ minimum: 0.5, maximum: 2 })),
+    experimental: Type.Optional(
+      Type.Object(
+        { accentLocalization: Type.Optional(Type.Integer({ minimum: 0, maximum: 1 })) },
+        { ...STRICT, title: "CartesiaGenerationConfigExperimental" },
+      ),
+    ),
+  },
+  { ...STRICT, title: "CartesiaGenerationConfig" },
+);
+
+export const CartesiaVoice = Type.Object(
+  {
+    provider: Type.Literal("cartesia"),
+    voiceId: Type.String({ minLength: 1, maxLength: TEXT_LIMITS.identifier }),
+    model: Type.Optional(StringEnum(CARTESIA_MODELS)),
+    language: Type.Optional(StringEnum(CARTESIA_LANGUAGES)),
+    experimentalControls: Type.Optional(CartesiaExperimentalControls),
+    generationConfig: Type.Optional(CartesiaGenerationConfig),
+    pronunciationDictId: Type.Optional(Type.String({ minLength: 1, maxLength: TEXT_LIMITS.identifier })),
+    cachingEnabled: Type.Optional(Type.Boolean()),
+    chunkPlan: Type.Optional(ChunkPlan),
+  },
+  { ...STRICT, title: "CartesiaVoice" },
+);
+export type CartesiaVoice = Static<typeof CartesiaVoice>;
+
+export const DeepgramVoice = Type.Object(
+  {
+    provider: Type.Literal("deepgram"),
+    voiceId: StringEnum(DEEPGRAM_VOICE_IDS),
+    model: Type.Optional(StringEnum(DEEPGRAM_VOICE_MODELS)),
+    mipOptOut: Type.Optional(Type.Boolean()),
+    cachingEnabled: Type.Optional(Type.Boolean()),
+    chunkPlan: Type.Optional(ChunkPlan),
+  },
+  { ...STRICT, title: "DeepgramVoice" },
+);
+export type DeepgramVoice = Static<typeof DeepgramVoice>;
+
+export const OpenAiVoice = Type.Object(
+  {
+    provider: Type.Literal("openai"),
+    // A preset name (alloy, echo…: OPENAI_VOICE_PRESETS) or a custom voice's id.
+    voiceId: Type.String({ minLength: 1, maxLength: TEXT_LIMITS.identifier }),
+    model: Type.Optional(StringEnum(OPENAI_VOICE_MODELS)),
+    instructions: Type.Optional(Type.String({ maxLength: 10_000 })),
+    speed: Type.Optional(Type.Number({ minimum: 0.25, maximum: 4 })),
+    cachingEnabled: Type.Optional(Type.Boolean()),
+    chunkPlan: Type.Optional(ChunkPlan),
+  },
+  { ...STRICT, title: "OpenAIVoice" },
+);
+export type OpenAiVoice = Static<typeof OpenAiVoice>;
+
+/** The assistant's `voice`: one of the providers' shapes, picked by `provider`. */
+export const AssistantVoice = ProviderUnion([ElevenLabsVoice, CartesiaVoice, DeepgramVoice, OpenAiVoice]);
+export type AssistantVoice = Static<typeof AssistantVoice>;
 
 // --- transcriber -------------------------------------------------------------------------------------
 
@@ -281,7 +361,7 @@ export const assistantProperties = {
   firstMessageMode: Type.Optional(StringEnum(FIRST_MESSAGE_MODES)),
   firstMessageInterruptionsEnabled: Type.Optional(Type.Boolean()),
   model: Type.Optional(OpenAiModel),
-  voice: Type.Optional(ElevenLabsVoice),
+  voice: Type.Optional(AssistantVoice),
   transcriber: Type.Optional(DeepgramTranscriber),
   server: Type.Optional(Server),
   serverMessages: Type.Optional(

@@ -1,4 +1,11 @@
-import { type SchemaOptions, type Static, type TUnsafe, Type } from "@sinclair/typebox";
+import {
+  type SchemaOptions,
+  type Static,
+  type TObject,
+  type TUnion,
+  type TUnsafe,
+  Type,
+} from "@sinclair/typebox";
 
 /**
  * Request schemas reject unknown fields (Fastify runs ajv with `removeAdditional: false`), so a typo is a
@@ -15,6 +22,23 @@ export function StringEnum<const T extends readonly string[]>(
   options: SchemaOptions = {},
 ): TUnsafe<T[number]> {
   return Type.Unsafe<T[number]>({ ...options, type: "string", enum: [...values] });
+}
+
+/**
+ * One of Vapi's per-provider shapes (`voice`, `model`, `transcriber`…), told apart by `provider`:
+ * `oneOf` with a discriminator, so Ajv (`discriminator: true`) validates only the branch the body
+ * names and its error names that branch's field, instead of the error of whichever branch failed
+ * deepest. Every branch must require `provider` as a literal.
+ */
+export function ProviderUnion<T extends TObject[]>(
+  branches: [...T],
+  options: SchemaOptions = {},
+): TUnsafe<Static<TUnion<T>>> {
+  return Type.Unsafe<Static<TUnion<T>>>({
+    ...options,
+    oneOf: branches,
+    discriminator: { propertyName: "provider" },
+  });
 }
 
 export const E164_PATTERN = "^\\+[1-9]\\d{1,14}$";

@@ -1,7 +1,7 @@
 import { type Static, type TSchema, Type } from "@sinclair/typebox";
 import { resourceFields, STRICT, StringEnum, TEXT_LIMITS, TWILIO_ACCOUNT_SID_PATTERN } from "./common.ts";
 
-export const CREDENTIAL_PROVIDERS = ["openai", "deepgram", "11labs", "twilio"] as const;
+export const CREDENTIAL_PROVIDERS = ["openai", "deepgram", "11labs", "twilio", "cartesia"] as const;
 export type CredentialProvider = (typeof CREDENTIAL_PROVIDERS)[number];
 
 const name = Type.Optional(Type.String({ minLength: 1, maxLength: 40 }));
@@ -32,6 +32,13 @@ export const CreateElevenLabsCredentialDTO = Type.Object(
 );
 export type CreateElevenLabsCredentialDTO = Static<typeof CreateElevenLabsCredentialDTO>;
 
+// Vapi's optional `apiUrl` (an on-prem Cartesia) is not taken: calls always reach CARTESIA_API_URL.
+export const CreateCartesiaCredentialDTO = Type.Object(
+  { provider: Type.Literal("cartesia"), apiKey, name },
+  { ...STRICT, title: "CreateCartesiaCredentialDTO" },
+);
+export type CreateCartesiaCredentialDTO = Static<typeof CreateCartesiaCredentialDTO>;
+
 export const CreateTwilioCredentialDTO = Type.Object(
   {
     provider: Type.Literal("twilio"),
@@ -49,6 +56,7 @@ export const createCredentialSchemas = {
   deepgram: CreateDeepgramCredentialDTO,
   "11labs": CreateElevenLabsCredentialDTO,
   twilio: CreateTwilioCredentialDTO,
+  cartesia: CreateCartesiaCredentialDTO,
 } as const satisfies Record<CredentialProvider, TSchema>;
 
 export const CreateCredentialDTO = Type.Union(
@@ -57,6 +65,7 @@ export const CreateCredentialDTO = Type.Union(
     CreateDeepgramCredentialDTO,
     CreateElevenLabsCredentialDTO,
     CreateTwilioCredentialDTO,
+    CreateCartesiaCredentialDTO,
   ],
   { title: "CreateCredentialDTO" },
 );
@@ -75,12 +84,16 @@ export const UpdateElevenLabsCredentialDTO = Type.Partial(CreateElevenLabsCreden
 export const UpdateTwilioCredentialDTO = Type.Partial(CreateTwilioCredentialDTO, {
   title: "UpdateTwilioCredentialDTO",
 });
+export const UpdateCartesiaCredentialDTO = Type.Partial(CreateCartesiaCredentialDTO, {
+  title: "UpdateCartesiaCredentialDTO",
+});
 
 export const updateCredentialSchemas = {
   openai: UpdateOpenAICredentialDTO,
   deepgram: UpdateDeepgramCredentialDTO,
   "11labs": UpdateElevenLabsCredentialDTO,
   twilio: UpdateTwilioCredentialDTO,
+  cartesia: UpdateCartesiaCredentialDTO,
 } as const satisfies Record<CredentialProvider, TSchema>;
 
 export const UpdateCredentialDTO = Type.Union(
@@ -89,6 +102,7 @@ export const UpdateCredentialDTO = Type.Union(
     UpdateDeepgramCredentialDTO,
     UpdateElevenLabsCredentialDTO,
     UpdateTwilioCredentialDTO,
+    UpdateCartesiaCredentialDTO,
   ],
   { title: "UpdateCredentialDTO" },
 );

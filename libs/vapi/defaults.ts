@@ -1,4 +1,4 @@
-import type { CreateAssistantDTO } from "./assistant.ts";
+import type { AssistantVoice, CreateAssistantDTO } from "./assistant.ts";
 import type { CallType } from "./call.ts";
 import { DEFAULT_CLIENT_MESSAGES, DEFAULT_SERVER_MESSAGES } from "./server-message.ts";
 
@@ -21,8 +21,16 @@ export const ASSISTANT_DEFAULTS = {
     emotionRecognitionEnabled: false,
   },
   voice: {
-    // Vapi: "Defaults to 'eleven_turbo_v2' if not specified".
+    // Vapi: "Defaults to 'eleven_turbo_v2' if not specified" (11labs).
     model: "eleven_turbo_v2",
+    /**
+     * The model of each voice provider when `voice.model` is unset. Vapi documents 11labs's and
+     * Deepgram's ("Defaults to 'aura-2'"); for Cartesia ("the correct model for the voiceId") and
+     * OpenAI it names none: sonic-3 (Cartesia's stable model with speed and volume controls) and
+     * tts-1 (the low-latency one) are Switchboard's choice.
+     */
+    models: { "11labs": "eleven_turbo_v2", cartesia: "sonic-3", deepgram: "aura-2", openai: "tts-1" },
+    // 11labs only.
     optimizeStreamingLatency: 3,
     enableSsmlParsing: false,
     autoMode: false,
@@ -174,19 +182,7 @@ export function resolveAssistantDefaults(config: CreateAssistantDTO, options: Re
       numFastTurns: model.numFastTurns ?? D.model.numFastTurns,
       emotionRecognitionEnabled: model.emotionRecognitionEnabled ?? D.model.emotionRecognitionEnabled,
     },
-    voice: voice && {
-      ...voice,
-      model: voice.model ?? D.voice.model,
-      optimizeStreamingLatency: voice.optimizeStreamingLatency ?? D.voice.optimizeStreamingLatency,
-      enableSsmlParsing: voice.enableSsmlParsing ?? D.voice.enableSsmlParsing,
-      autoMode: voice.autoMode ?? D.voice.autoMode,
-      cachingEnabled: voice.cachingEnabled ?? D.voice.cachingEnabled,
-      chunkPlan: {
-        ...voice.chunkPlan,
-        enabled: voice.chunkPlan?.enabled ?? D.voice.chunkPlan.enabled,
-        minCharacters: voice.chunkPlan?.minCharacters ?? D.voice.chunkPlan.minCharacters,
-      },
-    },
+    voice: voice && resolveVoiceDefaults(voice),
     transcriber: transcriber && {
       ...transcriber,
       model: transcriber.model ?? D.transcriber.model,
@@ -286,3 +282,41 @@ export function resolveAssistantDefaults(config: CreateAssistantDTO, options: Re
 
 /** What the media plane runs a call with: an assistant config with every default filled in. */
 export type ResolvedAssistantConfig = ReturnType<typeof resolveAssistantDefaults>;
+
+/** The assistant's voice with its provider's defaults; each provider keeps only its own fields. */
+export function resolveVoiceDefaults(voice: AssistantVoice) {
+  const D = ASSISTANT_DEFAULTS.voice;
+  const common = {
+    cachingEnabled: voice.cachingEnabled ?? D.cachingEnabled,
+    chunkPlan: {
+      ...voice.chunkPlan,
+      enabled: voice.chunkPlan?.enabled ?? D.chunkPlan.enabled,
+      minCharacters: voice.chunkPlan?.minCharacters ?? D.chunkPlan.minCharacters,
+    },
+  };
+  switch (voice.provider) {
+    case "11labs":
+      return {
+        ...voice,
+        ...common,
+        model: voice.model ?? D.models["11labs"],
+        optimizeStreamingLatency: voice.optimizeStreamingLatency ?? D.optimizeStreamingLatency,
+        enableSsmlParsing: voice.enableSsmlParsing ?? D.enableSsmlParsing,
+        autoMode: voice.autoMode ?? D.autoMode,
+      };
+    case "cartesia":
+      return { ...voice, ...common, model: voice.model ?? D.models.cartesia };
+    case "deepgram":
+      return {
+        ...voice,
+        ...common,
+        model: voice.model ?? D.models.deepgram,
+        mipOptOut: voice.mipOptOut ?? false,
+      };
+    case "openai":
+      return { ...voice, ...common, model: voice.model ?? D.models.openai };
+  }
+}
+
+/** A voice with its defaults resolved (what a call runs with). */
+export type ResolvedVoice = ReturnType<typeof resolveVoiceDefaults>;

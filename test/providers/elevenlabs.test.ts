@@ -1,7 +1,15 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { ElevenLabsTts } from "../../libs/providers/elevenlabs.ts";
-import { MULAW_8K, ProviderError, type TtsEvent, type TtsOptions } from "../../libs/providers/types.ts";
+import {
+  type AudioFormat,
+  MULAW_8K,
+  ProviderError,
+  type TtsEvent,
+  type TtsOptions,
+} from "../../libs/providers/types.ts";
+import type { ElevenLabsVoice } from "../../libs/vapi/assistant.ts";
+import { resolveVoiceDefaults } from "../../libs/vapi/defaults.ts";
 import { type ElevenLabsConnection, FakeElevenLabs } from "../fakes/index.ts";
 
 let fake: FakeElevenLabs;
@@ -19,16 +27,25 @@ before(async () => {
 });
 after(() => fake.close());
 
-function options(signal: AbortSignal, over: Partial<TtsOptions> = {}): TtsOptions {
+/** Changes to the test's voice (Vapi's 11labs fields), key or output format. */
+type Over = Partial<Omit<ElevenLabsVoice, "provider">> & { apiKey?: string; outputFormat?: AudioFormat };
+
+function options(signal: AbortSignal, over: Over = {}): TtsOptions {
+  const { apiKey = "xi-key", outputFormat = MULAW_8K, ...voice } = over;
   return {
-    apiKey: "xi-key",
-    voiceId: "voice-1",
-    model: "eleven_flash_v2_5",
-    outputFormat: MULAW_8K,
-    voiceSettings: { stability: 0.4, similarityBoost: 0.8, speed: 1.1 },
-    optimizeStreamingLatency: 3,
+    apiKey,
+    voice: resolveVoiceDefaults({
+      provider: "11labs",
+      voiceId: "voice-1",
+      model: "eleven_flash_v2_5",
+      stability: 0.4,
+      similarityBoost: 0.8,
+      speed: 1.1,
+      optimizeStreamingLatency: 3,
+      ...voice,
+    }),
+    outputFormat,
     signal,
-    ...over,
   };
 }
 
@@ -55,7 +72,7 @@ async function speak(
   engine: ElevenLabsTts,
   signal: AbortSignal,
   text: string,
-  over: Partial<TtsOptions> = {},
+  over: Over = {},
 ): Promise<TtsEvent[]> {
   const events: TtsEvent[] = [];
   const stream = await engine.open(options(signal, over), (e) => events.push(e));

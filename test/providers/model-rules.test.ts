@@ -25,6 +25,8 @@ import {
   type TtsEvent,
   type TtsOptions,
 } from "../../libs/providers/index.ts";
+import type { ElevenLabsVoice } from "../../libs/vapi/assistant.ts";
+import { resolveVoiceDefaults } from "../../libs/vapi/defaults.ts";
 import {
   encodeUtteranceFrames,
   FakeDeepgram,
@@ -373,18 +375,21 @@ describe("ElevenLabs: per-model rules", () => {
   });
   after(() => fake.close());
 
-  function options(signal: AbortSignal, over: Partial<TtsOptions> = {}): TtsOptions {
+  function options(signal: AbortSignal, over: Partial<Omit<ElevenLabsVoice, "provider">> = {}): TtsOptions {
     return {
       apiKey: "xi-key",
-      voiceId: voice,
-      model: "eleven_flash_v2_5",
+      voice: resolveVoiceDefaults({
+        provider: "11labs",
+        voiceId: voice,
+        model: "eleven_flash_v2_5",
+        ...over,
+      }),
       outputFormat: MULAW_8K,
       signal,
-      ...over,
     };
   }
 
-  async function speak(over: Partial<TtsOptions>): Promise<TtsEvent[]> {
+  async function speak(over: Partial<Omit<ElevenLabsVoice, "provider">>): Promise<TtsEvent[]> {
     const ac = new AbortController();
     const events: TtsEvent[] = [];
     try {
@@ -490,7 +495,6 @@ describe("ElevenLabs: per-model rules", () => {
     const before = fake.connections.length;
     const events = await speak({
       optimizeStreamingLatency: 3,
-      voiceSettings: {},
       language: "de",
       autoMode: true,
     });
@@ -508,9 +512,9 @@ describe("ElevenLabs: per-model rules", () => {
     "eleven_turbo_v2_5",
     "eleven_turbo_v2",
     "eleven_multilingual_v2",
-  ]) {
+  ] as const) {
     test(`${model}: a reply is spoken with the assistant's settings`, async () => {
-      const events = await speak({ model, voiceSettings: { speed: 1.1 } });
+      const events = await speak({ model, speed: 1.1 });
       assert.equal(events.at(-1)?.type, "done");
       assert.ok(events.some((e) => e.type === "audio"));
     });

@@ -3,10 +3,12 @@ import { test } from "node:test";
 import {
   createProviders,
   DeepgramStt,
+  type DeepgramTts,
   ElevenLabsTts,
   MULAW_8K,
   OpenAiLlm,
 } from "../../libs/providers/index.ts";
+import { resolveVoiceDefaults } from "../../libs/vapi/defaults.ts";
 
 test("the registry is keyed by Vapi provider names and uses the configured endpoints", () => {
   const p = createProviders({
@@ -16,7 +18,17 @@ test("the registry is keyed by Vapi provider names and uses the configured endpo
   });
   assert.deepEqual(Object.keys(p.stt), ["deepgram", "assembly-ai", "openai"]);
   assert.deepEqual(Object.keys(p.llm), ["openai"]);
-  assert.deepEqual(Object.keys(p.tts), ["11labs"]);
+  assert.deepEqual(Object.keys(p.tts), ["11labs", "cartesia", "deepgram", "openai"]);
+  // Aura speaks on Deepgram's host and OpenAI speech on OpenAI's unless their own URLs are set.
+  assert.equal(
+    (p.tts.deepgram as DeepgramTts).speakUrl({
+      apiKey: "k",
+      voice: resolveVoiceDefaults({ provider: "deepgram", voiceId: "thalia" }),
+      outputFormat: MULAW_8K,
+      signal: new AbortController().signal,
+    }),
+    "ws://127.0.0.1:7001/v1/speak?model=aura-2-thalia-en&encoding=mulaw&sample_rate=8000",
+  );
   assert.ok(p.stt.deepgram instanceof DeepgramStt);
   assert.ok(p.llm.openai instanceof OpenAiLlm);
   assert.ok(p.tts["11labs"] instanceof ElevenLabsTts);
@@ -36,8 +48,7 @@ test("the registry is keyed by Vapi provider names and uses the configured endpo
   assert.equal(
     (p.tts["11labs"] as ElevenLabsTts).streamUrl({
       apiKey: "k",
-      voiceId: "a b",
-      model: "eleven_flash_v2_5",
+      voice: resolveVoiceDefaults({ provider: "11labs", voiceId: "a b", model: "eleven_flash_v2_5" }),
       outputFormat: MULAW_8K,
       signal,
     }),

@@ -129,6 +129,7 @@ export async function buildMedia(config: MediaConfig, options: BuildMediaOptions
       deepgram: config.providers.deepgramApiKey,
       "11labs": config.providers.elevenlabsApiKey,
       "assembly-ai": config.providers.assemblyAiApiKey,
+      cartesia: config.providers.cartesiaApiKey,
     },
     twilioApiUrl: config.providers.twilioApiUrl,
     allowPrivateWebhookUrls: config.allowPrivateWebhookUrls,

@@ -60,23 +60,11 @@ export async function loadAssistant(
     ids,
   ) as [ProviderKey, ProviderKey, ProviderKey];
   const tools = await loadTools(db, call.orgId, assistant.model, destinations);
-  const v = assistant.voice;
   const ttsOptions: TtsOptions = {
     apiKey: ttsKey.apiKey,
-    voiceId: v.voiceId,
-    model: v.model ?? "eleven_turbo_v2",
-    outputFormat: MULAW_8K,
-    voiceSettings: {
-      stability: v.stability,
-      similarityBoost: v.similarityBoost,
-      style: v.style,
-      useSpeakerBoost: v.useSpeakerBoost,
-      speed: v.speed,
-    },
-    optimizeStreamingLatency: v.optimizeStreamingLatency,
-    language: v.language,
-    enableSsmlParsing: v.enableSsmlParsing,
-    autoMode: v.autoMode,
+    // Each provider reads its own voice fields (libs/providers/<provider>.ts).
+    voice: assistant.voice,
+    outputFormat: tts.outputFor(MULAW_8K),
     signal: call.signal,
   };
   return {
