@@ -8,6 +8,15 @@ export {
   resolveProviderKeys,
 } from "./credentials.ts";
 export {
+  assistantProviderNeeds,
+  type MissingProviderKey,
+  missingKeysMessage,
+  missingProviderKeys,
+  PLATFORM_KEY_VARS,
+  type ProviderNeed,
+  platformKeysOf,
+} from "./provider-keys.ts";
+export {
   type ChosenMember,
   firstSquadMember,
   memberDestinations,

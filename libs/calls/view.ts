@@ -1,5 +1,6 @@
 import type { Call as CallRow } from "../db/index.ts";
 import { callMonitor, type MonitorLinks } from "./monitor.ts";
+import { callTransport } from "./transport.ts";
 
 // A call row in Vapi's `Call` shape: what `GET /call/:id` answers and, without the heavy fields,
 // the `call` object of every server message (libs/webhooks callPayload).
@@ -12,6 +13,7 @@ function opt<T>(v: T | null): T | undefined {
 
 /** `links`: where the call's monitor URLs point (absent: no `monitor`, as in server messages). */
 export function callView(row: CallRow, links?: MonitorLinks): CallView {
+  const transport = callTransport(row.transport);
   return {
     id: row.id,
     orgId: row.orgId,
@@ -26,8 +28,10 @@ export function callView(row: CallRow, links?: MonitorLinks): CallView {
     assistantOverrides: opt(row.assistantOverrides),
     name: opt(row.name),
     metadata: opt(row.metadata),
-    phoneCallProvider: row.type === "webCall" ? undefined : "twilio",
+    phoneCallProvider: row.type === "webCall" || transport ? undefined : "twilio",
     phoneCallProviderId: opt(row.providerCallId),
+    // Without allowedOrigins: the key's restrictions are not the call's to show.
+    transport: transport && { provider: transport.provider, audioFormat: transport.audioFormat },
     startedAt: row.startedAt?.toISOString(),
     endedAt: row.endedAt?.toISOString(),
     transcript: opt(row.transcript),

@@ -1,4 +1,5 @@
 import { type Static, Type } from "@sinclair/typebox";
+import { SAMPLE_RATE_BOUNDS, WEBSOCKET_AUDIO_FORMATS } from "../calls/transport.ts";
 import { AssistantOverrides, CreateAssistantDTO } from "./assistant.ts";
 import {
   DateTime,
@@ -12,7 +13,7 @@ import {
 } from "./common.ts";
 import { CreateSquadDTO } from "./squad.ts";
 
-export const CALL_TYPES = ["inboundPhoneCall", "outboundPhoneCall", "webCall"] as const;
+export const CALL_TYPES = ["inboundPhoneCall", "outboundPhoneCall", "webCall", "vapi.websocketCall"] as const;
 export type CallType = (typeof CALL_TYPES)[number];
 
 export const CALL_STATUSES = [
@@ -35,6 +36,35 @@ export const CreateCustomerDTO = Type.Object(
 );
 export type CreateCustomerDTO = Static<typeof CreateCustomerDTO>;
 
+/** Vapi's `AudioFormat` of a `vapi.websocket` call; defaults: pcm_s16le, raw, 16 kHz (8 kHz for mulaw). */
+export const AudioFormatDTO = Type.Object(
+  {
+    format: Type.Optional(StringEnum(WEBSOCKET_AUDIO_FORMATS, { default: "pcm_s16le" })),
+    container: Type.Optional(StringEnum(["raw"] as const, { default: "raw" })),
+    sampleRate: Type.Optional(
+      Type.Integer({
+        ...SAMPLE_RATE_BOUNDS,
+        description: "Hz; default 16000 for pcm_s16le, 8000 for mulaw. Other rates are converted.",
+      }),
+    ),
+  },
+  { ...STRICT, title: "AudioFormat" },
+);
+
+/**
+ * Vapi's `VapiWebsocketTransport` on `POST /call`: the call's audio goes over a websocket the client
+ * opens at the answer's `transport.websocketCallUrl`. The only transport offered (no Daily rooms).
+ */
+export const CreateCallTransportDTO = Type.Object(
+  {
+    provider: StringEnum(["vapi.websocket"] as const),
+    conversationType: Type.Optional(StringEnum(["voice"] as const)),
+    audioFormat: Type.Optional(AudioFormatDTO),
+  },
+  { ...STRICT, title: "VapiWebsocketTransport" },
+);
+export type CreateCallTransportDTO = Static<typeof CreateCallTransportDTO>;
+
 /**
  * POST /call (outbound). Exactly one of assistantId | assistant | squadId | squad is expected; that rule
  * is checked by the service so the error can say which fields clash.
@@ -50,6 +80,7 @@ export const CreateCallDTO = Type.Object(
     customer: Type.Optional(CreateCustomerDTO),
     name: Type.Optional(Type.String({ maxLength: 40 })),
     metadata: Type.Optional(FreeformObject),
+    transport: Type.Optional(CreateCallTransportDTO),
   },
   { ...STRICT, title: "CreateCallDTO" },
 );
@@ -121,6 +152,25 @@ export const CallCustomer = Type.Object(
   { title: "Customer" },
 );
 
+/**
+ * A call's transport: `vapi.websocket` calls only. `websocketCallUrl` (with its single-use token) is
+ * in the answer of `POST /call` alone.
+ */
+export const CallTransport = Type.Object(
+  {
+    provider: Type.String(),
+    conversationType: Type.Optional(Type.String()),
+    audioFormat: Type.Optional(
+      Type.Object(
+        { format: Type.String(), container: Type.String(), sampleRate: Type.Integer() },
+        { title: "CallAudioFormat" },
+      ),
+    ),
+    websocketCallUrl: Type.Optional(Type.String()),
+  },
+  { title: "CallTransport" },
+);
+
 /** Response shape of a call. The inline configs it echoes are returned as stored (free-form). */
 export const Call = Type.Object(
   {
@@ -149,6 +199,7 @@ export const Call = Type.Object(
     costs: Type.Optional(Type.Array(Type.Unknown())),
     phoneCallProvider: Type.Optional(Type.Literal("twilio")),
     phoneCallProviderId: Type.Optional(Type.String()),
+    transport: Type.Optional(CallTransport),
     monitor: Type.Optional(CallMonitor),
   },
   { title: "Call" },

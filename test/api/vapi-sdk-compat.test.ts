@@ -14,7 +14,12 @@ let baseUrl: string;
 let client: VapiClient;
 
 before(async () => {
-  t = await startTestApi();
+  // Platform provider keys: a web call is refused without a key for each provider it needs.
+  t = await startTestApi({
+    OPENAI_API_KEY: "sk-platform",
+    DEEPGRAM_API_KEY: "dg-platform",
+    ELEVENLABS_API_KEY: "el-platform",
+  });
   org = await t.createOrg("SDK compat");
   await t.app.listen({ port: 0, host: "127.0.0.1" });
   const { port } = t.app.server.address() as AddressInfo;
@@ -364,4 +369,50 @@ test("credentials (not in the SDK): Vapi-shaped CRUD over fetch never returns a 
     const gone = await call("GET", `/credential/${id}`);
     assert.equal(gone.status, 404, gone.text);
   }
+});
+
+test("web calls: calls.create with a vapi.websocket transport answers a vapi.websocketCall with its websocketCallUrl", async () => {
+  assert.ok(assistantId, "needs the assistant from the first test");
+  const created = await client.calls.create({
+    assistantId,
+    transport: {
+      provider: "vapi.websocket",
+      // The SDK types `format` as an object (a quirk of its generator); Vapi's spec and docs send
+      // the string, and so does the SDK: it passes the body through unchanged.
+      audioFormat: {
+        format: "pcm_s16le" as unknown as Vapi.AudioFormat["format"],
+        container: "raw",
+        sampleRate: 16000,
+      },
+    },
+  });
+  assert.ok(!("results" in created), "one call, not a batch");
+  const call = created as Vapi.Call;
+  assertResource(call);
+  assert.equal(call.type, "vapi.websocketCall");
+  assert.equal(call.status, "queued");
+  assert.equal(call.transport?.provider, "vapi.websocket");
+  const transport = call.transport as Vapi.CallTransport.VapiWebsocket & { websocketCallUrl?: string };
+  assert.deepEqual(transport.audioFormat, { format: "pcm_s16le", container: "raw", sampleRate: 16000 });
+  assert.match(String(transport.websocketCallUrl), new RegExp(`^ws://.+/${call.id}/transport\\?token=v1\\.`));
+
+  const got = await client.calls.get({ id: call.id });
+  assert.equal(got.type, "vapi.websocketCall");
+  assert.equal(got.transport?.provider, "vapi.websocket");
+
+  // A phone number with the websocket transport: the SDK surfaces the 400 and its reason.
+  await assert.rejects(
+    () =>
+      client.calls.create({
+        assistantId,
+        phoneNumberId: "00000000-0000-4000-8000-000000000000",
+        transport: { provider: "vapi.websocket" },
+      }),
+    (err: unknown) => {
+      assert.ok(err instanceof VapiError);
+      assert.equal(err.statusCode, 400);
+      assert.match(JSON.stringify(err.body), /body.phoneNumberId cannot be used with transport/);
+      return true;
+    },
+  );
 });

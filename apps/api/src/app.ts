@@ -1,9 +1,11 @@
+import cors from "@fastify/cors";
 import rateLimit from "@fastify/rate-limit";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
 import { Redis } from "ioredis";
+import { platformKeysOf } from "../../../libs/assistants/index.ts";
 import { recordCallCost } from "../../../libs/billing/finalize.ts";
 import { SpendControls } from "../../../libs/billing/spend-controls.ts";
 import { StripeBilling, stripeBillingConfig } from "../../../libs/billing/stripe.ts";
@@ -51,6 +53,7 @@ import { ReferenceChecker } from "./services/references.ts";
 import { SquadService } from "./services/squad-service.ts";
 import { TelephonyService } from "./services/telephony-service.ts";
 import { ToolService } from "./services/tool-service.ts";
+import { WebCallService } from "./services/web-call-service.ts";
 
 export interface ApiServices {
   orgs: OrgService;
@@ -61,6 +64,7 @@ export interface ApiServices {
   credentials: CredentialService;
   calls: CallService;
   telephony: TelephonyService;
+  webCalls: WebCallService;
 }
 
 export interface ApiDeps {
@@ -148,6 +152,16 @@ export async function buildApi(config: ApiConfig, options: BuildApiOptions = {})
       allowPrivateWebhookUrls: config.allowPrivateWebhookUrls,
       log: app.log,
     }),
+    webCalls: new WebCallService({
+      db,
+      refs,
+      checks,
+      admission: spend,
+      publicUrl: config.publicUrl,
+      mediaPublicUrl: config.mediaPublicUrl,
+      secretsKey: config.secretsKey,
+      platformKeys: platformKeysOf(config.providers),
+    }),
   };
   const deps: ApiDeps = { db, redis, services, secrets };
   app.decorate("deps", deps);
@@ -184,9 +198,16 @@ export async function buildApi(config: ApiConfig, options: BuildApiOptions = {})
   });
   // Registered before swagger-ui so its routes are seen: the reference is public.
   app.addHook("onRoute", (route) => {
-    if (route.url.startsWith("/docs")) route.config = { ...(route.config ?? {}), auth: "none" };
+    // @fastify/cors's catch-all preflight route: a path without CORS answers 404 as before, keyless.
+    const corsPreflight = route.method === "OPTIONS" && route.url === "*";
+    if (route.url.startsWith("/docs") || corsPreflight) {
+      route.config = { ...(route.config ?? {}), auth: "none" };
+    }
   });
   await app.register(swaggerUi, { routePrefix: "/docs", uiConfig: { deepLinking: true } });
+  // Off for every route but those that set `config.cors` (POST /call and its preflight), so the
+  // API is not readable cross-origin. Its hook runs before the key check: a preflight has no key.
+  await app.register(cors, { origin: false });
 
   // The plugin provides the counters (Redis, shared by every API process; in memory without Redis);
   // when each budget is drawn is decided by the auth hook. Redis being unreachable must not take

@@ -5,12 +5,15 @@ import type { Db } from "../../../../libs/db/index.ts";
 import { ForbiddenError, RateLimitedError, UnauthorizedError } from "../../../../libs/errors/index.ts";
 import { bearerToken } from "../../../../libs/http/bearer.ts";
 import type { AuthMode } from "../../../../libs/http/route-config.ts";
+import { keyRestrictions, type TokenRestrictions } from "../services/key-restrictions.ts";
 
 /** Who is calling: resolved from the Bearer key on every authenticated route. */
 export interface AuthContext {
   orgId: string;
   keyId: string;
   keyType: "private" | "public";
+  /** The key's restrictions (Vapi's TokenRestrictions); what they allow is the route's to check. */
+  restrictions?: TokenRestrictions;
 }
 
 declare module "fastify" {
@@ -51,14 +54,17 @@ export class ApiKeyAuthenticator {
     if (hit !== undefined) return hit;
     const row = await this.db.apiKey.findUnique({
       where: { hash },
-      select: { id: true, orgId: true, type: true, revokedAt: true },
+      select: { id: true, orgId: true, type: true, revokedAt: true, restrictions: true },
     });
-    const ctx =
-      row && !row.revokedAt
+    const restrictions = keyRestrictions(row?.restrictions);
+    // A key turned off (`restrictions.enabled: false`) answers like a revoked one.
+    const ctx: AuthContext | null =
+      row && !row.revokedAt && restrictions?.enabled !== false
         ? {
             orgId: row.orgId,
             keyId: row.id,
             keyType: row.type === "public" ? ("public" as const) : ("private" as const),
+            ...(restrictions ? { restrictions } : {}),
           }
         : null;
     // Unknown keys are not cached: a key created a moment ago must work at once.
@@ -138,6 +144,8 @@ export async function registerAuth(app: FastifyInstance, opts: AuthPluginOptions
   app.decorateRequest("auth", undefined as unknown as AuthContext);
 
   app.decorate("revokeApiKeyEverywhere", (keyId: string) => authenticator.revoke(keyId));
+  // The same eviction when a key's restrictions change: the next request looks it up again.
+  app.decorate("evictApiKeyEverywhere", (keyId: string) => authenticator.revoke(keyId));
 
   app.addHook("onRequest", async (request, reply) => {
     const config = request.routeOptions.config;
@@ -170,7 +178,9 @@ export async function registerAuth(app: FastifyInstance, opts: AuthPluginOptions
     reply.header("x-ratelimit-limit", String(budget.max));
     reply.header("x-ratelimit-remaining", String(budget.remaining));
     if (mode === "private" && ctx.keyType !== "private") {
-      throw new ForbiddenError("This is a public key: it can only start web calls. Use a private key.");
+      throw new ForbiddenError(
+        'This is a public key: it can only start web calls (POST /call with transport {"provider":"vapi.websocket"}). Use a private key.',
+      );
     }
   });
 }
@@ -178,5 +188,6 @@ export async function registerAuth(app: FastifyInstance, opts: AuthPluginOptions
 declare module "fastify" {
   interface FastifyInstance {
     revokeApiKeyEverywhere(keyId: string): Promise<void>;
+    evictApiKeyEverywhere(keyId: string): Promise<void>;
   }
 }

@@ -1,5 +1,7 @@
 import { Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
+import { originAllowed } from "../../../../libs/calls/transport.ts";
+import { ForbiddenError, ValidationError } from "../../../../libs/errors/index.ts";
 import { CallControlMessage } from "../../../../libs/telephony/control-bus.ts";
 import {
   Call,
@@ -23,23 +25,83 @@ type UpdateCallBody = { name?: string | null; metadata?: Record<string, unknown>
 
 const ControlAccepted = Type.Object({ ok: Type.Literal(true) }, { title: "CallControlAccepted" });
 
+/**
+ * CORS on `POST /call` alone, so a page can start a websocket call with a public key; the rest of
+ * the API stays unreadable cross-origin. The preflight carries no key, so it echoes any Origin;
+ * the answer echoes it unless the key is a public key whose `allowedOrigins` leave it out (and
+ * then the call is refused with a 403). Keys are bearer tokens: no cookies ride along.
+ */
+const CALL_CORS = {
+  origin: true,
+  methods: ["POST"],
+  allowedHeaders: ["authorization", "content-type"],
+  maxAge: 600,
+  strictPreflight: false,
+};
+
+const WEBSOCKET_ONLY =
+  'POST /call with transport {"provider":"vapi.websocket"} and an assistant; the answer\'s transport.websocketCallUrl carries the call\'s audio';
+
 export async function callRoutes(app: FastifyInstance): Promise<void> {
-  const { calls, telephony } = app.deps.services;
+  const { calls, telephony, webCalls } = app.deps.services;
 
   app.post<{ Body: CreateCallDTO }>(
     "/call",
     {
+      config: { auth: "public", cors: CALL_CORS },
       schema: {
         operationId: "CallController_create",
         tags: ["Calls"],
-        summary: "Start an outbound phone call",
+        summary: "Start an outbound phone call, or a web call over a websocket",
         description:
-          "Exactly one of assistantId, assistant, squadId or squad; phoneNumberId (an imported Twilio number to call from) and customer.number. Dials through Twilio; the call then moves queued → ringing → in-progress → ended.",
+          'Exactly one of assistantId, assistant, squadId or squad (with assistantOverrides). A phone call: phoneNumberId (an imported Twilio number to call from) and customer.number; dials through Twilio; the call then moves queued → ringing → in-progress → ended. A web call: transport {"provider":"vapi.websocket", "audioFormat":{"format":"pcm_s16le"|"mulaw","container":"raw","sampleRate"}} and no phone number; the answer is a vapi.websocketCall whose transport.websocketCallUrl (in this answer only) takes the call\'s audio, once, within 60 s. Public keys may start web calls only, within their restrictions (allowedOrigins against the Origin header, allowedAssistantIds, allowTransientAssistant); browsers get CORS headers here.',
         body: CreateCallDTO,
         response: { 201: Call, ...errors(400, 401, 402, 403, 502) },
       },
     },
-    async (req, reply) => reply.code(201).send(await telephony.createOutbound(req.auth, req.body)),
+    async (req, reply) => {
+      // The key is known only now: a page whose origin the public key does not allow is not told
+      // anything, not even why (the service answers 403).
+      if (
+        req.auth.keyType === "public" &&
+        !originAllowed(req.auth.restrictions?.allowedOrigins, req.headers.origin)
+      ) {
+        reply.removeHeader("access-control-allow-origin");
+      }
+      if (req.body.transport) {
+        return reply.code(201).send(await webCalls.create(req.auth, req.body, req.headers.origin));
+      }
+      if (req.auth.keyType === "public") {
+        throw new ForbiddenError(`A public key can only start web calls: ${WEBSOCKET_ONLY}`);
+      }
+      return reply.code(201).send(await telephony.createOutbound(req.auth, req.body));
+    },
+  );
+
+  // The browser's preflight of POST /call (answered by @fastify/cors in its hook, before any key).
+  app.options(
+    "/call",
+    { config: { auth: "none", cors: CALL_CORS }, schema: { hide: true } },
+    async (_req, reply) => reply.code(204).send(),
+  );
+
+  app.post(
+    "/call/web",
+    {
+      config: { auth: "public", cors: CALL_CORS },
+      schema: {
+        operationId: "CallController_createWebCall",
+        tags: ["Calls"],
+        summary: "Vapi's Daily WebRTC web call: not offered; start a websocket call with POST /call",
+        description: `Always 400: there are no Daily rooms here. Use ${WEBSOCKET_ONLY}.`,
+        response: errors(400, 401),
+      },
+    },
+    async () => {
+      throw new ValidationError(
+        `Daily WebRTC web calls (POST /call/web) are not available: use ${WEBSOCKET_ONLY}`,
+      );
+    },
   );
 
   app.patch<{ Params: IdParam; Body: UpdateCallBody }>(

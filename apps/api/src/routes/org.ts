@@ -1,6 +1,7 @@
 import { type Static, Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import { listQueryProperties, Server } from "../../../../libs/vapi/index.ts";
+import { TokenRestrictions } from "../services/key-restrictions.ts";
 import { errors, IdParam } from "./shared.ts";
 
 const Org = Type.Object(
@@ -25,6 +26,7 @@ const Token = Type.Object(
     value: Type.Optional(
       Type.String({ description: "The key itself: returned only once, when it is created" }),
     ),
+    restrictions: Type.Optional(TokenRestrictions),
     createdAt: Type.String({ format: "date-time" }),
     updatedAt: Type.String({ format: "date-time" }),
     revokedAt: Type.Optional(Type.String({ format: "date-time" })),
@@ -48,11 +50,15 @@ const CreateTokenDTO = Type.Object(
   {
     tag: Type.Optional(Type.Union([Type.Literal("private"), Type.Literal("public")])),
     name: Type.Optional(Type.String({ maxLength: 80 })),
+    restrictions: Type.Optional(TokenRestrictions),
   },
   { additionalProperties: false, title: "CreateTokenDTO" },
 );
 const UpdateTokenDTO = Type.Object(
-  { name: Type.Optional(Type.String({ maxLength: 80 })) },
+  {
+    name: Type.Optional(Type.String({ maxLength: 80 })),
+    restrictions: Type.Optional(TokenRestrictions),
+  },
   { additionalProperties: false, title: "UpdateTokenDTO" },
 );
 
@@ -154,13 +160,17 @@ export async function orgRoutes(app: FastifyInstance): Promise<void> {
       schema: {
         operationId: "TokenController_update",
         tags: ["Tokens"],
-        summary: "Rename an API key",
+        summary: "Rename an API key or replace its restrictions; they apply at once",
         params: IdParam,
         body: UpdateTokenDTO,
         response: { 200: Token, ...errors(400, 401, 403, 404) },
       },
     },
-    async (req) => orgs.updateToken(req.auth, req.params.id, req.body),
+    async (req) => {
+      const token = await orgs.updateToken(req.auth, req.params.id, req.body);
+      if (req.body.restrictions) await app.evictApiKeyEverywhere(token.id);
+      return token;
+    },
   );
 
   app.delete<{ Params: IdParam }>(

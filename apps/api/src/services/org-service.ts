@@ -4,7 +4,8 @@ import { Prisma } from "../../../../libs/db/index.ts";
 import { NotFoundError } from "../../../../libs/errors/index.ts";
 import { asObject, assertId, iso, type ListQuery, listArgs, type ServiceContext } from "./common.ts";
 import { ConfigChecker } from "./config-checks.ts";
-import { ReferenceChecker } from "./references.ts";
+import { keyRestrictions, storedRestrictions, type TokenRestrictions } from "./key-restrictions.ts";
+import { ReferenceChecker, refsOf } from "./references.ts";
 
 export interface OrgView {
   id: string;
@@ -29,6 +30,7 @@ export interface TokenView {
   name?: string;
   prefix: string;
   value?: string;
+  restrictions?: TokenRestrictions;
   createdAt: string;
   updatedAt: string;
   revokedAt?: string;
@@ -54,6 +56,7 @@ export function tokenView(row: ApiKeyRow, value?: string): TokenView {
     name: row.name ?? undefined,
     prefix: row.prefix,
     ...(value ? { value } : {}),
+    restrictions: keyRestrictions(row.restrictions),
     createdAt: iso(row.createdAt),
     updatedAt: iso(row.updatedAt),
     revokedAt: row.revokedAt ? iso(row.revokedAt) : undefined,
@@ -98,13 +101,38 @@ export class OrgService {
     return orgView(await this.db.org.update({ where: { id: ctx.orgId }, data }));
   }
 
-  async createToken(ctx: ServiceContext, input: { tag?: ApiKeyType; name?: string }): Promise<TokenView> {
+  async createToken(
+    ctx: ServiceContext,
+    input: { tag?: ApiKeyType; name?: string; restrictions?: TokenRestrictions },
+  ): Promise<TokenView> {
     const type = input.tag ?? "private";
+    const restrictions = await this.#restrictions(ctx, input.restrictions);
     const key = generateApiKey(type);
     const row = await this.db.apiKey.create({
-      data: { orgId: ctx.orgId, name: input.name ?? null, type, prefix: key.prefix, hash: key.hash },
+      data: {
+        orgId: ctx.orgId,
+        name: input.name ?? null,
+        type,
+        prefix: key.prefix,
+        hash: key.hash,
+        ...(restrictions ? { restrictions: restrictions as Prisma.InputJsonValue } : {}),
+      },
     });
     return tokenView(row, key.key);
+  }
+
+  /** Restrictions as stored: origins normalised, assistants the organisation's own (400 otherwise). */
+  async #restrictions(
+    ctx: ServiceContext,
+    given: TokenRestrictions | undefined,
+  ): Promise<TokenRestrictions | undefined> {
+    if (!given) return undefined;
+    await new ReferenceChecker(this.db).check(
+      ctx,
+      "assistant",
+      refsOf("body.restrictions.allowedAssistantIds", given.allowedAssistantIds),
+    );
+    return storedRestrictions(given, "body.restrictions");
   }
 
   async listTokens(ctx: ServiceContext, q: ListQuery): Promise<TokenView[]> {
@@ -118,9 +146,21 @@ export class OrgService {
     return tokenView(row);
   }
 
-  async updateToken(ctx: ServiceContext, id: string, patch: { name?: string }): Promise<TokenView> {
+  /** A new `restrictions` replaces the key's whole set (as Vapi's UpdateTokenDTO). */
+  async updateToken(
+    ctx: ServiceContext,
+    id: string,
+    patch: { name?: string; restrictions?: TokenRestrictions },
+  ): Promise<TokenView> {
     await this.getToken(ctx, id);
-    const row = await this.db.apiKey.update({ where: { id }, data: { name: patch.name ?? null } });
+    const restrictions = await this.#restrictions(ctx, patch.restrictions);
+    const row = await this.db.apiKey.update({
+      where: { id },
+      data: {
+        ...(patch.name !== undefined || !restrictions ? { name: patch.name ?? null } : {}),
+        ...(restrictions ? { restrictions: restrictions as Prisma.InputJsonValue } : {}),
+      },
+    });
     return tokenView(row);
   }
 

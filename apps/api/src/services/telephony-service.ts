@@ -1,6 +1,5 @@
 import { randomUUID } from "node:crypto";
 import twilio from "twilio";
-import { firstSquadMember, squadPlan } from "../../../../libs/assistants/index.ts";
 import { zeroCallUsage } from "../../../../libs/billing/usage.ts";
 import { isMonitorToken, isOrgApiKey, monitorPlanOf } from "../../../../libs/calls/monitor.ts";
 import type { SecretBox } from "../../../../libs/crypto/index.ts";
@@ -40,16 +39,12 @@ import {
 import { ASSISTANT_REQUEST_TIMEOUT_MS, AssistantRequestResponse } from "../../../../libs/vapi/index.ts";
 import { applyAssistantOverrides } from "../../../../libs/vapi/overrides.ts";
 import { resolveServer, sendServerMessage } from "../../../../libs/webhooks/server.ts";
+import { checkAgentFields, type ResolvedAgent, resolveCallAgent, resolveSavedAgent } from "./call-agent.ts";
 import { type CallView, callView } from "./call-service.ts";
 import { asObject, assertId, isUuid, type ServiceContext } from "./common.ts";
 import type { ConfigChecker } from "./config-checks.ts";
 import { phoneNumberView } from "./phone-number-service.ts";
-import {
-  checkProviderOptions,
-  checkSquadProviderOptions,
-  providerOptionProblems,
-  squadMemberLayers,
-} from "./provider-options.ts";
+import { providerOptionProblems, squadMemberLayers } from "./provider-options.ts";
 import type { ReferenceChecker } from "./references.ts";
 
 /** Billing's admission control (libs/billing/spend-controls.ts `SpendControls`). */
@@ -150,22 +145,6 @@ function isPlainObject(v: unknown): v is Json {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
-/** What a `POST /call` runs, as a 400 about one of its provider options names it. */
-function agentPrefix(body: Json): string {
-  if (isPlainObject(body.assistant)) return "body.assistant.";
-  if (typeof body.assistantId === "string") return `body.assistantId (assistant ${body.assistantId}): `;
-  if (isPlainObject(body.squad)) return "body.squad.members[0] (as the call starts): ";
-  return `body.squadId (squad ${String(body.squadId)}, its first member): `;
-}
-
-interface ResolvedAgent {
-  assistant: Json;
-  assistantId?: string;
-  squadId?: string;
-  /** Overrides recorded on the call (variableValues etc.). */
-  assistantOverrides?: Json;
-}
-
 type Resolution =
   | { ok: true; agent: ResolvedAgent }
   | { ok: false; endedReason: string; say?: string; twiml?: string };
@@ -212,25 +191,11 @@ export class TelephonyService {
   // ------------------------------------------------------------------ assistant resolution
 
   /** A saved assistant or squad of the organisation, as the config the call runs with. */
-  async #resolveSaved(
+  #resolveSaved(
     orgId: string,
     ref: { assistantId?: string | null; squadId?: string | null; squad?: Json },
   ): Promise<ResolvedAgent | undefined> {
-    if (ref.assistantId) {
-      const a = await this.#db.assistant.findFirst({ where: { id: ref.assistantId, orgId } });
-      return a ? { assistant: asObject(a.config), assistantId: a.id } : undefined;
-    }
-    let squadConfig: Json | undefined = ref.squad;
-    let squadId: string | undefined;
-    if (ref.squadId) {
-      const s = await this.#db.squad.findFirst({ where: { id: ref.squadId, orgId } });
-      if (!s) return undefined;
-      squadConfig = asObject(s.config);
-      squadId = s.id;
-    }
-    if (!squadConfig) return undefined;
-    const first = await firstSquadMember(this.#db, orgId, squadPlan(squadConfig));
-    return first ? { assistant: first.assistant, assistantId: first.assistantId, squadId } : undefined;
+    return resolveSavedAgent(this.#db, orgId, ref);
   }
 
   /** The inbound agent: the number's assistant or squad, else the customer's `assistant-request`. */
@@ -557,16 +522,7 @@ export class TelephonyService {
 
   /** `POST /call`: an outbound phone call through Twilio. */
   async createOutbound(ctx: ServiceContext, body: Json): Promise<CallView> {
-    const agentFields = ["assistantId", "assistant", "squadId", "squad"].filter((f) => body[f] !== undefined);
-    if (agentFields.length !== 1) {
-      throw new ValidationError(
-        agentFields.length === 0
-          ? "one of body.assistantId, body.assistant, body.squadId or body.squad is required"
-          : `only one of body.assistantId, body.assistant, body.squadId or body.squad may be set (got ${agentFields
-              .map((f) => `body.${f}`)
-              .join(" and ")})`,
-      );
-    }
+    checkAgentFields(body);
     if (typeof body.phoneNumberId !== "string") {
       throw new ValidationError("body.phoneNumberId is required: the Twilio number to call from");
     }
@@ -575,43 +531,12 @@ export class TelephonyService {
       throw new ValidationError("body.customer.number is required: the E.164 number to call");
     }
     await this.#o.refs.check(ctx, "phoneNumber", [{ field: "body.phoneNumberId", id: body.phoneNumberId }]);
-    if (typeof body.assistantId === "string") {
-      await this.#o.refs.check(ctx, "assistant", [{ field: "body.assistantId", id: body.assistantId }]);
-    }
-    if (typeof body.squadId === "string") {
-      await this.#o.refs.check(ctx, "squad", [{ field: "body.squadId", id: body.squadId }]);
-    }
-    const { checks } = this.#o;
-    if (body.assistant !== undefined) await checks.assistant(ctx, body.assistant, "body.assistant.");
-    if (body.assistantOverrides !== undefined) {
-      await checks.assistant(ctx, body.assistantOverrides, "body.assistantOverrides.");
-    }
-    if (body.squad !== undefined) await checks.squad(ctx, body.squad, "body.squad.");
+    const agent = await resolveCallAgent(this.#o, ctx, body);
+    const { assistant, assistantOverrides: overrides } = agent;
     const number = await this.#db.phoneNumber.findFirst({
       where: { id: body.phoneNumberId, orgId: ctx.orgId },
     });
     if (!number) throw new NotFoundError("Phone number", body.phoneNumberId);
-
-    let agent: ResolvedAgent | undefined;
-    if (isPlainObject(body.assistant)) agent = { assistant: body.assistant };
-    else
-      agent = await this.#resolveSaved(ctx.orgId, {
-        assistantId: typeof body.assistantId === "string" ? body.assistantId : undefined,
-        squadId: typeof body.squadId === "string" ? body.squadId : undefined,
-        squad: isPlainObject(body.squad) ? body.squad : undefined,
-      });
-    if (!agent) {
-      throw new ValidationError("the squad's first member refers to an assistant that does not exist");
-    }
-    const overrides = isPlainObject(body.assistantOverrides) ? body.assistantOverrides : undefined;
-    const assistant = applyAssistantOverrides(agent.assistant, overrides);
-    // Provider options as the call will run them: every member of an inline squad, then the
-    // assistant it starts with, overrides applied.
-    if (isPlainObject(body.squad)) await checkSquadProviderOptions(this.#db, ctx, body.squad, "body.squad.");
-    checkProviderOptions([
-      { prefix: agentPrefix(body), config: agent.assistant },
-      { prefix: "body.assistantOverrides.", config: overrides },
-    ]);
 
     const callId = randomUUID();
     const admitted = await this.#o.admission.admitCall(ctx.orgId, callId);
