@@ -206,6 +206,12 @@ const ANALYSIS_TYPE_LABELS = {
   successEvaluation: "success evaluation",
 };
 
+function costLabel(item) {
+  // A web call's transport is the platform's websocket, not a phone line.
+  if (item.type === "transport" && item.provider === "vapi.websocket") return "Web call transport";
+  return COST_TYPE_LABELS[item.type] ?? item.type;
+}
+
 function quantityText(item) {
   switch (item.type) {
     case "transport":
@@ -260,7 +266,7 @@ export function breakdownNodes(call) {
     return el(
       "tr",
       { "data-type": item.type, "data-billed-by": item.billedBy },
-      el("th", { scope: "row" }, COST_TYPE_LABELS[item.type] ?? item.type),
+      el("th", { scope: "row" }, costLabel(item)),
       el("td", {}, providerText(item)),
       el("td", {}, quantityText(item)),
       el("td", {}, byo ? badge("Your key (passthrough)", "good") : badge("Billed by platform", "neutral")),
@@ -353,7 +359,7 @@ export function renderCallTable(calls, nameOf) {
 export const UNAUTHORIZED_EVENT = "switchboard:unauthorized";
 
 /** Shows the breakdown of one call of #call-table in #breakdown (fetched: it may have been priced since). */
-export async function openBreakdown(callId) {
+export async function openBreakdown(callId, { focus = true } = {}) {
   for (const tr of document.querySelectorAll("#call-table tbody tr"))
     tr.setAttribute("aria-selected", tr.dataset.call === callId ? "true" : "false");
   const box = $("#breakdown");
@@ -375,5 +381,5 @@ export async function openBreakdown(callId) {
   }
   if (box.dataset.call !== callId) return;
   box.replaceChildren(...breakdownNodes(call));
-  box.focus();
+  if (focus) box.focus();
 }

@@ -29,6 +29,8 @@ const AUDIO_FORMAT = { format: "pcm_s16le", container: "raw", sampleRate: CALL_R
 const FRAME_MS = 20;
 /** How long to wait for an ended call to be priced before leaving it to the recent-calls list. */
 const PRICING_WAIT_MS = 30_000;
+/** …and for its post-call analysis (summary, success evaluation), which adds a cost line. */
+const ANALYSIS_WAIT_MS = 30_000;
 
 const ENDED_REASONS = {
   "customer-ended-call": "you hung up",
@@ -402,34 +404,83 @@ function finish(session, phase = "ended") {
   if (session.callId) awaitPriced(session.callId);
 }
 
-/** Polls the ended call until it is priced, then shows it (selected) in the recent calls. */
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** The call as the API has it now; null when it cannot be read (tried again by the caller). */
+async function fetchCall(callId) {
+  try {
+    return await api(`/call/${encodeURIComponent(callId)}`);
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) {
+      signOut("Your API key is no longer accepted. Sign in again.");
+      throw err;
+    }
+    return null;
+  }
+}
+
+const hasAnalysis = (call) =>
+  call?.analysis !== null && typeof call?.analysis === "object" && Object.keys(call.analysis).length > 0;
+
+/** The ended call's cost, and the call selected in the recent calls with its breakdown. */
+async function showPriced(call, { focus }) {
+  const box = $("#last-call");
+  const micros = numberToMicros(call.cost);
+  const cost = micros === null ? "—" : formatMicros(micros, 4);
+  box.textContent = `Your ${formatDuration(call.startedAt, call.endedAt)} call cost ${cost}${hasAnalysis(call) ? ", its post-call analysis included" : ""}.`;
+  box.dataset.call = call.id;
+  await loadCalls();
+  const shown = $("#breakdown").dataset.call;
+  if (
+    (!shown || shown === call.id) &&
+    document.querySelector(`#call-table tr[data-call="${CSS.escape(call.id)}"]`)
+  )
+    await openBreakdown(call.id, { focus });
+}
+
+/** Which ended call the page follows (a newer call stops the following of an older one). */
+let following = null;
+
+/**
+ * Polls the ended call until it is priced, then shows it (selected) in the recent calls. The
+ * post-call analysis runs after that and adds its own cost line: the page follows the call a little
+ * longer and shows the new total when it lands.
+ */
 async function awaitPriced(callId) {
+  following = callId;
   const box = $("#last-call");
   box.textContent = "Waiting for the call to be priced…";
-  const deadline = Date.now() + PRICING_WAIT_MS;
   let call = null;
-  for (let delay = 250; Date.now() < deadline; delay = Math.min(delay * 2, 2000)) {
-    try {
-      call = await api(`/call/${encodeURIComponent(callId)}`);
-    } catch (err) {
-      if (err instanceof ApiError && err.status === 401)
-        return signOut("Your API key is no longer accepted. Sign in again.");
-      call = null;
+  try {
+    const priceBy = Date.now() + PRICING_WAIT_MS;
+    for (let delay = 250; Date.now() < priceBy; delay = Math.min(delay * 2, 2000)) {
+      call = await fetchCall(callId);
+      if (following !== callId) return;
+      if (isPriced(call)) break;
+      await sleep(delay);
     }
-    if (isPriced(call)) break;
-    await new Promise((r) => setTimeout(r, delay));
+    if (!isPriced(call)) {
+      await loadCalls();
+      box.textContent = "The call has ended; its cost shows in the recent calls once it has been priced.";
+      return;
+    }
+    await showPriced(call, { focus: true });
+    document.body.dataset.priced = callId;
+
+    const analysedBy = Date.now() + ANALYSIS_WAIT_MS;
+    while (!hasAnalysis(call) && Date.now() < analysedBy) {
+      await sleep(2000);
+      const next = await fetchCall(callId);
+      if (following !== callId) return;
+      if (!next) continue;
+      const changed = next.cost !== call.cost || hasAnalysis(next);
+      call = next;
+      if (changed) await showPriced(call, { focus: false });
+    }
+    if (hasAnalysis(call)) document.body.dataset.analysed = callId;
+  } catch (err) {
+    if (!(err instanceof ApiError && err.status === 401)) throw err;
   }
-  await loadCalls();
-  if (!isPriced(call)) {
-    box.textContent = "The call has ended; its cost shows in the recent calls once it has been priced.";
-    return;
-  }
-  const micros = numberToMicros(call.cost);
-  box.textContent = `Your ${formatDuration(call.startedAt, call.endedAt)} call cost ${micros === null ? "—" : formatMicros(micros, 4)}.`;
-  box.dataset.call = callId;
-  if (document.querySelector(`#call-table tr[data-call="${CSS.escape(callId)}"]`))
-    await openBreakdown(callId);
-  document.body.dataset.priced = callId;
 }
 
 // ---------------------------------------------------------------- loading -------------------
