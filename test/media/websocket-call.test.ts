@@ -378,6 +378,20 @@ describe("web calls over the vapi.websocket transport", { concurrency: true }, (
     assert.match(row.transcript ?? "", /User: Are you still there\?\nAI: You said: Are you still there\?\./);
   });
 
+  it("Vapi's say control from the client is spoken and shows in the live transcript", async () => {
+    const assistantId = await createAssistant(env, { model: model("say") });
+    const call = await createWebCall(env, assistantId, { format: "pcm_s16le", sampleRate: 16000 });
+    const client = await WebCallClient.connect(call.url, { format: PCM_16K, utterances: env.deepgram });
+    await waitForSpoken(client, 1);
+    const before = client.receivedBytes;
+    client.control({ type: "say", content: "A word from the page." });
+    await waitForSpoken(client, 2);
+    assert.ok(client.receivedBytes > before, "the client heard it");
+    client.hangup();
+    const row = await endedCall(env, call.callId);
+    assert.match(row.transcript ?? "", /AI: A word from the page\./);
+  });
+
   it("a frame over the size limit closes the socket with 1009 and ends the call", async () => {
     const assistantId = await createAssistant(env, { model: model("oversized") });
     const call = await createWebCall(env, assistantId, { format: "pcm_s16le", sampleRate: 16000 });
