@@ -4,8 +4,9 @@ import { fileURLToPath } from "node:url";
 import fastifyStatic from "@fastify/static";
 import type { FastifyInstance, FastifyReply } from "fastify";
 
-// The dashboard (billing, and "Talk to your assistant"): static files (apps/api/dashboard, plain ES
-// modules, no build step) and Chart.js from node_modules, all served same-origin under /dashboard.
+// The dashboard (billing, calls and a call's page, and "Talk to your assistant"): static files
+// (apps/api/dashboard, plain ES modules, no build step) and Chart.js from node_modules, all served
+// same-origin under /dashboard.
 // The pages hold no data: they sign in with an API key kept in sessionStorage and call the ordinary
 // authenticated API, so their assets need no credential (`auth: "none"`).
 
@@ -19,8 +20,9 @@ export interface DashboardOptions {
   mediaPublicUrl: string;
 }
 
-function policy(connectSrc: string): string {
-  return `default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src ${connectSrc}; base-uri 'none'; form-action 'self'; frame-ancestors 'none'`;
+function policy(connectSrc: string, mediaSrc?: string): string {
+  const media = mediaSrc ? ` media-src ${mediaSrc};` : "";
+  return `default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:;${media} connect-src ${connectSrc}; base-uri 'none'; form-action 'self'; frame-ancestors 'none'`;
 }
 
 /** The origin of the media plane (`wss://media.example.com`), as a CSP source. */
@@ -40,6 +42,10 @@ const COMMON_HEADERS: Record<string, string> = {
 };
 const PAGE_CSP = policy("'self'");
 const TALK_PAGE = "talk.html";
+// The call page plays the call's recording: from this origin (a signed URL) or, fetched with the
+// key, as a blob.
+const CALL_PAGE = "call.html";
+const CALL_CSP = policy("'self'", "'self' blob:");
 
 function secure(reply: FastifyReply): FastifyReply {
   for (const [k, v] of Object.entries(COMMON_HEADERS)) reply.header(k, v);
@@ -61,7 +67,11 @@ export async function dashboardRoutes(app: FastifyInstance, options: DashboardOp
     dotfiles: "deny",
     setHeaders: (res, path) => {
       for (const [k, v] of Object.entries(COMMON_HEADERS)) res.setHeader(k, v);
-      res.setHeader("content-security-policy", basename(path) === TALK_PAGE ? talkCsp : PAGE_CSP);
+      const page = basename(path);
+      res.setHeader(
+        "content-security-policy",
+        page === TALK_PAGE ? talkCsp : page === CALL_PAGE ? CALL_CSP : PAGE_CSP,
+      );
     },
   });
 
