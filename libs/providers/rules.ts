@@ -3,11 +3,14 @@
 // same rules), or the assistant is refused here, naming the field and what the model supports.
 // Every place that accepts an assistant (POST/PATCH /assistant, squads, POST /call with an inline
 // assistant, overrides or squad, assistant-request answers) calls this one function.
+
+import { assemblyAiTranscriberProblems } from "./assemblyai-rules.ts";
 import { cartesiaVoiceProblems } from "./cartesia-rules.ts";
 import { deepgramTranscriberProblems } from "./deepgram-rules.ts";
 import { deepgramVoiceProblems } from "./deepgram-tts-rules.ts";
 import { elevenLabsVoiceProblems } from "./elevenlabs-rules.ts";
 import { openAiModelProblems } from "./openai-rules.ts";
+import { openAiTranscriberProblems } from "./openai-stt-rules.ts";
 import { openAiVoiceProblems } from "./openai-tts-rules.ts";
 import type { OptionProblem } from "./types.ts";
 
@@ -26,6 +29,12 @@ export function assistantProviderProblems(assistant: Record<string, unknown>): O
   if (isObject(voice) && voice.provider === "openai") problems.push(...openAiVoiceProblems(voice));
   if (isObject(transcriber) && transcriber.provider === "deepgram") {
     problems.push(...deepgramTranscriberProblems(transcriber));
+  }
+  if (isObject(transcriber) && transcriber.provider === "assembly-ai") {
+    problems.push(...assemblyAiTranscriberProblems(transcriber));
+  }
+  if (isObject(transcriber) && transcriber.provider === "openai") {
+    problems.push(...openAiTranscriberProblems(transcriber));
   }
   return problems;
 }

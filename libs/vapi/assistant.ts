@@ -11,6 +11,10 @@ import {
   Uuid,
 } from "./common.ts";
 import {
+  ASSEMBLYAI_LANGUAGE_CODES,
+  ASSEMBLYAI_LANGUAGES,
+  ASSEMBLYAI_MODES,
+  ASSEMBLYAI_SPEECH_MODELS,
   ASSISTANT_CLIENT_MESSAGES,
   ASSISTANT_SERVER_MESSAGES,
   CARTESIA_EMOTIONS,
@@ -23,6 +27,8 @@ import {
   DEEPGRAM_VOICE_MODELS,
   ELEVENLABS_MODELS,
   OPENAI_MODELS,
+  OPENAI_TRANSCRIBER_LANGUAGES,
+  OPENAI_TRANSCRIBER_MODELS,
   OPENAI_VOICE_MODELS,
   PUNCTUATION_BOUNDARIES,
 } from "./enums.ts";
@@ -203,6 +209,59 @@ export const DeepgramTranscriber = Type.Object(
 );
 export type DeepgramTranscriber = Static<typeof DeepgramTranscriber>;
 
+export const AssemblyAiTranscriber = Type.Object(
+  {
+    provider: Type.Literal("assembly-ai"),
+    language: Type.Optional(StringEnum(ASSEMBLYAI_LANGUAGES)),
+    confidenceThreshold: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+    formatTurns: Type.Optional(Type.Boolean()),
+    endOfTurnConfidenceThreshold: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+    minEndOfTurnSilenceWhenConfident: Type.Optional(Type.Number({ minimum: 0, maximum: 10_000 })),
+    wordFinalizationMaxWaitTime: Type.Optional(Type.Number({ minimum: 0 })),
+    maxTurnSilence: Type.Optional(Type.Number({ minimum: 0, maximum: 10_000 })),
+    vadAssistedEndpointingEnabled: Type.Optional(Type.Boolean()),
+    mode: Type.Optional(StringEnum(ASSEMBLYAI_MODES)),
+    prompt: Type.Optional(Type.String({ maxLength: TEXT_LIMITS.description })),
+    agentContext: Type.Optional(Type.String({ maxLength: TEXT_LIMITS.description })),
+    languageCodes: Type.Optional(
+      Type.Array(StringEnum(ASSEMBLYAI_LANGUAGE_CODES), { maxItems: ASSEMBLYAI_LANGUAGE_CODES.length }),
+    ),
+    speechModel: Type.Optional(StringEnum(ASSEMBLYAI_SPEECH_MODELS)),
+    realtimeUrl: Type.Optional(Type.String({ maxLength: TEXT_LIMITS.url })),
+    wordBoost: Type.Optional(
+      Type.Array(Type.String({ maxLength: TEXT_LIMITS.identifier }), { maxItems: LIST_LIMITS.items }),
+    ),
+    // AssemblyAI: up to 100 keyterms of up to 50 characters (libs/providers/assemblyai-rules.ts says so).
+    keytermsPrompt: Type.Optional(
+      Type.Array(Type.String({ minLength: 1, maxLength: TEXT_LIMITS.identifier }), {
+        maxItems: LIST_LIMITS.items,
+      }),
+    ),
+    endUtteranceSilenceThreshold: Type.Optional(Type.Number({ minimum: 0 })),
+    disablePartialTranscripts: Type.Optional(Type.Boolean()),
+  },
+  { ...STRICT, title: "AssemblyAITranscriber" },
+);
+export type AssemblyAiTranscriber = Static<typeof AssemblyAiTranscriber>;
+
+export const OpenAiTranscriber = Type.Object(
+  {
+    provider: Type.Literal("openai"),
+    model: StringEnum(OPENAI_TRANSCRIBER_MODELS),
+    language: Type.Optional(StringEnum(OPENAI_TRANSCRIBER_LANGUAGES)),
+  },
+  { ...STRICT, title: "OpenAITranscriber" },
+);
+export type OpenAiTranscriber = Static<typeof OpenAiTranscriber>;
+
+/** The assistant's `transcriber`: one of the providers' shapes, picked by `provider`. */
+export const AssistantTranscriber = ProviderUnion([
+  DeepgramTranscriber,
+  AssemblyAiTranscriber,
+  OpenAiTranscriber,
+]);
+export type AssistantTranscriber = Static<typeof AssistantTranscriber>;
+
 // --- turn-taking plans -------------------------------------------------------------------------------
 
 export const TranscriptionEndpointingPlan = Type.Object(
@@ -362,7 +421,7 @@ export const assistantProperties = {
   firstMessageInterruptionsEnabled: Type.Optional(Type.Boolean()),
   model: Type.Optional(OpenAiModel),
   voice: Type.Optional(AssistantVoice),
-  transcriber: Type.Optional(DeepgramTranscriber),
+  transcriber: Type.Optional(AssistantTranscriber),
   server: Type.Optional(Server),
   serverMessages: Type.Optional(
     Type.Array(StringEnum(ASSISTANT_SERVER_MESSAGES), { maxItems: ASSISTANT_SERVER_MESSAGES.length }),

@@ -1,7 +1,14 @@
 import { type Static, type TSchema, Type } from "@sinclair/typebox";
 import { resourceFields, STRICT, StringEnum, TEXT_LIMITS, TWILIO_ACCOUNT_SID_PATTERN } from "./common.ts";
 
-export const CREDENTIAL_PROVIDERS = ["openai", "deepgram", "11labs", "twilio", "cartesia"] as const;
+export const CREDENTIAL_PROVIDERS = [
+  "openai",
+  "deepgram",
+  "11labs",
+  "twilio",
+  "cartesia",
+  "assembly-ai",
+] as const;
 export type CredentialProvider = (typeof CREDENTIAL_PROVIDERS)[number];
 
 const name = Type.Optional(Type.String({ minLength: 1, maxLength: 40 }));
@@ -39,6 +46,12 @@ export const CreateCartesiaCredentialDTO = Type.Object(
 );
 export type CreateCartesiaCredentialDTO = Static<typeof CreateCartesiaCredentialDTO>;
 
+export const CreateAssemblyAICredentialDTO = Type.Object(
+  { provider: Type.Literal("assembly-ai"), apiKey, name },
+  { ...STRICT, title: "CreateAssemblyAICredentialDTO" },
+);
+export type CreateAssemblyAICredentialDTO = Static<typeof CreateAssemblyAICredentialDTO>;
+
 export const CreateTwilioCredentialDTO = Type.Object(
   {
     provider: Type.Literal("twilio"),
@@ -56,6 +69,7 @@ export const createCredentialSchemas = {
   deepgram: CreateDeepgramCredentialDTO,
   "11labs": CreateElevenLabsCredentialDTO,
   twilio: CreateTwilioCredentialDTO,
+  "assembly-ai": CreateAssemblyAICredentialDTO,
   cartesia: CreateCartesiaCredentialDTO,
 } as const satisfies Record<CredentialProvider, TSchema>;
 
@@ -65,6 +79,7 @@ export const CreateCredentialDTO = Type.Union(
     CreateDeepgramCredentialDTO,
     CreateElevenLabsCredentialDTO,
     CreateTwilioCredentialDTO,
+    CreateAssemblyAICredentialDTO,
     CreateCartesiaCredentialDTO,
   ],
   { title: "CreateCredentialDTO" },
@@ -84,6 +99,9 @@ export const UpdateElevenLabsCredentialDTO = Type.Partial(CreateElevenLabsCreden
 export const UpdateTwilioCredentialDTO = Type.Partial(CreateTwilioCredentialDTO, {
   title: "UpdateTwilioCredentialDTO",
 });
+export const UpdateAssemblyAICredentialDTO = Type.Partial(CreateAssemblyAICredentialDTO, {
+  title: "UpdateAssemblyAICredentialDTO",
+});
 export const UpdateCartesiaCredentialDTO = Type.Partial(CreateCartesiaCredentialDTO, {
   title: "UpdateCartesiaCredentialDTO",
 });
@@ -93,6 +111,7 @@ export const updateCredentialSchemas = {
   deepgram: UpdateDeepgramCredentialDTO,
   "11labs": UpdateElevenLabsCredentialDTO,
   twilio: UpdateTwilioCredentialDTO,
+  "assembly-ai": UpdateAssemblyAICredentialDTO,
   cartesia: UpdateCartesiaCredentialDTO,
 } as const satisfies Record<CredentialProvider, TSchema>;
 
@@ -102,6 +121,7 @@ export const UpdateCredentialDTO = Type.Union(
     UpdateDeepgramCredentialDTO,
     UpdateElevenLabsCredentialDTO,
     UpdateTwilioCredentialDTO,
+    UpdateAssemblyAICredentialDTO,
     UpdateCartesiaCredentialDTO,
   ],
   { title: "UpdateCredentialDTO" },

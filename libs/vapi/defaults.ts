@@ -1,4 +1,4 @@
-import type { AssistantVoice, CreateAssistantDTO } from "./assistant.ts";
+import type { AssistantTranscriber, AssistantVoice, CreateAssistantDTO } from "./assistant.ts";
 import type { CallType } from "./call.ts";
 import { DEFAULT_CLIENT_MESSAGES, DEFAULT_SERVER_MESSAGES } from "./server-message.ts";
 
@@ -49,6 +49,19 @@ export const ASSISTANT_DEFAULTS = {
     confidenceThreshold: 0.4,
     eotThreshold: 0.7,
     eotTimeoutMs: 5000,
+    /** Vapi's AssemblyAITranscriber defaults. */
+    assemblyAi: {
+      speechModel: "universal-streaming-english",
+      language: "en",
+      confidenceThreshold: 0.4,
+      formatTurns: true,
+      endOfTurnConfidenceThreshold: 0.7,
+      minEndOfTurnSilenceWhenConfident: 160,
+      maxTurnSilence: 400,
+      disablePartialTranscripts: false,
+    },
+    /** OpenAI: no language is Vapi's default; English, as for the other transcribers, is Switchboard's. */
+    openai: { language: "en" },
   },
   server: { timeoutSeconds: 20 },
   startSpeakingPlan: {
@@ -183,21 +196,7 @@ export function resolveAssistantDefaults(config: CreateAssistantDTO, options: Re
       emotionRecognitionEnabled: model.emotionRecognitionEnabled ?? D.model.emotionRecognitionEnabled,
     },
     voice: voice && resolveVoiceDefaults(voice),
-    transcriber: transcriber && {
-      ...transcriber,
-      model: transcriber.model ?? D.transcriber.model,
-      language: transcriber.language ?? D.transcriber.language,
-      smartFormat: transcriber.smartFormat ?? D.transcriber.smartFormat,
-      numerals: transcriber.numerals ?? D.transcriber.numerals,
-      profanityFilter: transcriber.profanityFilter ?? D.transcriber.profanityFilter,
-      mipOptOut: transcriber.mipOptOut ?? D.transcriber.mipOptOut,
-      keywords: transcriber.keywords ?? [],
-      keyterm: transcriber.keyterm ?? [],
-      endpointing: transcriber.endpointing ?? D.transcriber.endpointing,
-      confidenceThreshold: transcriber.confidenceThreshold ?? D.transcriber.confidenceThreshold,
-      eotThreshold: transcriber.eotThreshold ?? D.transcriber.eotThreshold,
-      eotTimeoutMs: transcriber.eotTimeoutMs ?? D.transcriber.eotTimeoutMs,
-    },
+    transcriber: transcriber && resolveTranscriberDefaults(transcriber),
     server: server && {
       ...server,
       timeoutSeconds: server.timeoutSeconds ?? D.server.timeoutSeconds,
@@ -320,3 +319,57 @@ export function resolveVoiceDefaults(voice: AssistantVoice) {
 
 /** A voice with its defaults resolved (what a call runs with). */
 export type ResolvedVoice = ReturnType<typeof resolveVoiceDefaults>;
+
+/** The assistant's transcriber with its provider's defaults; each provider keeps only its own fields. */
+export function resolveTranscriberDefaults(transcriber: AssistantTranscriber) {
+  const D = ASSISTANT_DEFAULTS.transcriber;
+  switch (transcriber.provider) {
+    case "deepgram":
+      return {
+        ...transcriber,
+        model: transcriber.model ?? D.model,
+        language: transcriber.language ?? D.language,
+        smartFormat: transcriber.smartFormat ?? D.smartFormat,
+        numerals: transcriber.numerals ?? D.numerals,
+        profanityFilter: transcriber.profanityFilter ?? D.profanityFilter,
+        mipOptOut: transcriber.mipOptOut ?? D.mipOptOut,
+        keywords: transcriber.keywords ?? [],
+        keyterm: transcriber.keyterm ?? [],
+        endpointing: transcriber.endpointing ?? D.endpointing,
+        confidenceThreshold: transcriber.confidenceThreshold ?? D.confidenceThreshold,
+        eotThreshold: transcriber.eotThreshold ?? D.eotThreshold,
+        eotTimeoutMs: transcriber.eotTimeoutMs ?? D.eotTimeoutMs,
+      };
+    case "assembly-ai": {
+      const A = D.assemblyAi;
+      const language = transcriber.language ?? A.language;
+      return {
+        ...transcriber,
+        language,
+        // Vapi's `language: "multi"` without a speech model means the multilingual one.
+        speechModel:
+          transcriber.speechModel ??
+          (language === "multi" ? "universal-streaming-multilingual" : A.speechModel),
+        confidenceThreshold: transcriber.confidenceThreshold ?? A.confidenceThreshold,
+        formatTurns: transcriber.formatTurns ?? A.formatTurns,
+        endOfTurnConfidenceThreshold:
+          transcriber.endOfTurnConfidenceThreshold ?? A.endOfTurnConfidenceThreshold,
+        minEndOfTurnSilenceWhenConfident:
+          transcriber.minEndOfTurnSilenceWhenConfident ?? A.minEndOfTurnSilenceWhenConfident,
+        maxTurnSilence: transcriber.maxTurnSilence ?? A.maxTurnSilence,
+        keytermsPrompt: transcriber.keytermsPrompt ?? [],
+        disablePartialTranscripts: transcriber.disablePartialTranscripts ?? A.disablePartialTranscripts,
+      };
+    }
+    case "openai":
+      return { ...transcriber, language: transcriber.language ?? D.openai.language };
+  }
+}
+
+/** A transcriber with its defaults resolved (what a call runs with). */
+export type ResolvedTranscriber = ReturnType<typeof resolveTranscriberDefaults>;
+
+/** The model a transcriber runs (AssemblyAI calls it `speechModel`): what its usage is priced by. */
+export function transcriberModel(t: ResolvedTranscriber): string {
+  return t.provider === "assembly-ai" ? t.speechModel : t.model;
+}

@@ -798,3 +798,102 @@ export const TEXT_CONTENT_LANGUAGES = [
   "zh",
   "zu",
 ] as const;
+
+/** AssemblyAITranscriber.speechModel (Vapi's list; AssemblyAI's `speech_model` values). */
+export const ASSEMBLYAI_SPEECH_MODELS = [
+  "universal-streaming-english",
+  "universal-streaming-multilingual",
+  "universal-3-5-pro",
+] as const;
+
+/** AssemblyAITranscriber.language. */
+export const ASSEMBLYAI_LANGUAGES = ["multi", "en"] as const;
+
+/** AssemblyAITranscriber.mode (universal-3-5-pro's `mode`). */
+export const ASSEMBLYAI_MODES = ["max_accuracy", "min_latency", "balanced"] as const;
+
+/** AssemblyAITranscriber.languageCodes. */
+export const ASSEMBLYAI_LANGUAGE_CODES = [
+  "en",
+  "es",
+  "fr",
+  "de",
+  "it",
+  "pt",
+  "tr",
+  "nl",
+  "sv",
+  "no",
+  "da",
+  "fi",
+  "hi",
+  "vi",
+  "ar",
+  "he",
+  "ja",
+  "zh",
+] as const;
+
+/** OpenAITranscriber.model. */
+export const OPENAI_TRANSCRIBER_MODELS = ["gpt-4o-transcribe", "gpt-4o-mini-transcribe"] as const;
+
+/** OpenAITranscriber.language (ISO 639-1). */
+export const OPENAI_TRANSCRIBER_LANGUAGES = [
+  "af",
+  "ar",
+  "hy",
+  "az",
+  "be",
+  "bs",
+  "bg",
+  "ca",
+  "zh",
+  "hr",
+  "cs",
+  "da",
+  "nl",
+  "en",
+  "et",
+  "fi",
+  "fr",
+  "gl",
+  "de",
+  "el",
+  "he",
+  "hi",
+  "hu",
+  "is",
+  "id",
+  "it",
+  "ja",
+  "kn",
+  "kk",
+  "ko",
+  "lv",
+  "lt",
+  "mk",
+  "ms",
+  "mr",
+  "mi",
+  "ne",
+  "no",
+  "fa",
+  "pl",
+  "pt",
+  "ro",
+  "ru",
+  "sr",
+  "sk",
+  "sl",
+  "es",
+  "sw",
+  "sv",
+  "tl",
+  "ta",
+  "th",
+  "tr",
+  "uk",
+  "ur",
+  "vi",
+  "cy",
+] as const;

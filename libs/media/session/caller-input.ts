@@ -17,6 +17,7 @@ import { KeypadInput, keypadEntryText } from "../keypad.ts";
 import { SilenceBatcher } from "../silence-batcher.ts";
 import { TurnDetector } from "../turn-detector.ts";
 import type { CallContext } from "./context.ts";
+import { transcriberOptions, UTTERANCE_END_MS } from "./transcriber-options.ts";
 
 // What the caller does: their audio (kept while the call starts, then streamed to the transcriber
 // with long silences gathered), the transcriber's events (speech updates, transcripts, the turn
@@ -26,8 +27,6 @@ import type { CallContext } from "./context.ts";
 /** Caller audio kept while the call starts (token check, loading, transcriber connect): 5 s of μ-law. */
 export const EARLY_AUDIO_MAX_BYTES = 40_000;
 const EARLY_AUDIO_MAX_MS = 5000;
-/** Deepgram's utterance-end window (`utterance_end_ms`): the longest the transcriber times silence. */
-const UTTERANCE_END_MS = 1000;
 /** Margin past the transcriber's silence windows before the caller's silence is gathered. */
 const SILENCE_BATCH_MARGIN_MS = 500;
 
@@ -110,28 +109,13 @@ export class CallerInput {
     const transcriber = c.state.transcriber;
     if (!transcriber) throw new Error("the assistant has no transcriber");
     const t = c.state.assistant.config.transcriber;
-    this.#endpointingMs = t?.endpointing ?? 10;
+    if (!t) throw new Error("the assistant has no transcriber");
     const audio = transcriberFormat(transcriber.provider, this.#format);
     this.#toStt = sameAudioFormat(audio, this.#format) ? undefined : new AudioConverter(this.#format, audio);
     this.#silence = new SilenceBatcher(frameBytes(audio));
-    return transcriber.provider.connect(
-      {
-        apiKey: transcriber.key.apiKey,
-        audio,
-        model: t?.model ?? "nova-3",
-        language: t?.language ?? "en",
-        endpointingMs: this.#endpointingMs,
-        utteranceEndMs: UTTERANCE_END_MS,
-        keywords: t?.keywords,
-        keyterms: t?.keyterm,
-        smartFormat: t?.smartFormat,
-        numerals: t?.numerals,
-        profanityFilter: t?.profanityFilter,
-        mipOptOut: t?.mipOptOut,
-        signal: c.signal,
-      },
-      (e) => this.onStt(e),
-    );
+    const options = transcriberOptions(t, { apiKey: transcriber.key.apiKey, audio, signal: c.signal });
+    this.#endpointingMs = options.endpointingMs;
+    return transcriber.provider.connect(options, (e) => this.onStt(e));
   }
 
   /** The transcriber is open: what the caller said while the call was starting goes first, in order. */

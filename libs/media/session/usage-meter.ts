@@ -1,4 +1,5 @@
 import { type CallUsage, callTransportUsage } from "../../billing/usage.ts";
+import { transcriberModel } from "../../vapi/defaults.ts";
 import type { CallState } from "./state.ts";
 
 // What the call used, counted as it happens: audio sent to the transcriber, the model's tokens, the
@@ -35,7 +36,7 @@ export class UsageMeter {
       },
       stt: {
         provider: state.transcriber?.provider.provider ?? "deepgram",
-        model: config?.transcriber?.model ?? "",
+        model: config?.transcriber ? transcriberModel(config.transcriber) : "",
         audioSeconds: this.sttBytes / this.sttBytesPerSecond,
         byo: state.transcriber?.key.byo ?? false,
       },
