@@ -30,7 +30,14 @@ import {
 const addFormats = addFormatsModule.default;
 
 // The options Fastify is configured with for request bodies.
-const ajv = new Ajv({ removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false });
+// As the API validates bodies (libs/http/validation.ts): Vapi's per-provider unions pick their branch by `provider`.
+const ajv = new Ajv({
+  removeAdditional: false,
+  coerceTypes: false,
+  useDefaults: true,
+  allErrors: false,
+  discriminator: true,
+});
 addFormats(ajv);
 
 function check(schema: TSchema, data: unknown): ErrorObject[] {
