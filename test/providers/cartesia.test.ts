@@ -103,7 +103,8 @@ describe("Cartesia Sonic over the websocket", () => {
     // 32 bytes per ms of 16 kHz 16-bit PCM.
     assert.equal(audioBytes(events), "Hello there.".length * 10 * 32);
     const ctx = [...(fake.connections[before]?.contexts.values() ?? [])][0];
-    assert.deepEqual((ctx?.requests[0] as Record<string, unknown>).output_format, {
+    assert.ok(ctx, "the utterance opened a context");
+    assert.deepEqual((ctx.requests[0] as Record<string, unknown>).output_format, {
       container: "raw",
       encoding: "pcm_s16le",
       sample_rate: 16000,
