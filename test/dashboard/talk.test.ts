@@ -218,13 +218,12 @@ describe("Talk to your assistant, in a browser", () => {
     await userLine.first().waitFor({ timeout: WAIT_MS });
     assert.ok(stt.transcripts.includes(SAID), `the fake STT heard: ${JSON.stringify(stt.transcripts)}`);
 
-    // The assistant's first message and its answer (the fake model echoes what it was told).
-    const assistantLines = page.locator('#transcript li[data-role="assistant"][data-final="true"]');
-    await assistantLines.filter({ hasText: "How can I help?" }).first().waitFor({ timeout: WAIT_MS });
-    await assistantLines
-      .filter({ hasText: `You said: ${SAID}` })
-      .first()
-      .waitFor({ timeout: WAIT_MS });
+    // The assistant's answer (the fake model echoes what it was told). Its first message is not
+    // waited for: the caller's tone may start while it plays and cut it short (a barge-in).
+    const answer = page.locator('#transcript li[data-role="assistant"][data-final="true"]', {
+      hasText: `You said: ${SAID}.`,
+    });
+    await answer.first().waitFor({ timeout: WAIT_MS });
 
     // The assistant's audio reached the playback worklet and was played out.
     const stats = await page.waitForFunction(
@@ -333,6 +332,51 @@ describe("Talk to your assistant, in a browser", () => {
       holder?.send(JSON.stringify({ type: "hangup" }));
       holder?.close();
     }
+  });
+
+  test("the caller speaking over the assistant stops its audio at once (barge-in)", async () => {
+    // A first message longer than the caller's 9.5 s loop, open to interruptions: the caller's tone
+    // starts while it plays, whatever the phase of the file when the call goes live.
+    const long = "Thanks for calling the long line, where every answer takes its time. ".repeat(16);
+    const fullMs = long.length * 10; // the harness's fake voice: 10 ms of audio per character
+    const talker = await createAssistant(env, {
+      name: "Long talker",
+      firstMessage: long,
+      firstMessageInterruptionsEnabled: true,
+    });
+    await page.goto(`${base}/dashboard/talk.html?assistantId=${talker}`);
+    await page.locator("body[data-ready=true]").waitFor();
+    assert.equal(await page.locator("#assistant").inputValue(), talker);
+    await page.click("#call");
+    await waitForPhase(page, "live");
+
+    // The caller's voice: the page drops the assistant's queued audio and stops playing it.
+    const cut = await page.waitForFunction(
+      () => {
+        const box = document.getElementById("audio-stats");
+        return Number(box?.dataset.clears ?? 0) >= 1 ? { played: Number(box?.dataset.playedMs) } : null;
+      },
+      undefined,
+      { timeout: WAIT_MS },
+    );
+    const atCut = (await cut.jsonValue())?.played ?? 0;
+    assert.ok(atCut < fullMs, `${atCut} ms of the ${fullMs} ms first message played before the cut`);
+    // What the assistant had said is closed as a final line, shorter than what it meant to say.
+    const first = page.locator('#transcript li[data-role="assistant"][data-final="true"]').first();
+    await first.waitFor({ timeout: WAIT_MS });
+    const said = (await first.locator(".text").textContent()) ?? "";
+    assert.ok(said.length > 0 && said.length < long.trim().length, `the first message as heard: ${said}`);
+    // Then the conversation goes on: the caller is heard and answered.
+    await page
+      .locator('#transcript li[data-role="assistant"][data-final="true"]', { hasText: `You said: ${SAID}.` })
+      .first()
+      .waitFor({ timeout: WAIT_MS });
+    const played = Number(await page.locator("#audio-stats").getAttribute("data-played-ms"));
+    assert.ok(played < fullMs, `${played} ms played in all, less than the first message alone`);
+    await page.screenshot({ path: join(ARTIFACTS, "talk-barge-in.png"), fullPage: true });
+
+    await page.click("#hangup");
+    await waitForPhase(page, "ended");
   });
 
   test("a microphone the browser refuses: the page says how to allow it, and no call is made", async () => {

@@ -30,7 +30,7 @@ const FRAME_MS = 20;
 /** How long to wait for an ended call to be priced before leaving it to the recent-calls list. */
 const PRICING_WAIT_MS = 30_000;
 /** …and for its post-call analysis (summary, success evaluation), which adds a cost line. */
-const ANALYSIS_WAIT_MS = 30_000;
+const ANALYSIS_WAIT_MS = 60_000;
 
 const ENDED_REASONS = {
   "customer-ended-call": "you hung up",
