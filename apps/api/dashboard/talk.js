@@ -290,7 +290,7 @@ function connect(session, url) {
   try {
     ws = new WebSocket(url);
   } catch (err) {
-    // A Content-Security-Policy that does not list the media server's origin refuses it here.
+    // A malformed address throws here (a refused one fails later, with the close event).
     return fail(
       session,
       `The browser refused to connect to the media server (${new URL(url).origin}): ${err.message}`,
