@@ -364,6 +364,23 @@ describe("POST /analytics: time buckets in a named timezone", () => {
       { date: "2026-11-01T04:00:00.000Z", sumMinutesUsed: 2 },
       { date: "2026-11-02T05:00:00.000Z", sumMinutesUsed: 1 },
     ]);
+    // India is 5 h 30 ahead of UTC: its days start at 18:30 UTC.
+    const kolkata = await ask(
+      {
+        timeRange: {
+          start: "2026-03-07T00:00:00Z",
+          end: "2026-03-10T00:00:00Z",
+          step: "day",
+          timezone: "Asia/Kolkata",
+        },
+        operations: [{ operation: "count", column: "id" }],
+      },
+      ny.key,
+    );
+    assert.deepEqual(kolkata, [
+      { date: "2026-03-07T18:30:00.000Z", countId: 4 },
+      { date: "2026-03-08T18:30:00.000Z", countId: 2 },
+    ]);
     // The same calls by UTC day fall elsewhere.
     const utc = await ask(
       {

@@ -21,7 +21,8 @@ import { EARLIEST_INSTANT_MS, type ServiceContext } from "./common.ts";
 // tokens and characters as counts; duration in minutes from start to end (Vapi reports call minutes
 // under it); minutesUsed the billed minutes (the platform fee's quantity, rounded up to the
 // organisation's billing increment); concurrency, per call, how many of the organisation's calls
-// were in progress when it started (itself included), so `max concurrency` per bucket is the peak.
+// were in progress when it started (itself included; counted by the trigger when the start is
+// written), so `max concurrency` per bucket is the peak.
 // `history` is the running total of the column over the range's buckets, per group (for
 // concurrency: the running peak). Bounds: queries and operations per request (schema), buckets per
 // query (MAX_BUCKETS, from the step and the range) and rows per query (MAX_RESULT_ROWS).
@@ -30,10 +31,23 @@ export const MAX_BUCKETS = 2_000;
 export const MAX_RESULT_ROWS = 10_000;
 const DEFAULT_RANGE_MS = 7 * 86_400_000;
 /**
- * How far before a range the concurrency sweep looks for calls still in progress at its start:
- * a call lasts at most 12 hours (maxDurationSeconds ≤ 43,200), so a day is enough.
+ * The spacing of the instants whose buckets make up a range's bucket starts: finer than the
+ * shortest bucket of the step, so every bucket of the range holds at least one (a local hour can be
+ * 30 minutes at a half-hour DST change, a local day 23 hours).
  */
-const CONCURRENCY_LOOKBACK = "1 day";
+const GRID: Record<AnalyticsStep, string> = {
+  second: "1 second",
+  minute: "1 minute",
+  hour: "15 minutes",
+  day: "1 hour",
+  week: "1 hour",
+  month: "1 day",
+  quarter: "1 day",
+  year: "1 month",
+  decade: "1 year",
+  century: "10 years",
+  millennium: "100 years",
+};
 
 /** The shortest a bucket of each step can be (a DST day is 23 h, February 28 days), in ms. */
 const MIN_STEP_MS: Record<AnalyticsStep, number> = {
@@ -65,7 +79,7 @@ const COLUMN_SQL: Record<AnalyticsColumn, string> = {
   "costBreakdown.llmCompletionTokens": `m."llmCompletionTokens"`,
   "costBreakdown.llmCachedPromptTokens": `m."llmCachedPromptTokens"`,
   duration: `EXTRACT(EPOCH FROM (m."endedAt" - m."startedAt")) / 60`,
-  concurrency: `c."concurrency"`,
+  concurrency: `m."concurrency"`,
   minutesUsed: `m."minutesUsed"`,
 };
 
@@ -218,29 +232,22 @@ export class AnalyticsService {
     const groups = p.groupBy.map((g, i) => `${GROUP_SQL[g]} AS g${i}`);
     const values = p.columns.map((c, i) => `${COLUMN_SQL[c]} AS v${i}`);
     const groupNames = p.groupBy.map((_, i) => `g${i}`);
-    const bucket = p.step
-      ? Prisma.sql`date_trunc(${p.step}::text, m."createdAt", ${p.timezone}::text)`
-      : Prisma.sql`NULL::timestamptz`;
-    const concurrency = p.columns.includes("concurrency");
-    // Every call of the organisation that could be in progress at some start in the range: +1 at its
-    // start, -1 at its end (an end sorts before a start at the same instant: they did not overlap).
-    const conc = concurrency
-      ? Prisma.sql`ev AS (
-          SELECT "callId", "startedAt" AS t, 1 AS d FROM "CallMetric"
-           WHERE "orgId" = ${orgId}::uuid AND "startedAt" >= ${p.start}::timestamptz - ${CONCURRENCY_LOOKBACK}::interval
-             AND "startedAt" < ${p.end}::timestamptz + ${CONCURRENCY_LOOKBACK}::interval
-          UNION ALL
-          SELECT "callId", "endedAt", -1 FROM "CallMetric"
-           WHERE "orgId" = ${orgId}::uuid AND "startedAt" >= ${p.start}::timestamptz - ${CONCURRENCY_LOOKBACK}::interval
-             AND "startedAt" < ${p.end}::timestamptz + ${CONCURRENCY_LOOKBACK}::interval
-             AND "endedAt" IS NOT NULL
-        ), conc AS (
-          SELECT "callId", n AS "concurrency" FROM (
-            SELECT "callId", d, SUM(d) OVER (ORDER BY t, d, "callId" ROWS UNBOUNDED PRECEDING) AS n FROM ev
-          ) AS r WHERE d = 1
+    // Bucket starts are cut once per query (date_trunc in the timezone over a grid of the range) and
+    // each call finds its bucket by binary search (width_bucket): date_trunc with a timezone on
+    // every row costs several times the rest of the query.
+    const bounds = p.step
+      ? Prisma.sql`bounds AS (
+          SELECT array_agg(b ORDER BY b) AS b FROM (
+            SELECT date_trunc(${p.step}::text, ${p.start}::timestamptz, ${p.timezone}::text) AS b
+            UNION
+            SELECT date_trunc(${p.step}::text, g, ${p.timezone}::text)
+              FROM generate_series(${p.start}::timestamptz, ${p.end}::timestamptz, ${GRID[p.step]}::interval) AS g
+          ) AS x
         ),`
       : Prisma.empty;
-    const join = concurrency ? Prisma.raw(`LEFT JOIN conc AS c ON c."callId" = m."callId"`) : Prisma.empty;
+    const bucket = p.step
+      ? Prisma.sql`(SELECT b FROM bounds)[width_bucket(m."createdAt", (SELECT b FROM bounds))]`
+      : Prisma.sql`NULL::timestamptz`;
     const partition = groupNames.length > 0 ? `PARTITION BY ${groupNames.join(", ")} ` : "";
     const outputs = p.operations.map((o, i) =>
       o.running
@@ -248,9 +255,9 @@ export class AnalyticsService {
         : `a${i} AS o${i}`,
     );
     const sql = Prisma.sql`
-      WITH ${conc} base AS (
+      WITH ${bounds} base AS (
         SELECT ${bucket} AS d${Prisma.raw([...groups, ...values].map((s) => `, ${s}`).join(""))}
-        FROM "CallMetric" AS m ${join}
+        FROM "CallMetric" AS m
         WHERE m."orgId" = ${orgId}::uuid AND m."createdAt" >= ${p.start}::timestamptz
           AND m."createdAt" < ${p.end}::timestamptz
       ), agg AS (
