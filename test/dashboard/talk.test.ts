@@ -379,6 +379,26 @@ describe("Talk to your assistant, in a browser", () => {
     await waitForPhase(page, "ended");
   });
 
+  test("a call ended on the assistant's side (its maximum duration) says why; the page is ready again", async () => {
+    const short = await createAssistant(env, { name: "Short line", maxDurationSeconds: 10 });
+    await page.goto(`${base}/dashboard/talk.html?assistantId=${short}`);
+    await page.locator("body[data-ready=true]").waitFor();
+    await page.click("#call");
+    await waitForPhase(page, "live");
+    const id = (await page.locator("body").getAttribute("data-call-id")) ?? "";
+    await waitForPhase(page, "ended");
+    assert.equal(
+      await page.locator("#call-status").textContent(),
+      "The call ended: the call reached its maximum duration (exceeded-max-duration).",
+    );
+    assert.equal(await page.locator("#call-error").textContent(), "");
+    assert.equal((await getCall(env.t, env.org, id)).endedReason, "exceeded-max-duration");
+    assert.equal(await page.locator("#call").isEnabled(), true);
+    assert.equal(await page.locator("#hangup").isVisible(), false);
+    assert.equal(await page.locator("#mic-level-label").isVisible(), false);
+    await page.locator(`body[data-priced="${id}"]`).waitFor({ timeout: WAIT_MS });
+  });
+
   test("a microphone the browser refuses: the page says how to allow it, and no call is made", async () => {
     const refused = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     try {
