@@ -1,4 +1,5 @@
 import type { Call as CallRow } from "../db/index.ts";
+import { presignedRecordingFields, recordingLocationOf } from "../recordings/index.ts";
 import { callMonitor, type MonitorLinks } from "./monitor.ts";
 import { callTransport } from "./transport.ts";
 
@@ -36,7 +37,7 @@ export function callView(row: CallRow, links?: MonitorLinks): CallView {
     endedAt: row.endedAt?.toISOString(),
     transcript: opt(row.transcript),
     messages: opt(row.messages),
-    artifact: opt(row.artifact),
+    artifact: artifactView(row, links),
     analysis: opt(row.analysis),
     // Money is exact in the database (decimal); JSON carries it as a number, as Vapi's API does.
     cost: row.cost === null ? undefined : Number(row.cost.toString()),
@@ -46,4 +47,15 @@ export function callView(row: CallRow, links?: MonitorLinks): CallView {
     createdAt: row.createdAt.toISOString(),
     updatedAt: row.updatedAt.toISOString(),
   };
+}
+
+/**
+ * The stored artifact without the recording's location (the platform's business), and with Vapi's
+ * presigned URLs of a recording, fresh for each answer (an hour), when the answer has links.
+ */
+function artifactView(row: CallRow, links?: MonitorLinks): unknown {
+  const artifact = row.artifact;
+  if (!recordingLocationOf(artifact)) return opt(artifact);
+  const { recordingStorage: _location, ...rest } = artifact as Record<string, unknown>;
+  return links ? { ...rest, ...presignedRecordingFields(links, row.id, Date.now()) } : rest;
 }

@@ -99,6 +99,22 @@ export const EnvSchema = Type.Object({
    * once a worker runs (ms, default 30000): BullMQ's lock on a running job, renewed every half of it.
    */
   WORKER_JOB_LOCK_MS: Type.Optional(Type.Integer({ minimum: 1000, maximum: 600_000 })),
+  /** Where recordings are kept when no bucket is set, and spooled while calls run (default DATA_DIR/recordings). */
+  RECORDINGS_DIR: Type.Optional(Type.String({ minLength: 1 })),
+  /** The platform's bucket for recordings (any S3-compatible store); unset: RECORDINGS_DIR. */
+  RECORDINGS_S3_BUCKET: Type.Optional(Type.String({ pattern: "^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$" })),
+  RECORDINGS_S3_REGION: Type.Optional(Type.String({ pattern: "^[a-z0-9-]{1,40}$" })),
+  /** An S3-compatible endpoint (MinIO, R2 …); unset: AWS for the region. */
+  RECORDINGS_S3_ENDPOINT: Type.Optional(Url),
+  RECORDINGS_S3_FORCE_PATH_STYLE: Type.Optional(Bool),
+  /** Every recording's key starts with this. */
+  RECORDINGS_S3_PREFIX: Type.Optional(Type.String({ maxLength: 200 })),
+  /** Keys of the platform's bucket; unset: the AWS SDK's default chain (environment, instance role). */
+  RECORDINGS_S3_ACCESS_KEY_ID: Type.Optional(Type.String({ minLength: 1 })),
+  RECORDINGS_S3_SECRET_ACCESS_KEY: Type.Optional(Type.String({ minLength: 1 })),
+  /** Where organisations' `s3` credentials are sent instead of AWS (an S3-compatible server). */
+  RECORDINGS_CUSTOM_S3_ENDPOINT: Type.Optional(Url),
+  RECORDINGS_CUSTOM_S3_FORCE_PATH_STYLE: Type.Optional(Bool),
 });
 export type Env = Static<typeof EnvSchema>;
 

@@ -1,4 +1,6 @@
+import path from "node:path";
 import { parseSecretsKey } from "../crypto/secret-box.ts";
+import type { RecordingsConfig } from "../recordings/stores.ts";
 import { bool, ConfigError, type Env, requireVar } from "./env.ts";
 
 /** Provider endpoints and the platform's own keys. Self-hosters and tests point them elsewhere. */
@@ -49,6 +51,8 @@ export interface CommonConfig {
   providers: ProviderConfig;
   /** CALL_LEASE_MS: a call whose media process died is ended within this (libs/media/lease.ts). */
   callLeaseMs: number;
+  /** Where call recordings are kept (RECORDINGS_*). */
+  recordings: RecordingsConfig;
 }
 
 /** Fastify's `trustProxy`: all, none, addresses/CIDRs/names, or the nearest N hops. */
@@ -121,6 +125,36 @@ export function commonConfig(env: Env): CommonConfig {
     trustProxy: trustProxy(env.TRUST_PROXY),
     providers: providerConfig(env),
     callLeaseMs: env.CALL_LEASE_MS ?? 15_000,
+    recordings: recordingsConfig(env),
+  };
+}
+
+export function recordingsConfig(env: Env): RecordingsConfig {
+  const dir = path.resolve(env.RECORDINGS_DIR ?? path.join(env.DATA_DIR || ".data", "recordings"));
+  const id = env.RECORDINGS_S3_ACCESS_KEY_ID;
+  const secret = env.RECORDINGS_S3_SECRET_ACCESS_KEY;
+  if ((id === undefined) !== (secret === undefined)) {
+    throw new ConfigError(
+      "RECORDINGS_S3_ACCESS_KEY_ID and RECORDINGS_S3_SECRET_ACCESS_KEY go together (or neither: the AWS SDK's default credentials)",
+    );
+  }
+  const bucket = env.RECORDINGS_S3_BUCKET;
+  return {
+    dir,
+    ...(bucket
+      ? {
+          s3: {
+            bucket,
+            region: env.RECORDINGS_S3_REGION ?? "us-east-1",
+            endpoint: env.RECORDINGS_S3_ENDPOINT,
+            forcePathStyle: bool(env.RECORDINGS_S3_FORCE_PATH_STYLE, false),
+            prefix: env.RECORDINGS_S3_PREFIX,
+            ...(id && secret ? { credentials: { accessKeyId: id, secretAccessKey: secret } } : {}),
+          },
+        }
+      : {}),
+    customS3Endpoint: env.RECORDINGS_CUSTOM_S3_ENDPOINT,
+    customS3ForcePathStyle: bool(env.RECORDINGS_CUSTOM_S3_FORCE_PATH_STYLE, false),
   };
 }
 

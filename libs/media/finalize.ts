@@ -9,6 +9,7 @@ import {
 import { type Db, Prisma } from "../db/index.ts";
 import { callEnded } from "../metrics/index.ts";
 import type { JobQueue } from "../queue/index.ts";
+import type { CallRecordings } from "../recordings/index.ts";
 
 // The end of every call, whichever way it ended: one statement writes the whole record (status,
 // reason, times, transcript, messages, artifact with performance metrics, raw usage) only if the
@@ -47,6 +48,8 @@ export interface FinalizeDeps {
   queue?: JobQueue;
   spend?: { releaseCall(orgId: string, callId: string): Promise<void> };
   catalog?: PriceCatalog;
+  /** Stores the recording of a call whose media process died, when its spool is on this disk. */
+  recordings?: CallRecordings;
   logger?: { warn(obj: object, msg: string): void; error(obj: object, msg: string): void };
   /** Waits before each retry of the cost when the database is saturated (default 250 ms, 1 s). */
   costRetryDelaysMs?: readonly number[];

@@ -2,6 +2,7 @@ import { Value } from "@sinclair/typebox/value";
 import { CallUsage, callTransportUsage } from "../billing/usage.ts";
 import type { Call } from "../db/index.ts";
 import { callEnded } from "../metrics/index.ts";
+import { recordingSettingsOf } from "../recordings/index.ts";
 import { ENDED } from "./ended-reasons.ts";
 import { billAndRelease, type FinalizeDeps } from "./finalize.ts";
 
@@ -105,6 +106,7 @@ export async function endOrphanedCall(
   }
   const transcript = call.transcript ?? "";
   const messages = Array.isArray(call.messages) ? call.messages : [];
+  const artifact = { transcript, messages, performanceMetrics: { turnLatencies: [] } };
   const written = await deps.db.call.updateMany({
     where: { id: call.id, status: { not: "ended" } },
     data: {
@@ -114,7 +116,7 @@ export async function endOrphanedCall(
       endedAt,
       transcript,
       messages,
-      artifact: { transcript, messages, performanceMetrics: { turnLatencies: [] } },
+      artifact,
       usage: orphanUsage(call, seconds),
       ...(reported
         ? { providerEndedAt: reported.endedAt, providerDurationSeconds: reported.durationSeconds }
@@ -123,11 +125,37 @@ export async function endOrphanedCall(
   });
   if (written.count !== 1) return false;
   callEnded(ENDED.workerDied);
+  // Before the post-call jobs, so the end-of-call report names it.
+  await storeOrphanRecording(deps, call, artifact);
   // Billed now only with its final duration and somewhere to queue the post-call jobs; otherwise the
   // slot is freed now and the bill waits (Twilio's report, or the sweeper's grace period).
   if (deps.queue && (end || !expectsProviderReport(call))) await billAndRelease(deps, call.id, call.orgId);
   else await release(deps, call);
   return true;
+}
+
+/**
+ * The recording of a call whose process died: its spool up to the last flushed chunk, stored when
+ * this process shares the dead one's disk (one host, or a shared DATA_DIR); otherwise the artifact
+ * says it was lost. Never fails the ending.
+ */
+async function storeOrphanRecording(deps: FinalizeDeps, call: Call, artifact: object): Promise<void> {
+  if (!deps.recordings || !recordingSettingsOf(call.assistant).enabled || !call.streamConnectedAt) return;
+  let fields: object;
+  try {
+    fields = (await deps.recordings.recover(call)) ?? {
+      recordingError: "the media process holding the call died and its recording was not on this host's disk",
+    };
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    deps.logger?.warn({ err: message, callId: call.id }, "recording of an orphaned call not stored");
+    fields = { recordingError: message };
+  }
+  try {
+    await deps.db.call.updateMany({ where: { id: call.id }, data: { artifact: { ...artifact, ...fields } } });
+  } catch (err) {
+    deps.logger?.warn({ err, callId: call.id }, "recording of an orphaned call not written to its artifact");
+  }
 }
 
 async function release(deps: FinalizeDeps, call: Call): Promise<void> {

@@ -380,8 +380,18 @@ export type TranscriptPlan = Static<typeof TranscriptPlan>;
 export const ArtifactPlan = Type.Object(
   {
     recordingEnabled: Type.Optional(Type.Boolean()),
+    // "mp3" is Vapi's too, and refused at save (config-checks: no encoder fits a call's budget).
     recordingFormat: Type.Optional(StringEnum(["wav;l16", "mp3"] as const)),
+    /** The organisation's `s3` credential, when it has one, holds the recording (default true). */
+    recordingUseCustomStorageEnabled: Type.Optional(Type.Boolean()),
+    /** Below the credential's s3PathPrefix in the organisation's bucket (default "/"). */
+    recordingPath: Type.Optional(
+      Type.String({ maxLength: 200, pattern: "^(?!.*(^|/)\\.\\.?(/|$))[A-Za-z0-9!_.*'()/-]*$" }),
+    ),
     videoRecordingEnabled: Type.Optional(Type.Boolean()),
+    // SIP packet captures exist only on Vapi's own and BYO SIP numbers: accepted, never produced here.
+    pcapUseCustomStorageEnabled: Type.Optional(Type.Boolean()),
+    pcapS3PathPrefix: Type.Optional(Type.String({ maxLength: 200 })),
     fullMessageHistoryEnabled: Type.Optional(Type.Boolean()),
     pcapEnabled: Type.Optional(Type.Boolean()),
     loggingEnabled: Type.Optional(Type.Boolean()),

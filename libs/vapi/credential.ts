@@ -8,6 +8,7 @@ export const CREDENTIAL_PROVIDERS = [
   "twilio",
   "cartesia",
   "assembly-ai",
+  "s3",
 ] as const;
 export type CredentialProvider = (typeof CREDENTIAL_PROVIDERS)[number];
 
@@ -52,6 +53,27 @@ export const CreateAssemblyAICredentialDTO = Type.Object(
 );
 export type CreateAssemblyAICredentialDTO = Static<typeof CreateAssemblyAICredentialDTO>;
 
+/**
+ * Vapi's custom storage for recordings: an S3 bucket of the organisation's. The bucket is on AWS
+ * (the region's endpoint) unless the platform sends organisations' buckets to an S3-compatible
+ * server (RECORDINGS_CUSTOM_S3_ENDPOINT). The secret is write-only.
+ */
+export const CreateS3CredentialDTO = Type.Object(
+  {
+    provider: Type.Literal("s3"),
+    awsAccessKeyId: Type.String({ minLength: 1, maxLength: 128 }),
+    awsSecretAccessKey: Type.String({ minLength: 1, maxLength: TEXT_LIMITS.secret }),
+    // AWS region names only: the region becomes part of the endpoint's host name.
+    region: Type.String({ pattern: "^[a-z]{2}(-[a-z]+)+-\\d{1,2}$", maxLength: 32 }),
+    s3BucketName: Type.String({ pattern: "^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$" }),
+    s3PathPrefix: Type.String({ maxLength: 200, pattern: "^(?!.*(^|/)\\.\\.?(/|$))[A-Za-z0-9!_.*'()/-]*$" }),
+    fallbackIndex: Type.Optional(Type.Integer({ minimum: 0, maximum: 1000 })),
+    name,
+  },
+  { ...STRICT, title: "CreateS3CredentialDTO" },
+);
+export type CreateS3CredentialDTO = Static<typeof CreateS3CredentialDTO>;
+
 export const CreateTwilioCredentialDTO = Type.Object(
   {
     provider: Type.Literal("twilio"),
@@ -71,6 +93,7 @@ export const createCredentialSchemas = {
   twilio: CreateTwilioCredentialDTO,
   "assembly-ai": CreateAssemblyAICredentialDTO,
   cartesia: CreateCartesiaCredentialDTO,
+  s3: CreateS3CredentialDTO,
 } as const satisfies Record<CredentialProvider, TSchema>;
 
 export const CreateCredentialDTO = Type.Union(
@@ -81,6 +104,7 @@ export const CreateCredentialDTO = Type.Union(
     CreateTwilioCredentialDTO,
     CreateAssemblyAICredentialDTO,
     CreateCartesiaCredentialDTO,
+    CreateS3CredentialDTO,
   ],
   { title: "CreateCredentialDTO" },
 );
@@ -105,6 +129,9 @@ export const UpdateAssemblyAICredentialDTO = Type.Partial(CreateAssemblyAICreden
 export const UpdateCartesiaCredentialDTO = Type.Partial(CreateCartesiaCredentialDTO, {
   title: "UpdateCartesiaCredentialDTO",
 });
+export const UpdateS3CredentialDTO = Type.Partial(CreateS3CredentialDTO, {
+  title: "UpdateS3CredentialDTO",
+});
 
 export const updateCredentialSchemas = {
   openai: UpdateOpenAICredentialDTO,
@@ -113,6 +140,7 @@ export const updateCredentialSchemas = {
   twilio: UpdateTwilioCredentialDTO,
   "assembly-ai": UpdateAssemblyAICredentialDTO,
   cartesia: UpdateCartesiaCredentialDTO,
+  s3: UpdateS3CredentialDTO,
 } as const satisfies Record<CredentialProvider, TSchema>;
 
 export const UpdateCredentialDTO = Type.Union(
@@ -123,6 +151,7 @@ export const UpdateCredentialDTO = Type.Union(
     UpdateTwilioCredentialDTO,
     UpdateAssemblyAICredentialDTO,
     UpdateCartesiaCredentialDTO,
+    UpdateS3CredentialDTO,
   ],
   { title: "UpdateCredentialDTO" },
 );
@@ -135,6 +164,12 @@ export const Credential = Type.Object(
     provider: StringEnum(CREDENTIAL_PROVIDERS),
     name: Type.Optional(Type.String()),
     accountSid: Type.Optional(Type.String()),
+    // s3 (the secret key is write-only)
+    awsAccessKeyId: Type.Optional(Type.String()),
+    region: Type.Optional(Type.String()),
+    s3BucketName: Type.Optional(Type.String()),
+    s3PathPrefix: Type.Optional(Type.String()),
+    fallbackIndex: Type.Optional(Type.Integer()),
   },
   { title: "Credential" },
 );

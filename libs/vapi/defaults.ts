@@ -136,6 +136,8 @@ export const ASSISTANT_DEFAULTS = {
   artifactPlan: {
     recordingEnabled: true,
     recordingFormat: "wav;l16",
+    recordingUseCustomStorageEnabled: true,
+    recordingPath: "/",
     videoRecordingEnabled: false,
     fullMessageHistoryEnabled: false,
     pcapEnabled: true,
@@ -257,6 +259,9 @@ export function resolveAssistantDefaults(config: CreateAssistantDTO, options: Re
     artifactPlan: {
       recordingEnabled: artifact?.recordingEnabled ?? D.artifactPlan.recordingEnabled,
       recordingFormat: artifact?.recordingFormat ?? D.artifactPlan.recordingFormat,
+      recordingUseCustomStorageEnabled:
+        artifact?.recordingUseCustomStorageEnabled ?? D.artifactPlan.recordingUseCustomStorageEnabled,
+      recordingPath: artifact?.recordingPath ?? D.artifactPlan.recordingPath,
       videoRecordingEnabled: artifact?.videoRecordingEnabled ?? D.artifactPlan.videoRecordingEnabled,
       fullMessageHistoryEnabled:
         artifact?.fullMessageHistoryEnabled ?? D.artifactPlan.fullMessageHistoryEnabled,

@@ -26,6 +26,7 @@ import { leaseTimings } from "../../../libs/media/lease.ts";
 import { applyProviderEnd } from "../../../libs/media/orphans.ts";
 import { installMetrics } from "../../../libs/metrics/index.ts";
 import { BullMqQueue, type JobQueue } from "../../../libs/queue/index.ts";
+import { CallRecordings, RecordingStores } from "../../../libs/recordings/index.ts";
 import { controlBusFor, inProcessControlBus } from "../../../libs/telephony/control-bus.ts";
 import type { ApiConfig } from "./config.ts";
 import { ApiKeyAuthenticator, type Limiter, registerAuth } from "./plugins/auth.ts";
@@ -34,6 +35,7 @@ import { assistantRoutes } from "./routes/assistant.ts";
 import { billingRoutes } from "./routes/billing.ts";
 import { callRoutes } from "./routes/call.ts";
 import { callMonitorRoutes } from "./routes/call-monitor.ts";
+import { callRecordingRoutes } from "./routes/call-recording.ts";
 import { credentialRoutes } from "./routes/credential.ts";
 import { dashboardRoutes } from "./routes/dashboard.ts";
 import { healthRoutes } from "./routes/health.ts";
@@ -49,6 +51,7 @@ import { ConfigChecker } from "./services/config-checks.ts";
 import { CredentialService } from "./services/credential-service.ts";
 import { OrgService } from "./services/org-service.ts";
 import { PhoneNumberService } from "./services/phone-number-service.ts";
+import { RecordingService } from "./services/recording-service.ts";
 import { ReferenceChecker } from "./services/references.ts";
 import { SquadService } from "./services/squad-service.ts";
 import { TelephonyService } from "./services/telephony-service.ts";
@@ -64,6 +67,7 @@ export interface ApiServices {
   credentials: CredentialService;
   calls: CallService;
   telephony: TelephonyService;
+  recordings: RecordingService;
   webCalls: WebCallService;
 }
 
@@ -121,6 +125,11 @@ export async function buildApi(config: ApiConfig, options: BuildApiOptions = {})
   const spend = new SpendControls(db, redis);
   const queue = options.queue ?? (redis ? new BullMqQueue(redis) : undefined);
   const staleAfterMs = leaseTimings(config.callLeaseMs).staleAfterMs;
+  const callRecordings = new CallRecordings(
+    new RecordingStores(config.recordings, db, secrets),
+    config.publicUrl,
+  );
+  const recordings = new RecordingService(db, callRecordings, config);
   const services: ApiServices = {
     orgs: new OrgService(db, checks),
     assistants: new AssistantService(db, checks, cacheBus, config.authCacheTtlMs),
@@ -141,10 +150,13 @@ export async function buildApi(config: ApiConfig, options: BuildApiOptions = {})
       controlBus,
       recordCallCost: (callId) => recordCallCost(db, callId, { catalog: config.priceCatalog }),
       providerEnded: (callId, end) =>
-        applyProviderEnd({ db, queue, spend, catalog: config.priceCatalog, logger: app.log }, callId, end, {
-          staleAfterMs,
-          holderAlive: (processId) => controlBus.isAlive(processId),
-        }),
+        applyProviderEnd(
+          { db, queue, spend, catalog: config.priceCatalog, recordings: callRecordings, logger: app.log },
+          callId,
+          end,
+          { staleAfterMs, holderAlive: (processId) => controlBus.isAlive(processId) },
+        ),
+      eraseRecording: (call) => recordings.erase(call),
       publicUrl: config.publicUrl,
       mediaPublicUrl: config.mediaPublicUrl,
       secretsKey: config.secretsKey,
@@ -152,6 +164,7 @@ export async function buildApi(config: ApiConfig, options: BuildApiOptions = {})
       allowPrivateWebhookUrls: config.allowPrivateWebhookUrls,
       log: app.log,
     }),
+    recordings,
     webCalls: new WebCallService({
       db,
       refs,
@@ -172,6 +185,7 @@ export async function buildApi(config: ApiConfig, options: BuildApiOptions = {})
     if (!options.queue) await queue?.close();
     if (ownsRedis) redis?.disconnect();
     if (ownsDb) await db.$disconnect();
+    callRecordings.stores.close();
   });
 
   await app.register(swagger, {
@@ -240,6 +254,7 @@ export async function buildApi(config: ApiConfig, options: BuildApiOptions = {})
   await app.register(credentialRoutes);
   await app.register(callRoutes);
   await app.register(callMonitorRoutes);
+  await app.register(callRecordingRoutes);
   await app.register(billingRoutes);
   await app.register(analyticsRoutes);
   await app.register(dashboardRoutes, { mediaPublicUrl: config.mediaPublicUrl });

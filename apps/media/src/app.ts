@@ -32,6 +32,7 @@ import { startSweeper } from "../../../libs/media/sweeper.ts";
 import { installMetrics, trackActiveCalls, trackWebsocketConnections } from "../../../libs/metrics/index.ts";
 import { createProviders, type Providers } from "../../../libs/providers/index.ts";
 import { BullMqQueue, InProcessQueue, type JobQueue } from "../../../libs/queue/index.ts";
+import { CallRecordings, RecordingStores } from "../../../libs/recordings/index.ts";
 import { controlBusFor } from "../../../libs/telephony/control-bus.ts";
 import { WebhookDispatcher } from "../../../libs/webhooks/index.ts";
 import type { MediaConfig } from "./config.ts";
@@ -57,6 +58,8 @@ export interface BuildMediaOptions {
    * expires start deadlines by hand does not also age its live calls.
    */
   callSchedule?: ScheduleTimer;
+  /** false: calls are not recorded whatever their artifactPlan says (default: RECORDINGS_* config). */
+  recordings?: false;
 }
 
 /**
@@ -118,6 +121,10 @@ export async function buildMedia(config: MediaConfig, options: BuildMediaOptions
   const spend = new SpendControls(db, redis);
   const pacer = new SharedPacer(options.now);
   const secrets = new SecretBox(config.secretsKey, config.previousSecretsKeys);
+  const recordings =
+    options.recordings === false
+      ? undefined
+      : new CallRecordings(new RecordingStores(config.recordings, db, secrets), config.publicUrl);
   const deps: SessionDeps = {
     db,
     schedule: options.callSchedule,
@@ -140,6 +147,7 @@ export async function buildMedia(config: MediaConfig, options: BuildMediaOptions
     // Per-reply spend-limit checks are shared by an organisation's calls for a second.
     spend: new CachedSpendLimit(spend),
     catalog: config.priceCatalog,
+    recordings,
     processId: `media-${randomUUID()}`,
     logger: app.log,
     now: options.now,
@@ -178,7 +186,7 @@ export async function buildMedia(config: MediaConfig, options: BuildMediaOptions
   const stopSweeper =
     sweepMs > 0
       ? startSweeper(
-          { db, queue, spend, catalog: config.priceCatalog, logger: app.log },
+          { db, queue, spend, catalog: config.priceCatalog, recordings, logger: app.log },
           { intervalMs: sweepMs, staleMs: lease.staleAfterMs, now: options.now },
         )
       : undefined;
@@ -195,6 +203,7 @@ export async function buildMedia(config: MediaConfig, options: BuildMediaOptions
     if (!options.queue) await queue.close();
     if (!options.redis) redis?.disconnect();
     if (!options.db) await db.$disconnect();
+    recordings?.stores.close();
   });
   // No UTF-8 validation pass over every inbound message: Twilio's are JSON that the session reads
   // byte-wise (media) or parses itself (the rest), and a bad byte cannot reach anything but that

@@ -13,6 +13,7 @@ import { leaseTimings } from "../../../libs/media/lease.ts";
 import { startSweeper } from "../../../libs/media/sweeper.ts";
 import { installMetrics, instrumentJobs, trackQueueDepth } from "../../../libs/metrics/index.ts";
 import { BullMqQueue, InProcessQueue, type JobHandlers, type JobQueue } from "../../../libs/queue/index.ts";
+import { CallRecordings, RecordingStores } from "../../../libs/recordings/index.ts";
 import { WebhookDispatcher } from "../../../libs/webhooks/index.ts";
 import type { WorkerConfig } from "./config.ts";
 import { buildJobHandlers } from "./jobs/index.ts";
@@ -77,10 +78,22 @@ export async function buildWorker(
   // Calls whose media process died are ended wherever a worker runs, even with no media process left.
   const lease = leaseTimings(config.callLeaseMs);
   const sweepMs = options.sweepIntervalMs ?? lease.sweepIntervalMs;
+  // A dead media process's recording is stored by the sweep when its spool is on this disk.
+  const recordings = new CallRecordings(
+    new RecordingStores(config.recordings, db, secrets),
+    config.publicUrl,
+  );
   const stopSweeper =
     sweepMs > 0
       ? startSweeper(
-          { db, queue, spend: new SpendControls(db, redis), catalog: config.priceCatalog, logger: log },
+          {
+            db,
+            queue,
+            spend: new SpendControls(db, redis),
+            catalog: config.priceCatalog,
+            recordings,
+            logger: log,
+          },
           { intervalMs: sweepMs, staleMs: lease.staleAfterMs },
         )
       : undefined;
@@ -91,6 +104,7 @@ export async function buildWorker(
     if (!options.queue) await queue.close();
     if (!options.redis) redis?.disconnect();
     if (!options.db) await db.$disconnect();
+    recordings.stores.close();
   });
   registerHealthRoute(app, () => ({ db, redis }));
   await app.ready();

@@ -19,7 +19,6 @@ import type { AudioTap } from "../session/audio-tap.ts";
 const CUSTOMER = 0;
 const ASSISTANT = 1;
 const RATE = 16_000;
-const SAMPLES_PER_MS = RATE / 1000;
 /** Bytes of one stereo sample (two 16-bit channels). */
 const FRAME = 4;
 /** How far behind the wall clock the mix is emitted. */
@@ -37,8 +36,11 @@ interface Channel {
 
 export class StereoMix implements AudioTap {
   readonly #origin: number;
-  readonly #cap = CAPACITY_MS * SAMPLES_PER_MS;
-  readonly #ring = Buffer.alloc(CAPACITY_MS * SAMPLES_PER_MS * FRAME);
+  /** Samples per ms of the mix (16 for live listen's 16 kHz; a recording takes the call's rate). */
+  readonly #perMs: number;
+  readonly #to: AudioFormat;
+  readonly #cap: number;
+  readonly #ring: Buffer;
   /** Every sample before this index was emitted. */
   #emitted = 0;
   readonly #channels: [Channel, Channel] = [
@@ -46,13 +48,17 @@ export class StereoMix implements AudioTap {
     { pos: 0, converter: undefined },
   ];
 
-  /** `now`: the wall time that is sample 0. */
-  constructor(now: number) {
+  /** `now`: the wall time that is sample 0; `rate`: the mix's sample rate (Hz). */
+  constructor(now: number, rate = RATE) {
     this.#origin = now;
+    this.#perMs = rate / 1000;
+    this.#to = rate === RATE ? LINEAR16_16K : { encoding: "linear16", sampleRate: rate };
+    this.#cap = CAPACITY_MS * this.#perMs;
+    this.#ring = Buffer.alloc(this.#cap * FRAME);
   }
 
   #index(at: number): number {
-    return Math.floor((at - this.#origin) * SAMPLES_PER_MS);
+    return Math.floor((at - this.#origin) * this.#perMs);
   }
 
   callerAudio(audio: Buffer, format: AudioFormat, at: number): void {
@@ -61,7 +67,7 @@ export class StereoMix implements AudioTap {
     const ch = this.#channels[CUSTOMER];
     const arrived = this.#index(at) - n;
     // A gap in the caller's stream longer than the delay: start again where this frame belongs.
-    const start = ch.pos < arrived - DELAY_MS * SAMPLES_PER_MS ? arrived : ch.pos;
+    const start = ch.pos < arrived - DELAY_MS * this.#perMs ? arrived : ch.pos;
     this.#lay(CUSTOMER, pcm, start);
   }
 
@@ -80,7 +86,7 @@ export class StereoMix implements AudioTap {
 
   /** The mix up to `DELAY_MS` before `now` not yet taken, or undefined when none is due. */
   take(now: number): Buffer | undefined {
-    let end = this.#index(now) - DELAY_MS * SAMPLES_PER_MS;
+    let end = this.#index(now) - DELAY_MS * this.#perMs;
     if (end <= this.#emitted) return undefined;
     // Not taken for longer than the ring holds (a stalled process): the oldest is gone.
     if (end - this.#emitted > this.#cap) this.#skipTo(end - this.#cap);
@@ -107,11 +113,11 @@ export class StereoMix implements AudioTap {
     }
   }
 
-  /** The audio as 16 kHz PCM, through the channel's own converter (resampling keeps its state). */
+  /** The audio as PCM at the mix's rate, through the channel's own converter (resampling keeps its state). */
   #pcm(channel: number, audio: Buffer, format: AudioFormat): Buffer {
     const ch = this.#channels[channel] as Channel;
     if (!ch.converter || !sameAudioFormat(ch.converter.from, format)) {
-      ch.converter = new AudioConverter(format, LINEAR16_16K);
+      ch.converter = new AudioConverter(format, this.#to);
     }
     return ch.converter.convert(audio);
   }

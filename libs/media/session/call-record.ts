@@ -75,6 +75,8 @@ export async function writeEndedCall(c: CallContext, reason: string, endedAt: nu
   const conv = state.conversation;
   const transcript = conv.transcript(transcriptNames(state));
   const messages = conv.messages as unknown as ConversationMessage[];
+  // Stored before the call is written, so its artifact (and the end-of-call report) names it.
+  const recording = await c.recording.finish(endedAt);
   await finalizeEndedCall(c.deps, {
     callId: state.callId,
     orgId: state.orgId,
@@ -88,6 +90,7 @@ export async function writeEndedCall(c: CallContext, reason: string, endedAt: nu
       messages,
       performanceMetrics: conv.performanceMetrics(),
       variableValues: state.variables,
+      ...recording,
     },
     usage: usageAt(c, endedAt),
     ...(state.orgPricing && state.row

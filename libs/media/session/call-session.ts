@@ -25,6 +25,7 @@ import {
 } from "./context.ts";
 import { Interruption } from "./interruption.ts";
 import { onControl } from "./live-control.ts";
+import { CallRecording } from "./recording.ts";
 import { ServerMessages } from "./server-messages.ts";
 import { CallState, variablesOf } from "./state.ts";
 import { CallTimers } from "./timers.ts";
@@ -69,6 +70,7 @@ export class CallSession implements CallContext, TransportEvents {
   readonly turns: TurnLoop = new TurnLoop(this);
   readonly tools: ToolRunner = new ToolRunner(this);
   readonly transfer: CallTransfer = new CallTransfer(this);
+  readonly recording: CallRecording = new CallRecording(this);
   /** The pacer's queue reports what it sends to whoever taps the call's audio. */
   readonly taps: AudioTaps = new AudioTaps((tap) => {
     this.out.tap = tap;
@@ -255,6 +257,7 @@ export class CallSession implements CallContext, TransportEvents {
       return;
     }
     this.#setPhase("live");
+    this.recording.start();
     state.log.info({}, "call started");
     this.messages.emit("status-update", () =>
       statusUpdateMessage(this.messages.context(), { status: "in-progress" }),
@@ -439,6 +442,7 @@ export class CallSession implements CallContext, TransportEvents {
     this.timers.stopAll();
     this.deps.pacer.remove(this.out);
     if (this.transport.open) this.transport.close(1011, "call setup failed");
+    await this.recording.discard();
     await writeUnpreparedCall(this.deps, this.state, call, reason, now);
     this.#setPhase("ended");
     this.#resolveFinished();

@@ -4,6 +4,7 @@ import type { Db } from "../../db/index.ts";
 import type { Providers } from "../../providers/index.ts";
 import type { ProviderError } from "../../providers/types.ts";
 import type { JobQueue } from "../../queue/index.ts";
+import type { CallRecordings } from "../../recordings/index.ts";
 import type { ControlBus } from "../../telephony/control-bus.ts";
 import type { WebhookDispatcher } from "../../webhooks/index.ts";
 import type { OutboundAudio, SharedPacer } from "../pacer.ts";
@@ -13,6 +14,7 @@ import type { AudioTaps } from "./audio-tap.ts";
 import type { CallCheckpoints } from "./call-record.ts";
 import type { CallerInput } from "./caller-input.ts";
 import type { Interruption } from "./interruption.ts";
+import type { CallRecording } from "./recording.ts";
 import type { ServerMessages } from "./server-messages.ts";
 import type { CallState } from "./state.ts";
 import type { CallTimers } from "./timers.ts";
@@ -56,6 +58,8 @@ export interface SessionDeps {
   controlBus?: ControlBus;
   spend?: LeaseControls;
   catalog?: PriceCatalog;
+  /** Where calls are recorded (artifactPlan.recordingEnabled); none: calls are not recorded. */
+  recordings?: CallRecordings;
   processId: string;
   logger: MediaLogger;
   now?: () => number;
@@ -109,6 +113,8 @@ export interface CallContext {
   readonly transfer: CallTransfer;
   /** Whoever consumes the call's audio as it happens (live listeners); `active` undefined when nobody. */
   readonly taps: AudioTaps;
+  /** The call's recording (started when the call goes live, stored when it ends). */
+  readonly recording: CallRecording;
   /** Ends the call (idempotent). */
   end(reason: string, opts?: { keepTransport?: boolean }): Promise<void>;
   /** A provider failed mid-call: apologise when the voice still works, and end. */

@@ -64,6 +64,11 @@ export class ConfigChecker {
       await this.tool(ctx, t, `${prefix}tools:append[${i}].`);
     }
     if (model.provider === "custom-llm") await this.customLlm(model, `${prefix}model.`);
+    if (asObject(a.artifactPlan).recordingFormat === "mp3") {
+      throw new ValidationError(
+        `${prefix}artifactPlan.recordingFormat "mp3" is not offered: recordings are "wav;l16" (16-bit PCM). No pure-JavaScript MP3 encoder fits a call's budget here (@breezystack/lamejs: about 13 ms of CPU per second of audio per track, 5% of a core per call for Vapi's four tracks, and 0.2-0.8 MB per encoder)`,
+      );
+    }
     if (typeof a.backgroundSound === "string" && !BUILT_IN_SOUNDS.has(a.backgroundSound)) {
       await checkOutboundUrl(a.backgroundSound, `${prefix}backgroundSound`, this.urls);
     }

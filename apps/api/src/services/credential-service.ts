@@ -7,7 +7,7 @@ export type CredentialBody = Record<string, unknown> & { provider?: string };
 export type CredentialView = Record<string, unknown> & { id: string; provider: string };
 
 // The secret of each provider's credential body; every other field is stored in clear.
-const SECRET_FIELD: Record<string, string> = { twilio: "authToken" };
+const SECRET_FIELD: Record<string, string> = { twilio: "authToken", s3: "awsSecretAccessKey" };
 const secretField = (provider: string) => SECRET_FIELD[provider] ?? "apiKey";
 
 export function credentialView(row: CredentialRow): CredentialView {

@@ -72,6 +72,8 @@ export interface TelephonyOptions {
    * (libs/media/orphans.ts `applyProviderEnd`).
    */
   providerEnded?: (callId: string, end: { endedAt: Date; durationSeconds: number }) => Promise<unknown>;
+  /** Erases a call's recording before its record goes (DELETE /call/:id); rejects with a 503 when it fails. */
+  eraseRecording?: (call: { orgId: string; artifact: unknown }) => Promise<void>;
   publicUrl: string;
   mediaPublicUrl: string;
   secretsKey: Buffer;
@@ -670,6 +672,8 @@ export class TelephonyService {
       }
       await this.#o.admission.releaseCall(row.orgId, row.id);
     }
+    // Vapi answers 503 when the recording cannot be erased: the record stays, so a retry can.
+    await this.#o.eraseRecording?.(row);
     await this.#db.call.deleteMany({ where: { id: row.id } });
     return this.#view(row);
   }

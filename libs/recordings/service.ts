@@ -1,0 +1,195 @@
+import { open } from "node:fs/promises";
+import path from "node:path";
+import { Readable } from "node:stream";
+import type { ByteRange, ObjectStore } from "../storage/index.ts";
+import { storeSpool } from "./spool.ts";
+import type { RecordingStores } from "./stores.ts";
+import {
+  type RecordingLocation,
+  recordingArtifact,
+  recordingLocationOf,
+  type Track,
+  trackKeys,
+} from "./tracks.ts";
+import { readWavShape, WAV_HEADER_BYTES, wavHeader } from "./wav.ts";
+
+// A call's recording from start to erasure, for every app: where it goes (destination), storing
+// the spool when the call ends or when a dead process's call is swept (store, recover), serving it
+// (open) and erasing it with the call (erase).
+
+/** What the assistant's artifactPlan says about recording (Vapi's defaults filled in). */
+export interface RecordingSettings {
+  enabled: boolean;
+  useCustomStorage: boolean;
+  recordingPath: string;
+}
+
+function isObj(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** The recording settings of a (resolved) assistant config. */
+export function recordingSettingsOf(assistant: unknown): RecordingSettings {
+  const plan = isObj(assistant) && isObj(assistant.artifactPlan) ? assistant.artifactPlan : {};
+  return {
+    enabled: plan.recordingEnabled !== false,
+    useCustomStorage: plan.recordingUseCustomStorageEnabled !== false,
+    recordingPath: typeof plan.recordingPath === "string" ? plan.recordingPath : "/",
+  };
+}
+
+export interface RecordingDestination {
+  credentialId?: string;
+  keys: Record<Track, string>;
+}
+
+/** The artifact fields of a stored recording (stable URLs and its location). */
+export type RecordingArtifact = ReturnType<typeof recordingArtifact>;
+
+export interface RecordingLogger {
+  warn(obj: object, msg: string): void;
+}
+
+/** A track found for download: its full size (header included), and its bytes. */
+export interface OpenedTrack {
+  size: number;
+  read(range?: ByteRange): Promise<Readable>;
+}
+
+export class CallRecordings {
+  readonly stores: RecordingStores;
+  readonly #publicUrl: string;
+
+  constructor(stores: RecordingStores, publicUrl: string) {
+    this.stores = stores;
+    this.#publicUrl = publicUrl;
+  }
+
+  /** The call's spool file (local disk, while it runs). */
+  spoolPath(callId: string): string {
+    return path.join(this.stores.spoolDir, `${callId}.wav`);
+  }
+
+  /** Where a new recording of the call goes (the organisation's bucket when it has one and may). */
+  async destination(
+    call: { id: string; orgId: string },
+    settings: RecordingSettings,
+  ): Promise<RecordingDestination> {
+    const custom = settings.useCustomStorage ? await this.stores.customFor(call.orgId) : undefined;
+    return custom
+      ? {
+          credentialId: custom.credentialId,
+          keys: trackKeys(call, { pathPrefix: custom.pathPrefix, recordingPath: settings.recordingPath }),
+        }
+      : { keys: trackKeys(call) };
+  }
+
+  async #store(orgId: string, credentialId: string | undefined): Promise<ObjectStore> {
+    const store = await this.stores.storeOf(orgId, credentialId);
+    if (!store) throw new Error(`the organisation's s3 credential ${credentialId} no longer exists`);
+    return store;
+  }
+
+  /** Stores a finished spool; the artifact fields that name it. */
+  async store(
+    call: { id: string; orgId: string },
+    dest: RecordingDestination,
+    sampleRate: number,
+    partial = false,
+  ): Promise<RecordingArtifact> {
+    const store = await this.#store(call.orgId, dest.credentialId);
+    const seconds = await storeSpool(this.spoolPath(call.id), sampleRate, store, dest.keys);
+    const location: RecordingLocation = {
+      ...(dest.credentialId ? { credentialId: dest.credentialId } : {}),
+      keys: dest.keys,
+      sampleRate,
+      durationSeconds: Math.round(seconds * 1000) / 1000,
+      ...(partial ? { partial: true as const } : {}),
+    };
+    return recordingArtifact(this.#publicUrl, call.id, location);
+  }
+
+  /**
+   * A call whose media process died: its spool, if this process can see it (the same disk: one
+   * host, or a shared DATA_DIR), is stored with the audio up to its last flushed chunk. Undefined
+   * when there is no spool here.
+   */
+  async recover(call: {
+    id: string;
+    orgId: string;
+    assistant: unknown;
+  }): Promise<RecordingArtifact | undefined> {
+    const spool = this.spoolPath(call.id);
+    let shape: ReturnType<typeof readWavShape>;
+    try {
+      const fh = await open(spool, "r");
+      try {
+        const head = Buffer.alloc(WAV_HEADER_BYTES);
+        await fh.read(head, 0, WAV_HEADER_BYTES, 0);
+        shape = readWavShape(head);
+      } finally {
+        await fh.close();
+      }
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw err;
+    }
+    if (!shape) return undefined;
+    const dest = await this.destination(call, recordingSettingsOf(call.assistant));
+    return this.store(call, dest, shape.sampleRate, true);
+  }
+
+  /** Erases a call's recording (nothing when it has none); rejects when the store refuses. */
+  async erase(call: { orgId: string; artifact: unknown }): Promise<void> {
+    const loc = recordingLocationOf(call.artifact);
+    if (!loc) return;
+    const store = await this.stores.storeOf(call.orgId, loc.credentialId);
+    // The credential is gone: nothing of ours can reach that bucket any more.
+    if (!store) return;
+    await store.remove(Object.values(loc.keys));
+  }
+
+  /**
+   * One track for download: undefined when the call has no such recording. The 44-byte header is
+   * computed from the stored size (a recording cut short by a dead process plays to its end).
+   */
+  async track(call: { orgId: string; artifact: unknown }, track: Track): Promise<OpenedTrack | undefined> {
+    const loc = recordingLocationOf(call.artifact);
+    if (!loc) return undefined;
+    const store = await this.stores.storeOf(call.orgId, loc.credentialId);
+    if (!store) return undefined;
+    const key = loc.keys[track];
+    const size = await store.size(key);
+    if (size === undefined || size < WAV_HEADER_BYTES) return undefined;
+    const header = wavHeader(size - WAV_HEADER_BYTES, {
+      channels: track === "stereo" ? 2 : 1,
+      sampleRate: loc.sampleRate,
+    });
+    return {
+      size,
+      read: (range) => withHeader(store, key, header, range?.start ?? 0, range?.end ?? size - 1),
+    };
+  }
+}
+
+/** Bytes [start, end] of an object whose first 44 bytes are replaced by `header`. */
+async function withHeader(
+  store: ObjectStore,
+  key: string,
+  header: Buffer,
+  start: number,
+  end: number,
+): Promise<Readable> {
+  const head =
+    start < WAV_HEADER_BYTES ? header.subarray(start, Math.min(end + 1, WAV_HEADER_BYTES)) : undefined;
+  const from = Math.max(start, WAV_HEADER_BYTES);
+  const rest = from <= end ? await store.read(key, { start: from, end }) : undefined;
+  if (!head) return rest ?? Readable.from([]);
+  if (!rest) return Readable.from([head]);
+  return Readable.from(
+    (async function* () {
+      yield head;
+      for await (const chunk of rest) yield chunk as Buffer;
+    })(),
+  );
+}
