@@ -8,6 +8,8 @@
 // process saw it (bench/media.ts describes it).
 import type { ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
+import { rm } from "node:fs/promises";
+import path from "node:path";
 import { Queue } from "bullmq";
 import type { Redis } from "ioredis";
 import { buildWorker } from "../apps/worker/src/app.ts";
@@ -55,6 +57,8 @@ export interface PlatformOptions {
   concurrencyLimit: number;
   /** More environment for the API, the worker and the media children (e.g. CALL_LEASE_MS). */
   env?: Record<string, string>;
+  /** The assistant records its calls (artifactPlan.recordingEnabled; off by default here). */
+  recording?: boolean;
 }
 
 export interface Platform {
@@ -102,6 +106,8 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   ]);
   const [apiPort, mediaPort] = await Promise.all([freePort(), freePort()]);
   const prefix = `${opts.queuePrefix}-${randomUUID()}`;
+  // Recordings (BENCH_RECORDING) are spooled and kept in a directory of this run's, removed at the end.
+  const recordingsDir = path.resolve(".scratch", `recordings-${prefix}`);
   const env: Record<string, string> = {
     PUBLIC_URL: `http://127.0.0.1:${apiPort}`,
     MEDIA_PUBLIC_URL: `ws://127.0.0.1:${mediaPort}`,
@@ -112,6 +118,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     DEEPGRAM_API_KEY: "platform-deepgram",
     ELEVENLABS_API_KEY: "platform-elevenlabs",
     RATE_LIMIT_PER_MINUTE: "1000000",
+    RECORDINGS_DIR: recordingsDir,
     ...opts.env,
   };
   const t = await startTestApi(env, { twilio });
@@ -137,6 +144,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     await deleteKeys(t.redis, prefix);
     await customer.close();
     await t.close();
+    await rm(recordingsDir, { recursive: true, force: true });
   };
   try {
     await t.app.listen({ port: apiPort, host: "127.0.0.1" });
@@ -161,6 +169,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
         },
         stopSpeakingPlan: { numWords: 0, voiceSeconds: 0.2, backoffSeconds: 0 },
         silenceTimeoutSeconds: 120,
+        artifactPlan: { recordingEnabled: opts.recording ?? false },
       }),
     });
     if (res.statusCode !== 201) throw new Error(`assistant: ${res.statusCode} ${res.body}`);

@@ -7,6 +7,9 @@
 //   BENCH_CALLS=100 BENCH_TURNS=4 BENCH_PAIRS=3 npm run bench:media
 // BENCH_CPU_PROF=1: .cpuprofile files of both servers in .scratch/prof; BENCH_NODE_FLAGS="…": extra
 // node flags for both servers alike; BENCH_PIN=0: no CPU placement (see below).
+// BENCH_RECORDING=1: the assistant records its calls (artifactPlan.recordingEnabled; off otherwise, as
+// before recordings existed, and the default of every other bench). Compare the media process's CPU
+// per call-second and RSS per call with a run without it: the targets are ≤ 1.15× and ≤ 0.5 MB.
 //
 // Topology: five node processes, so that what is measured is not disturbed by what drives it.
 //   - this process (orchestrator): the API (Twilio inbound webhook → Call + TwiML + stream token), the
@@ -123,6 +126,7 @@ const TURNS = Math.max(2, Number(process.env.BENCH_TURNS ?? 4));
 const PAIRS = Math.max(1, Number(process.env.BENCH_PAIRS ?? 3));
 const BARGE_TURN = Math.min(2, TURNS - 1);
 const CPU_PROF = process.env.BENCH_CPU_PROF === "1";
+const RECORDING = process.env.BENCH_RECORDING === "1";
 /**
  * BENCH_SCRAPE=1: the media process's `GET /metrics` is fetched every BENCH_SCRAPE_MS (default 1000;
  * Prometheus' usual interval is 15-30 s) during its timed rounds, to show scraping does not slow calls.
@@ -419,7 +423,11 @@ async function main(): Promise<void> {
   const loadBefore = loadavg()
     .map((x) => x.toFixed(1))
     .join(", ");
-  const setup = await startPlatform({ queuePrefix: "bench-media", concurrencyLimit: CALLS + 50 });
+  const setup = await startPlatform({
+    queuePrefix: "bench-media",
+    concurrencyLimit: CALLS + 50,
+    recording: RECORDING,
+  });
   const { t, callers, fakes, fakeUrls, apiPort, mediaPort, number } = setup;
   let media: ChildProcess | undefined;
   let relay: ChildProcess | undefined;
@@ -542,7 +550,7 @@ async function main(): Promise<void> {
     const cpu = cpus();
 
     const lines = [
-      `Command: \`BENCH_CALLS=${CALLS} BENCH_TURNS=${TURNS} npm run bench:media\` — ${CALLS} concurrent calls ` +
+      `Command: \`BENCH_CALLS=${CALLS} BENCH_TURNS=${TURNS}${RECORDING ? " BENCH_RECORDING=1" : ""} npm run bench:media\` — ${CALLS} concurrent calls ` +
         `(started ${RAMP_MS} ms apart) through one media process, ${TURNS} caller turns each, turn ${BARGE_TURN + 1} ` +
         `spoken over the reply (barge-in); ${PAIRS} timed rounds through each server, alternating, ${PAIRS * CALLS * TURNS} media turns in all. Fixed provider delays: Deepgram ` +
         `endpointing ${ENDPOINTING_MS} ms + ${STT_DELAY_MS} ms per message, OpenAI TTFT ${TTFT_MS} ms + ${ITL_MS} ms/token ` +
