@@ -32,9 +32,6 @@ export interface TurnLatency {
    */
   providerLatency?: number;
   platformLatency?: number;
-  /** Switchboard's too: provider retries and fallback switches since the previous turn (absent: none). */
-  providerRetries?: number;
-  providerFallbacks?: number;
 }
 
 export interface PerformanceMetrics {
@@ -240,8 +237,6 @@ export class Conversation {
       turnLatency: round(t.turnLatency),
       ...(t.providerLatency !== undefined ? { providerLatency: round(t.providerLatency) } : {}),
       ...(t.platformLatency !== undefined ? { platformLatency: round(t.platformLatency) } : {}),
-      ...(t.providerRetries ? { providerRetries: t.providerRetries } : {}),
-      ...(t.providerFallbacks ? { providerFallbacks: t.providerFallbacks } : {}),
     });
   }
 

@@ -88,7 +88,7 @@ export async function writeEndedCall(c: CallContext, reason: string, endedAt: nu
     artifact: {
       transcript,
       messages,
-      performanceMetrics: { ...conv.performanceMetrics(), ...c.recovery.metrics() },
+      performanceMetrics: conv.performanceMetrics(),
       variableValues: state.variables,
       ...recording,
     },
