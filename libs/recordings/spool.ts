@@ -1,4 +1,5 @@
 import { open, rm, stat } from "node:fs/promises";
+import { endianness } from "node:os";
 import type { ObjectStore } from "../storage/index.ts";
 import type { Track } from "./tracks.ts";
 import { WAV_HEADER_BYTES, wavHeader } from "./wav.ts";
@@ -10,6 +11,7 @@ import { WAV_HEADER_BYTES, wavHeader } from "./wav.ts";
 // quarter of the bytes while the call runs, and keeps one code path for a recording cut short.
 
 const CHUNK = 64 * 1024;
+const NATIVE_LE = endianness() === "LE";
 const STEREO = 4;
 
 function clamp(v: number): number {
@@ -75,24 +77,39 @@ async function derive(
   ]);
   try {
     await Promise.all([mono.write(header), customer.write(header), assistant.write(header)]);
-    const inBuf = Buffer.allocUnsafe(CHUNK);
-    const m = Buffer.allocUnsafe(CHUNK / 2);
-    const c = Buffer.allocUnsafe(CHUNK / 2);
-    const a = Buffer.allocUnsafe(CHUNK / 2);
+    // Buffers of their own (offset 0): read and written through Int16Arrays on a little-endian
+    // machine (WAV's order), a sample at a time through Buffer's accessors elsewhere. Every call's
+    // whole recording passes here when it ends: the accessors made it a visible share of the media
+    // process's CPU.
+    const inBuf = Buffer.allocUnsafeSlow(CHUNK);
+    const m = Buffer.allocUnsafeSlow(CHUNK / 2);
+    const c = Buffer.allocUnsafeSlow(CHUNK / 2);
+    const a = Buffer.allocUnsafeSlow(CHUNK / 2);
+    const view = (b: Buffer) => new Int16Array(b.buffer, b.byteOffset, b.length >> 1);
+    const [in16, m16, c16, a16] = NATIVE_LE ? [view(inBuf), view(m), view(c), view(a)] : [];
     let pos = 0;
     while (pos < dataBytes) {
       const want = Math.min(CHUNK, dataBytes - pos);
       const { bytesRead } = await src.read(inBuf, 0, want, WAV_HEADER_BYTES + pos);
       if (bytesRead <= 0) break;
       const n = Math.floor(bytesRead / STEREO);
-      for (let i = 0; i < n; i++) {
-        const l = inBuf.readInt16LE(i * STEREO);
-        const r = inBuf.readInt16LE(i * STEREO + 2);
-        c.writeInt16LE(l, i * 2);
-        a.writeInt16LE(r, i * 2);
-        // The parties rarely overlap: their sum is the line as the caller heard it, clipped at full scale.
-        m.writeInt16LE(clamp(l + r), i * 2);
-      }
+      // The parties rarely overlap: their sum is the line as the caller heard it, clipped at full scale.
+      if (in16 && m16 && c16 && a16)
+        for (let i = 0; i < n; i++) {
+          const l = in16[2 * i] as number;
+          const r = in16[2 * i + 1] as number;
+          c16[i] = l;
+          a16[i] = r;
+          m16[i] = clamp(l + r);
+        }
+      else
+        for (let i = 0; i < n; i++) {
+          const l = inBuf.readInt16LE(i * STEREO);
+          const r = inBuf.readInt16LE(i * STEREO + 2);
+          c.writeInt16LE(l, i * 2);
+          a.writeInt16LE(r, i * 2);
+          m.writeInt16LE(clamp(l + r), i * 2);
+        }
       await Promise.all([mono.write(m, 0, n * 2), customer.write(c, 0, n * 2), assistant.write(a, 0, n * 2)]);
       pos += n * STEREO;
     }

@@ -1,3 +1,5 @@
+import { endianness } from "node:os";
+import { MULAW_TO_LINEAR } from "../../providers/audio.ts";
 import type { AudioFormat } from "../../providers/types.ts";
 import { AudioConverter, LINEAR16_16K, sameAudioFormat } from "../audio-format.ts";
 import type { AudioTap } from "../session/audio-tap.ts";
@@ -28,6 +30,14 @@ const CAPACITY_MS = 2000;
 
 export const LISTEN_FORMAT = { encoding: "linear16", sampleRate: RATE, channels: 2 } as const;
 
+/**
+ * The ring is written through an Int16Array (platform order): every recorded call lays each of its
+ * frames here (50 a second per party), and a sample at a time through Buffer's little-endian
+ * accessors with a modulo each was a visible share of the media process's CPU. On a big-endian
+ * machine the accessors stay.
+ */
+const NATIVE_LE = endianness() === "LE";
+
 interface Channel {
   /** The next sample index where this channel's audio goes. */
   pos: number;
@@ -41,6 +51,8 @@ export class StereoMix implements AudioTap {
   readonly #to: AudioFormat;
   readonly #cap: number;
   readonly #ring: Buffer;
+  /** The ring as stereo samples (two per instant), when the platform is little-endian. */
+  readonly #ring16: Int16Array | undefined;
   /** Every sample before this index was emitted. */
   #emitted = 0;
   readonly #channels: [Channel, Channel] = [
@@ -55,6 +67,9 @@ export class StereoMix implements AudioTap {
     this.#to = rate === RATE ? LINEAR16_16K : { encoding: "linear16", sampleRate: rate };
     this.#cap = CAPACITY_MS * this.#perMs;
     this.#ring = Buffer.alloc(this.#cap * FRAME);
+    this.#ring16 = NATIVE_LE
+      ? new Int16Array(this.#ring.buffer, this.#ring.byteOffset, this.#ring.length >> 1)
+      : undefined;
   }
 
   #index(at: number): number {
@@ -62,18 +77,30 @@ export class StereoMix implements AudioTap {
   }
 
   callerAudio(audio: Buffer, format: AudioFormat, at: number): void {
-    const pcm = this.#pcm(CUSTOMER, audio, format);
-    const n = pcm.length >> 1;
+    const mulaw = this.#direct(format);
+    const pcm = mulaw === undefined ? this.#pcm(CUSTOMER, audio, format) : audio;
+    const n = mulaw ? audio.length : pcm.length >> 1;
     const ch = this.#channels[CUSTOMER];
     const arrived = this.#index(at) - n;
     // A gap in the caller's stream longer than the delay: start again where this frame belongs.
     const start = ch.pos < arrived - DELAY_MS * this.#perMs ? arrived : ch.pos;
-    this.#lay(CUSTOMER, pcm, start);
+    this.#lay(CUSTOMER, pcm, start, mulaw === true);
   }
 
   assistantAudio(audio: Buffer, format: AudioFormat, at: number): void {
-    const pcm = this.#pcm(ASSISTANT, audio, format);
-    this.#lay(ASSISTANT, pcm, Math.max(this.#channels[ASSISTANT].pos, this.#index(at)));
+    const mulaw = this.#direct(format);
+    const pcm = mulaw === undefined ? this.#pcm(ASSISTANT, audio, format) : audio;
+    this.#lay(ASSISTANT, pcm, Math.max(this.#channels[ASSISTANT].pos, this.#index(at)), mulaw === true);
+  }
+
+  /**
+   * Audio at the mix's own rate is laid as it comes, without a converted copy: true for μ-law
+   * (decoded as it is laid), false for PCM; undefined when it goes through the channel's converter
+   * (another rate: the resampler keeps its state across frames).
+   */
+  #direct(format: AudioFormat): boolean | undefined {
+    if (!this.#ring16 || format.sampleRate !== this.#to.sampleRate) return undefined;
+    return format.encoding === "mulaw";
   }
 
   clear(at: number): void {
@@ -122,16 +149,37 @@ export class StereoMix implements AudioTap {
     return ch.converter.convert(audio);
   }
 
-  /** Lays `pcm` on one channel from sample `start` (never before what was emitted; never beyond the ring). */
-  #lay(channel: number, pcm: Buffer, start: number): void {
+  /**
+   * Lays `audio` (16-bit PCM, or μ-law bytes when `mulaw`) on one channel from sample `start` (never
+   * before what was emitted; never beyond the ring).
+   */
+  #lay(channel: number, audio: Buffer, start: number, mulaw = false): void {
     const from = Math.max(start, this.#emitted);
-    const n = Math.min(pcm.length >> 1, this.#emitted + this.#cap - from);
+    const n = Math.min(mulaw ? audio.length : audio.length >> 1, this.#emitted + this.#cap - from);
     if (n <= 0) return;
-    const ring = this.#ring;
     const cap = this.#cap;
-    const offset = channel * 2;
-    for (let i = 0; i < n; i++)
-      ring.writeInt16LE(pcm.readInt16LE(i * 2), ((from + i) % cap) * FRAME + offset);
+    const ring16 = this.#ring16;
+    if (!ring16) {
+      const ring = this.#ring;
+      const offset = channel * 2;
+      for (let i = 0; i < n; i++)
+        ring.writeInt16LE(audio.readInt16LE(i * 2), ((from + i) % cap) * FRAME + offset);
+    } else {
+      // PCM aligned on a sample is read through a view; otherwise (an odd offset) by bytes.
+      const pcm16 =
+        !mulaw && (audio.byteOffset & 1) === 0
+          ? new Int16Array(audio.buffer, audio.byteOffset, n)
+          : undefined;
+      // The ring wraps at most once: two runs, no modulo per sample.
+      const first = Math.min(n, cap - (from % cap));
+      for (let run = 0, i = 0; run < 2 && i < n; run++) {
+        const end = run === 0 ? first : n;
+        let o = (run === 0 ? from % cap : 0) * 2 + channel;
+        if (mulaw) for (; i < end; i++, o += 2) ring16[o] = MULAW_TO_LINEAR[audio[i] as number] as number;
+        else if (pcm16) for (; i < end; i++, o += 2) ring16[o] = pcm16[i] as number;
+        else for (; i < end; i++, o += 2) ring16[o] = audio.readInt16LE(i * 2);
+      }
+    }
     (this.#channels[channel] as Channel).pos = from + n;
   }
 }
