@@ -7,12 +7,18 @@
 // starts at the first frame after stream start, an `…:end` mark or a `clear`), frame k is due at
 // t0 + max(0, k − LEAD_FRAMES) × 20 ms; it is late when it arrives more than 40 ms after that.
 //
+// With `web` in the request the calls are web calls instead (bench/web-call-simulator.ts: `POST /call`
+// with a `vapi.websocket` transport, PCM s16le 16 kHz in binary frames both ways), timed the same way:
+// a binary message is a frame, and a schedule starts again after `user-interrupted` (a barge-in) or
+// the assistant's `speech-update` stopped (the end of an utterance).
+//
 // IPC: the parent sends {run: RunRequest}; this process answers {live: n} while calls are up and
 // then {result: RunResult}. "loop" is answered with this process's event-loop delay.
 import { monitorEventLoopDelay, performance } from "node:perf_hooks";
 import { WebSocket } from "ws";
 import { TwilioCallSimulator } from "../test/fakes/index.ts";
 import { type LoopDelay, UTTERANCES, utteranceRegistry } from "./media-script.ts";
+import { WebCallSimulator } from "./web-call-simulator.ts";
 
 export interface RunRequest {
   voiceUrl: string;
@@ -41,7 +47,12 @@ export interface RunRequest {
   thinkMs: number;
   /** Stay on the line this long after the last reply (the memory phase holds every call up). */
   holdMs?: number;
+  /** Web calls instead of phone calls: created by `POST createUrl` (Bearer key) for the assistant. */
+  web?: { createUrl: string; key: string; assistantId: string };
 }
+
+/** What the script needs of a simulated call, phone (Twilio) or web. */
+type Sim = TwilioCallSimulator | WebCallSimulator;
 
 export interface RunResult {
   /** Per call (Twilio CallSid) and turn: caller-heard latency in ms, or null when no reply was heard. */
@@ -77,15 +88,22 @@ const timingOf = new WeakMap<WebSocket, StreamTiming>();
 const MEDIA_PREFIX = '{"event":"media"';
 const MARK_PREFIX = '{"event":"mark"';
 const CLEAR_PREFIX = '{"event":"clear"';
+/** A web call's client messages that end an utterance's schedule: a barge-in, the assistant stopped. */
+const WEB_INTERRUPTED = Buffer.from('"type":"user-interrupted"');
+const WEB_STOPPED = Buffer.from('"status":"stopped"');
+const WEB_ASSISTANT = Buffer.from('"role":"assistant"');
 
 // The simulator's socket is private; observe its inbound messages on the ws class instead.
 const originalEmit = WebSocket.prototype.emit;
 WebSocket.prototype.emit = function emit(this: WebSocket, event: string | symbol, ...args: unknown[]) {
-  if (event === "message" && this.url?.includes("/twilio/stream")) observe(this, args[0] as Buffer);
+  if (event === "message") {
+    if (this.url?.includes("/twilio/stream")) observe(this, args[0] as Buffer, false);
+    else if (this.url?.includes("/transport?")) observe(this, args[0] as Buffer, true, args[1] === true);
+  }
   return originalEmit.call(this, event, ...args);
 } as typeof WebSocket.prototype.emit;
 
-function observe(ws: WebSocket, data: Buffer): void {
+function observe(ws: WebSocket, data: Buffer, web: boolean, isBinary = false): void {
   const now = performance.now();
   let t = timingOf.get(ws);
   if (!t) {
@@ -93,7 +111,15 @@ function observe(ws: WebSocket, data: Buffer): void {
     timingOf.set(ws, t);
     timings.push(t);
   }
-  const head = data.toString("latin1", 0, 16);
+  if (web && !isBinary) {
+    if (
+      data.indexOf(WEB_INTERRUPTED) >= 0 ||
+      (data.indexOf(WEB_STOPPED) >= 0 && data.indexOf(WEB_ASSISTANT) >= 0 && data.includes("speech-update"))
+    )
+      t.anchored = false;
+    return;
+  }
+  const head = web ? MEDIA_PREFIX : data.toString("latin1", 0, 16);
   if (head === MEDIA_PREFIX) {
     t.frames++;
     if (!t.anchored) {
@@ -116,7 +142,7 @@ function observe(ws: WebSocket, data: Buffer): void {
 
 // ---------------------------------------------------------------- the call script
 
-async function drained(sim: TwilioCallSimulator, timeoutMs = 15_000): Promise<void> {
+async function drained(sim: Sim, timeoutMs = 15_000): Promise<void> {
   const until = Date.now() + timeoutMs;
   let last = sim.outboundMediaMessages;
   let stableSince = Date.now();
@@ -131,11 +157,7 @@ async function drained(sim: TwilioCallSimulator, timeoutMs = 15_000): Promise<vo
   }
 }
 
-async function drive(
-  sim: TwilioCallSimulator,
-  req: RunRequest,
-  turns: number,
-): Promise<{ seconds: number; error?: string }> {
+async function drive(sim: Sim, req: RunRequest, turns: number): Promise<{ seconds: number; error?: string }> {
   const startedAt = sim.streamStartedAt ?? Date.now();
   let error: string | undefined;
   try {
@@ -165,13 +187,18 @@ async function drive(
 }
 
 /** Settles when the simulated call has ended, however it ended. */
-const endOf = new WeakMap<TwilioCallSimulator, Promise<void>>();
+const endOf = new WeakMap<Sim, Promise<void>>();
 
-async function place(req: RunRequest, i: number): Promise<TwilioCallSimulator> {
+async function place(req: RunRequest, i: number): Promise<Sim> {
   let onEnded: () => void = () => {};
   const ended = new Promise<void>((resolve) => {
     onEnded = resolve;
   });
+  if (req.web) {
+    const web = await WebCallSimulator.place({ ...req.web, utterances: utteranceRegistry, onEnded });
+    endOf.set(web, ended);
+    return web;
+  }
   const sim = new TwilioCallSimulator({ utterances: utteranceRegistry, recordAudio: false, onEnded });
   endOf.set(sim, ended);
   const statusCallback = req.statusCallbacks?.[i % req.statusCallbacks.length];
@@ -192,7 +219,7 @@ loopDelay.enable();
 async function run(req: RunRequest): Promise<RunResult> {
   timings = [];
   loopDelay.reset();
-  const sims: TwilioCallSimulator[] = [];
+  const sims: Sim[] = [];
   const live = setInterval(() => {
     let n = 0;
     for (const sim of sims) if (sim.streamOpen) n++;

@@ -50,6 +50,27 @@ export const FIRST_CLAUSE_TOKEN = firstClauseTokenIndex(REPLY);
 export const PROVIDER_WAIT_MS =
   ENDPOINTING_MS + STT_DELAY_MS + TTFT_MS + FIRST_CLAUSE_TOKEN * ITL_MS + TTFB_MS;
 
+/** The voices `bench:media` can measure (BENCH_VOICES), each against its loopback fake. */
+export const BENCH_VOICES = {
+  "11labs": {
+    provider: "11labs",
+    voiceId: "21m00Tcm4TlvDq8ikWAM",
+    model: "eleven_turbo_v2_5",
+    stability: 0.5,
+    similarityBoost: 0.75,
+  },
+  cartesia: { provider: "cartesia", voiceId: "a0e99841-438c-4a64-b679-ae501e7d6091", model: "sonic-3" },
+  deepgram: { provider: "deepgram", voiceId: "thalia", model: "aura-2" },
+  openai: { provider: "openai", voiceId: "alloy", model: "tts-1" },
+} as const;
+export type BenchVoice = keyof typeof BENCH_VOICES;
+
+/** One assistant of the bench org: its voice, id, and the imported number it answers. */
+export interface BenchLine {
+  assistantId: string;
+  number: string;
+}
+
 export interface PlatformOptions {
   /** BullMQ prefix of the run (a UUID is appended), e.g. "bench-media". */
   queuePrefix: string;
@@ -57,7 +78,9 @@ export interface PlatformOptions {
   concurrencyLimit: number;
   /** More environment for the API, the worker and the media children (e.g. CALL_LEASE_MS). */
   env?: Record<string, string>;
-  /** The assistant records its calls (artifactPlan.recordingEnabled; off by default here). */
+  /** Voices besides ElevenLabs (the `number`'s): an assistant and a number each (`lines`). */
+  voices?: BenchVoice[];
+  /** The assistants record their calls (artifactPlan.recordingEnabled; off by default here). */
   recording?: boolean;
 }
 
@@ -65,7 +88,7 @@ export interface Platform {
   t: TestApi;
   org: TestOrg;
   fakes: ChildProcess;
-  fakeUrls: { deepgram: string; openai: string; elevenlabs: string };
+  fakeUrls: FakeUrls;
   callers: ChildProcess;
   twilio: FakeTwilio;
   /** The environment the API and the worker were configured from. */
@@ -74,8 +97,10 @@ export interface Platform {
   apiPort: number;
   mediaPort: number;
   prefix: string;
-  /** The imported number the callers call (its assistant answers). */
+  /** The imported number the callers call (its assistant answers, with the ElevenLabs voice). */
   number: string;
+  /** Per voice: its assistant and number (ElevenLabs' is `number`). */
+  lines: Map<BenchVoice, BenchLine>;
   /** The environment of a media child listening on `port` (bench/media-child.ts). */
   mediaEnv(port: number, overrides?: Record<string, string>): Record<string, string>;
   /** Waits (up to 60 s) until the worker has no job waiting or running. */
@@ -83,14 +108,18 @@ export interface Platform {
   close(): Promise<void>;
 }
 
+interface FakeUrls {
+  deepgram: string;
+  openai: string;
+  elevenlabs: string;
+  cartesia: string;
+  deepgramTts: string;
+  openaiTts: string;
+}
+
 /** Starts everything but the measured servers; `close()` stops it and deletes the run's Redis keys. */
 export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
-  const fakesStarted = await startChild<{
-    ready: boolean;
-    deepgram: string;
-    openai: string;
-    elevenlabs: string;
-  }>("bench/media-fakes.ts", {});
+  const fakesStarted = await startChild<FakeUrls & { ready: boolean }>("bench/media-fakes.ts", {});
   const fakes = fakesStarted.child;
   pinDatabases("driver");
   process.once("exit", () => pinDatabases("free"));
@@ -114,6 +143,10 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     DEEPGRAM_API_URL: fakeUrls.deepgram,
     OPENAI_BASE_URL: fakeUrls.openai,
     ELEVENLABS_API_URL: fakeUrls.elevenlabs,
+    CARTESIA_API_URL: fakeUrls.cartesia,
+    DEEPGRAM_TTS_API_URL: fakeUrls.deepgramTts,
+    OPENAI_TTS_BASE_URL: fakeUrls.openaiTts,
+    CARTESIA_API_KEY: "platform-cartesia",
     OPENAI_API_KEY: "sk-platform-openai",
     DEEPGRAM_API_KEY: "platform-deepgram",
     ELEVENLABS_API_KEY: "platform-elevenlabs",
@@ -150,45 +183,10 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     await t.app.listen({ port: apiPort, host: "127.0.0.1" });
     const org = await t.createOrg("Bench");
     await t.db.org.update({ where: { id: org.orgId }, data: { concurrencyLimit: opts.concurrencyLimit } });
-    const res = await t.request({
-      method: "POST",
-      url: "/assistant",
-      key: org.key,
-      payload: assistantBody({
-        firstMessage: FIRST_MESSAGE,
-        server: { url: customer.url, secret: "bench-secret" },
-        serverMessages: ["status-update", "end-of-call-report"],
-        transcriber: { provider: "deepgram", model: "nova-3", language: "en", endpointing: ENDPOINTING_MS },
-        startSpeakingPlan: {
-          waitSeconds: 0,
-          transcriptionEndpointingPlan: {
-            onPunctuationSeconds: 0,
-            onNoPunctuationSeconds: 0,
-            onNumberSeconds: 0,
-          },
-        },
-        stopSpeakingPlan: { numWords: 0, voiceSeconds: 0.2, backoffSeconds: 0 },
-        silenceTimeoutSeconds: 120,
-        artifactPlan: { recordingEnabled: opts.recording ?? false },
-      }),
-    });
-    if (res.statusCode !== 201) throw new Error(`assistant: ${res.statusCode} ${res.body}`);
-    const assistantId = (res.json() as { id: string }).id;
-    const number = uniqueNumber();
-    twilio.addNumber(ACCOUNT_SID, number);
-    const imp = await t.request({
-      method: "POST",
-      url: "/phone-number",
-      key: org.key,
-      payload: {
-        provider: "twilio",
-        number,
-        twilioAccountSid: ACCOUNT_SID,
-        twilioAuthToken: AUTH_TOKEN,
-        assistantId,
-      },
-    });
-    if (imp.statusCode !== 201) throw new Error(`phone number: ${imp.statusCode} ${imp.body}`);
+    const lines = new Map<BenchVoice, BenchLine>();
+    for (const voice of new Set<BenchVoice>(["11labs", ...(opts.voices ?? [])]))
+      lines.set(voice, await addLine(t, org, twilio, customer.url, voice, opts.recording ?? false));
+    const number = (lines.get("11labs") as BenchLine).number;
 
     const shared = testEnv({
       ...env,
@@ -207,6 +205,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       mediaPort,
       prefix,
       number,
+      lines,
       mediaEnv: (port, overrides = {}) => ({
         ...env,
         DATABASE_URL: t.database.url,
@@ -240,6 +239,58 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   }
 }
 
+/** The bench's assistant (the providers' fixed delays, no configured waits) with `voice`, on a number of its own. */
+async function addLine(
+  t: TestApi,
+  org: TestOrg,
+  twilio: FakeTwilio,
+  serverUrl: string,
+  voice: BenchVoice,
+  recording: boolean,
+): Promise<BenchLine> {
+  const res = await t.request({
+    method: "POST",
+    url: "/assistant",
+    key: org.key,
+    payload: assistantBody({
+      voice: BENCH_VOICES[voice],
+      firstMessage: FIRST_MESSAGE,
+      server: { url: serverUrl, secret: "bench-secret" },
+      serverMessages: ["status-update", "end-of-call-report"],
+      transcriber: { provider: "deepgram", model: "nova-3", language: "en", endpointing: ENDPOINTING_MS },
+      startSpeakingPlan: {
+        waitSeconds: 0,
+        transcriptionEndpointingPlan: {
+          onPunctuationSeconds: 0,
+          onNoPunctuationSeconds: 0,
+          onNumberSeconds: 0,
+        },
+      },
+      stopSpeakingPlan: { numWords: 0, voiceSeconds: 0.2, backoffSeconds: 0 },
+      silenceTimeoutSeconds: 120,
+      artifactPlan: { recordingEnabled: recording },
+    }),
+  });
+  if (res.statusCode !== 201) throw new Error(`assistant: ${res.statusCode} ${res.body}`);
+  const assistantId = (res.json() as { id: string }).id;
+  const number = uniqueNumber();
+  twilio.addNumber(ACCOUNT_SID, number);
+  const imp = await t.request({
+    method: "POST",
+    url: "/phone-number",
+    key: org.key,
+    payload: {
+      provider: "twilio",
+      number,
+      twilioAccountSid: ACCOUNT_SID,
+      twilioAuthToken: AUTH_TOKEN,
+      assistantId,
+    },
+  });
+  if (imp.statusCode !== 201) throw new Error(`phone number: ${imp.statusCode} ${imp.body}`);
+  return { assistantId, number };
+}
+
 /** BullMQ keys of this run only. */
 async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
   let cursor = "0";
@@ -256,16 +307,23 @@ export type ServerTurns = Map<string, Array<Record<string, number>>>;
 
 /**
  * The session's own per-turn metrics (artifact.performanceMetrics.turnLatencies) of these calls (by
- * Twilio CallSid), once every one is finalised (waits up to `timeoutMs`).
+ * Twilio CallSid, or by call id for web calls: `by: "id"`), once every one is finalised (waits up to
+ * `timeoutMs`).
  */
-export async function finalisedTurns(db: Db, sids: string[], timeoutMs = 15_000): Promise<ServerTurns> {
+export async function finalisedTurns(
+  db: Db,
+  sids: string[],
+  timeoutMs = 15_000,
+  by: "providerCallId" | "id" = "providerCallId",
+): Promise<ServerTurns> {
   const until = Date.now() + timeoutMs;
   let rows: Array<{ providerCallId: string | null; artifact: unknown }> = [];
   while (Date.now() < until) {
-    rows = await db.call.findMany({
-      where: { providerCallId: { in: sids }, finalizedAt: { not: null } },
-      select: { providerCallId: true, artifact: true },
+    const found = await db.call.findMany({
+      where: { [by]: { in: sids }, finalizedAt: { not: null } },
+      select: { id: true, providerCallId: true, artifact: true },
     });
+    rows = found.map((r) => ({ ...r, providerCallId: by === "id" ? r.id : r.providerCallId }));
     if (rows.length >= sids.length) break;
     await sleep(250);
   }

@@ -10,7 +10,16 @@
 //     of lead (the same wire output as the platform's pacer), and a `mark` when the queue runs dry.
 //   - `stop` / close → both provider sockets closed.
 // `POST /voice` answers TwiML `<Connect><Stream>` to this server, so the same TwilioCallSimulator
-// drives it. Env: BENCH_DEEPGRAM_URL, BENCH_ELEVENLABS_URL, BENCH_ENDPOINTING_MS, BENCH_FIRST_TEXT,
+// drives it.
+// Web calls (bench:media's websocket variant), the same with Vapi's `vapi.websocket` transport in PCM
+// s16le 16 kHz: `POST /call` answers `{id, transport: {websocketCallUrl}}` (a URL on this server, as
+// the API's answer names the media process), and per websocket
+//   - inbound binary frames → to Deepgram as they are (`linear16` at 16 kHz: no conversion, as the
+//     platform sends a format the transcriber takes);
+//   - ElevenLabs asked for `pcm_16000`; its audio → 640-byte binary frames (20 ms) off the same
+//     shared timer, and `{"type":"speech-update","status":"stopped","role":"assistant"}` when the queue
+//     runs dry (where the platform's client hears the assistant stopped);
+//   - a text frame `{"type":"hangup"}` / close → both provider sockets closed. Env: BENCH_DEEPGRAM_URL, BENCH_ELEVENLABS_URL, BENCH_ENDPOINTING_MS, BENCH_FIRST_TEXT,
 // BENCH_REPLY_TEXT. Sends `{ready, port}` to the parent over IPC.
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -18,7 +27,6 @@ import { type RawData, WebSocket, WebSocketServer } from "ws";
 import { answerParent } from "./child-ipc.ts";
 
 const FRAME_MS = 20;
-const FRAME_BYTES = 160;
 const LEAD_FRAMES = 3;
 const DG = process.env.BENCH_DEEPGRAM_URL ?? "";
 const EL = process.env.BENCH_ELEVENLABS_URL ?? "";
@@ -26,26 +34,36 @@ const ENDPOINTING = process.env.BENCH_ENDPOINTING_MS ?? "100";
 const FIRST = process.env.BENCH_FIRST_TEXT ?? "Hello.";
 const REPLY = process.env.BENCH_REPLY_TEXT ?? "Hello.";
 
-const LISTEN_QUERY = new URLSearchParams({
-  encoding: "mulaw",
-  sample_rate: "8000",
-  channels: "1",
-  model: "nova-3",
-  language: "en",
-  interim_results: "true",
-  endpointing: ENDPOINTING,
-  utterance_end_ms: "1000",
-  vad_events: "true",
-  smart_format: "true",
-  punctuate: "true",
-}).toString();
+const listenQuery = (encoding: string, rate: number) =>
+  new URLSearchParams({
+    encoding,
+    sample_rate: String(rate),
+    channels: "1",
+    model: "nova-3",
+    language: "en",
+    interim_results: "true",
+    endpointing: ENDPOINTING,
+    utterance_end_ms: "1000",
+    vad_events: "true",
+    smart_format: "true",
+    punctuate: "true",
+  }).toString();
+/** What each kind of call speaks: Twilio's μ-law 8 kHz (base64 in JSON), or a web call's PCM 16 kHz (binary). */
+const KINDS = {
+  twilio: { listen: listenQuery("mulaw", 8000), output: "ulaw_8000", frameBytes: 160 },
+  web: { listen: listenQuery("linear16", 16000), output: "pcm_16000", frameBytes: 640 },
+} as const;
+type Kind = keyof typeof KINDS;
 const MEDIA_EVENT = Buffer.from('"event":"media"');
 const PAYLOAD_KEY = Buffer.from('"payload":"');
-const TTS_PATH =
-  "/v1/text-to-speech/21m00Tcm4TlvDq8ikWAM/stream-input?model_id=eleven_turbo_v2_5&output_format=ulaw_8000&inactivity_timeout=60";
+const ttsPath = (output: string) =>
+  `/v1/text-to-speech/21m00Tcm4TlvDq8ikWAM/stream-input?model_id=eleven_turbo_v2_5&output_format=${output}&inactivity_timeout=60`;
+const SPEECH_STOPPED = '{"type":"speech-update","status":"stopped","role":"assistant"}';
 
 class RelayCall {
   readonly #twilio: WebSocket;
+  readonly #kind: Kind;
+  readonly #frameBytes: number;
   #streamSid = "";
   #dg: WebSocket | undefined;
   #tts: WebSocket | undefined;
@@ -54,11 +72,22 @@ class RelayCall {
   #playStartAt = 0;
   #framesSent = 0;
 
-  constructor(ws: WebSocket) {
+  constructor(ws: WebSocket, kind: Kind) {
     this.#twilio = ws;
-    ws.on("message", (data: Buffer, isBinary: boolean) => {
-      if (!isBinary) this.#onTwilio(data);
-    });
+    this.#kind = kind;
+    this.#frameBytes = KINDS[kind].frameBytes;
+    if (kind === "web") {
+      ws.on("message", (data: Buffer, isBinary: boolean) => {
+        if (isBinary) {
+          const dg = this.#dg;
+          if (dg && dg.readyState === WebSocket.OPEN) dg.send(data);
+        } else if (data.includes('"hangup"')) this.#close();
+      });
+      this.#open();
+    } else
+      ws.on("message", (data: Buffer, isBinary: boolean) => {
+        if (!isBinary) this.#onTwilio(data);
+      });
     ws.on("close", () => this.#close());
     ws.on("error", () => {});
   }
@@ -91,7 +120,7 @@ class RelayCall {
   }
 
   #open(): void {
-    const dg = new WebSocket(`${DG}/v1/listen?${LISTEN_QUERY}`, {
+    const dg = new WebSocket(`${DG}/v1/listen?${KINDS[this.#kind].listen}`, {
       headers: { Authorization: "Token platform-deepgram" },
       perMessageDeflate: false,
     });
@@ -107,7 +136,7 @@ class RelayCall {
         this.#say(REPLY);
     });
     this.#dg = dg;
-    const tts = new WebSocket(`${EL}${TTS_PATH}`, {
+    const tts = new WebSocket(`${EL}${ttsPath(KINDS[this.#kind].output)}`, {
       headers: { "xi-api-key": "platform-elevenlabs" },
       perMessageDeflate: false,
     });
@@ -147,10 +176,14 @@ class RelayCall {
     let budget = due - this.#framesSent;
     while (budget > 0 && this.#queue.length > 0) {
       const head = this.#queue[0] as Buffer;
-      const n = Math.min(FRAME_BYTES, head.length - this.#off);
-      this.#send(
-        `{"event":"media","streamSid":"${this.#streamSid}","media":{"payload":"${head.toString("base64", this.#off, this.#off + n)}"}}`,
-      );
+      const n = Math.min(this.#frameBytes, head.length - this.#off);
+      if (this.#kind === "web") {
+        if (this.#twilio.readyState === WebSocket.OPEN)
+          this.#twilio.send(head.subarray(this.#off, this.#off + n));
+      } else
+        this.#send(
+          `{"event":"media","streamSid":"${this.#streamSid}","media":{"payload":"${head.toString("base64", this.#off, this.#off + n)}"}}`,
+        );
       const lateBy = now - (this.#playStartAt + Math.max(0, this.#framesSent - LEAD_FRAMES) * FRAME_MS);
       pacing.framesSent++;
       if (lateBy > 40) {
@@ -167,7 +200,11 @@ class RelayCall {
     }
     if (this.#queue.length === 0) {
       active.delete(this);
-      this.#send(`{"event":"mark","streamSid":"${this.#streamSid}","mark":{"name":"relay:end"}}`);
+      this.#send(
+        this.#kind === "web"
+          ? SPEECH_STOPPED
+          : `{"event":"mark","streamSid":"${this.#streamSid}","mark":{"name":"relay:end"}}`,
+      );
     }
   }
 
@@ -195,7 +232,21 @@ setInterval(() => {
 }, FRAME_MS);
 
 const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 64 * 1024 });
+let webCalls = 0;
 const server = createServer((req, res) => {
+  if (req.method === "POST" && req.url === "/call") {
+    req.resume();
+    const { port } = server.address() as AddressInfo;
+    const id = `relay-${++webCalls}`;
+    res.writeHead(201, { "content-type": "application/json" });
+    res.end(
+      JSON.stringify({
+        id,
+        transport: { websocketCallUrl: `ws://127.0.0.1:${port}/${id}/transport?token=relay` },
+      }),
+    );
+    return;
+  }
   if (req.method === "POST" && req.url?.startsWith("/voice")) {
     req.resume();
     const { port } = server.address() as AddressInfo;
@@ -209,11 +260,16 @@ const server = createServer((req, res) => {
   res.end();
 });
 server.on("upgrade", (req, socket, head) => {
-  if (!req.url?.startsWith("/twilio/stream")) {
+  const kind: Kind | undefined = req.url?.startsWith("/twilio/stream")
+    ? "twilio"
+    : /^\/[^/]+\/transport\?/.test(req.url ?? "")
+      ? "web"
+      : undefined;
+  if (!kind) {
     socket.destroy();
     return;
   }
-  wss.handleUpgrade(req, socket, head, (ws) => new RelayCall(ws));
+  wss.handleUpgrade(req, socket, head, (ws) => new RelayCall(ws, kind));
 });
 server.listen(0, "127.0.0.1", () => {
   process.send?.({ ready: true, port: (server.address() as AddressInfo).port });

@@ -10,6 +10,18 @@
 // BENCH_RECORDING=1: the assistant records its calls (artifactPlan.recordingEnabled; off otherwise, as
 // before recordings existed, and the default of every other bench). Compare the media process's CPU
 // per call-second and RSS per call with a run without it: the targets are ≤ 1.15× and ≤ 0.5 MB.
+// BENCH_TRANSPORT=websocket: web calls instead of phone calls (Vapi's `vapi.websocket` transport, PCM
+// s16le 16 kHz in binary frames both ways: bench/web-call-simulator.ts): each call is created with
+// `POST /call` and a `transport` on the API and its client opens `transport.websocketCallUrl` on the
+// media process; the bare relay answers the same `POST /call` and relays the same PCM (640-byte binary
+// frames every 20 ms, Deepgram `linear16` 16 kHz, ElevenLabs `pcm_16000`). Same callers, fakes,
+// script, figures and targets.
+// BENCH_VOICES=11labs,cartesia,deepgram,openai: the media process is measured with each voice (an
+// assistant and a number each; the voices' fakes have the same first-byte delay and audio per
+// character), its rounds taking turns with the bare relay's in every pair (voice 1, …, voice n, relay);
+// the full table is the first voice's, then one line per voice: overhead per turn, CPU per call-second
+// against the relay's rounds, late frames. (The relay speaks to the ElevenLabs fake: it is the cost of
+// carrying the audio, the same baseline for every voice.)
 //
 // Topology: five node processes, so that what is measured is not disturbed by what drives it.
 //   - this process (orchestrator): the API (Twilio inbound webhook → Call + TwiML + stream token), the
@@ -82,6 +94,8 @@ import type { RunRequest, RunResult } from "./media-callers.ts";
 import {
   ACCOUNT_SID,
   AUTH_TOKEN,
+  BENCH_VOICES,
+  type BenchVoice,
   FIRST_CLAUSE_TOKEN,
   finalisedTurns,
   PROVIDER_WAIT_MS,
@@ -134,6 +148,17 @@ const RECORDING = process.env.BENCH_RECORDING === "1";
 const SCRAPE = process.env.BENCH_SCRAPE === "1";
 const SCRAPE_MS = Math.max(10, Number(process.env.BENCH_SCRAPE_MS ?? 1000));
 const RAMP_MS = 30; // between call starts
+const WEB = process.env.BENCH_TRANSPORT === "websocket";
+if (process.env.BENCH_TRANSPORT && !WEB && process.env.BENCH_TRANSPORT !== "twilio")
+  throw new Error("BENCH_TRANSPORT: twilio (default) or websocket");
+const VOICES = (process.env.BENCH_VOICES ?? "")
+  .split(",")
+  .map((v) => v.trim())
+  .filter(Boolean);
+for (const v of VOICES)
+  if (!(v in BENCH_VOICES)) throw new Error(`BENCH_VOICES: ${v}? (${Object.keys(BENCH_VOICES).join(", ")})`);
+/** The voices measured: ElevenLabs alone unless BENCH_VOICES names others. */
+const SIDES: BenchVoice[] = VOICES.length > 0 ? [...new Set(VOICES as BenchVoice[])] : ["11labs"];
 /**
  * Warm-up calls per server, with the full script (every turn, the barge-in, the ending): every code
  * path and every database query shape is compiled before anything is measured (Prisma compiles a
@@ -426,16 +451,17 @@ async function main(): Promise<void> {
   const setup = await startPlatform({
     queuePrefix: "bench-media",
     concurrencyLimit: CALLS + 50,
+    voices: SIDES,
     recording: RECORDING,
   });
-  const { t, callers, fakes, fakeUrls, apiPort, mediaPort, number } = setup;
+  const { t, callers, fakes, fakeUrls, apiPort, mediaPort } = setup;
   let media: ChildProcess | undefined;
   let relay: ChildProcess | undefined;
   try {
     const script = {
       accountSid: ACCOUNT_SID,
       authToken: AUTH_TOKEN,
-      to: number,
+      to: setup.number,
       rampMs: RAMP_MS,
       bargeTurn: BARGE_TURN,
       bargeAfterMs: BARGE_AFTER_MS,
@@ -456,7 +482,22 @@ async function main(): Promise<void> {
     ).child;
     roleNames.set(media.pid ?? 0, "media process");
     pin(media.pid, "server");
-    const mediaScript = { ...script, voiceUrl: `http://127.0.0.1:${apiPort}/twilio/inbound` };
+    /** The script of the calls to the media process answered by the assistant with `voice`. */
+    const mediaScriptOf = (voice: BenchVoice) => {
+      const line = setup.lines.get(voice);
+      if (!line) throw new Error(`no assistant for ${voice}`);
+      return WEB
+        ? {
+            ...script,
+            voiceUrl: "",
+            web: {
+              createUrl: `http://127.0.0.1:${apiPort}/call`,
+              key: setup.org.key,
+              assistantId: line.assistantId,
+            },
+          }
+        : { ...script, to: line.number, voiceUrl: `http://127.0.0.1:${apiPort}/twilio/inbound` };
+    };
     process.stderr.write(`bench:media: starting the bare relay…\n`);
     const started = await startChild<{ ready: boolean; port: number }>(
       "bench/media-relay.ts",
@@ -473,53 +514,96 @@ async function main(): Promise<void> {
     roleNames.set(relay.pid ?? 0, "bare relay");
     pin(relay.pid, "server");
     pin(process.pid, "driver");
-    const relayScript = { ...script, voiceUrl: `http://127.0.0.1:${started.ready.port}/voice` };
+    const relayUrl = `http://127.0.0.1:${started.ready.port}`;
+    const relayScript = WEB
+      ? {
+          ...script,
+          voiceUrl: "",
+          web: { createUrl: `${relayUrl}/call`, key: "relay", assistantId: "relay" },
+        }
+      : { ...script, voiceUrl: `${relayUrl}/voice` };
+    /** What is measured: the media process with each voice, then the bare relay. */
+    const sides = [
+      ...SIDES.map((voice) => ({ name: voice, server: media as ChildProcess, script: mediaScriptOf(voice) })),
+      { name: "relay", server: relay, script: relayScript },
+    ];
+    const first = sides[0] as (typeof sides)[number];
     process.stderr.write(`bench:media: warm-up and memory, media process then bare relay…\n`);
-    const mediaMemory = await prepare(media, callers, mediaScript, 5_550_000);
+    const mediaMemory = await prepare(media, callers, first.script, 5_550_000);
     const relayMemory = await prepare(relay, callers, relayScript, 5_560_000);
+    // The other voices' code paths are compiled too (not measured).
+    for (const [i, side] of sides.slice(1, -1).entries())
+      await ask<RunResult>(
+        callers,
+        { run: { ...side.script, calls: WARMUP_CALLS, turns: TURNS, fromBase: 5_400_000 + i * 1000 } },
+        "result",
+      );
     const settle = () => setup.settle();
     // One untimed full round each (media, relay), then the timed rounds: every timed round follows a
-    // full round of the other server, in the same state. (The memory sub-phase's forced collections
+    // full round of another server, in the same state. (The memory sub-phase's forced collections
     // shrink the heap and production never forces one; without these the first timed media round ran
     // ~1.2× the second.)
-    for (const [script, from] of [
-      [mediaScript, 5_570_000],
-      [relayScript, 5_580_000],
-    ] as const) {
+    for (const [i, untimed] of [first.script, relayScript].entries()) {
       await settle();
       await ask<RunResult>(
         callers,
-        { run: { ...script, calls: CALLS, turns: TURNS, fromBase: from } },
+        { run: { ...untimed, calls: CALLS, turns: TURNS, fromBase: 5_570_000 + i * 10_000 } },
         "result",
       );
     }
-    // Timed rounds alternate (media, relay, media, relay) so a slow spell of the machine weighs on both.
-    const rounds: PhaseResult[] = [];
-    for (let round = 0; round < 2 * PAIRS; round++) {
-      const isMedia = round % 2 === 0;
-      process.stderr.write(
-        `bench:media: round ${round + 1} of ${2 * PAIRS}, ${CALLS} calls through the ${isMedia ? "media process" : "bare relay"}…\n`,
-      );
-      rounds.push(
-        await runPhase(
-          isMedia ? media : relay,
+    // Timed rounds take turns (media, relay, media, relay; with voices: each voice, then the relay)
+    // so a slow spell of the machine weighs on every side.
+    const rounds = new Map<string, PhaseResult[]>(sides.map((side) => [side.name, []]));
+    const order: Array<{ side: string; cpu: number }> = [];
+    let round = 0;
+    for (let pair = 0; pair < PAIRS; pair++)
+      for (const [i, side] of sides.entries()) {
+        round++;
+        const isRelay = side.server === relay;
+        process.stderr.write(
+          `bench:media: round ${round} of ${PAIRS * sides.length}, ${CALLS} ${WEB ? "web" : "phone"} calls through the ${isRelay ? "bare relay" : `media process (${side.name})`}…\n`,
+        );
+        const result = await runPhase(
+          side.server,
           callers,
-          isMedia ? mediaScript : relayScript,
-          isMedia ? 5_500_000 + round * 1000 : 5_600_000 + round * 1000,
+          side.script,
+          5_000_000 + (pair * sides.length + i) * 10_000,
           settle,
-          isMedia && SCRAPE ? `http://127.0.0.1:${mediaPort}/metrics` : undefined,
-        ),
-      );
-    }
-    const m = rounds.filter((_, i) => i % 2 === 0).reduce(combine);
-    const r = rounds.filter((_, i) => i % 2 === 1).reduce(combine);
-    const cpuRounds = rounds.map((x) => f(x.cpuMs / x.run.callSeconds, 2)).join(" / ");
+          !isRelay && SCRAPE ? `http://127.0.0.1:${mediaPort}/metrics` : undefined,
+        );
+        rounds.get(side.name)?.push(result);
+        order.push({ side: side.name, cpu: result.cpuMs / result.run.callSeconds });
+      }
+    const of = (name: string) => (rounds.get(name) ?? []).reduce(combine);
+    const m = of(first.name);
+    const r = of("relay");
+    const cpuRounds = order
+      .map((x) => `${x.side === "relay" ? "relay" : SIDES.length > 1 ? x.side : "media"} ${f(x.cpu, 2)}`)
+      .join(" / ");
 
     // The session's own per-turn metrics (artifact.performanceMetrics), once every call is finalised.
-    const serverTurns = await finalisedTurns(
-      t.db,
-      m.run.calls.map((c) => c.callSid),
-    );
+    const turnsOf = async (x: PhaseResult) =>
+      turnFigures(
+        x.run.calls,
+        await finalisedTurns(
+          t.db,
+          x.run.calls.map((c) => c.callSid),
+          15_000,
+          WEB ? "id" : "providerCallId",
+        ),
+        TURNS,
+      );
+    const perVoice: string[] = [];
+    if (SIDES.length > 1)
+      for (const voice of SIDES) {
+        const x = of(voice);
+        const v = await turnsOf(x);
+        const cpu = x.cpuMs / x.run.callSeconds;
+        const voiceLatency = v.providerParts.voiceLatency;
+        perVoice.push(
+          `| \`${voice}\` | ${f(pct(v.overheads, 50))} / ${f(pct(v.overheads, 95))} ms | ${f(pct(voiceLatency, 50), 0)} / ${f(pct(voiceLatency, 95), 0)} ms | ${f(cpu, 2)} ms | ${f(cpu / (r.cpuMs / r.run.callSeconds), 2)}× | ${x.pacing.lateFrames} of ${x.pacing.framesSent} | ${x.run.calls.length - x.run.errors.length} of ${x.run.calls.length} |`,
+        );
+      }
     await stopChild(media);
     media = undefined;
     await stopChild(relay);
@@ -528,7 +612,7 @@ async function main(): Promise<void> {
 
     // ------------------------------------------------ report
     const { overheads, overheadsFixed, latencies, platform, providerParts, byTurn, missingTurns, unmatched } =
-      turnFigures(m.run.calls, serverTurns, TURNS);
+      await turnsOf(m);
     const perTurn = byTurn
       .map(
         (xs, i) =>
@@ -550,8 +634,9 @@ async function main(): Promise<void> {
     const cpu = cpus();
 
     const lines = [
-      `Command: \`BENCH_CALLS=${CALLS} BENCH_TURNS=${TURNS}${RECORDING ? " BENCH_RECORDING=1" : ""} npm run bench:media\` — ${CALLS} concurrent calls ` +
-        `(started ${RAMP_MS} ms apart) through one media process, ${TURNS} caller turns each, turn ${BARGE_TURN + 1} ` +
+      `Command: \`BENCH_CALLS=${CALLS} BENCH_TURNS=${TURNS} BENCH_PAIRS=${PAIRS}${WEB ? " BENCH_TRANSPORT=websocket" : ""}${VOICES.length > 0 ? ` BENCH_VOICES=${SIDES.join(",")}` : ""}${RECORDING ? " BENCH_RECORDING=1" : ""} npm run bench:media\` — ${CALLS} concurrent ` +
+        `${WEB ? "web calls (vapi.websocket, PCM s16le 16 kHz, binary frames both ways)" : "phone calls (Twilio Media Streams)"} ` +
+        `(started ${RAMP_MS} ms apart) through one media process${SIDES.length > 1 ? ` with the ${first.name} voice (the other voices below)` : ""}, ${TURNS} caller turns each, turn ${BARGE_TURN + 1} ` +
         `spoken over the reply (barge-in); ${PAIRS} timed rounds through each server, alternating, ${PAIRS * CALLS * TURNS} media turns in all. Fixed provider delays: Deepgram ` +
         `endpointing ${ENDPOINTING_MS} ms + ${STT_DELAY_MS} ms per message, OpenAI TTFT ${TTFT_MS} ms + ${ITL_MS} ms/token ` +
         `(first clause complete at token ${FIRST_CLAUSE_TOKEN}), ElevenLabs TTFB ${TTFB_MS} ms; provider wait per turn ` +
@@ -598,6 +683,15 @@ async function main(): Promise<void> {
           .map((x) => x.toFixed(1))
           .join(", ")}. Total run ${f((Date.now() - runStarted) / 1000, 0)} s.`,
     ];
+    if (perVoice.length > 0)
+      lines.push(
+        "",
+        `Per voice (${PAIRS} round${PAIRS > 1 ? "s" : ""} each, taking turns with the bare relay's; CPU ÷ the relay's rounds of the same run):`,
+        "",
+        "| voice | overhead per turn p50 / p95 | voice first byte p50 / p95 (fixed 150) | CPU per call-second | ÷ bare relay | late frames | calls completed |",
+        "|---|---|---|---|---|---|---|",
+        ...perVoice,
+      );
     if (SCRAPE)
       lines.push(
         `BENCH_SCRAPE: the media process's /metrics fetched every ${SCRAPE_MS} ms during its timed rounds: ` +

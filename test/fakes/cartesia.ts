@@ -75,6 +75,8 @@ export interface FakeCartesiaOptions {
   chunkMs?: number;
   /** Wall time between chunks. Default 5 ms. */
   chunkIntervalMs?: number;
+  /** Time to an input's first chunk after it arrived. Default 0. */
+  ttfbMs?: number;
   /** After a cancel, send one more chunk of that context (a chunk that was already in flight). */
   lateChunkAfterCancel?: boolean;
 }
@@ -114,6 +116,7 @@ export class FakeCartesia {
   msPerChar: number;
   chunkMs: number;
   chunkIntervalMs: number;
+  ttfbMs: number;
   lateChunkAfterCancel: boolean;
   /** Close the next socket that receives a transcript containing this, with 1011 (a server fault). */
   dropOnTranscript: string | undefined;
@@ -128,6 +131,7 @@ export class FakeCartesia {
     this.msPerChar = opts.msPerChar ?? 10;
     this.chunkMs = opts.chunkMs ?? 100;
     this.chunkIntervalMs = opts.chunkIntervalMs ?? 5;
+    this.ttfbMs = opts.ttfbMs ?? 0;
     this.lateChunkAfterCancel = opts.lateChunkAfterCancel ?? false;
   }
 
@@ -373,7 +377,10 @@ export class FakeCartesia {
     flush: boolean,
   ): Promise<void> {
     const prev = this.#queues.get(ctx) ?? Promise.resolve();
+    const arrivedAt = Date.now();
     const next = prev.then(async () => {
+      const wait = arrivedAt + this.ttfbMs - Date.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       const totalMs = transcript.length * this.msPerChar;
       for (let t = 0; t < totalMs && !ctx.cancelled; t += this.chunkMs) {
         this.#sendChunk(conn, ctx, toneFor(fmt, Math.min(this.chunkMs, totalMs - t)));

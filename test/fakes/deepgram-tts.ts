@@ -50,6 +50,8 @@ export interface FakeDeepgramTtsOptions {
   chunkMs?: number;
   /** Wall time between frames. Default 5 ms. */
   chunkIntervalMs?: number;
+  /** Time to a flush's first audio after the Flush arrived. Default 0. */
+  ttfbMs?: number;
   /** Flush cap. Default 20 per 60 s (Deepgram's). */
   flushLimit?: { count: number; windowMs: number };
 }
@@ -73,6 +75,7 @@ export class FakeDeepgramTts {
   msPerChar: number;
   chunkMs: number;
   chunkIntervalMs: number;
+  ttfbMs: number;
   flushLimit: { count: number; windowMs: number };
   /** Close the socket 1011 (NET-0000) when a Speak containing this arrives. */
   dropOnText: string | undefined;
@@ -87,6 +90,7 @@ export class FakeDeepgramTts {
     this.msPerChar = opts.msPerChar ?? 10;
     this.chunkMs = opts.chunkMs ?? 100;
     this.chunkIntervalMs = opts.chunkIntervalMs ?? 5;
+    this.ttfbMs = opts.ttfbMs ?? 0;
     this.flushLimit = opts.flushLimit ?? { count: 20, windowMs: 60_000 };
   }
 
@@ -221,7 +225,11 @@ export class FakeDeepgramTts {
           held = "";
           const id = sequence++;
           const mine = epoch;
-          chain = chain.then(() => this.#generate(conn, text, encoding, rate, () => mine !== epoch, id));
+          chain = chain.then(async () => {
+            const wait = now + this.ttfbMs - Date.now();
+            if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+            await this.#generate(conn, text, encoding, rate, () => mine !== epoch, id);
+          });
           return;
         }
         case "Clear": {

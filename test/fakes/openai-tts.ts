@@ -43,6 +43,8 @@ export interface FakeOpenAiTtsOptions {
   msPerChar?: number;
   /** Wall time between chunks. Default 5 ms. */
   chunkIntervalMs?: number;
+  /** Time to the first audio after the request. Default 0. */
+  ttfbMs?: number;
 }
 
 export interface SpeechRequest {
@@ -59,6 +61,7 @@ export class FakeOpenAiTts {
   readonly rejectKeys: Set<string>;
   msPerChar: number;
   chunkIntervalMs: number;
+  ttfbMs: number;
   readonly #failures: number[] = [];
   readonly #server: Server;
   readonly #port: number;
@@ -69,6 +72,7 @@ export class FakeOpenAiTts {
     this.rejectKeys = new Set(opts.rejectKeys ?? []);
     this.msPerChar = opts.msPerChar ?? 10;
     this.chunkIntervalMs = opts.chunkIntervalMs ?? 5;
+    this.ttfbMs = opts.ttfbMs ?? 0;
   }
 
   static async start(opts: FakeOpenAiTtsOptions = {}): Promise<FakeOpenAiTts> {
@@ -109,6 +113,7 @@ export class FakeOpenAiTts {
       sendJson(res, 404, { error: { message: "Not found", type: "invalid_request_error" } });
       return;
     }
+    const arrivedAt = Date.now();
     const authorization = headerValue(req, "authorization");
     const raw = (await readBody(req)).toString("utf8");
     let body: Record<string, unknown> = {};
@@ -206,6 +211,8 @@ export class FakeOpenAiTts {
     res.on("close", () => {
       if (!res.writableEnded) record.aborted = true;
     });
+    const wait = arrivedAt + this.ttfbMs - Date.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     // 24 kHz 16-bit: 48 bytes per ms.
     const audio = makePcmToneBuffer(input.length * this.msPerChar * 48);
     const chunk = 4801; // an odd number of bytes per write
