@@ -7,6 +7,8 @@ import { CreateBucketCommand, HeadObjectCommand, S3Client } from "@aws-sdk/clien
 import S3rver from "s3rver";
 import { signedRecordingUrl } from "../../libs/recordings/index.ts";
 import type { TwilioCallSimulator } from "../fakes/index.ts";
+import { type FaultPlatform, startFaultPlatform } from "../faults/platform.ts";
+import { type AppProcess, type RedisServer, startApp, startRedisServer } from "../helpers/fault-processes.ts";
 import {
   callAssistant,
   createAssistant,
@@ -605,5 +607,73 @@ describe("call recordings", { concurrency: true }, () => {
     } finally {
       await broken.close();
     }
+  });
+});
+
+// A real media process (node apps/media/src/main.ts) killed mid-call with SIGKILL: no drain, no
+// last write. The API ends the orphaned call when Twilio reports its end, and stores the spool
+// the dead process left on this disk: the audio up to its last flushed second.
+describe("a media process killed mid-call", () => {
+  let redis: RedisServer;
+  let p: FaultPlatform;
+  let dir: string;
+  const children: AppProcess[] = [];
+
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), "recordings-killed-"));
+    redis = await startRedisServer();
+    p = await startFaultPlatform({
+      redisUrl: redis.url,
+      env: { CALL_LEASE_MS: "4000", RECORDINGS_DIR: dir },
+    });
+  });
+  after(async () => {
+    for (const c of children) await c.kill("SIGKILL");
+    await p.close();
+    await redis.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("keeps the recording up to the last flushed second: the greeting, the caller's question and the answer", async () => {
+    const media = await startApp("media", p.appEnv);
+    children.push(media);
+    const { callId } = await p.callWithOneTurn();
+    // The answer has played; a second and a half more lets its end reach the spool.
+    await new Promise((r) => setTimeout(r, 1500));
+    const killedAt = Date.now();
+    await media.kill("SIGKILL");
+    const ended = await waitUntil(
+      async () => {
+        const c = await p.t.db.call.findUnique({ where: { id: callId } });
+        const artifact = c?.artifact as Artifact | null;
+        return c?.status === "ended" && (artifact?.recordingUrl || artifact?.recordingError) ? c : undefined;
+      },
+      12_000,
+      "the orphaned call's recording",
+    );
+    assert.equal(ended.endedReason, "call.in-progress.error-vapifault-worker-died");
+    const res = await p.t.request({ method: "GET", url: `/call/${callId}`, key: p.org.key });
+    const artifact = res.json().artifact as Artifact;
+    assert.equal(artifact.recordingError, undefined);
+    assert.ok(artifact.presignedStereoUrl, JSON.stringify(artifact));
+    const wav = await fetch(artifact.presignedStereoUrl);
+    assert.equal(wav.status, 200);
+    const stereo = parseWav(Buffer.from(await wav.arrayBuffer()));
+    const recordedMs = ((stereo.samples[0]?.length ?? 0) / stereo.sampleRate) * 1000;
+    const liveMs = killedAt - (ended.startedAt?.getTime() ?? 0);
+    assert.ok(
+      recordedMs <= liveMs && recordedMs >= liveMs - 2000,
+      `${recordedMs} ms recorded of ${liveMs} ms before the kill (flushed about every second)`,
+    );
+    const customer = stretches(voicedBlocks(stereo.samples[0] as Int16Array, stereo.sampleRate));
+    const assistant = stretches(voicedBlocks(stereo.samples[1] as Int16Array, stereo.sampleRate));
+    assert.equal(customer.length, 1, `the caller's question: ${JSON.stringify(customer)}`);
+    assert.equal(assistant.length, 2, `the greeting and the answer: ${JSON.stringify(assistant)}`);
+    const answerMs =
+      ((assistant[1] as [number, number])[1] - (assistant[1] as [number, number])[0] + 1) * BLOCK_MS;
+    const sentMs = "You said: What are your opening hours?.".length * MS_PER_CHAR;
+    assert.ok(Math.abs(answerMs - sentMs) <= 60, `the whole answer: ${answerMs} ms of ${sentMs} ms`);
+    // The spool is gone: stored as the call's recording.
+    assert.deepEqual(await readdir(path.join(dir, ".spool")), []);
   });
 });
