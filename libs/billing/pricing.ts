@@ -218,69 +218,11 @@ export function priceCall(usage: CallUsage, p: EffectivePricing): PricedCall {
     ),
   );
 
-  // stt
-  const sProvider = normaliseProvider(usage.stt.provider);
-  const sPrice: Static<typeof SttPrice> | undefined = providerPrices(
-    p.prices.stt,
-    sProvider,
-    usage.stt.model,
-  );
-  lines.push(
-    timeLine(
-      "stt",
-      sProvider,
-      usage.stt.model,
-      usage.stt.audioSeconds,
-      (sPrice ?? p.fallback.stt).perMinuteUsd,
-      p,
-      by(usage.stt.byo),
-      !sPrice,
-    ),
-  );
-
-  // llm
-  const lProvider = normaliseProvider(usage.llm.provider);
-  const lPrice: Static<typeof LlmPrice> | undefined = providerPrices(
-    p.prices.llm,
-    lProvider,
-    usage.llm.model,
-  );
-  const lRate = lPrice ?? p.fallback.llm;
-  const llmUsd = tokensUsd(lRate, usage.llm);
-  const tokens = usage.llm.promptTokens + usage.llm.completionTokens;
-  lines.push({
-    category: "llm",
-    provider: lProvider,
-    model: usage.llm.model,
-    quantity: String(tokens),
-    unit: "token",
-    unitPrice: blended(llmUsd, tokens, dec(lRate.promptPer1MTokensUsd).div(1_000_000)),
-    amountMicros: usdToMicros(llmUsd),
-    billedBy: by(usage.llm.byo),
-    priceVersion: lPrice ? p.priceVersion : `${p.priceVersion}#fallback`,
-    fallback: !lPrice,
-  });
-
-  // tts
-  const vProvider = normaliseProvider(usage.tts.provider);
-  const vPrice: Static<typeof TtsPrice> | undefined = providerPrices(
-    p.prices.tts,
-    vProvider,
-    usage.tts.model,
-  );
-  const per1K = dec((vPrice ?? p.fallback.tts).per1KCharactersUsd);
-  lines.push({
-    category: "tts",
-    provider: vProvider,
-    model: usage.tts.model,
-    quantity: String(usage.tts.characters),
-    unit: "character",
-    unitPrice: per1K.div(1000).toFixed(),
-    amountMicros: usdToMicros(dec(usage.tts.characters).times(per1K).div(1000)),
-    billedBy: by(usage.tts.byo),
-    priceVersion: vPrice ? p.priceVersion : `${p.priceVersion}#fallback`,
-    fallback: !vPrice,
-  });
+  // stt, llm, tts: one line each, the providers the call switched away from (usage.earlier) included
+  const earlier = usage.earlier ?? {};
+  lines.push(merged([...(earlier.stt ?? []), usage.stt].map((u) => sttLine(u, p))));
+  lines.push(merged([...(earlier.llm ?? []), usage.llm].map((u) => llmLine(u, p))));
+  lines.push(merged([...(earlier.tts ?? []), usage.tts].map((u) => ttsLine(u, p))));
 
   // platform fee: always billed by the platform
   lines.push(
@@ -299,6 +241,88 @@ export function priceCall(usage: CallUsage, p: EffectivePricing): PricedCall {
   if (usage.analysis) lines.push(priceAnalysis(usage.analysis, p));
 
   return assemble(lines, usage, p);
+}
+
+const billedByOf = (byo: boolean): BilledBy => (byo ? "passthrough" : "platform");
+
+function sttLine(u: CallUsage["stt"], p: EffectivePricing): PricedLine {
+  const provider = normaliseProvider(u.provider);
+  const price: Static<typeof SttPrice> | undefined = providerPrices(p.prices.stt, provider, u.model);
+  return timeLine(
+    "stt",
+    provider,
+    u.model,
+    u.audioSeconds,
+    (price ?? p.fallback.stt).perMinuteUsd,
+    p,
+    billedByOf(u.byo),
+    !price,
+  );
+}
+
+function llmLine(u: CallUsage["llm"], p: EffectivePricing): PricedLine {
+  const provider = normaliseProvider(u.provider);
+  const price: Static<typeof LlmPrice> | undefined = providerPrices(p.prices.llm, provider, u.model);
+  const rate = price ?? p.fallback.llm;
+  const usd = tokensUsd(rate, u);
+  const tokens = u.promptTokens + u.completionTokens;
+  return {
+    category: "llm",
+    provider,
+    model: u.model,
+    quantity: String(tokens),
+    unit: "token",
+    unitPrice: blended(usd, tokens, dec(rate.promptPer1MTokensUsd).div(1_000_000)),
+    amountMicros: usdToMicros(usd),
+    billedBy: billedByOf(u.byo),
+    priceVersion: price ? p.priceVersion : `${p.priceVersion}#fallback`,
+    fallback: !price,
+  };
+}
+
+function ttsLine(u: CallUsage["tts"], p: EffectivePricing): PricedLine {
+  const provider = normaliseProvider(u.provider);
+  const price: Static<typeof TtsPrice> | undefined = providerPrices(p.prices.tts, provider, u.model);
+  const per1K = dec((price ?? p.fallback.tts).per1KCharactersUsd);
+  return {
+    category: "tts",
+    provider,
+    model: u.model,
+    quantity: String(u.characters),
+    unit: "character",
+    unitPrice: per1K.div(1000).toFixed(),
+    amountMicros: usdToMicros(dec(u.characters).times(per1K).div(1000)),
+    billedBy: billedByOf(u.byo),
+    priceVersion: price ? p.priceVersion : `${p.priceVersion}#fallback`,
+    fallback: !price,
+  };
+}
+
+/**
+ * One category's line from the lines of each provider the call used in it, oldest first (one,
+ * unless a fallback plan switched it): named after the last, the amounts and quantities summed, the
+ * unit price blended. The ledger keeps one line per category; `costs[]` shows each provider's share
+ * (see `assemble`). It is `platform`-billed only when every provider was: the platform never charges
+ * for what the organisation's own key paid.
+ */
+function merged(parts: PricedLine[]): PricedLine {
+  const last = parts[parts.length - 1] as PricedLine;
+  if (parts.length === 1) return last;
+  const amountMicros = parts.reduce((a, l) => a + l.amountMicros, 0n);
+  const quantity = parts.reduce((a, l) => a.plus(l.quantity), dec(0));
+  const fallback = parts.some((l) => l.fallback);
+  const unitPrice = quantity.isZero()
+    ? last.unitPrice
+    : dec(amountMicros).div(1_000_000).div(quantity).toDecimalPlaces(12, Decimal.ROUND_HALF_UP).toFixed();
+  return {
+    ...last,
+    quantity: quantity.toDecimalPlaces(6, Decimal.ROUND_HALF_UP).toFixed(),
+    unitPrice,
+    amountMicros,
+    billedBy: parts.every((l) => l.billedBy === "platform") ? "platform" : "passthrough",
+    priceVersion: fallback ? `${last.priceVersion.replace(/#fallback$/, "")}#fallback` : last.priceVersion,
+    fallback,
+  };
 }
 
 /** Exact USD of some tokens: uncached prompt, cached prompt and completion tokens at their rates. */
@@ -391,6 +415,61 @@ function sum(lines: readonly PricedLine[], pred: (l: PricedLine) => boolean = ()
 }
 
 /**
+ * The `costs[]` items of one category's line: one per provider the call used in it (a fallback plan
+ * may have switched it), the line's amount shared out between them in proportion to what each
+ * priced at (by quantity when the prices are not given), so the items sum to the line exactly.
+ */
+function segmentItems<U extends { provider: string; model: string; byo: boolean }>(
+  line: PricedLine,
+  used: U[],
+  price: ((u: U) => PricedLine) | undefined,
+  item: (
+    u: U,
+    names: { provider: string; model: string },
+    priced: PricedLine | undefined,
+  ) => DistributiveOmit<CostItem, "cost" | "billedBy" | "priceFallback">,
+): CostItem[] {
+  if (used.length === 1) {
+    const u = used[0] as U;
+    return [
+      {
+        ...item(u, { provider: line.provider, model: line.model ?? "" }, line),
+        cost: microsToUsdNumber(line.amountMicros),
+        billedBy: line.billedBy,
+        ...(line.fallback ? { priceFallback: true } : {}),
+      } as CostItem,
+    ];
+  }
+  const priced = used.map((u) => price?.(u));
+  const shares = allocateMicros(
+    line.amountMicros,
+    priced.map((p, i) => (p ? dec(p.amountMicros) : dec(quantityOf(used[i])))),
+  );
+  return used.map((u, i) => {
+    const p = priced[i];
+    return {
+      ...item(u, { provider: normaliseProvider(u.provider), model: u.model }, p),
+      cost: microsToUsdNumber(shares[i] ?? 0n),
+      billedBy: u.byo ? "passthrough" : "platform",
+      ...((p ?? line).fallback ? { priceFallback: true } : {}),
+    } as CostItem;
+  });
+}
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+/** A segment's quantity, to share a line out when no prices are given. */
+function quantityOf(u: unknown): number {
+  const r = u as {
+    audioSeconds?: number;
+    promptTokens?: number;
+    completionTokens?: number;
+    characters?: number;
+  };
+  return (r.audioSeconds ?? 0) + (r.promptTokens ?? 0) + (r.completionTokens ?? 0) + (r.characters ?? 0);
+}
+
+/**
  * Builds Vapi's `cost`, `costBreakdown` and `costs[]` from priced lines (and the raw usage counts).
  * `pricing` (the prices the lines were made with) only serves to share the analysis line out between
  * its steps in proportion to their exact amounts; without it the shares follow the steps' tokens.
@@ -409,6 +488,9 @@ export function assemble(lines: PricedLine[], usage: CallUsage, pricing?: Effect
   const totalMicros = sum(lines);
   const flag = (x: PricedLine) => (x.fallback ? { priceFallback: true } : {});
   const mins = (x: PricedLine) => Number(x.quantity);
+  const earlier = usage.earlier ?? {};
+  const llmUsed = [...(earlier.llm ?? []), usage.llm];
+  const ttsUsed = [...(earlier.tts ?? []), usage.tts];
   const costs: CostItem[] = [
     {
       type: "transport",
@@ -418,32 +500,28 @@ export function assemble(lines: PricedLine[], usage: CallUsage, pricing?: Effect
       billedBy: t.billedBy,
       ...flag(t),
     },
-    {
-      type: "transcriber",
-      transcriber: { provider: s.provider, model: s.model ?? "" },
-      minutes: mins(s),
-      cost: microsToUsdNumber(s.amountMicros),
-      billedBy: s.billedBy,
-      ...flag(s),
-    },
-    {
-      type: "model",
-      model: { provider: l.provider, model: l.model ?? "" },
-      promptTokens: usage.llm.promptTokens,
-      completionTokens: usage.llm.completionTokens,
-      cachedPromptTokens: usage.llm.cachedPromptTokens,
-      cost: microsToUsdNumber(l.amountMicros),
-      billedBy: l.billedBy,
-      ...flag(l),
-    },
-    {
-      type: "voice",
-      voice: { provider: v.provider, model: v.model ?? "" },
-      characters: usage.tts.characters,
-      cost: microsToUsdNumber(v.amountMicros),
-      billedBy: v.billedBy,
-      ...flag(v),
-    },
+    ...segmentItems(
+      s,
+      [...(earlier.stt ?? []), usage.stt],
+      pricing && ((u) => sttLine(u, pricing)),
+      (u, n, x) => ({
+        type: "transcriber" as const,
+        transcriber: n,
+        minutes: x ? Number(x.quantity) : Number(billedSeconds(u.audioSeconds, "second")) / 60,
+      }),
+    ),
+    ...segmentItems(l, llmUsed, pricing && ((u) => llmLine(u, pricing)), (u, n) => ({
+      type: "model" as const,
+      model: n,
+      promptTokens: u.promptTokens,
+      completionTokens: u.completionTokens,
+      cachedPromptTokens: u.cachedPromptTokens,
+    })),
+    ...segmentItems(v, ttsUsed, pricing && ((u) => ttsLine(u, pricing)), (u, n) => ({
+      type: "voice" as const,
+      voice: n,
+      characters: u.characters,
+    })),
     {
       type: "vapi",
       subType: "normal",
@@ -459,10 +537,10 @@ export function assemble(lines: PricedLine[], usage: CallUsage, pricing?: Effect
     tts: microsToUsdNumber(v.amountMicros),
     vapi: microsToUsdNumber(f.amountMicros),
     total: microsToUsdNumber(totalMicros),
-    llmPromptTokens: usage.llm.promptTokens,
-    llmCompletionTokens: usage.llm.completionTokens,
-    llmCachedPromptTokens: usage.llm.cachedPromptTokens,
-    ttsCharacters: usage.tts.characters,
+    llmPromptTokens: llmUsed.reduce((n, u) => n + u.promptTokens, 0),
+    llmCompletionTokens: llmUsed.reduce((n, u) => n + u.completionTokens, 0),
+    llmCachedPromptTokens: llmUsed.reduce((n, u) => n + u.cachedPromptTokens, 0),
+    ttsCharacters: ttsUsed.reduce((n, u) => n + u.characters, 0),
   };
   const a = lines.find((x) => x.category === "analysis");
   if (a) {

@@ -27,6 +27,27 @@ export const AnalysisUsage = Type.Object({
 });
 export type AnalysisUsage = Static<typeof AnalysisUsage>;
 
+export const SttUsage = Type.Object({
+  provider: Type.String(),
+  model: Type.String(),
+  audioSeconds: Type.Number({ minimum: 0 }),
+  byo: Type.Boolean(),
+});
+export const LlmUsage = Type.Object({
+  provider: Type.String(),
+  model: Type.String(),
+  promptTokens: Type.Integer({ minimum: 0 }),
+  cachedPromptTokens: Type.Integer({ minimum: 0 }),
+  completionTokens: Type.Integer({ minimum: 0 }),
+  byo: Type.Boolean(),
+});
+export const TtsUsage = Type.Object({
+  provider: Type.String(),
+  model: Type.String(),
+  characters: Type.Integer({ minimum: 0 }),
+  byo: Type.Boolean(),
+});
+
 export const CallUsage = Type.Object({
   /** Billable call duration (startedAt → endedAt), seconds with millisecond precision. */
   durationSeconds: Type.Number({ minimum: 0 }),
@@ -36,26 +57,21 @@ export const CallUsage = Type.Object({
     seconds: Type.Number({ minimum: 0 }),
     byo: Type.Boolean(),
   }),
-  stt: Type.Object({
-    provider: Type.String(),
-    model: Type.String(),
-    audioSeconds: Type.Number({ minimum: 0 }),
-    byo: Type.Boolean(),
-  }),
-  llm: Type.Object({
-    provider: Type.String(),
-    model: Type.String(),
-    promptTokens: Type.Integer({ minimum: 0 }),
-    cachedPromptTokens: Type.Integer({ minimum: 0 }),
-    completionTokens: Type.Integer({ minimum: 0 }),
-    byo: Type.Boolean(),
-  }),
-  tts: Type.Object({
-    provider: Type.String(),
-    model: Type.String(),
-    characters: Type.Integer({ minimum: 0 }),
-    byo: Type.Boolean(),
-  }),
+  /** The transcriber, model and voice the call ended with. */
+  stt: SttUsage,
+  llm: LlmUsage,
+  tts: TtsUsage,
+  /**
+   * The providers the call used before a fallback plan switched it to the ones above, oldest first:
+   * each is priced into its category's line and shown as its own item of `costs[]`.
+   */
+  earlier: Type.Optional(
+    Type.Object({
+      stt: Type.Optional(Type.Array(SttUsage)),
+      llm: Type.Optional(Type.Array(LlmUsage)),
+      tts: Type.Optional(Type.Array(TtsUsage)),
+    }),
+  ),
   analysis: Type.Optional(AnalysisUsage),
 });
 export type CallUsage = Static<typeof CallUsage>;

@@ -32,6 +32,9 @@ export interface TurnLatency {
    */
   providerLatency?: number;
   platformLatency?: number;
+  /** Switchboard's too: provider retries and fallback switches since the previous turn (absent: none). */
+  providerRetries?: number;
+  providerFallbacks?: number;
 }
 
 export interface PerformanceMetrics {
@@ -237,6 +240,8 @@ export class Conversation {
       turnLatency: round(t.turnLatency),
       ...(t.providerLatency !== undefined ? { providerLatency: round(t.providerLatency) } : {}),
       ...(t.platformLatency !== undefined ? { platformLatency: round(t.platformLatency) } : {}),
+      ...(t.providerRetries ? { providerRetries: t.providerRetries } : {}),
+      ...(t.providerFallbacks ? { providerFallbacks: t.providerFallbacks } : {}),
     });
   }
 

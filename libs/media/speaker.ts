@@ -10,10 +10,18 @@ import type { OutboundAudio } from "./pacer.ts";
 
 export interface SpeakerHost {
   out: OutboundAudio;
-  tts: TextToSpeech;
-  ttsOptions: TtsOptions;
+  /** The call's voice now: a fallback plan may switch it, also in the middle of an utterance. */
+  readonly tts: TextToSpeech;
+  readonly ttsOptions: TtsOptions;
   now(): number;
-  onError(err: ProviderError): void;
+  /**
+   * The voice failed while speaking `u`: resolves true once a voice is ready again (the same one
+   * after a backoff, or the fallback plan's next) to take the text not spoken yet; false when the
+   * utterance is over (the call is failing).
+   */
+  recover(err: ProviderError, u: Utterance): Promise<boolean>;
+  /** Milliseconds of audio this voice makes per character (measured on the call), for where to resume. */
+  msPerChar(): number;
 }
 
 let seq = 0;
@@ -50,6 +58,11 @@ export class Utterance {
   readonly #markEveryBytes: number;
   /** The voice's audio → the call's, when they differ (made on the first audio). */
   #converter: AudioConverter | undefined;
+  /** Events of an earlier stream (one that failed) are ignored: each stream has its number. */
+  #generation = 0;
+  #recovering = false;
+  /** Characters sent to a voice again after a failure (billed too). */
+  resentCharacters = 0;
 
   constructor(host: SpeakerHost, interruptible: boolean) {
     this.#host = host;
@@ -80,7 +93,8 @@ export class Utterance {
     if (this.#stream) this.#stream.sendText(text, true);
     else {
       this.#pending.push(text);
-      this.#open();
+      // While the voice recovers, text waits (the resume sends everything unspoken).
+      if (!this.#recovering) this.#open();
     }
   }
 
@@ -102,7 +116,7 @@ export class Utterance {
     this.ended = true;
     if (this.aborted) return;
     if (this.#stream) this.#stream.end();
-    else if (!this.#opening) this.#finishQueue();
+    else if (!this.#opening && !this.#recovering) this.#finishQueue();
   }
 
   /** Barge-in or teardown: no more audio from this utterance. */
@@ -139,10 +153,13 @@ export class Utterance {
 
   #open(): void {
     if (this.#opening) return;
-    this.#opening = this.#host.tts
-      .open(this.#host.ttsOptions, (e) => this.#onEvent(e))
+    const generation = ++this.#generation;
+    const opening = this.#host.tts
+      .open(this.#host.ttsOptions, (e) => {
+        if (generation === this.#generation) this.#onEvent(e);
+      })
       .then((stream) => {
-        if (this.aborted) {
+        if (this.aborted || generation !== this.#generation) {
           stream.abort();
           return;
         }
@@ -152,10 +169,10 @@ export class Utterance {
         if (this.ended) stream.end();
       })
       .catch((err: unknown) => {
-        if (this.aborted) return;
-        this.#host.onError(err as ProviderError);
-        this.abort(false);
+        if (this.aborted || generation !== this.#generation) return;
+        this.#failed(err as ProviderError);
       });
+    this.#opening = opening;
   }
 
   #onEvent(e: TtsEvent): void {
@@ -167,9 +184,53 @@ export class Utterance {
       if (this.#converter) this.#onAudio(this.#converter.flush());
       this.#finishQueue();
     } else {
-      this.#host.onError(e.error);
-      this.abort(false);
+      this.#failed(e.error);
     }
+  }
+
+  /**
+   * The voice failed (its socket dropped, it refused, it timed out): the stream is dropped and the
+   * host decides what comes next. When a voice is ready again it is sent the text not spoken yet.
+   */
+  #failed(err: ProviderError): void {
+    if (this.aborted || this.#recovering) return;
+    this.#recovering = true;
+    // Whatever the failed stream still sends is not this utterance's any more.
+    this.#generation++;
+    const stream = this.#stream;
+    this.#stream = undefined;
+    this.#opening = undefined;
+    stream?.abort();
+    void this.#host.recover(err, this).then((ready) => {
+      this.#recovering = false;
+      if (this.aborted) return;
+      if (!ready) {
+        this.abort(false);
+        return;
+      }
+      this.#resume();
+    });
+  }
+
+  /**
+   * Sends the text the caller has not heard (nor been sent audio of) to the voice again. Where the
+   * audio received so far ends in the text is estimated from its length at the voice's measured
+   * pace, and moved on to the next word: a word may be skipped, none is heard twice. The voice's
+   * remaining converter state (a few samples) is dropped with the old stream.
+   */
+  #resume(): void {
+    this.#converter = undefined;
+    const heardMs = this.bytesReceived / (frameBytes(this.#host.out.format, 1000) / 1000);
+    const reached = Math.ceil(heardMs / Math.max(1, this.#host.msPerChar()));
+    // Text said while the voice recovered is part of `text` too.
+    const resend = this.bytesReceived === 0 ? this.text : textAfter(this.text, reached);
+    this.#pending = resend === "" ? [] : [resend];
+    this.resentCharacters += resend.length;
+    if (this.#pending.length === 0) {
+      if (this.ended) this.#finishQueue();
+      return;
+    }
+    this.#open();
   }
 
   /** Audio from the voice, in its output format. */
@@ -208,4 +269,15 @@ export class Utterance {
     this.#playedDone = true;
     this.#resolvePlayed();
   }
+}
+
+/** `text` after its first `chars` characters, from the next word on ("" when nothing is left). */
+export function textAfter(text: string, chars: number): string {
+  if (chars <= 0) return text;
+  if (chars >= text.length) return "";
+  // Just past a space: the next word has not begun.
+  if (text[chars - 1] === " ") return text.slice(chars).trim();
+  // Inside a word (or at its end): the word is taken as spoken.
+  const space = text.indexOf(" ", chars);
+  return space === -1 ? "" : text.slice(space + 1).trim();
 }

@@ -144,15 +144,21 @@ export function observeTurn(t: TurnTimings): void {
 
 export const providerErrors = new Counter({
   name: "switchboard_provider_errors_total",
-  help: "Provider failures that ended a call or its setup, by provider and kind (transcriber, llm, voice)",
-  labelNames: ["provider", "kind"] as const,
+  help: "Provider failures during calls, by provider, kind (transcriber, llm, voice) and outcome: retried (the same provider again), fallback (the next provider of the fallback plan), cut-short (a model reply ended where it broke off), ended (the call or its setup ended)",
+  labelNames: ["provider", "kind", "outcome"] as const,
   registers: [registry],
 });
 
-/** A provider failure that costs a call; `where` names the stage when the error does not. */
-export function providerFailed(err: unknown, where: { provider: string; kind: ProviderError["kind"] }): void {
+export type ProviderErrorOutcome = "retried" | "fallback" | "cut-short" | "ended";
+
+/** A provider failure and what the call did about it; `where` names the stage when the error does not. */
+export function providerFailed(
+  err: unknown,
+  where: { provider: string; kind: ProviderError["kind"] },
+  outcome: ProviderErrorOutcome = "ended",
+): void {
   const e = err instanceof ProviderError ? err : undefined;
-  providerErrors.inc({ provider: e?.provider ?? where.provider, kind: e?.kind ?? where.kind });
+  providerErrors.inc({ provider: e?.provider ?? where.provider, kind: e?.kind ?? where.kind, outcome });
 }
 
 // ------------------------------------------------------------------ webhooks and jobs

@@ -36,5 +36,54 @@ export function assistantProviderProblems(assistant: Record<string, unknown>): O
   if (isObject(transcriber) && transcriber.provider === "openai") {
     problems.push(...openAiTranscriberProblems(transcriber));
   }
+  problems.push(...fallbackProblems(assistant));
+  return problems;
+}
+
+/** Moves problems found at `from` (e.g. `voice.`) to `to` (a fallback entry's path). */
+function moved(problems: OptionProblem[], from: string, to: string): OptionProblem[] {
+  return problems.map((p) => ({
+    ...p,
+    path: p.path.startsWith(from) ? to + p.path.slice(from.length) : p.path,
+  }));
+}
+
+/**
+ * Each entry of the fallback plans is held to its provider's rules like the primary: a voice of
+ * `voice.fallbackPlan.voices`, a transcriber of `transcriber.fallbackPlan.transcribers`, and each of
+ * `model.fallbackModels` with the model's other options (a reasoning model refuses a temperature).
+ */
+function fallbackProblems(assistant: Record<string, unknown>): OptionProblem[] {
+  const problems: OptionProblem[] = [];
+  const { model, voice, transcriber } = assistant;
+  const voices = isObject(voice) && isObject(voice.fallbackPlan) ? voice.fallbackPlan.voices : undefined;
+  if (Array.isArray(voices)) {
+    voices.forEach((v, i) => {
+      if (!isObject(v)) return;
+      const found = assistantProviderProblems({ voice: v });
+      problems.push(...moved(found, "voice.", `voice.fallbackPlan.voices[${i}].`));
+    });
+  }
+  const transcribers =
+    isObject(transcriber) && isObject(transcriber.fallbackPlan)
+      ? transcriber.fallbackPlan.transcribers
+      : undefined;
+  if (Array.isArray(transcribers)) {
+    transcribers.forEach((t, i) => {
+      if (!isObject(t)) return;
+      const found = assistantProviderProblems({ transcriber: t });
+      problems.push(...moved(found, "transcriber.", `transcriber.fallbackPlan.transcribers[${i}].`));
+    });
+  }
+  const models = isObject(model) ? model.fallbackModels : undefined;
+  if (isObject(model) && Array.isArray(models)) {
+    models.forEach((m, i) => {
+      if (typeof m !== "string") return;
+      const { fallbackModels: _, ...rest } = model;
+      for (const p of assistantProviderProblems({ model: { ...rest, model: m } })) {
+        problems.push({ path: `model.fallbackModels[${i}]`, message: p.message });
+      }
+    });
+  }
   return problems;
 }

@@ -51,6 +51,11 @@
  * Digits in the registered text come out as words ("4521" → "four five two one") unless the query
  * has `numerals=true` or `smart_format=true`, as Deepgram writes numbers without them.
  *
+ * Failure injection: `connection.drop(code)` closes a live socket from the server side (1011, as
+ * Deepgram's own NET-/DATA- errors do; 1006 with `terminate()`), and `refuseUpgrades(n, status)`
+ * answers the next n handshakes with an HTTP error (503 by default: an outage) in Deepgram's error
+ * body shape.
+ *
  * Per-model refusals at the handshake (`listenRefusal`): HTTP 400 with Deepgram's error body (and its
  * `dg-error` header) for `keywords` on Nova-3, `keyterm` on any other model, Flux models (served on
  * `/v2/listen`) and Whisper (no live streaming).
@@ -309,6 +314,11 @@ export class DeepgramConnection {
   /** Close the socket from the server side (e.g. to exercise the app's reconnect path). */
   drop(code = 1011, reason = "fake drop"): void {
     this.#ws.close(code, reason);
+  }
+
+  /** The network drops the connection: no close frame (the client sees 1006). */
+  terminate(): void {
+    this.#ws.terminate();
   }
 
   /** Sends a text message as given (malformed-message tests). */
@@ -703,6 +713,8 @@ export class FakeDeepgram {
   defaultEndpointingMs: number;
   /** Upgrades refused (bad key, bad path), for assertions. */
   readonly rejected: Array<{ path: string; status: number; authorization: string | undefined }> = [];
+  /** Handshakes still to refuse (`refuseUpgrades`), and with what status. */
+  #outage = { remaining: 0, status: 503 };
 
   readonly #server: Server;
   readonly #wss: WebSocketServer;
@@ -795,6 +807,11 @@ export class FakeDeepgram {
     return this.#live.size;
   }
 
+  /** Failure injection: the next `count` handshakes are answered `status` (an outage, a refused key). */
+  refuseUpgrades(count: number, status = 503): void {
+    this.#outage = { remaining: count, status };
+  }
+
   /** Resolves with the next connection opened after this call. */
   waitForConnection(timeoutMs = 5000): Promise<DeepgramConnection> {
     return new Promise((resolve, reject) => {
@@ -829,6 +846,20 @@ export class FakeDeepgram {
         "Not Found",
         JSON.stringify({ err_code: "NOT_FOUND", err_msg: "Not found" }),
       );
+      return;
+    }
+    if (this.#outage.remaining > 0) {
+      this.#outage.remaining--;
+      const status = this.#outage.status;
+      this.rejected.push({ path, status, authorization });
+      const body = JSON.stringify({
+        err_code: status >= 500 ? "INTERNAL_SERVER_ERROR" : "REQUEST_REFUSED",
+        err_msg: status >= 500 ? "Service temporarily unavailable." : "Request refused.",
+        request_id: randomUUID(),
+      });
+      rejectUpgrade(socket, status, status >= 500 ? "Service Unavailable" : "Refused", body, {
+        "dg-error": body,
+      });
       return;
     }
     let key: string | undefined;

@@ -34,6 +34,11 @@
  * the required `stability` and `similarity_boost` likewise. Query parameters the endpoint does not
  * list are recorded (`undocumentedParams`), not refused, as ElevenLabs ignores them.
  *
+ * Failure injection: `dropAfterAudioBytes(n)` breaks the next socket that has sent n bytes of audio
+ * on one context (the network drops it: no close frame, the client sees 1006), mid-utterance;
+ * `connection.drop(code)` closes a socket from the server side; `refuseUpgrades(n, status)` answers
+ * the next n handshakes with an HTTP error (503 by default: an outage) in ElevenLabs' `detail` shape.
+ *
  * Audio is deterministic: `msPerChar` ms of loud μ-law tone per character (spaces and punctuation
  * included), first chunk `ttfbMs` after the generation was triggered (and never before the previous
  * generation of the same context — of the socket, on `stream-input` — finished), then one
@@ -209,6 +214,8 @@ export class ElevenLabsConnection {
   audioBytesSent = 0;
   /** Keep-alives received (`{text:" "}`, or `{text:"", context_id}` on multi-stream-input). */
   keepAlives = 0;
+  /** The fake broke this socket (`dropAfterAudioBytes`). */
+  dropped = false;
   /** Every generation on this socket, over all contexts, in the order they were triggered. */
   readonly generations: ElevenLabsGeneration[] = [];
   /** multi-stream-input: every context begun, in order (the implicit one on stream-input). */
@@ -543,6 +550,10 @@ export class ElevenLabsConnection {
     if (this.multi && ctx) record.contextId = ctx.id;
     this.sent.push(record);
     this.#ws.send(text);
+    if (ctx && audioBytes > 0 && this.#fake.takeDrop(ctx.audioBytesSent)) {
+      this.dropped = true;
+      this.#ws.terminate();
+    }
   }
 }
 
@@ -615,6 +626,9 @@ export class FakeElevenLabs {
   readonly #live = new Set<ElevenLabsConnection>();
   readonly #waiters: Array<(c: ElevenLabsConnection) => void> = [];
   readonly #sweep: NodeJS.Timeout;
+  /** Failure injection: break a socket after this much audio on one context (once). */
+  #dropAfter: number | undefined;
+  #outage = { remaining: 0, status: 503 };
 
   private constructor(server: Server, wss: WebSocketServer, port: number, opts: FakeElevenLabsOptions) {
     this.#server = server;
@@ -652,6 +666,23 @@ export class FakeElevenLabs {
     const f = fake;
     server.on("upgrade", (req, socket, head) => f.#onUpgrade(req, socket, head));
     return fake;
+  }
+
+  /** Failure injection: the next socket to send `bytes` of audio on one context is broken (once). */
+  dropAfterAudioBytes(bytes: number): void {
+    this.#dropAfter = bytes;
+  }
+
+  /** @internal True (once) when a context that has sent `sent` bytes is to be broken now. */
+  takeDrop(sent: number): boolean {
+    if (this.#dropAfter === undefined || sent < this.#dropAfter) return false;
+    this.#dropAfter = undefined;
+    return true;
+  }
+
+  /** Failure injection: the next `count` handshakes are answered `status` (an outage, a refused key). */
+  refuseUpgrades(count: number, status = 503): void {
+    this.#outage = { remaining: count, status };
   }
 
   /** Adds voices to the account (a cloned or library voice), so requests for them are served. */
@@ -712,6 +743,19 @@ export class FakeElevenLabs {
         404,
         "Not Found",
         JSON.stringify({ detail: { status: "not_found", message: "Not found" } }),
+      );
+      return;
+    }
+    if (this.#outage.remaining > 0) {
+      this.#outage.remaining--;
+      const status = this.#outage.status;
+      rejectUpgrade(
+        socket,
+        status,
+        status >= 500 ? "Service Unavailable" : "Refused",
+        JSON.stringify({
+          detail: { status: "service_unavailable", message: "Service temporarily unavailable" },
+        }),
       );
       return;
     }

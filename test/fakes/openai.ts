@@ -9,6 +9,11 @@
  *   { toolCalls: [{ name, arguments }] }  → chunked `delta.tool_calls`, finish_reason "tool_calls"
  *   { text, toolCalls }                   → both (content first)
  *   { error: { status, message } }        → HTTP error with OpenAI's error envelope
+ * Failure injection (a connection that breaks, a server that stops answering):
+ *   { text, dropAfterTokens: n }          → n content tokens, then the connection is destroyed
+ *                                           (no finish_reason, no [DONE]: the client sees it cut off)
+ *   { stall: true }                       → 200 and the event-stream headers, then nothing until the
+ *                                           client goes away
  * Default: `You said: <last user message>.`
  * Per-model refusals (`chatRefusal`): reasoning models (o-series, gpt-5 family but `*-chat*`) answer
  * 400 `unsupported_value` to a temperature other than 1 and `unsupported_parameter` to `max_tokens`.
@@ -56,6 +61,10 @@ export type Script =
       ttftMs?: number;
       interTokenDelayMs?: number;
       usage?: ScriptUsage;
+      /** Destroy the connection after this many content tokens. */
+      dropAfterTokens?: number;
+      /** Answer 200 with the stream's headers, then send nothing. */
+      stall?: boolean;
     }
   | { error: { status: number; message: string; type?: string; code?: string | null } };
 
@@ -73,6 +82,8 @@ export interface RecordedOpenAIRequest {
   completedAt?: number;
   /** The client went away before the stream finished (e.g. barge-in abort). */
   aborted: boolean;
+  /** The fake broke the connection mid-stream (`dropAfterTokens`). */
+  dropped?: boolean;
   status: number;
 }
 
@@ -394,6 +405,11 @@ export class FakeOpenAI {
       return left > 0 ? new Promise((r) => setTimeout(r, left)) : undefined;
     };
 
+    if (script.stall) {
+      // Headers out, nothing after: the request stays open until the client gives up on it.
+      res.flushHeaders();
+      return;
+    }
     await wait(ttft);
     if (closed) return;
     record.firstTokenAt = Date.now();
@@ -405,6 +421,14 @@ export class FakeOpenAI {
     for (let i = 0; i < tokens.length; i++) {
       if (i > 0) await wait(gap);
       if (closed) return;
+      if (script.dropAfterTokens !== undefined && i >= script.dropAfterTokens) {
+        // The connection breaks mid-stream (a reset): the chunked body never ends. The tokens
+        // written before it reach the client first (a reset can discard what it has not read).
+        await new Promise((r) => setTimeout(r, 30));
+        record.dropped = true;
+        res.socket?.destroy();
+        return;
+      }
       write(
         `{"index":0,"delta":{"content":${JSON.stringify(tokens[i])}},"logprobs":null,"finish_reason":null}`,
       );

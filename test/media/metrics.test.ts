@@ -157,7 +157,15 @@ describe("metrics and logs of real calls", () => {
     const afterCall = await scrape(env.t.app);
     const delta = (name: string, labels: Record<string, string>) =>
       sampleValue(afterCall, name, labels) - sampleValue(before, name, labels);
-    assert.equal(delta("switchboard_provider_errors_total", { provider: "openai", kind: "llm" }), 1);
+    // Retried twice (a 500 is retryable), then the call ended.
+    assert.equal(
+      delta("switchboard_provider_errors_total", { provider: "openai", kind: "llm", outcome: "retried" }),
+      2,
+    );
+    assert.equal(
+      delta("switchboard_provider_errors_total", { provider: "openai", kind: "llm", outcome: "ended" }),
+      1,
+    );
     assert.equal(
       delta("switchboard_calls_ended_total", { ended_reason: "pipeline-error-openai-500-server-error" }),
       1,

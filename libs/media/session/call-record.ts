@@ -1,7 +1,6 @@
 import { type CallUsage, zeroUsageOf } from "../../billing/usage.ts";
-import type { Call as CallRow } from "../../db/index.ts";
+import type { Call as CallRow, Prisma } from "../../db/index.ts";
 import { type ConversationMessage, statusUpdateMessage } from "../../webhooks/index.ts";
-import { checkpointWriterFor } from "../checkpoint-writer.ts";
 import { Conversation } from "../conversation.ts";
 import { finalizeEndedCall } from "../finalize.ts";
 import type { CallContext, SessionDeps } from "./context.ts";
@@ -23,34 +22,50 @@ function transcriptNames(state: CallState): { assistantName: string; userName: s
 
 export class CallCheckpoints {
   readonly #c: CallContext;
+  /** The checkpoint being written, and whether another turn completed meanwhile. */
+  #writing: Promise<void> | undefined;
+  #again = false;
 
   constructor(c: CallContext) {
     this.#c = c;
   }
 
   /**
-   * Persists the conversation and the usage of the turns completed so far (never on the frame
-   * path): if this process dies, the call is ended with them (libs/media/orphans.ts). Written with
-   * every other call's due checkpoint in one statement, within CHECKPOINT_BATCH_MS
-   * (libs/media/checkpoint-writer.ts), with the call's state as of that write. The status guard
-   * keeps a late checkpoint from overwriting the ended record.
+   * Persists the conversation and the usage of the turns completed so far (one UPDATE per turn,
+   * never on the frame path): if this process dies, the call is ended with them (libs/media/
+   * orphans.ts). One write at a time; turns completed meanwhile go in the next one. The status
+   * guard keeps a late checkpoint from overwriting the ended record.
    */
   write(): void {
     const c = this.#c;
     const { state } = c;
     if (state.phase !== "live" || !state.callId) return;
-    checkpointWriterFor(c.deps.db).submit(
-      state.callId,
-      () =>
-        state.phase === "live"
-          ? {
-              transcript: state.conversation.transcript(transcriptNames(state)),
-              messages: state.conversation.messages,
-              usage: usageAt(c, c.now()),
-            }
-          : undefined,
-      (err) => state.log.warn({ err }, "call checkpoint not written"),
-    );
+    if (this.#writing) {
+      this.#again = true;
+      return;
+    }
+    const conv = state.conversation;
+    const json = (v: unknown) => v as Prisma.InputJsonValue;
+    this.#writing = c.deps.db.call
+      .updateMany({
+        where: { id: state.callId, status: "in-progress" },
+        data: {
+          transcript: conv.transcript(transcriptNames(state)),
+          messages: json(conv.messages),
+          usage: json(usageAt(c, c.now())),
+        },
+      })
+      .then(
+        () => {},
+        (err: unknown) => state.log.warn({ err }, "call checkpoint not written"),
+      )
+      .finally(() => {
+        this.#writing = undefined;
+        if (this.#again) {
+          this.#again = false;
+          this.write();
+        }
+      });
   }
 }
 
@@ -73,7 +88,7 @@ export async function writeEndedCall(c: CallContext, reason: string, endedAt: nu
     artifact: {
       transcript,
       messages,
-      performanceMetrics: conv.performanceMetrics(),
+      performanceMetrics: { ...conv.performanceMetrics(), ...c.recovery.metrics() },
       variableValues: state.variables,
       ...recording,
     },

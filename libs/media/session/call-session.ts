@@ -26,6 +26,7 @@ import {
 import { Interruption } from "./interruption.ts";
 import { onControl } from "./live-control.ts";
 import { CallRecording } from "./recording.ts";
+import { ProviderRecovery } from "./resilience.ts";
 import { ServerMessages } from "./server-messages.ts";
 import { CallState, variablesOf } from "./state.ts";
 import { CallTimers } from "./timers.ts";
@@ -71,6 +72,7 @@ export class CallSession implements CallContext, TransportEvents {
   readonly tools: ToolRunner = new ToolRunner(this);
   readonly transfer: CallTransfer = new CallTransfer(this);
   readonly recording: CallRecording = new CallRecording(this);
+  readonly recovery: ProviderRecovery = new ProviderRecovery(this);
   /** The pacer's queue reports what it sends to whoever taps the call's audio. */
   readonly taps: AudioTaps = new AudioTaps((tap) => {
     this.out.tap = tap;

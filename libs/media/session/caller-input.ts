@@ -1,6 +1,16 @@
 import { hasVoice as hasVoiceMulaw } from "../../providers/audio.ts";
-import { ProviderError, type SpeechToText, type SttEvent, type SttStream } from "../../providers/types.ts";
-import type { ResolvedAssistantConfig } from "../../vapi/defaults.ts";
+import {
+  isAbortError,
+  ProviderError,
+  type SpeechToText,
+  type SttEvent,
+  type SttStream,
+} from "../../providers/types.ts";
+import {
+  type ResolvedAssistantConfig,
+  type ResolvedTranscriber,
+  transcriberModel,
+} from "../../vapi/defaults.ts";
 import { speechUpdateMessage, transcriptMessage } from "../../webhooks/index.ts";
 import {
   AudioConverter,
@@ -17,6 +27,8 @@ import { KeypadInput, keypadEntryText } from "../keypad.ts";
 import { SilenceBatcher } from "../silence-batcher.ts";
 import { TurnDetector } from "../turn-detector.ts";
 import type { CallContext } from "./context.ts";
+import { fallbackTranscriber } from "./fallbacks.ts";
+import { backoffMs } from "./resilience.ts";
 import { transcriberOptions, UTTERANCE_END_MS } from "./transcriber-options.ts";
 
 // What the caller does: their audio (kept while the call starts, then streamed to the transcriber
@@ -29,6 +41,11 @@ export const EARLY_AUDIO_MAX_BYTES = 40_000;
 const EARLY_AUDIO_MAX_MS = 5000;
 /** Margin past the transcriber's silence windows before the caller's silence is gathered. */
 const SILENCE_BATCH_MARGIN_MS = 500;
+/**
+ * The caller's audio kept since the transcriber's last final, to send again to a reconnected (or
+ * fallback) transcriber so the words it had not finalised are not lost: at most this much.
+ */
+export const RESEND_MAX_MS = 10_000;
 
 /**
  * What the transcriber is sent for caller audio in `caller`: that format when the provider takes it
@@ -68,6 +85,22 @@ export class CallerInput {
   #detector: TurnDetector | undefined;
   /** The caller's keypad digits, gathered per the assistant's keypadInputPlan. */
   #keypad: KeypadInput | undefined;
+  /**
+   * The caller's frames since the transcriber's last final, oldest first from `#journalHead` (what a
+   * reconnected transcriber is sent again), at most `#journalMaxBytes`. They end at `meter.sttBytes`.
+   */
+  #journal: Buffer[] = [];
+  #journalHead = 0;
+  #journalBytes = 0;
+  #journalMaxBytes = RESEND_MAX_MS * 8;
+  /** Position (in `meter.sttBytes`) and audio time of the current connection's first byte. */
+  #streamStartMs = 0;
+  /** Events of earlier connections are ignored: each connection has its number. */
+  #generation = 0;
+  #recovering = false;
+  /** The call-start transcriber (its fallback plan), and the plan's next entry. */
+  #primary: ResolvedTranscriber | undefined;
+  #fallbackIndex = 0;
 
   constructor(c: CallContext) {
     this.#c = c;
@@ -83,6 +116,7 @@ export class CallerInput {
     this.#hasVoice = sameAudioFormat(format, MULAW_8K) ? hasVoiceMulaw : (frame) => hasVoice(frame, format);
     this.#bytesPerMs = bytesPerMs(format);
     this.#earlyMaxBytes = Math.round(EARLY_AUDIO_MAX_MS * this.#bytesPerMs);
+    this.#journalMaxBytes = Math.round(RESEND_MAX_MS * this.#bytesPerMs);
     this.#c.meter.sttBytesPerSecond = bytesPerSecond(format);
   }
 
@@ -105,17 +139,26 @@ export class CallerInput {
 
   /** Opens the call's transcriber (the call-start assistant's) with its endpointing. */
   async connect(): Promise<SttStream> {
+    this.#primary ??= this.#c.state.assistant.config.transcriber;
+    return this.#open();
+  }
+
+  /** Connects the call's current transcriber (the call-start one, or the fallback it switched to). */
+  async #open(): Promise<SttStream> {
     const c = this.#c;
     const transcriber = c.state.transcriber;
     if (!transcriber) throw new Error("the assistant has no transcriber");
-    const t = c.state.assistant.config.transcriber;
+    const t = transcriber.config ?? this.#primary;
     if (!t) throw new Error("the assistant has no transcriber");
     const audio = transcriberFormat(transcriber.provider, this.#format);
     this.#toStt = sameAudioFormat(audio, this.#format) ? undefined : new AudioConverter(this.#format, audio);
     this.#silence = new SilenceBatcher(frameBytes(audio));
     const options = transcriberOptions(t, { apiKey: transcriber.key.apiKey, audio, signal: c.signal });
     this.#endpointingMs = options.endpointingMs;
-    return transcriber.provider.connect(options, (e) => this.onStt(e));
+    const generation = ++this.#generation;
+    return transcriber.provider.connect(options, (e) => {
+      if (generation === this.#generation) this.onStt(e);
+    });
   }
 
   /** The transcriber is open: what the caller said while the call was starting goes first, in order. */
@@ -124,12 +167,15 @@ export class CallerInput {
     // It counts as their latest voice: silence after it is timed by the transcriber, so it is not gathered yet.
     for (const buf of this.#early) {
       meter.sttBytes += buf.length;
+      this.#journal.push(buf);
+      this.#journalBytes += buf.length;
       const audio = this.#toStt ? this.#toStt.convert(buf) : buf;
       if (audio.length > 0) stt.sendAudio(audio);
       if (this.#hasVoice(buf)) this.lastVoiceSentAt = now();
     }
     this.#early = [];
     this.#earlyBytes = 0;
+    if (this.#journalBytes > this.#journalMaxBytes) this.#trimJournal();
     this.#quietAfterMs = Math.max(this.#endpointingMs, UTTERANCE_END_MS) + SILENCE_BATCH_MARGIN_MS;
     this.#stt = stt;
   }
@@ -146,6 +192,10 @@ export class CallerInput {
       return;
     }
     c.meter.sttBytes += buf.length;
+    // Kept (a reference, no copy) until the transcriber finalises it: a reconnect sends it again.
+    this.#journal.push(buf);
+    this.#journalBytes += buf.length;
+    if (this.#journalBytes > this.#journalMaxBytes) this.#trimJournal();
     const voiced = this.#hasVoice(buf);
     // Converted only when the transcriber cannot take the caller's format (never on a phone call).
     const audio = this.#toStt ? this.#toStt.convert(buf) : buf;
@@ -200,8 +250,12 @@ export class CallerInput {
           );
           c.interruption.onWords(text);
         }
-        const lastWordAt = (this.#sttAudioStartedAt || c.now()) + e.endMs;
+        const lastWordAt = (this.#sttAudioStartedAt || c.now()) + this.#streamStartMs + e.endMs;
         detector.transcript(text, e.isFinal, e.speechFinal, lastWordAt);
+        if (e.isFinal) {
+          c.recovery.succeeded("transcriber");
+          this.#forgetUntil(e.endMs);
+        }
         return;
       }
       case "utterance-end":
@@ -210,19 +264,140 @@ export class CallerInput {
         if (!detector.hasPending) this.userSpeech("stopped");
         return;
       case "error":
-        void c.fail(e.error, this.#sttFailure());
+        void this.#recover(e.error);
         return;
-      case "closed":
-        if (c.state.phase === "live") {
-          const where = this.#sttFailure();
-          void c.fail(new ProviderError(where.provider, "transcriber", "transcriber closed", true), where);
-        }
+      case "closed": {
+        const where = this.#sttFailure();
+        void this.#recover(new ProviderError(where.provider, "transcriber", "transcriber closed", true));
         return;
+      }
     }
   }
 
-  #sttFailure(): { provider: string; kind: "transcriber" } {
-    return { provider: this.#c.state.transcriber?.provider.provider ?? "deepgram", kind: "transcriber" };
+  #sttFailure(): { provider: string; kind: "transcriber"; model?: string } {
+    const t = this.#c.state.transcriber;
+    const config = t?.config ?? this.#primary;
+    return {
+      provider: t?.provider.provider ?? "deepgram",
+      kind: "transcriber",
+      ...(config ? { model: transcriberModel(config) } : {}),
+    };
+  }
+
+  /**
+   * The transcriber failed mid-call (an error, or its socket closed): connect again after a bounded
+   * backoff (a retryable failure, up to RETRIES_PER_PROVIDER times), else the fallback plan's next
+   * transcriber, for the rest of the call; the caller's audio since the last final is sent again, so
+   * no word is lost and none is transcribed twice (the words finalised before are not in it). While
+   * it reconnects the caller's audio is kept as at call start. Nothing left: the call fails.
+   */
+  async #recover(failure: unknown): Promise<void> {
+    const c = this.#c;
+    if (c.state.phase !== "live" || this.#recovering || !this.#stt) return;
+    this.#recovering = true;
+    const old = this.#stt;
+    this.#stt = undefined;
+    // Later events of the failed connection are not the caller's (its close, a late error).
+    this.#generation++;
+    void old.close().catch(() => {});
+    let err = failure;
+    try {
+      for (;;) {
+        const where = this.#sttFailure();
+        const decision = c.recovery.decide("transcriber", err);
+        if (decision.action === "retry") {
+          c.recovery.record("retry", err, where);
+          if (!(await c.recovery.wait(backoffMs(decision.retry)))) return;
+        } else {
+          const next = this.#primary ? fallbackTranscriber(c, this.#primary, this.#fallbackIndex) : undefined;
+          if (!next) {
+            void c.fail(err, where);
+            return;
+          }
+          this.#fallbackIndex = next.index + 1;
+          const { provider, config } = next.choice;
+          c.recovery.record("fallback", err, where, {
+            provider: provider.provider,
+            model: transcriberModel(config),
+          });
+          c.meter.switchStt(c.state);
+          c.state.transcriber = next.choice;
+        }
+        if (c.state.phase !== "live") return;
+        try {
+          const stt = await this.#open();
+          if (c.state.phase !== "live") {
+            await stt.close();
+            return;
+          }
+          this.#resend(stt);
+          return;
+        } catch (e) {
+          if (isAbortError(e) || c.state.phase !== "live") return;
+          err = e;
+        }
+      }
+    } finally {
+      this.#recovering = false;
+    }
+  }
+
+  /** A new connection: the audio not finalised by the last one first, then what came meanwhile. */
+  #resend(stt: SttStream): void {
+    const start = this.#c.meter.sttBytes - this.#journalBytes;
+    // The new connection's audio clock starts where the kept audio does.
+    this.#streamStartMs = start / this.#bytesPerMs;
+    const kept = this.#journal.slice(this.#journalHead);
+    // In messages of up to a second (a transcriber takes 20 ms – 1 s per message).
+    const most = Math.max(1, Math.round(1000 * this.#bytesPerMs));
+    for (let i = 0; i < kept.length; ) {
+      const part: Buffer[] = [];
+      let bytes = 0;
+      while (i < kept.length && bytes < most) {
+        const buf = kept[i++] as Buffer;
+        part.push(buf);
+        bytes += buf.length;
+      }
+      const caller = part.length === 1 ? (part[0] as Buffer) : Buffer.concat(part, bytes);
+      const audio = this.#toStt ? this.#toStt.convert(caller) : caller;
+      if (audio.length > 0) stt.sendAudio(audio);
+    }
+    this.startTranscribing(stt);
+  }
+
+  /** The transcriber finalised its audio up to `endMs` (of the current connection): not sent again. */
+  #forgetUntil(endMs: number): void {
+    let pos = this.#c.meter.sttBytes - this.#journalBytes;
+    const until = (this.#streamStartMs + endMs) * this.#bytesPerMs;
+    const j = this.#journal;
+    while (this.#journalHead < j.length) {
+      const buf = j[this.#journalHead] as Buffer;
+      if (pos + buf.length > until) break;
+      pos += buf.length;
+      this.#journalBytes -= buf.length;
+      this.#journalHead++;
+    }
+    this.#compactJournal();
+  }
+
+  /** Past the bound: the oldest audio goes (a reconnect then loses what was said before it). */
+  #trimJournal(): void {
+    const j = this.#journal;
+    while (this.#journalBytes > this.#journalMaxBytes && this.#journalHead < j.length) {
+      this.#journalBytes -= (j[this.#journalHead] as Buffer).length;
+      this.#journalHead++;
+    }
+    this.#compactJournal();
+  }
+
+  #compactJournal(): void {
+    if (this.#journalHead === this.#journal.length) {
+      this.#journal = [];
+      this.#journalHead = 0;
+    } else if (this.#journalHead > 512) {
+      this.#journal = this.#journal.slice(this.#journalHead);
+      this.#journalHead = 0;
+    }
   }
 
   /** `speech-update` for the caller: started on voice or the first words, stopped at the endpoint. */
@@ -269,6 +444,9 @@ export class CallerInput {
     this.#keypad?.dispose();
     const stt = this.#stt;
     this.#stt = undefined;
+    this.#journal = [];
+    this.#journalHead = 0;
+    this.#journalBytes = 0;
     const held = this.#silence.flush();
     if (held) stt?.sendAudio(held);
     await stt?.close();

@@ -15,6 +15,7 @@ import type { CallCheckpoints } from "./call-record.ts";
 import type { CallerInput } from "./caller-input.ts";
 import type { Interruption } from "./interruption.ts";
 import type { CallRecording } from "./recording.ts";
+import type { ProviderRecovery } from "./resilience.ts";
 import type { ServerMessages } from "./server-messages.ts";
 import type { CallState } from "./state.ts";
 import type { CallTimers } from "./timers.ts";
@@ -115,9 +116,11 @@ export interface CallContext {
   readonly taps: AudioTaps;
   /** The call's recording (started when the call goes live, stored when it ends). */
   readonly recording: CallRecording;
+  /** Retries and fallback plans of the call's providers (what to do when one fails mid-call). */
+  readonly recovery: ProviderRecovery;
   /** Ends the call (idempotent). */
   end(reason: string, opts?: { keepTransport?: boolean }): Promise<void>;
-  /** A provider failed mid-call: apologise when the voice still works, and end. */
+  /** A provider failed mid-call and nothing is left to try: apologise when the voice still works, and end. */
   fail(err: unknown, where: ProviderFailure): Promise<void>;
   /** Switches the call to an assistant (call start, squad hand-off). */
   useAssistant(raw: Json, destinations: DestinationDef[]): Promise<void>;

@@ -8,6 +8,7 @@ import {
 import type { OrgPricingInput } from "../../billing/pricing.ts";
 import type { Call as CallRow, PhoneNumber as PhoneNumberRow } from "../../db/index.ts";
 import type { SpeechToText } from "../../providers/types.ts";
+import type { ResolvedTranscriber } from "../../vapi/defaults.ts";
 import type { Conversation } from "../conversation.ts";
 import type { ActiveAssistant } from "./assistant.ts";
 import { isObj, type Json, type MediaLogger, type Phase } from "./context.ts";
@@ -38,8 +39,11 @@ export class CallState {
   conversation!: Conversation;
   /** The assistant running the call now; set by the call's setup before anything reads it. */
   assistant!: ActiveAssistant;
-  /** The transcriber is the call-start assistant's for the whole call (a hand-off keeps it). */
-  transcriber: { provider: SpeechToText; key: ProviderKey } | undefined;
+  /**
+   * The transcriber is the call-start assistant's for the whole call (a hand-off keeps it), or the
+   * fallback plan's entry it switched to (`config`, then).
+   */
+  transcriber: { provider: SpeechToText; key: ProviderKey; config?: ResolvedTranscriber } | undefined;
   startedAt = 0;
   /** A provider failed: the apology is playing and the call is about to end. */
   failing = false;

@@ -1,7 +1,15 @@
 import { renderTemplate } from "../../assistants/index.ts";
 import { observeTurn } from "../../metrics/index.ts";
 import { ClauseChunker } from "../../providers/chunker.ts";
-import { isAbortError, type LlmCallContext, type LlmEvent, type LlmReplay } from "../../providers/types.ts";
+import {
+  abortError,
+  isAbortError,
+  type LlmCallContext,
+  type LlmEvent,
+  type LlmReplay,
+  ProviderError,
+} from "../../providers/types.ts";
+import type { ResolvedAssistantConfig } from "../../vapi/defaults.ts";
 import { hangMessage, modelOutputMessage, transcriptMessage } from "../../webhooks/index.ts";
 import { type BotEntry, truncateAtWord } from "../conversation.ts";
 import { ENDED } from "../ended-reasons.ts";
@@ -9,6 +17,7 @@ import type { Utterance } from "../speaker.ts";
 import type { DestinationDef } from "../tools.ts";
 import type { UserTurn } from "../turn-detector.ts";
 import { type CallContext, normalise } from "./context.ts";
+import { backoffMs } from "./resilience.ts";
 import type { ToolCallRequest } from "./tool-runner.ts";
 import { turnLatency } from "./turn-latency.ts";
 
@@ -20,8 +29,15 @@ const SILENCE_REMINDER = "Are you still there?";
 /** A reply with no audio this long after the turn ended is reported as `hang`. */
 const HANG_AFTER_MS = 5000;
 const MAX_TOOL_ROUNDS = 5;
+/**
+ * A model request with no event this long (before its first, or between two) is abandoned and
+ * retried: generous, as a reasoning model may think for seconds before its first token.
+ */
+export const LLM_STALL_MS = 15_000;
 
 export type CallerTurn = UserTurn & { dtmf?: boolean };
+
+type ModelName = NonNullable<ResolvedAssistantConfig["model"]>["model"];
 
 export interface Reply {
   ctrl: AbortController;
@@ -48,6 +64,9 @@ export class TurnLoop {
   /** The call is transferred once the reply in flight has been heard (transfer tool). */
   transferAfterReply: DestinationDef | undefined;
   #spendChecked = false;
+  /** The model block whose `fallbackModels` are being used, and the next one's index. */
+  #fallbacksOf: object | undefined;
+  #fallbackIndex = 0;
 
   constructor(c: CallContext) {
     this.#c = c;
@@ -190,7 +209,107 @@ export class TurnLoop {
     this.armSilence();
   }
 
+  /**
+   * One request to the model (a reply, or its next round after tool results), retried within the
+   * turn when it fails (recovery.ts): a request that failed before any of its text was spoken is
+   * asked again with the same context, after a bounded backoff, then of the next of
+   * `model.fallbackModels`. One that failed after some of its clauses went to the voice is not asked
+   * again (the model would start its answer over, and the caller would hear it twice): the reply
+   * ends with the clauses already spoken, and what was still unspoken of it is dropped.
+   */
   async #llmRound(reply: Reply): Promise<ToolCallRequest[]> {
+    const c = this.#c;
+    const started = c.now();
+    for (;;) {
+      const model = c.state.assistant.config.model;
+      if (!model) return [];
+      const attempt = new AbortController();
+      const onAbort = () => attempt.abort();
+      reply.ctrl.signal.addEventListener("abort", onAbort, { once: true });
+      const progress = { spoken: 0, events: 0 };
+      const stall = this.#watchStall(attempt, progress);
+      try {
+        const calls = await this.#llmAttempt(reply, attempt.signal, started, progress);
+        if (!attempt.signal.aborted) c.recovery.succeeded("llm");
+        if (!attempt.signal.aborted || reply.ctrl.signal.aborted) return calls;
+        throw attempt.signal.reason;
+      } catch (err) {
+        if (reply.ctrl.signal.aborted) throw err;
+        // A stalled request was aborted by the watchdog: its reason is the failure, not the abort.
+        const failure = attempt.signal.aborted ? attempt.signal.reason : err;
+        const where = {
+          kind: "llm" as const,
+          provider: c.state.assistant.llm.provider.provider,
+          model: model.model,
+        };
+        if (progress.spoken > 0) {
+          c.recovery.record("cut-short", failure, where);
+          return [];
+        }
+        reply.firstTokenAt = undefined;
+        const decision = c.recovery.decide("llm", failure);
+        if (decision.action === "retry") {
+          c.recovery.record("retry", failure, where);
+          if (!(await c.recovery.wait(backoffMs(decision.retry), reply.ctrl.signal))) throw abortError();
+          continue;
+        }
+        const next = this.#nextModel();
+        if (!next) throw failure;
+        c.recovery.record("fallback", failure, where, { provider: where.provider, model: next });
+        c.meter.switchLlm(c.state);
+        model.model = next;
+      } finally {
+        stall();
+        reply.ctrl.signal.removeEventListener("abort", onAbort);
+      }
+    }
+  }
+
+  /**
+   * Abandons a request the model stopped answering: no event for LLM_STALL_MS (before its first one,
+   * or between two) aborts it with a retryable timeout. Returns the watchdog's cancel.
+   */
+  #watchStall(attempt: AbortController, progress: { events: number }): () => void {
+    const { timers, state } = this.#c;
+    let cancel = () => {};
+    const arm = (seen: number) => {
+      cancel = timers.after(LLM_STALL_MS, () => {
+        if (progress.events !== seen) return arm(progress.events);
+        const provider = state.assistant.llm.provider.provider;
+        attempt.abort(
+          new ProviderError(
+            provider,
+            "llm",
+            `${provider} stalled: no answer within ${LLM_STALL_MS} ms`,
+            true,
+          ),
+        );
+      });
+    };
+    arm(progress.events);
+    return () => cancel();
+  }
+
+  /** The next of `model.fallbackModels` (for the rest of the call), or undefined when none is left. */
+  #nextModel(): ModelName | undefined {
+    const model = this.#c.state.assistant.config.model;
+    if (!model) return undefined;
+    if (this.#fallbacksOf !== model) {
+      this.#fallbacksOf = model;
+      this.#fallbackIndex = 0;
+    }
+    const list = "fallbackModels" in model ? (model.fallbackModels ?? []) : [];
+    const next = list[this.#fallbackIndex];
+    if (next !== undefined) this.#fallbackIndex++;
+    return next;
+  }
+
+  async #llmAttempt(
+    reply: Reply,
+    signal: AbortSignal,
+    started: number,
+    progress: { spoken: number; events: number },
+  ): Promise<ToolCallRequest[]> {
     const c = this.#c;
     const { assistant } = c.state;
     const model = assistant.config.model;
@@ -198,7 +317,6 @@ export class TurnLoop {
     const chunker = new ClauseChunker();
     const calls: ToolCallRequest[] = [];
     const tools = c.tools.llmTools();
-    const started = c.now();
     reply.replay = undefined;
     const stream = assistant.llm.provider.stream({
       apiKey: assistant.llm.key.apiKey,
@@ -209,17 +327,21 @@ export class TurnLoop {
       maxTokens: model.maxTokens,
       modelConfig: model,
       callContext: () => this.#llmCallContext(),
-      signal: reply.ctrl.signal,
+      signal,
     });
     for await (const ev of stream as AsyncIterable<LlmEvent>) {
-      if (reply.ctrl.signal.aborted) break;
+      if (signal.aborted) break;
+      progress.events++;
       if (ev.type === "text") {
         if (reply.firstTokenAt === undefined) {
           reply.firstTokenAt = c.now();
           reply.llmStartedAt = started;
         }
         c.messages.client("model-output", () => modelOutputMessage({ call: {} }, { output: ev.delta }));
-        for (const clause of chunker.push(ev.delta)) this.#sayClause(reply, clause);
+        for (const clause of chunker.push(ev.delta)) {
+          progress.spoken++;
+          this.#sayClause(reply, clause);
+        }
       } else if (ev.type === "tool-call") {
         if (reply.firstTokenAt === undefined) {
           reply.firstTokenAt = c.now();
@@ -231,7 +353,7 @@ export class TurnLoop {
         reply.replay = ev.replay;
       }
     }
-    if (reply.ctrl.signal.aborted) return [];
+    if (signal.aborted) return [];
     const rest = chunker.flush();
     if (rest) this.#sayClause(reply, rest);
     return calls;
@@ -279,7 +401,7 @@ export class TurnLoop {
     if (!u || !entry) return;
     const spoken = u.cleared || u.aborted ? truncateAtWord(u.text, u.heardChars()) : u.text;
     c.state.conversation.finishBot(entry, spoken, c.now());
-    c.meter.ttsCharacters += u.text.length;
+    c.meter.ttsCharacters += u.text.length + u.resentCharacters;
     reply.entry = undefined;
     if (spoken) {
       c.messages.emit({ type: "transcript", transcriptType: "final" }, () =>
@@ -301,7 +423,8 @@ export class TurnLoop {
     if (!reply || reply.recorded || !reply.turn || this.#c.voice.speaking !== u || !u) return;
     reply.recorded = true;
     const latency = turnLatency(reply, reply.turn, u, at);
-    this.#c.state.conversation.recordTurn(latency);
+    // With the retries and fallbacks since the previous turn (the caller's words, this reply).
+    this.#c.state.conversation.recordTurn({ ...latency, ...this.#c.recovery.takeTurnCounts() });
     observeTurn(latency);
   }
 
