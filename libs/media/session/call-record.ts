@@ -1,6 +1,7 @@
 import { type CallUsage, zeroUsageOf } from "../../billing/usage.ts";
-import type { Call as CallRow, Prisma } from "../../db/index.ts";
+import type { Call as CallRow } from "../../db/index.ts";
 import { type ConversationMessage, statusUpdateMessage } from "../../webhooks/index.ts";
+import { checkpointWriterFor } from "../checkpoint-writer.ts";
 import { Conversation } from "../conversation.ts";
 import { finalizeEndedCall } from "../finalize.ts";
 import type { CallContext, SessionDeps } from "./context.ts";
@@ -22,50 +23,34 @@ function transcriptNames(state: CallState): { assistantName: string; userName: s
 
 export class CallCheckpoints {
   readonly #c: CallContext;
-  /** The checkpoint being written, and whether another turn completed meanwhile. */
-  #writing: Promise<void> | undefined;
-  #again = false;
 
   constructor(c: CallContext) {
     this.#c = c;
   }
 
   /**
-   * Persists the conversation and the usage of the turns completed so far (one UPDATE per turn,
-   * never on the frame path): if this process dies, the call is ended with them (libs/media/
-   * orphans.ts). One write at a time; turns completed meanwhile go in the next one. The status
-   * guard keeps a late checkpoint from overwriting the ended record.
+   * Persists the conversation and the usage of the turns completed so far (never on the frame
+   * path): if this process dies, the call is ended with them (libs/media/orphans.ts). Written with
+   * every other call's due checkpoint in one statement, within CHECKPOINT_BATCH_MS
+   * (libs/media/checkpoint-writer.ts), with the call's state as of that write. The status guard
+   * keeps a late checkpoint from overwriting the ended record.
    */
   write(): void {
     const c = this.#c;
     const { state } = c;
     if (state.phase !== "live" || !state.callId) return;
-    if (this.#writing) {
-      this.#again = true;
-      return;
-    }
-    const conv = state.conversation;
-    const json = (v: unknown) => v as Prisma.InputJsonValue;
-    this.#writing = c.deps.db.call
-      .updateMany({
-        where: { id: state.callId, status: "in-progress" },
-        data: {
-          transcript: conv.transcript(transcriptNames(state)),
-          messages: json(conv.messages),
-          usage: json(usageAt(c, c.now())),
-        },
-      })
-      .then(
-        () => {},
-        (err: unknown) => state.log.warn({ err }, "call checkpoint not written"),
-      )
-      .finally(() => {
-        this.#writing = undefined;
-        if (this.#again) {
-          this.#again = false;
-          this.write();
-        }
-      });
+    checkpointWriterFor(c.deps.db).submit(
+      state.callId,
+      () =>
+        state.phase === "live"
+          ? {
+              transcript: state.conversation.transcript(transcriptNames(state)),
+              messages: state.conversation.messages,
+              usage: usageAt(c, c.now()),
+            }
+          : undefined,
+      (err) => state.log.warn({ err }, "call checkpoint not written"),
+    );
   }
 }
 
