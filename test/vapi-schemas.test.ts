@@ -5,6 +5,7 @@ import type { Vapi } from "@vapi-ai/server-sdk";
 import { Ajv, type ErrorObject } from "ajv";
 import addFormatsModule from "ajv-formats";
 import fastJson from "fast-json-stringify";
+import { simplifyForSerialization } from "../libs/http/serialization.ts";
 import * as vapi from "../libs/vapi/index.ts";
 import {
   ASSISTANT_DEFAULTS,
@@ -19,6 +20,7 @@ import {
   createToolSchemas,
   ListQuery,
   resolveAssistantDefaults,
+  SHARED_SCHEMAS,
   Tool,
   TwilioPhoneNumber,
   UpdateAssistantDTO,
@@ -39,6 +41,8 @@ const ajv = new Ajv({
   discriminator: true,
 });
 addFormats(ajv);
+// The schemas the others embed by $ref (SharedRef), as the API registers them.
+for (const schema of SHARED_SCHEMAS) ajv.addSchema(schema);
 
 function check(schema: TSchema, data: unknown): ErrorObject[] {
   const validate = ajv.compile(schema);
@@ -536,11 +540,15 @@ test("response serialization drops secrets and undeclared fields", () => {
   const credential = fastJson(Credential)({ ...base, provider: "openai", apiKey: "sk-leak", name: "k" });
   assert.deepEqual(JSON.parse(credential), { ...base, provider: "openai", name: "k" });
 
-  const tool = JSON.parse(fastJson(Tool)({ ...base, ...functionTool, internalNote: "x" }));
+  // Schemas that embed shared ones by $ref, serialised as the API does (libs/http/serialization.ts).
+  const shared = Object.fromEntries(SHARED_SCHEMAS.map((s) => [s.$id, s]));
+  const serializer = (schema: TSchema) =>
+    fastJson(simplifyForSerialization(schema, shared) as Parameters<typeof fastJson>[0]);
+  const tool = JSON.parse(serializer(Tool)({ ...base, ...functionTool, internalNote: "x" }));
   assert.equal(tool.internalNote, undefined);
   assert.deepEqual(tool.function.parameters, functionTool.function.parameters);
 
-  const assistant = JSON.parse(fastJson(vapi.Assistant)({ ...base, ...fullAssistant }));
+  const assistant = JSON.parse(serializer(vapi.Assistant)({ ...base, ...fullAssistant }));
   assert.deepEqual(assistant.metadata, fullAssistant.metadata);
   assert.deepEqual(assistant.model.tools, fullAssistant.model.tools);
 });

@@ -1,7 +1,7 @@
-// Route schemas are inlined TypeBox objects, which is what the validator wants, but inlined
-// into OpenAPI they repeat every shared shape (the OpenAI model enum alone has 156 values) in
-// every operation. This hoists every schema that carries a `title` into components.schemas and
-// points at it with $ref, so the published document names its types like Vapi's does.
+// Route schemas inline most TypeBox objects (the largest shared ones are `$ref`s to components:
+// libs/vapi/shared.ts), and inlined into OpenAPI they would repeat every shape in every
+// operation. This hoists every schema that carries a `title` into components.schemas and points
+// at it with $ref, so the published document names its types like Vapi's does.
 
 type Json = unknown;
 
@@ -36,6 +36,14 @@ export function hoistTitledSchemas<T extends Record<string, Json>>(doc: T): T {
     return out;
   };
 
+  // Shared schemas (`app.addSchema`, referenced by `$ref`) are components already; their titled
+  // parts are hoisted as the routes' are. A part titled like one of them gets a numbered name.
+  const shared = Object.entries(schemas);
+  for (const [name] of shared) seen.set(name, "");
+  for (const [name, schema] of shared) {
+    schemas[name] = visit(schema, true);
+    seen.set(name, JSON.stringify(schemas[name]));
+  }
   const paths = visit(doc.paths, true);
   return { ...doc, paths, components: { ...components, schemas } };
 }

@@ -7,6 +7,7 @@ import type { FastifyInstance } from "fastify";
 // validator on every value at every response, which profiling showed dominated GET latency. Here
 // a union of scalar types becomes a type list, and any other union is serialised as plain JSON
 // (no secret lives inside a union; the objects around it still strip undeclared fields).
+// A `$ref` to a shared schema (`app.addSchema`) is replaced by that schema, simplified the same way.
 
 type Schema = Record<string, unknown>;
 
@@ -28,10 +29,21 @@ function scalarTypes(branches: unknown[]): string[] | undefined {
   return [...types];
 }
 
-export function simplifyForSerialization(node: unknown): unknown {
-  if (Array.isArray(node)) return node.map(simplifyForSerialization);
+export function simplifyForSerialization(
+  node: unknown,
+  shared: Record<string, unknown> = {},
+  resolving: ReadonlySet<string> = new Set(),
+): unknown {
+  const simplify = (n: unknown) => simplifyForSerialization(n, shared, resolving);
+  if (Array.isArray(node)) return node.map(simplify);
   if (!node || typeof node !== "object") return node;
   const s = node as Schema;
+  if (typeof s.$ref === "string") {
+    const target = shared[s.$ref];
+    // A schema that contains itself is serialised as plain JSON below that point.
+    if (target === undefined || resolving.has(s.$ref)) return {};
+    return simplifyForSerialization(target, shared, new Set([...resolving, s.$ref]));
+  }
   const union = (s.anyOf ?? s.oneOf) as unknown[] | undefined;
   if (Array.isArray(union) || "allOf" in s || "if" in s || "not" in s) {
     const types = Array.isArray(union) ? scalarTypes(union) : undefined;
@@ -41,19 +53,19 @@ export function simplifyForSerialization(node: unknown): unknown {
   }
   const out: Schema = {};
   for (const [k, v] of Object.entries(s)) {
-    if (k === "enum" || k === "const" || k === "examples" || k === "default") continue;
-    out[k] = k === "properties" || k === "patternProperties" ? mapValues(v) : simplifyForSerialization(v);
+    if (k === "enum" || k === "const" || k === "examples" || k === "default" || k === "$id") continue;
+    out[k] = k === "properties" || k === "patternProperties" ? mapValues(v, simplify) : simplify(v);
   }
   return out;
 }
 
-function mapValues(v: unknown): unknown {
+function mapValues(v: unknown, simplify: (n: unknown) => unknown): unknown {
   if (!v || typeof v !== "object") return v;
-  return Object.fromEntries(Object.entries(v as Schema).map(([k, x]) => [k, simplifyForSerialization(x)]));
+  return Object.fromEntries(Object.entries(v as Schema).map(([k, x]) => [k, simplify(x)]));
 }
 
 export function installSerializer(app: FastifyInstance): void {
   app.setSerializerCompiler(({ schema }) =>
-    fastJson(simplifyForSerialization(schema) as Parameters<typeof fastJson>[0]),
+    fastJson(simplifyForSerialization(schema, app.getSchemas()) as Parameters<typeof fastJson>[0]),
   );
 }

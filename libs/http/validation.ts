@@ -1,4 +1,4 @@
-import type { ErrorObject, ValidateFunction } from "ajv";
+import type { ErrorObject, Options, ValidateFunction } from "ajv";
 import { Ajv } from "ajv";
 import addFormats from "ajv-formats";
 import type { FastifyInstance, FastifySchemaCompiler } from "fastify";
@@ -8,7 +8,11 @@ import type { FastifyInstance, FastifySchemaCompiler } from "fastify";
 // which would silently accept `{"name": 123}`.) Query strings and params arrive as text, so those
 // are coerced.
 
-function makeAjv(coerce: boolean): Ajv {
+/**
+ * The Ajv of request bodies (`coerce: false`) or of query strings and params (`coerce: true`).
+ * `schemas` are the shared schemas (with an `$id`) that the compiled ones reference by `$ref`.
+ */
+export function requestAjv(coerce: boolean, schemas: Iterable<object> = [], extra: Options = {}): Ajv {
   const ajv = new Ajv({
     removeAdditional: false,
     useDefaults: true,
@@ -17,9 +21,24 @@ function makeAjv(coerce: boolean): Ajv {
     strict: false,
     // Vapi's per-provider unions (libs/vapi/common.ts ProviderUnion) pick their branch by `provider`.
     discriminator: true,
+    // A `$ref`'d schema is compiled once per Ajv and called wherever it is referenced. Ajv would
+    // otherwise inline the copy of every shared schema that references no other (a provider union,
+    // the tool union), which is the repetition the shared schemas exist to avoid.
+    inlineRefs: false,
+    ...extra,
   });
   (addFormats as unknown as (a: Ajv) => Ajv)(ajv);
+  addSchemas(ajv, schemas);
   return ajv;
+}
+
+function addSchemas(ajv: Ajv, schemas: Iterable<object>): void {
+  for (const schema of schemas) {
+    const id = (schema as { $id?: unknown }).$id;
+    if (typeof id !== "string") throw new Error("a shared schema needs an $id");
+    // (`getSchema` would compile it: it is compiled when first referenced.)
+    if (!ajv.schemas[id] && !ajv.refs[id]) ajv.addSchema(schema);
+  }
 }
 
 /**
@@ -42,13 +61,25 @@ function compileOnFirstUse(compile: () => ValidateFunction): ReturnType<FastifyS
   return lazy as ReturnType<FastifySchemaCompiler<unknown>>;
 }
 
+/**
+ * Validation of every route's params, query string and body. The shared schemas their `$ref`s
+ * point at are the app's (`app.addSchema`, also published by OpenAPI as components), read when
+ * the first validator is compiled.
+ */
 export function installValidation(app: FastifyInstance): void {
-  const strict = makeAjv(false);
-  const coercing = makeAjv(true);
-  const compiler: FastifySchemaCompiler<unknown> = ({ schema, httpPart }) => {
-    const ajv = httpPart === "body" ? strict : coercing;
-    return compileOnFirstUse(() => ajv.compile(schema as object));
+  let strict: Ajv | undefined;
+  let coercing: Ajv | undefined;
+  const appSchemas = () => Object.values(app.getSchemas()) as object[];
+  const ajvFor = (httpPart: string | undefined): Ajv => {
+    if (httpPart === "body") {
+      strict ??= requestAjv(false, appSchemas());
+      return strict;
+    }
+    coercing ??= requestAjv(true, appSchemas());
+    return coercing;
   };
+  const compiler: FastifySchemaCompiler<unknown> = ({ schema, httpPart }) =>
+    compileOnFirstUse(() => ajvFor(httpPart).compile(schema as object));
   app.setValidatorCompiler(compiler);
   app.setSchemaErrorFormatter(
     (errors, dataVar) => new Error(formatAjvErrors(errors as ErrorObject[], dataVar)),
@@ -59,15 +90,23 @@ let shared: Ajv | undefined;
 
 /**
  * The request-body rules (no coercion, formats checked, errors naming the field) for JSON that
- * arrives other than as a request body, such as a customer server's answer. The validator returns
- * the problem, or undefined when the data is valid.
+ * arrives other than as a request body, such as a customer server's answer. `schemas` are the
+ * shared schemas it references (libs/vapi SHARED_SCHEMAS). The validator returns the problem, or
+ * undefined when the data is valid.
  */
-export function compileValidator(schema: object, dataVar: string): (data: unknown) => string | undefined {
+export function compileValidator(
+  schema: object,
+  dataVar: string,
+  schemas: Iterable<object> = [],
+): (data: unknown) => string | undefined {
   // Compiled on first use: module-level callers would otherwise pay for it at every process start.
   let validate: ValidateFunction | undefined;
   return (data) => {
-    shared ??= makeAjv(false);
-    validate ??= shared.compile(schema);
+    if (!validate) {
+      shared ??= requestAjv(false);
+      addSchemas(shared, schemas);
+      validate = shared.compile(schema);
+    }
     return validate(data) ? undefined : formatAjvErrors((validate.errors ?? []) as ErrorObject[], dataVar);
   };
 }

@@ -5,6 +5,7 @@ import {
   ProviderUnion,
   resourceFields,
   Server,
+  SharedRef,
   STRICT,
   StringEnum,
   TEXT_LIMITS,
@@ -60,14 +61,12 @@ export const OpenAiModel = Type.Object(
     provider: Type.Literal("openai"),
     model: StringEnum(OPENAI_MODELS),
     messages: Type.Optional(Type.Array(OpenAiMessage, { maxItems: LIST_LIMITS.messages })),
-    tools: Type.Optional(Type.Array(CreateToolDTO, { maxItems: LIST_LIMITS.tools })),
+    tools: Type.Optional(Type.Array(SharedRef(CreateToolDTO), { maxItems: LIST_LIMITS.tools })),
     toolIds: Type.Optional(Type.Array(Uuid, { maxItems: LIST_LIMITS.tools })),
     temperature: Type.Optional(Type.Number({ minimum: 0, maximum: 2 })),
     maxTokens: Type.Optional(Type.Number({ minimum: 50, maximum: 10000 })),
     emotionRecognitionEnabled: Type.Optional(Type.Boolean()),
     numFastTurns: Type.Optional(Type.Number({ minimum: 0 })),
-    // Vapi's: other OpenAI models tried in order when the model fails mid-call (retries exhausted).
-    fallbackModels: Type.Optional(Type.Array(StringEnum(OPENAI_MODELS), { maxItems: 5 })),
   },
   { ...STRICT, title: "OpenAiModel" },
 );
@@ -88,7 +87,7 @@ export const ChunkPlan = Type.Object(
 );
 export type ChunkPlan = Static<typeof ChunkPlan>;
 
-export const FallbackElevenLabsVoice = Type.Object(
+export const ElevenLabsVoice = Type.Object(
   {
     provider: Type.Literal("11labs"),
     voiceId: Type.String({ minLength: 1, maxLength: TEXT_LIMITS.identifier }),
@@ -105,8 +104,9 @@ export const FallbackElevenLabsVoice = Type.Object(
     cachingEnabled: Type.Optional(Type.Boolean()),
     chunkPlan: Type.Optional(ChunkPlan),
   },
-  { ...STRICT, title: "FallbackElevenLabsVoice" },
+  { ...STRICT, title: "ElevenLabsVoice" },
 );
+export type ElevenLabsVoice = Static<typeof ElevenLabsVoice>;
 
 export const CartesiaExperimentalControls = Type.Object(
   {
@@ -132,7 +132,7 @@ export const CartesiaGenerationConfig = Type.Object(
   { ...STRICT, title: "CartesiaGenerationConfig" },
 );
 
-export const FallbackCartesiaVoice = Type.Object(
+export const CartesiaVoice = Type.Object(
   {
     provider: Type.Literal("cartesia"),
     voiceId: Type.String({ minLength: 1, maxLength: TEXT_LIMITS.identifier }),
@@ -144,10 +144,11 @@ export const FallbackCartesiaVoice = Type.Object(
     cachingEnabled: Type.Optional(Type.Boolean()),
     chunkPlan: Type.Optional(ChunkPlan),
   },
-  { ...STRICT, title: "FallbackCartesiaVoice" },
+  { ...STRICT, title: "CartesiaVoice" },
 );
+export type CartesiaVoice = Static<typeof CartesiaVoice>;
 
-export const FallbackDeepgramVoice = Type.Object(
+export const DeepgramVoice = Type.Object(
   {
     provider: Type.Literal("deepgram"),
     voiceId: StringEnum(DEEPGRAM_VOICE_IDS),
@@ -156,10 +157,11 @@ export const FallbackDeepgramVoice = Type.Object(
     cachingEnabled: Type.Optional(Type.Boolean()),
     chunkPlan: Type.Optional(ChunkPlan),
   },
-  { ...STRICT, title: "FallbackDeepgramVoice" },
+  { ...STRICT, title: "DeepgramVoice" },
 );
+export type DeepgramVoice = Static<typeof DeepgramVoice>;
 
-export const FallbackOpenAiVoice = Type.Object(
+export const OpenAiVoice = Type.Object(
   {
     provider: Type.Literal("openai"),
     // A preset name (alloy, echo…: OPENAI_VOICE_PRESETS) or a custom voice's id.
@@ -170,58 +172,20 @@ export const FallbackOpenAiVoice = Type.Object(
     cachingEnabled: Type.Optional(Type.Boolean()),
     chunkPlan: Type.Optional(ChunkPlan),
   },
-  { ...STRICT, title: "FallbackOpenAIVoice" },
-);
-
-/**
- * Vapi's FallbackPlan: voices tried in order when the voice fails mid-call (retries exhausted), for
- * the rest of the call; an entry is a voice of its provider's shape without a plan of its own.
- */
-export const FallbackPlan = Type.Object(
-  {
-    voices: Type.Array(
-      ProviderUnion([
-        FallbackElevenLabsVoice,
-        FallbackCartesiaVoice,
-        FallbackDeepgramVoice,
-        FallbackOpenAiVoice,
-      ]),
-      { maxItems: 5 },
-    ),
-  },
-  { ...STRICT, title: "FallbackPlan" },
-);
-export type FallbackPlan = Static<typeof FallbackPlan>;
-
-const voicePlan = { fallbackPlan: Type.Optional(FallbackPlan) };
-export const ElevenLabsVoice = Type.Object(
-  { ...FallbackElevenLabsVoice.properties, ...voicePlan },
-  { ...STRICT, title: "ElevenLabsVoice" },
-);
-export type ElevenLabsVoice = Static<typeof ElevenLabsVoice>;
-export const CartesiaVoice = Type.Object(
-  { ...FallbackCartesiaVoice.properties, ...voicePlan },
-  { ...STRICT, title: "CartesiaVoice" },
-);
-export type CartesiaVoice = Static<typeof CartesiaVoice>;
-export const DeepgramVoice = Type.Object(
-  { ...FallbackDeepgramVoice.properties, ...voicePlan },
-  { ...STRICT, title: "DeepgramVoice" },
-);
-export type DeepgramVoice = Static<typeof DeepgramVoice>;
-export const OpenAiVoice = Type.Object(
-  { ...FallbackOpenAiVoice.properties, ...voicePlan },
   { ...STRICT, title: "OpenAIVoice" },
 );
 export type OpenAiVoice = Static<typeof OpenAiVoice>;
 
 /** The assistant's `voice`: one of the providers' shapes, picked by `provider`. */
-export const AssistantVoice = ProviderUnion([ElevenLabsVoice, CartesiaVoice, DeepgramVoice, OpenAiVoice]);
+export const AssistantVoice = ProviderUnion([ElevenLabsVoice, CartesiaVoice, DeepgramVoice, OpenAiVoice], {
+  $id: "AssistantVoice",
+  title: "AssistantVoice",
+});
 export type AssistantVoice = Static<typeof AssistantVoice>;
 
 // --- transcriber -------------------------------------------------------------------------------------
 
-export const FallbackDeepgramTranscriber = Type.Object(
+export const DeepgramTranscriber = Type.Object(
   {
     provider: Type.Literal("deepgram"),
     model: Type.Optional(StringEnum(DEEPGRAM_MODELS)),
@@ -245,10 +209,11 @@ export const FallbackDeepgramTranscriber = Type.Object(
     eotThreshold: Type.Optional(Type.Number({ minimum: 0.5, maximum: 0.9 })),
     eotTimeoutMs: Type.Optional(Type.Number({ minimum: 500, maximum: 10000 })),
   },
-  { ...STRICT, title: "FallbackDeepgramTranscriber" },
+  { ...STRICT, title: "DeepgramTranscriber" },
 );
+export type DeepgramTranscriber = Static<typeof DeepgramTranscriber>;
 
-export const FallbackAssemblyAiTranscriber = Type.Object(
+export const AssemblyAiTranscriber = Type.Object(
   {
     provider: Type.Literal("assembly-ai"),
     language: Type.Optional(StringEnum(ASSEMBLYAI_LANGUAGES)),
@@ -279,63 +244,25 @@ export const FallbackAssemblyAiTranscriber = Type.Object(
     endUtteranceSilenceThreshold: Type.Optional(Type.Number({ minimum: 0 })),
     disablePartialTranscripts: Type.Optional(Type.Boolean()),
   },
-  { ...STRICT, title: "FallbackAssemblyAITranscriber" },
+  { ...STRICT, title: "AssemblyAITranscriber" },
 );
+export type AssemblyAiTranscriber = Static<typeof AssemblyAiTranscriber>;
 
-export const FallbackOpenAiTranscriber = Type.Object(
+export const OpenAiTranscriber = Type.Object(
   {
     provider: Type.Literal("openai"),
     model: StringEnum(OPENAI_TRANSCRIBER_MODELS),
     language: Type.Optional(StringEnum(OPENAI_TRANSCRIBER_LANGUAGES)),
   },
-  { ...STRICT, title: "FallbackOpenAITranscriber" },
-);
-
-/**
- * Vapi's FallbackTranscriberPlan: transcribers tried in order when the transcriber fails mid-call
- * (retries exhausted), for the rest of the call. (Vapi's docs also show `autoFallback`, Vapi
- * choosing one itself; its spec does not have it, and it is refused here.)
- */
-export const FallbackTranscriberPlan = Type.Object(
-  {
-    transcribers: Type.Optional(
-      Type.Array(
-        ProviderUnion([
-          FallbackDeepgramTranscriber,
-          FallbackAssemblyAiTranscriber,
-          FallbackOpenAiTranscriber,
-        ]),
-        { maxItems: 5 },
-      ),
-    ),
-  },
-  { ...STRICT, title: "FallbackTranscriberPlan" },
-);
-export type FallbackTranscriberPlan = Static<typeof FallbackTranscriberPlan>;
-
-const transcriberPlan = { fallbackPlan: Type.Optional(FallbackTranscriberPlan) };
-export const DeepgramTranscriber = Type.Object(
-  { ...FallbackDeepgramTranscriber.properties, ...transcriberPlan },
-  { ...STRICT, title: "DeepgramTranscriber" },
-);
-export type DeepgramTranscriber = Static<typeof DeepgramTranscriber>;
-export const AssemblyAiTranscriber = Type.Object(
-  { ...FallbackAssemblyAiTranscriber.properties, ...transcriberPlan },
-  { ...STRICT, title: "AssemblyAITranscriber" },
-);
-export type AssemblyAiTranscriber = Static<typeof AssemblyAiTranscriber>;
-export const OpenAiTranscriber = Type.Object(
-  { ...FallbackOpenAiTranscriber.properties, ...transcriberPlan },
   { ...STRICT, title: "OpenAITranscriber" },
 );
 export type OpenAiTranscriber = Static<typeof OpenAiTranscriber>;
 
 /** The assistant's `transcriber`: one of the providers' shapes, picked by `provider`. */
-export const AssistantTranscriber = ProviderUnion([
-  DeepgramTranscriber,
-  AssemblyAiTranscriber,
-  OpenAiTranscriber,
-]);
+export const AssistantTranscriber = ProviderUnion(
+  [DeepgramTranscriber, AssemblyAiTranscriber, OpenAiTranscriber],
+  { $id: "AssistantTranscriber", title: "AssistantTranscriber" },
+);
 export type AssistantTranscriber = Static<typeof AssistantTranscriber>;
 
 // --- turn-taking plans -------------------------------------------------------------------------------
@@ -506,8 +433,8 @@ export const assistantProperties = {
   firstMessageMode: Type.Optional(StringEnum(FIRST_MESSAGE_MODES)),
   firstMessageInterruptionsEnabled: Type.Optional(Type.Boolean()),
   model: Type.Optional(OpenAiModel),
-  voice: Type.Optional(AssistantVoice),
-  transcriber: Type.Optional(AssistantTranscriber),
+  voice: Type.Optional(SharedRef(AssistantVoice)),
+  transcriber: Type.Optional(SharedRef(AssistantTranscriber)),
   server: Type.Optional(Server),
   serverMessages: Type.Optional(
     Type.Array(StringEnum(ASSISTANT_SERVER_MESSAGES), { maxItems: ASSISTANT_SERVER_MESSAGES.length }),
@@ -537,6 +464,7 @@ export const assistantProperties = {
 
 export const CreateAssistantDTO = Type.Object(assistantProperties, {
   ...STRICT,
+  $id: "CreateAssistantDTO",
   title: "CreateAssistantDTO",
 });
 export type CreateAssistantDTO = Static<typeof CreateAssistantDTO>;
@@ -551,9 +479,9 @@ export const AssistantOverrides = Type.Object(
     ...assistantProperties,
     // Values for {{liquid}} variables in prompts and messages.
     variableValues: Type.Optional(FreeformObject),
-    "tools:append": Type.Optional(Type.Array(CreateToolDTO, { maxItems: LIST_LIMITS.tools })),
+    "tools:append": Type.Optional(Type.Array(SharedRef(CreateToolDTO), { maxItems: LIST_LIMITS.tools })),
   },
-  { ...STRICT, title: "AssistantOverrides" },
+  { ...STRICT, $id: "AssistantOverrides", title: "AssistantOverrides" },
 );
 export type AssistantOverrides = Static<typeof AssistantOverrides>;
 

@@ -7,6 +7,7 @@ import {
   FreeformObject,
   listQueryProperties,
   resourceFields,
+  SharedRef,
   STRICT,
   StringEnum,
   Uuid,
@@ -72,10 +73,10 @@ export type CreateCallTransportDTO = Static<typeof CreateCallTransportDTO>;
 export const CreateCallDTO = Type.Object(
   {
     assistantId: Type.Optional(Uuid),
-    assistant: Type.Optional(CreateAssistantDTO),
-    assistantOverrides: Type.Optional(AssistantOverrides),
+    assistant: Type.Optional(SharedRef(CreateAssistantDTO)),
+    assistantOverrides: Type.Optional(SharedRef(AssistantOverrides)),
     squadId: Type.Optional(Uuid),
-    squad: Type.Optional(CreateSquadDTO),
+    squad: Type.Optional(SharedRef(CreateSquadDTO)),
     phoneNumberId: Type.Optional(Uuid),
     customer: Type.Optional(CreateCustomerDTO),
     name: Type.Optional(Type.String({ maxLength: 40 })),

@@ -2,6 +2,7 @@ import {
   type SchemaOptions,
   type Static,
   type TObject,
+  type TSchema,
   type TUnion,
   type TUnsafe,
   Type,
@@ -39,6 +40,18 @@ export function ProviderUnion<T extends TObject[]>(
     oneOf: branches,
     discriminator: { propertyName: "provider" },
   });
+}
+
+/**
+ * A `$ref` to a shared schema (an exported schema of libs/vapi/{assistant,squad,tool}.ts with an
+ * `$id`: SHARED_SCHEMAS), typed as that schema.
+ * Ajv compiles a shared schema once and every body that embeds it calls that validator: inlined,
+ * the assistant (with every provider's model, voice and transcriber) made POST /call's validator
+ * 11 MB of code that took seconds to compile on the first call. OpenAPI names it as a component.
+ */
+export function SharedRef<T extends TSchema>(schema: T, options: SchemaOptions = {}): TUnsafe<Static<T>> {
+  if (!schema.$id) throw new Error("SharedRef: the schema needs an $id (and to be in SHARED_SCHEMAS)");
+  return Type.Unsafe<Static<T>>(Type.Ref(schema.$id, options));
 }
 
 export const E164_PATTERN = "^\\+[1-9]\\d{1,14}$";

@@ -7,5 +7,6 @@ export * from "./defaults.ts";
 export * from "./enums.ts";
 export * from "./phone-number.ts";
 export * from "./server-message.ts";
+export * from "./shared.ts";
 export * from "./squad.ts";
 export * from "./tool.ts";

@@ -5,7 +5,7 @@ import {
   type AssistantServerMessage,
   CreateAssistantDTO,
 } from "./assistant.ts";
-import { FreeformObject, Uuid } from "./common.ts";
+import { FreeformObject, SharedRef, Uuid } from "./common.ts";
 import { CreateSquadDTO } from "./squad.ts";
 import { TransferDestinationNumber } from "./tool.ts";
 
@@ -115,10 +115,10 @@ export type ToolCallsResponse = Static<typeof ToolCallsResponse>;
 
 export const AssistantRequestResponse = Type.Object({
   assistantId: Type.Optional(Uuid),
-  assistant: Type.Optional(CreateAssistantDTO),
-  assistantOverrides: Type.Optional(AssistantOverrides),
+  assistant: Type.Optional(SharedRef(CreateAssistantDTO)),
+  assistantOverrides: Type.Optional(SharedRef(AssistantOverrides)),
   squadId: Type.Optional(Uuid),
-  squad: Type.Optional(CreateSquadDTO),
+  squad: Type.Optional(SharedRef(CreateSquadDTO)),
   // Transfer straight away without an assistant; `message: ""` makes it silent.
   destination: Type.Optional(TransferDestinationNumber),
   // Spoken to the caller, then the call ends.

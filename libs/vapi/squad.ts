@@ -1,14 +1,14 @@
 import { type Static, Type } from "@sinclair/typebox";
 import { AssistantOverrides, CreateAssistantDTO } from "./assistant.ts";
-import { LIST_LIMITS, resourceFields, STRICT, TEXT_LIMITS, Uuid } from "./common.ts";
+import { LIST_LIMITS, resourceFields, SharedRef, STRICT, TEXT_LIMITS, Uuid } from "./common.ts";
 import { TransferDestinationAssistant } from "./tool.ts";
 
 /** One assistant in a squad: a saved one (`assistantId`) or a transient one (`assistant`). */
 export const SquadMemberDTO = Type.Object(
   {
     assistantId: Type.Optional(Uuid),
-    assistant: Type.Optional(CreateAssistantDTO),
-    assistantOverrides: Type.Optional(AssistantOverrides),
+    assistant: Type.Optional(SharedRef(CreateAssistantDTO)),
+    assistantOverrides: Type.Optional(SharedRef(AssistantOverrides)),
     // Who this member may hand the call to (by assistant `name`).
     assistantDestinations: Type.Optional(
       Type.Array(TransferDestinationAssistant, { maxItems: LIST_LIMITS.items }),
@@ -23,10 +23,14 @@ const squadProperties = {
   name: Type.Optional(Type.String({ maxLength: TEXT_LIMITS.name })),
   // The first member starts the call.
   members: Type.Array(SquadMemberDTO, { minItems: 1, maxItems: LIST_LIMITS.items }),
-  membersOverrides: Type.Optional(AssistantOverrides),
+  membersOverrides: Type.Optional(SharedRef(AssistantOverrides)),
 };
 
-export const CreateSquadDTO = Type.Object(squadProperties, { ...STRICT, title: "CreateSquadDTO" });
+export const CreateSquadDTO = Type.Object(squadProperties, {
+  ...STRICT,
+  $id: "CreateSquadDTO",
+  title: "CreateSquadDTO",
+});
 export type CreateSquadDTO = Static<typeof CreateSquadDTO>;
 
 export const UpdateSquadDTO = Type.Partial(CreateSquadDTO, { title: "UpdateSquadDTO" });

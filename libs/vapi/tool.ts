@@ -5,6 +5,7 @@ import {
   LIST_LIMITS,
   resourceFields,
   Server,
+  SharedRef,
   STRICT,
   StringEnum,
   TEXT_LIMITS,
@@ -81,12 +82,11 @@ export const ToolMessageDelayed = Type.Object(
   { ...STRICT, title: "ToolMessageDelayed" },
 );
 
-export const ToolMessage = Type.Union([
-  ToolMessageStart,
-  ToolMessageComplete,
-  ToolMessageFailed,
-  ToolMessageDelayed,
-]);
+/** Shared (SharedRef): every tool type takes these messages. */
+export const ToolMessage = Type.Union(
+  [ToolMessageStart, ToolMessageComplete, ToolMessageFailed, ToolMessageDelayed],
+  { $id: "ToolMessage", title: "ToolMessage" },
+);
 export type ToolMessage = Static<typeof ToolMessage>;
 
 // --- Transfer destinations ---------------------------------------------------------------------------
@@ -184,7 +184,7 @@ export const OpenAiFunction = Type.Object(
 );
 export type OpenAiFunction = Static<typeof OpenAiFunction>;
 
-const toolMessages = Type.Optional(Type.Array(ToolMessage, { maxItems: LIST_LIMITS.items }));
+const toolMessages = Type.Optional(Type.Array(SharedRef(ToolMessage), { maxItems: LIST_LIMITS.items }));
 const destinations = Type.Optional(Type.Array(TransferDestination, { maxItems: LIST_LIMITS.items }));
 
 export const CreateFunctionToolDTO = Type.Object(
@@ -235,10 +235,10 @@ export const createToolSchemas = {
   dtmf: CreateDtmfToolDTO,
 } as const satisfies Record<ToolType, TSchema>;
 
-/** Any tool create body; used for OpenAPI and for inline `model.tools`. */
+/** Any tool create body; used for OpenAPI and for inline `model.tools` (shared: SharedRef). */
 export const CreateToolDTO = Type.Union(
   [CreateFunctionToolDTO, CreateEndCallToolDTO, CreateTransferCallToolDTO, CreateDtmfToolDTO],
-  { title: "CreateToolDTO" },
+  { $id: "CreateToolDTO", title: "CreateToolDTO" },
 );
 export type CreateToolDTO = Static<typeof CreateToolDTO>;
 

@@ -28,6 +28,7 @@ import { installMetrics } from "../../../libs/metrics/index.ts";
 import { BullMqQueue, type JobQueue } from "../../../libs/queue/index.ts";
 import { CallRecordings, RecordingStores } from "../../../libs/recordings/index.ts";
 import { controlBusFor, inProcessControlBus } from "../../../libs/telephony/control-bus.ts";
+import { SHARED_SCHEMAS } from "../../../libs/vapi/index.ts";
 import type { ApiConfig } from "./config.ts";
 import { ApiKeyAuthenticator, type Limiter, registerAuth } from "./plugins/auth.ts";
 import { analyticsRoutes } from "./routes/analytics.ts";
@@ -102,6 +103,9 @@ export async function buildApi(config: ApiConfig, options: BuildApiOptions = {})
   installRequestId(app);
   installMetrics(app, { app: "api", token: config.metricsToken });
   installValidation(app);
+  // The schemas that bodies embed by `$ref` (an assistant, its model, voice, transcriber, tools):
+  // validators and serializers resolve them here, and OpenAPI publishes them as components.
+  for (const schema of SHARED_SCHEMAS) app.addSchema(schema);
   installInputGuard(app);
   installSerializer(app);
   installErrorHandler(app);
@@ -204,6 +208,11 @@ export async function buildApi(config: ApiConfig, options: BuildApiOptions = {})
         },
       },
       security: [{ bearer: [] }],
+    },
+    // Shared schemas are components named by their `$id` (as titled inline ones are by title).
+    refResolver: {
+      buildLocalReference: (json, _baseUri, _fragment, i) =>
+        typeof json.$id === "string" ? json.$id : `def-${i}`,
     },
     transformObject: (documentObject) =>
       "openapiObject" in documentObject

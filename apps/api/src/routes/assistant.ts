@@ -1,5 +1,5 @@
 import type { FastifyInstance } from "fastify";
-import { Assistant, CreateAssistantDTO, UpdateAssistantDTO } from "../../../../libs/vapi/index.ts";
+import { Assistant, CreateAssistantDTO, SharedRef, UpdateAssistantDTO } from "../../../../libs/vapi/index.ts";
 import { crudRoutes } from "./crud.ts";
 
 export async function assistantRoutes(app: FastifyInstance): Promise<void> {
@@ -8,7 +8,7 @@ export async function assistantRoutes(app: FastifyInstance): Promise<void> {
     controller: "AssistantController",
     tag: "Assistants",
     noun: "an assistant",
-    create: CreateAssistantDTO,
+    create: SharedRef(CreateAssistantDTO),
     update: UpdateAssistantDTO,
     response: Assistant,
     service: app.deps.services.assistants,

@@ -1,11 +1,9 @@
 import type { TSchema } from "@sinclair/typebox";
 import type { ErrorObject } from "ajv";
-import { Ajv } from "ajv";
-import addFormats from "ajv-formats";
 import type { FastifyInstance, FastifySchema } from "fastify";
 import { ValidationError } from "../../../../libs/errors/index.ts";
-import { formatAjvErrors } from "../../../../libs/http/index.ts";
-import { ListQuery } from "../../../../libs/vapi/index.ts";
+import { formatAjvErrors, requestAjv } from "../../../../libs/http/index.ts";
+import { ListQuery, SHARED_SCHEMAS } from "../../../../libs/vapi/index.ts";
 import type { ServiceContext } from "../services/common.ts";
 import { errors, IdParam } from "./shared.ts";
 
@@ -41,14 +39,8 @@ export interface CrudOptions<V> {
   };
 }
 
-const ajv = new Ajv({
-  removeAdditional: false,
-  useDefaults: true,
-  coerceTypes: false,
-  allErrors: false,
-  strict: false,
-});
-(addFormats as unknown as (a: Ajv) => Ajv)(ajv);
+// The body rules of every route (libs/http/validation.ts); a branch's shared parts (tool messages) by $ref.
+const ajv = requestAjv(false, SHARED_SCHEMAS);
 
 function compileMap(map: Record<string, TSchema>) {
   return Object.fromEntries(Object.entries(map).map(([k, s]) => [k, ajv.compile(s)]));

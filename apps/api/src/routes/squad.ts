@@ -3,6 +3,7 @@ import type { FastifyInstance } from "fastify";
 import {
   CreateSquadDTO,
   listQueryProperties,
+  SharedRef,
   Squad,
   STRICT,
   UpdateSquadDTO,
@@ -16,7 +17,7 @@ export async function squadRoutes(app: FastifyInstance): Promise<void> {
     controller: "SquadController",
     tag: "Squads",
     noun: "a squad",
-    create: CreateSquadDTO,
+    create: SharedRef(CreateSquadDTO),
     update: UpdateSquadDTO,
     response: Squad,
     // Vapi's SDK lists squads by ids with `idAny` (repeated query parameter).

@@ -2,6 +2,7 @@ import type { FastifyInstance } from "fastify";
 import {
   CreateToolDTO,
   createToolSchemas,
+  SharedRef,
   Tool,
   UpdateToolDTO,
   updateToolSchemas,
@@ -16,7 +17,7 @@ export async function toolRoutes(app: FastifyInstance): Promise<void> {
     controller: "ToolController",
     tag: "Tools",
     noun: "a tool",
-    create: CreateToolDTO,
+    create: SharedRef(CreateToolDTO),
     update: UpdateToolDTO,
     response: Tool,
     service: {

@@ -36,7 +36,11 @@ import {
   twilioReason,
   updateCall,
 } from "../../../../libs/telephony/twilio-client.ts";
-import { ASSISTANT_REQUEST_TIMEOUT_MS, AssistantRequestResponse } from "../../../../libs/vapi/index.ts";
+import {
+  ASSISTANT_REQUEST_TIMEOUT_MS,
+  AssistantRequestResponse,
+  SHARED_SCHEMAS,
+} from "../../../../libs/vapi/index.ts";
 import { applyAssistantOverrides } from "../../../../libs/vapi/overrides.ts";
 import { resolveServer, sendServerMessage } from "../../../../libs/webhooks/server.ts";
 import { checkAgentFields, type ResolvedAgent, resolveCallAgent, resolveSavedAgent } from "./call-agent.ts";
@@ -96,7 +100,7 @@ type Json = Record<string, unknown>;
 const ACTIVE = { not: "ended" } as const;
 
 // With the API's body rules: TypeBox's Value.Check knows neither our string enums nor formats.
-const assistantRequestProblem = compileValidator(AssistantRequestResponse, "answer");
+const assistantRequestProblem = compileValidator(AssistantRequestResponse, "answer", SHARED_SCHEMAS);
 // An outbound call rings for up to 60 s (Twilio's default) before the stream can connect.
 const OUTBOUND_RING_SECONDS = 60;
 const OUTBOUND_TOKEN_TTL_MS = MEDIA_TOKEN_TTL_MS + OUTBOUND_RING_SECONDS * 1000;
