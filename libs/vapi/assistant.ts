@@ -67,6 +67,8 @@ export const OpenAiModel = Type.Object(
     maxTokens: Type.Optional(Type.Number({ minimum: 50, maximum: 10000 })),
     emotionRecognitionEnabled: Type.Optional(Type.Boolean()),
     numFastTurns: Type.Optional(Type.Number({ minimum: 0 })),
+    // Vapi's: other OpenAI models tried in order when the model fails mid-call (retries exhausted).
+    fallbackModels: Type.Optional(Type.Array(StringEnum(OPENAI_MODELS), { maxItems: 5 })),
   },
   { ...STRICT, title: "OpenAiModel" },
 );
@@ -87,7 +89,7 @@ export const ChunkPlan = Type.Object(
 );
 export type ChunkPlan = Static<typeof ChunkPlan>;
 
-export const ElevenLabsVoice = Type.Object(
+export const FallbackElevenLabsVoice = Type.Object(
   {
     provider: Type.Literal("11labs"),
     voiceId: Type.String({ minLength: 1, maxLength: TEXT_LIMITS.identifier }),
@@ -104,9 +106,8 @@ export const ElevenLabsVoice = Type.Object(
     cachingEnabled: Type.Optional(Type.Boolean()),
     chunkPlan: Type.Optional(ChunkPlan),
   },
-  { ...STRICT, title: "ElevenLabsVoice" },
+  { ...STRICT, title: "FallbackElevenLabsVoice" },
 );
-export type ElevenLabsVoice = Static<typeof ElevenLabsVoice>;
 
 export const CartesiaExperimentalControls = Type.Object(
   {
@@ -132,7 +133,7 @@ export const CartesiaGenerationConfig = Type.Object(
   { ...STRICT, title: "CartesiaGenerationConfig" },
 );
 
-export const CartesiaVoice = Type.Object(
+export const FallbackCartesiaVoice = Type.Object(
   {
     provider: Type.Literal("cartesia"),
     voiceId: Type.String({ minLength: 1, maxLength: TEXT_LIMITS.identifier }),
@@ -144,11 +145,10 @@ export const CartesiaVoice = Type.Object(
     cachingEnabled: Type.Optional(Type.Boolean()),
     chunkPlan: Type.Optional(ChunkPlan),
   },
-  { ...STRICT, title: "CartesiaVoice" },
+  { ...STRICT, title: "FallbackCartesiaVoice" },
 );
-export type CartesiaVoice = Static<typeof CartesiaVoice>;
 
-export const DeepgramVoice = Type.Object(
+export const FallbackDeepgramVoice = Type.Object(
   {
     provider: Type.Literal("deepgram"),
     voiceId: StringEnum(DEEPGRAM_VOICE_IDS),
@@ -157,11 +157,10 @@ export const DeepgramVoice = Type.Object(
     cachingEnabled: Type.Optional(Type.Boolean()),
     chunkPlan: Type.Optional(ChunkPlan),
   },
-  { ...STRICT, title: "DeepgramVoice" },
+  { ...STRICT, title: "FallbackDeepgramVoice" },
 );
-export type DeepgramVoice = Static<typeof DeepgramVoice>;
 
-export const OpenAiVoice = Type.Object(
+export const FallbackOpenAiVoice = Type.Object(
   {
     provider: Type.Literal("openai"),
     // A preset name (alloy, echo…: OPENAI_VOICE_PRESETS) or a custom voice's id.
@@ -172,6 +171,47 @@ export const OpenAiVoice = Type.Object(
     cachingEnabled: Type.Optional(Type.Boolean()),
     chunkPlan: Type.Optional(ChunkPlan),
   },
+  { ...STRICT, title: "FallbackOpenAIVoice" },
+);
+
+/**
+ * Vapi's FallbackPlan: voices tried in order when the voice fails mid-call (retries exhausted), for
+ * the rest of the call; an entry is a voice of its provider's shape without a plan of its own.
+ */
+export const FallbackPlan = Type.Object(
+  {
+    voices: Type.Array(
+      ProviderUnion([
+        FallbackElevenLabsVoice,
+        FallbackCartesiaVoice,
+        FallbackDeepgramVoice,
+        FallbackOpenAiVoice,
+      ]),
+      { maxItems: 5 },
+    ),
+  },
+  { ...STRICT, title: "FallbackPlan" },
+);
+export type FallbackPlan = Static<typeof FallbackPlan>;
+
+const voicePlan = { fallbackPlan: Type.Optional(FallbackPlan) };
+export const ElevenLabsVoice = Type.Object(
+  { ...FallbackElevenLabsVoice.properties, ...voicePlan },
+  { ...STRICT, title: "ElevenLabsVoice" },
+);
+export type ElevenLabsVoice = Static<typeof ElevenLabsVoice>;
+export const CartesiaVoice = Type.Object(
+  { ...FallbackCartesiaVoice.properties, ...voicePlan },
+  { ...STRICT, title: "CartesiaVoice" },
+);
+export type CartesiaVoice = Static<typeof CartesiaVoice>;
+export const DeepgramVoice = Type.Object(
+  { ...FallbackDeepgramVoice.properties, ...voicePlan },
+  { ...STRICT, title: "DeepgramVoice" },
+);
+export type DeepgramVoice = Static<typeof DeepgramVoice>;
+export const OpenAiVoice = Type.Object(
+  { ...FallbackOpenAiVoice.properties, ...voicePlan },
   { ...STRICT, title: "OpenAIVoice" },
 );
 export type OpenAiVoice = Static<typeof OpenAiVoice>;
@@ -185,7 +225,7 @@ export type AssistantVoice = Static<typeof AssistantVoice>;
 
 // --- transcriber -------------------------------------------------------------------------------------
 
-export const DeepgramTranscriber = Type.Object(
+export const FallbackDeepgramTranscriber = Type.Object(
   {
     provider: Type.Literal("deepgram"),
     model: Type.Optional(StringEnum(DEEPGRAM_MODELS)),
@@ -209,11 +249,10 @@ export const DeepgramTranscriber = Type.Object(
     eotThreshold: Type.Optional(Type.Number({ minimum: 0.5, maximum: 0.9 })),
     eotTimeoutMs: Type.Optional(Type.Number({ minimum: 500, maximum: 10000 })),
   },
-  { ...STRICT, title: "DeepgramTranscriber" },
+  { ...STRICT, title: "FallbackDeepgramTranscriber" },
 );
-export type DeepgramTranscriber = Static<typeof DeepgramTranscriber>;
 
-export const AssemblyAiTranscriber = Type.Object(
+export const FallbackAssemblyAiTranscriber = Type.Object(
   {
     provider: Type.Literal("assembly-ai"),
     language: Type.Optional(StringEnum(ASSEMBLYAI_LANGUAGES)),
@@ -244,16 +283,53 @@ export const AssemblyAiTranscriber = Type.Object(
     endUtteranceSilenceThreshold: Type.Optional(Type.Number({ minimum: 0 })),
     disablePartialTranscripts: Type.Optional(Type.Boolean()),
   },
-  { ...STRICT, title: "AssemblyAITranscriber" },
+  { ...STRICT, title: "FallbackAssemblyAITranscriber" },
 );
-export type AssemblyAiTranscriber = Static<typeof AssemblyAiTranscriber>;
 
-export const OpenAiTranscriber = Type.Object(
+export const FallbackOpenAiTranscriber = Type.Object(
   {
     provider: Type.Literal("openai"),
     model: StringEnum(OPENAI_TRANSCRIBER_MODELS),
     language: Type.Optional(StringEnum(OPENAI_TRANSCRIBER_LANGUAGES)),
   },
+  { ...STRICT, title: "FallbackOpenAITranscriber" },
+);
+
+/**
+ * Vapi's FallbackTranscriberPlan: transcribers tried in order when the transcriber fails mid-call
+ * (retries exhausted), for the rest of the call. (Vapi's docs also show `autoFallback`, Vapi
+ * choosing one itself; its spec does not have it, and it is refused here.)
+ */
+export const FallbackTranscriberPlan = Type.Object(
+  {
+    transcribers: Type.Optional(
+      Type.Array(
+        ProviderUnion([
+          FallbackDeepgramTranscriber,
+          FallbackAssemblyAiTranscriber,
+          FallbackOpenAiTranscriber,
+        ]),
+        { maxItems: 5 },
+      ),
+    ),
+  },
+  { ...STRICT, title: "FallbackTranscriberPlan" },
+);
+export type FallbackTranscriberPlan = Static<typeof FallbackTranscriberPlan>;
+
+const transcriberPlan = { fallbackPlan: Type.Optional(FallbackTranscriberPlan) };
+export const DeepgramTranscriber = Type.Object(
+  { ...FallbackDeepgramTranscriber.properties, ...transcriberPlan },
+  { ...STRICT, title: "DeepgramTranscriber" },
+);
+export type DeepgramTranscriber = Static<typeof DeepgramTranscriber>;
+export const AssemblyAiTranscriber = Type.Object(
+  { ...FallbackAssemblyAiTranscriber.properties, ...transcriberPlan },
+  { ...STRICT, title: "AssemblyAITranscriber" },
+);
+export type AssemblyAiTranscriber = Static<typeof AssemblyAiTranscriber>;
+export const OpenAiTranscriber = Type.Object(
+  { ...FallbackOpenAiTranscriber.properties, ...transcriberPlan },
   { ...STRICT, title: "OpenAITranscriber" },
 );
 export type OpenAiTranscriber = Static<typeof OpenAiTranscriber>;
