@@ -119,7 +119,8 @@ describe("resilience mid-call: retries and fallback plans", { concurrency: false
       const tag = "TEST llm-drop.";
       scripts.set(tag, (req, n) =>
         n === 1
-          ? { text: `You said: ${lastUser(req)} and we open at nine.`, dropAfterTokens: 3 }
+          ? // Broken after "You": no clause complete, nothing spoken yet.
+            { text: `You said: ${lastUser(req)} and we open at nine.`, dropAfterTokens: 1 }
           : { text: `You said: ${lastUser(req)} and we open at nine.` },
       );
       const { sim } = await callAssistant(env, {
