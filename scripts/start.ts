@@ -83,12 +83,8 @@ await writeFile(statePath, JSON.stringify(state, null, 2), { mode: 0o600 });
 
 const api = await buildApi(apiConfig, { db });
 // One job queue for all three apps: BullMQ when Redis is configured, else in-process (jobs enqueued by
-// the media plane run in this process's worker).
-const queue: JobQueue = api.deps.redis
-  ? new BullMqQueue(api.deps.redis)
-  : new InProcessQueue((err, job) =>
-      console.warn(`switchboard: job ${job.name} ${job.jobId} attempt ${job.attempt} failed:`, err),
-    );
+// the media plane run in this process's worker, which logs each failed attempt on the job's logger).
+const queue: JobQueue = api.deps.redis ? new BullMqQueue(api.deps.redis) : new InProcessQueue();
 const media = await buildMedia(mediaConfigFromEnv(env), { db, redis: api.deps.redis, queue });
 const worker = await buildWorker(workerConfigFromEnv(env), { db, redis: api.deps.redis, queue });
 const host = env.HOST ?? "127.0.0.1";

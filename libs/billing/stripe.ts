@@ -222,10 +222,10 @@ export class StripeBilling {
     return this.#client;
   }
 
-  #noteUnconfigured(what: string): void {
+  #noteUnconfigured(what: string, log: BillingLogger): void {
     if (this.#warnedUnconfigured) return;
     this.#warnedUnconfigured = true;
-    this.#logger.warn(
+    log.warn(
       { what },
       "STRIPE_SECRET_KEY is not set: usage is not reported to Stripe (lines stay unreported; the billing dashboard still works)",
     );
@@ -338,8 +338,9 @@ export class StripeBilling {
    */
   async ensureCustomer(
     orgId: string,
-    opts: { usageSince?: Date; feePerMinuteUsd?: string } = {},
+    opts: { usageSince?: Date; feePerMinuteUsd?: string; log?: BillingLogger } = {},
   ): Promise<StripeAccount> {
+    const log = opts.log ?? this.#logger;
     const org = await this.#db.org.findUnique({ where: { id: orgId } });
     if (!org) throw new NotFoundError("Org", orgId);
     if (org.stripeCustomerId && org.stripeSubscriptionId) {
@@ -359,7 +360,7 @@ export class StripeBilling {
           );
           customerId = customer.id;
           await tx.org.update({ where: { id: orgId }, data: { stripeCustomerId: customerId } });
-          this.#logger.info({ orgId, customerId }, "created Stripe customer");
+          log.info({ orgId, customerId }, "created Stripe customer");
         }
         let subscriptionId = current.stripeSubscriptionId;
         if (!subscriptionId) {
@@ -378,7 +379,7 @@ export class StripeBilling {
           );
           subscriptionId = sub.id;
           await tx.org.update({ where: { id: orgId }, data: { stripeSubscriptionId: subscriptionId } });
-          this.#logger.info({ orgId, customerId, subscriptionId }, "created Stripe subscription");
+          log.info({ orgId, customerId, subscriptionId }, "created Stripe subscription");
         }
         return { customerId, subscriptionId };
       },
@@ -412,9 +413,10 @@ export class StripeBilling {
 
   /**
    * Reports a call's unreported platform-billed lines as meter events and marks them reported.
-   * Throws on the first failure (the job retries; lines Stripe accepted stay marked).
+   * Throws on the first failure (the job retries; lines Stripe accepted stay marked). `log`: the
+   * caller's (a job's) logger, else the one given at construction.
    */
-  async reportCallUsage(callId: string): Promise<ReportResult> {
+  async reportCallUsage(callId: string, log: BillingLogger = this.#logger): Promise<ReportResult> {
     const result: ReportResult = {
       configured: this.enabled,
       reported: 0,
@@ -422,7 +424,7 @@ export class StripeBilling {
       alreadyReported: 0,
     };
     if (!this.enabled) {
-      this.#noteUnconfigured("billing.report-usage");
+      this.#noteUnconfigured("billing.report-usage", log);
       return result;
     }
     const lines = await this.#db.usageLine.findMany({
@@ -438,6 +440,7 @@ export class StripeBilling {
     const { customerId } = await this.ensureCustomer(orgId, {
       usageSince,
       feePerMinuteUsd: platformLine?.unitPrice.toFixed(),
+      log,
     });
     await this.ensureMeters();
     for (const line of pending) {
@@ -456,7 +459,7 @@ export class StripeBilling {
         });
       } catch (err) {
         if (!isDuplicateIdentifier(err)) {
-          this.#logger.warn(
+          log.warn(
             { callId, lineId: line.id, eventName, err: (err as Error).message },
             "Stripe refused a meter event; the job will retry",
           );
@@ -498,9 +501,11 @@ export class StripeBilling {
     periodStart: Date;
     periodEnd: Date;
     persist?: boolean;
+    log?: BillingLogger;
   }): Promise<ReconciliationResult[]> {
+    const log = input.log ?? this.#logger;
     if (!this.enabled) {
-      this.#noteUnconfigured("billing.reconcile");
+      this.#noteUnconfigured("billing.reconcile", log);
       return [];
     }
     const start = Math.floor(input.periodStart.getTime() / 60_000) * 60_000;
@@ -581,7 +586,7 @@ export class StripeBilling {
         unreportedLines: unreported,
       };
       if (!result.ok) {
-        this.#logger.warn(
+        log.warn(
           {
             orgId: org.id,
             customerId,
@@ -608,7 +613,7 @@ export class StripeBilling {
   }
 
   /** The organisation's invoices (newest first) and the upcoming one; empty before its first usage. */
-  async listInvoices(orgId: string): Promise<InvoiceList> {
+  async listInvoices(orgId: string, log: BillingLogger = this.#logger): Promise<InvoiceList> {
     const org = await this.#db.org.findUnique({
       where: { id: orgId },
       select: { stripeCustomerId: true, stripeSubscriptionId: true },
@@ -619,7 +624,7 @@ export class StripeBilling {
       const list = await this.stripe.invoices.list({ customer: org.stripeCustomerId, limit: 24 });
       data = list.data.map(summarise);
     } catch (err) {
-      this.#logger.warn({ orgId, err: (err as Error).message }, "listing Stripe invoices failed");
+      log.warn({ orgId, err: (err as Error).message }, "listing Stripe invoices failed");
       throw new UpstreamError("Stripe did not answer the invoice list; try again shortly");
     }
     let upcoming: InvoiceSummary | null = null;
@@ -632,7 +637,7 @@ export class StripeBilling {
           }),
         );
       } catch (err) {
-        this.#logger.info({ orgId, err: (err as Error).message }, "no upcoming invoice preview");
+        log.info({ orgId, err: (err as Error).message }, "no upcoming invoice preview");
       }
     }
     return { data, upcoming };
@@ -645,8 +650,13 @@ export class StripeBilling {
    * organisation's current subscription only; a canceled organisation stays canceled).
    * Throws ForbiddenError (nothing changed) when the signature does not verify, UpstreamError
    * (nothing changed; Stripe redelivers) when a tie needs Stripe's answer and Stripe gives none.
+   * `log`: the request's logger, else the one given at construction.
    */
-  async handleWebhook(rawBody: string, signature: string | undefined): Promise<WebhookOutcome> {
+  async handleWebhook(
+    rawBody: string,
+    signature: string | undefined,
+    log: BillingLogger = this.#logger,
+  ): Promise<WebhookOutcome> {
     const secret = this.config.webhookSecret;
     if (!secret) throw new ForbiddenError("Stripe webhooks are not configured (STRIPE_WEBHOOK_SECRET)");
     if (!signature) throw new ForbiddenError("Missing Stripe-Signature header");
@@ -659,13 +669,13 @@ export class StripeBilling {
     return applyStripeEvent(
       {
         db: this.#db,
-        logger: this.#logger,
+        logger: log,
         invoiceStatus: async (invoiceId) => {
           if (!this.enabled) return null;
           try {
             return (await this.stripe.invoices.retrieve(invoiceId)).status ?? null;
           } catch (err) {
-            this.#logger.warn(
+            log.warn(
               { eventId: event.id, invoiceId, err: (err as Error).message },
               "Stripe did not answer an invoice a webhook depends on; Stripe will redeliver",
             );

@@ -10,6 +10,8 @@ import {
   type JobName,
   type JobPayload,
   type JobQueue,
+  jobLogger,
+  type ProcessOptions,
   QUEUE_NAMES,
   safeJobId,
 } from "./catalogue.ts";
@@ -65,7 +67,7 @@ export class BullMqQueue implements JobQueue {
     });
   }
 
-  process(handlers: JobHandlers): void {
+  process(handlers: JobHandlers, options: ProcessOptions = {}): void {
     for (const queueName of QUEUE_NAMES) {
       const worker = new Worker(
         queueName,
@@ -73,11 +75,16 @@ export class BullMqQueue implements JobQueue {
           const env = job.data as Envelope;
           const handler = handlers[env.name] as ((p: unknown, c: object) => Promise<void>) | undefined;
           if (!handler) throw new Error(`no handler for job ${env.name}`);
-          await handler(env.payload, {
-            jobId: job.id ?? "",
-            attempt: job.attemptsMade + 1,
-            maxAttempts: JOBS[env.name].attempts,
-          });
+          const jobId = job.id ?? "";
+          const attempt = job.attemptsMade + 1;
+          const maxAttempts = JOBS[env.name].attempts;
+          const log = jobLogger(options.log, { name: env.name, jobId, attempt }, env.payload);
+          try {
+            await handler(env.payload, { jobId, attempt, maxAttempts, log });
+          } catch (err) {
+            log.warn({ err, willRetry: attempt < maxAttempts }, "job attempt failed");
+            throw err;
+          }
         },
         {
           // Connection options, not a client: BullMQ then owns its blocking connections and closes them

@@ -75,11 +75,55 @@ export const JOBS = {
 export type JobName = keyof typeof JOBS;
 export type JobPayload<N extends JobName> = Static<(typeof JOBS)[N]["payload"]>;
 
+/** The slice of pino a job writes through. */
+export interface JobLogger {
+  debug(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+  child(bindings: Record<string, unknown>): JobLogger;
+}
+
+const SILENT: JobLogger = {
+  debug() {},
+  info() {},
+  warn() {},
+  error() {},
+  child: () => SILENT,
+};
+
 export interface JobContext {
   jobId: string;
   /** 1 on the first run. */
   attempt: number;
   maxAttempts: number;
+  /**
+   * The consumer's logger with this attempt's `job`, `jobId` and `attempt` (and the payload's
+   * `callId` and `orgId`) on every line; silent when the consumer gave none.
+   */
+  log: JobLogger;
+}
+
+export interface ProcessOptions {
+  /** The logger each job's own is a child of (the worker's). */
+  log?: JobLogger;
+}
+
+/** The logger of one attempt of a job (see `JobContext.log`). */
+export function jobLogger(
+  base: JobLogger | undefined,
+  job: { name: JobName; jobId: string; attempt: number },
+  payload: unknown,
+): JobLogger {
+  if (!base) return SILENT;
+  const p = (typeof payload === "object" && payload !== null ? payload : {}) as Record<string, unknown>;
+  return base.child({
+    job: job.name,
+    jobId: job.jobId,
+    attempt: job.attempt,
+    ...(typeof p.callId === "string" ? { callId: p.callId } : {}),
+    ...(typeof p.orgId === "string" ? { orgId: p.orgId } : {}),
+  });
 }
 
 export type JobHandler<N extends JobName> = (payload: JobPayload<N>, ctx: JobContext) => Promise<void>;
@@ -97,8 +141,11 @@ export interface EnqueueOptions {
  */
 export interface JobQueue {
   enqueue<N extends JobName>(name: N, payload: JobPayload<N>, opts?: EnqueueOptions): Promise<void>;
-  /** Starts consuming with these handlers (the worker app). */
-  process(handlers: JobHandlers): void;
+  /**
+   * Starts consuming with these handlers (the worker app). Each failed attempt is logged at warn on
+   * the job's logger.
+   */
+  process(handlers: JobHandlers, options?: ProcessOptions): void;
   /** Stops fetching new jobs and waits for running ones. */
   close(): Promise<void>;
   /** Jobs by queue and state, where the backing service keeps them (BullMQ); for metrics. */

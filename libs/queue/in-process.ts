@@ -4,9 +4,12 @@ import {
   type EnqueueOptions,
   JOBS,
   type JobHandlers,
+  type JobLogger,
   type JobName,
   type JobPayload,
   type JobQueue,
+  jobLogger,
+  type ProcessOptions,
   safeJobId,
 } from "./catalogue.ts";
 
@@ -28,6 +31,7 @@ export class InProcessQueue implements JobQueue {
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly running = new Set<Promise<void>>();
   private readonly backlog: Pending[] = [];
+  private log: JobLogger | undefined;
   private closed = false;
 
   constructor(
@@ -49,8 +53,9 @@ export class InProcessQueue implements JobQueue {
     this.schedule({ name, payload, jobId, attempt: 1 }, opts.delayMs ?? 0);
   }
 
-  process(handlers: JobHandlers): void {
+  process(handlers: JobHandlers, options: ProcessOptions = {}): void {
     this.handlers = { ...this.handlers, ...handlers };
+    if (options.log) this.log = options.log;
     for (const p of this.backlog.splice(0)) this.schedule(p, 0);
   }
 
@@ -69,11 +74,13 @@ export class InProcessQueue implements JobQueue {
       return;
     }
     const def = JOBS[job.name];
-    const p = handler(job.payload, { jobId: job.jobId, attempt: job.attempt, maxAttempts: def.attempts })
+    const log = jobLogger(this.log, job, job.payload);
+    const p = handler(job.payload, { jobId: job.jobId, attempt: job.attempt, maxAttempts: def.attempts, log })
       .then(() => {
         this.known.delete(job.jobId);
       })
       .catch((err: unknown) => {
+        log.warn({ err, willRetry: job.attempt < def.attempts && !this.closed }, "job attempt failed");
         this.onError(err, { name: job.name, jobId: job.jobId, attempt: job.attempt });
         if (job.attempt < def.attempts && !this.closed) {
           this.schedule({ ...job, attempt: job.attempt + 1 }, backoffDelay(def.backoffMs, job.attempt));

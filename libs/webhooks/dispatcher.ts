@@ -46,6 +46,8 @@ export interface EnqueueWebhookOptions {
   seq?: number | string;
   /** Overrides the computed delivery id entirely. */
   deliveryId?: string;
+  /** The caller's logger (a job's), else the dispatcher's. */
+  logger?: WebhookLogger;
 }
 
 export class WebhookDispatcher {
@@ -87,7 +89,10 @@ export class WebhookDispatcher {
       messageType: body.message.type,
     };
     await this.queue.enqueue("webhook.deliver", payload, { jobId: `webhook.${deliveryId}` });
-    this.options.logger?.info({ deliveryId, orgId, callId, type: body.message.type }, "webhook queued");
+    (opts.logger ?? this.options.logger)?.info(
+      { deliveryId, orgId, callId, type: body.message.type },
+      "webhook queued",
+    );
     return deliveryId;
   }
 }
@@ -135,11 +140,12 @@ function retryableStatus(status: number): boolean {
 /**
  * The `webhook.deliver` job: one POST, signed afresh, same body and idempotency key on every
  * attempt. 2xx → delivered. Other 4xx/3xx and URLs the SSRF guard refuses → rejected (logged, not
- * retried). 408/429/5xx/timeout/network → throws RetryableDeliveryError.
+ * retried). 408/429/5xx/timeout/network → throws RetryableDeliveryError. `logger` is the job's: its
+ * lines already carry the organisation, call and attempt.
  */
 export async function deliverWebhook(
   payload: WebhookDeliverJob,
-  options: { allowPrivate: boolean; logger?: WebhookLogger; attempt?: number },
+  options: { allowPrivate: boolean; logger?: WebhookLogger },
 ): Promise<DeliveryOutcome> {
   const log = options.logger ?? silent;
   const headers = {
@@ -147,13 +153,7 @@ export async function deliverWebhook(
     ...signatureHeaders(payload.secret, payload.body),
     [IDEMPOTENCY_HEADER]: payload.deliveryId,
   };
-  const meta = {
-    deliveryId: payload.deliveryId,
-    orgId: payload.orgId,
-    callId: payload.callId,
-    type: payload.messageType,
-    attempt: options.attempt,
-  };
+  const meta = { deliveryId: payload.deliveryId, type: payload.messageType };
   try {
     const res = await postOnce(payload.url, payload.body, headers, {
       timeoutMs: payload.timeoutMs,

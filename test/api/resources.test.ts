@@ -390,7 +390,10 @@ describe("/credential", () => {
     assert.match(row.secret, /^[A-Za-z0-9+/=]+\.[A-Za-z0-9+/=]+\.[A-Za-z0-9+/=]+$/);
     assert.equal(row.keyId.length, 12);
 
-    const resolved = await t.app.deps.services.credentials.resolve({ orgId: org.orgId }, "openai");
+    const resolved = await t.app.deps.services.credentials.resolve(
+      { orgId: org.orgId, log: t.app.log },
+      "openai",
+    );
     assert.equal(resolved?.secret, "sk-live-openai-secret");
 
     const rotated = await req("PATCH", `/credential/${cred.id}`, {
@@ -400,7 +403,7 @@ describe("/credential", () => {
     assert.equal(rotated.statusCode, 200);
     assert.equal(rotated.json().name, "Rotated");
     assert.equal(
-      (await t.app.deps.services.credentials.resolve({ orgId: org.orgId }, "openai"))?.secret,
+      (await t.app.deps.services.credentials.resolve({ orgId: org.orgId, log: t.app.log }, "openai"))?.secret,
       "sk-live-rotated",
     );
 

@@ -4,7 +4,7 @@ import { after, before, describe, test } from "node:test";
 import Stripe from "stripe";
 import { billingJobHandlers } from "../../libs/billing/jobs.ts";
 import { createStripeClient, type StripeBilling } from "../../libs/billing/stripe.ts";
-import { BullMqQueue } from "../../libs/queue/index.ts";
+import { BullMqQueue, type JobLogger } from "../../libs/queue/index.ts";
 import { FakeStripe } from "../fakes/stripe.ts";
 import { startTestApi, type TestApi } from "../helpers/api.ts";
 import { billingFor, STANDARD_LINES, seedCall, stripeEnv, waitFor } from "./stripe-helpers.ts";
@@ -271,9 +271,17 @@ describe("reconciliation with Stripe's meter event summaries", () => {
       redis: t.redis,
       logger: { info() {}, error() {}, warn: (obj, msg) => warnings.push({ obj, msg }) },
     });
+    // The job writes through its own logger (the worker's, with the job's name, id and attempt).
+    const jobLog: JobLogger = {
+      debug() {},
+      info() {},
+      error() {},
+      warn: (obj, msg) => warnings.push({ obj, msg }),
+      child: () => jobLog,
+    };
     await billingJobHandlers({ billing: logged })["billing.reconcile"](
       { orgId: org.orgId, periodStart: periodStart.toISOString(), periodEnd: periodEnd.toISOString() },
-      { jobId: "reconcile.test", attempt: 1, maxAttempts: 3 },
+      { jobId: "reconcile.test", attempt: 1, maxAttempts: 3, log: jobLog },
     );
     const stored = await logged.lastReconciliation(org.orgId);
     assert.ok(stored);

@@ -53,6 +53,8 @@ export interface StartTestApiOptions {
   twilio?: FakeTwilio;
   /** Another Redis than the shared one (a test's private redis-server). */
   redisUrl?: string;
+  /** The API's logger option (e.g. `{level, stream}` to read its lines); none by default. */
+  logger?: object;
 }
 
 /** A real API on its own fresh Postgres database and the real Redis, driven through inject. */
@@ -68,7 +70,7 @@ export async function startTestApi(
   );
   const db = createDb(database.url);
   const redis = new Redis(options.redisUrl ?? REDIS_URL, { maxRetriesPerRequest: 2 });
-  const app = await buildApi(config, { db, redis, logger: false });
+  const app = await buildApi(config, { db, redis, logger: options.logger ?? false });
   // A /64 of its own per test API: the addresses of one /64 share a per-address budget.
   const operatorAddress = `2001:db8:0:${randomBytes(2).toString("hex")}::1`;
   return {

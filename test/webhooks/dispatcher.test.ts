@@ -10,7 +10,6 @@ import { statusUpdateMessage, transcriptMessage } from "../../libs/webhooks/mess
 import { REDIS_URL } from "../helpers/api.ts";
 import { type CustomerServer, messageOf, startCustomerServer, verifySignature } from "./customer-server.ts";
 
-const silent = { info() {}, warn() {} };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Harness {
@@ -49,7 +48,7 @@ for (const [name, start] of Object.entries(backends)) {
       harness = await start();
       const secrets = new SecretBox(randomBytes(32));
       harness.queue.process({
-        "webhook.deliver": webhookDeliverJob({ allowPrivate: true, log: silent, secrets }),
+        "webhook.deliver": webhookDeliverJob({ allowPrivate: true, secrets }),
       });
       dispatcher = new WebhookDispatcher(harness.queue, { secrets });
     });

@@ -13,7 +13,6 @@ import { type CustomerServer, messageOf, startCustomerServer, verifySignature } 
 // Queued webhook deliveries keep the customer's HMAC secret and custom headers (bearer tokens)
 // sealed at rest: what sits in Redis is ciphertext, and the worker opens it just before sending.
 
-const silent = { info() {}, warn() {} };
 const SECRET = `whsec-${randomBytes(8).toString("hex")}`;
 const BEARER = `Bearer tok-${randomBytes(12).toString("hex")}`;
 
@@ -73,7 +72,7 @@ describe("sealed webhook deliveries (BullMQ)", () => {
     assert.ok(!stored.includes(BEARER), "the authorization header value is not in Redis in clear");
     assert.ok(!stored.includes(BEARER.slice("Bearer ".length)), "nor the bare token");
 
-    queue.process({ "webhook.deliver": webhookDeliverJob({ allowPrivate: true, log: silent, secrets }) });
+    queue.process({ "webhook.deliver": webhookDeliverJob({ allowPrivate: true, secrets }) });
     const [req] = await customer.waitFor(1, 10_000);
     assert.ok(req);
     assert.equal(req.headers.authorization, BEARER);
@@ -96,7 +95,7 @@ describe("sealed webhook deliveries (BullMQ)", () => {
     );
     const rotated = new SecretBox(randomBytes(32), [oldKey]);
     queue.process({
-      "webhook.deliver": webhookDeliverJob({ allowPrivate: true, log: silent, secrets: rotated }),
+      "webhook.deliver": webhookDeliverJob({ allowPrivate: true, secrets: rotated }),
     });
     const [req] = await customer.waitFor(1, 10_000);
     assert.ok(req);
@@ -126,7 +125,6 @@ describe("sealed webhook deliveries (BullMQ)", () => {
     queue.process({
       "webhook.deliver": webhookDeliverJob({
         allowPrivate: true,
-        log: silent,
         secrets: new SecretBox(randomBytes(32)),
       }),
     });

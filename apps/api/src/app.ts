@@ -153,9 +153,9 @@ export async function buildApi(config: ApiConfig, options: BuildApiOptions = {})
       admission: spend,
       controlBus,
       recordCallCost: (callId) => recordCallCost(db, callId, { catalog: config.priceCatalog }),
-      providerEnded: (callId, end) =>
+      providerEnded: (callId, end, log) =>
         applyProviderEnd(
-          { db, queue, spend, catalog: config.priceCatalog, recordings: callRecordings, logger: app.log },
+          { db, queue, spend, catalog: config.priceCatalog, recordings: callRecordings, logger: log },
           callId,
           end,
           { staleAfterMs, holderAlive: (processId) => controlBus.isAlive(processId) },
@@ -166,7 +166,6 @@ export async function buildApi(config: ApiConfig, options: BuildApiOptions = {})
       secretsKey: config.secretsKey,
       twilioApiUrl: config.providers.twilioApiUrl,
       allowPrivateWebhookUrls: config.allowPrivateWebhookUrls,
-      log: app.log,
     }),
     recordings,
     webCalls: new WebCallService({

@@ -54,10 +54,7 @@ export async function buildWorker(
   const db = options.db ?? createDb(config.databaseUrl);
   const redis = options.redis ?? (config.redisUrl ? new Redis(config.redisUrl) : undefined);
   const queue: JobQueue =
-    options.queue ??
-    (redis
-      ? new BullMqQueue(redis, { lockMs: config.jobLockMs })
-      : new InProcessQueue((err, job) => app.log.warn({ err, job }, "job attempt failed")));
+    options.queue ?? (redis ? new BullMqQueue(redis, { lockMs: config.jobLockMs }) : new InProcessQueue());
   const log = app.log;
   const secrets = new SecretBox(config.secretsKey, config.previousSecretsKeys);
   const dispatcher = new WebhookDispatcher(queue, { logger: log, secrets });
@@ -66,6 +63,8 @@ export async function buildWorker(
       ...buildJobHandlers({ config, db, queue, dispatcher, log, secrets, redis }),
       ...options.handlers,
     }),
+    // Each job writes through a child of this: its name, id, attempt and the payload's ids.
+    { log },
   );
   const jobCounts = queue.jobCounts?.bind(queue);
   const untrackQueue = jobCounts ? trackQueueDepth(jobCounts) : undefined;

@@ -5,15 +5,24 @@ import type { Db } from "../../../../libs/db/index.ts";
 import { ForbiddenError, RateLimitedError, UnauthorizedError } from "../../../../libs/errors/index.ts";
 import { bearerToken } from "../../../../libs/http/bearer.ts";
 import type { AuthMode } from "../../../../libs/http/route-config.ts";
+import type { ServiceLogger } from "../services/common.ts";
 import { keyRestrictions, type TokenRestrictions } from "../services/key-restrictions.ts";
 
-/** Who is calling: resolved from the Bearer key on every authenticated route. */
-export interface AuthContext {
+/** Who is calling, as resolved from a Bearer key (and cached). */
+export interface ResolvedKey {
   orgId: string;
   keyId: string;
   keyType: "private" | "public";
   /** The key's restrictions (Vapi's TokenRestrictions); what they allow is the route's to check. */
   restrictions?: TokenRestrictions;
+}
+
+/**
+ * Who is calling, on every authenticated route, with the request's logger: it is the services'
+ * context, so what a service logs carries the request's id.
+ */
+export interface AuthContext extends ResolvedKey {
+  log: ServiceLogger;
 }
 
 declare module "fastify" {
@@ -28,7 +37,7 @@ declare module "fastify" {
  * through the cache bus (Redis pub/sub), in every other API process.
  */
 export class ApiKeyAuthenticator {
-  private readonly cache: TtlCache<AuthContext | null>;
+  private readonly cache: TtlCache<ResolvedKey | null>;
   private readonly lastTouched = new Map<string, number>();
   constructor(
     private readonly db: Db,
@@ -40,14 +49,14 @@ export class ApiKeyAuthenticator {
   }
 
   /** The cached answer for a key, without any lookup (undefined: not cached). */
-  cached(token: string): AuthContext | null | undefined {
+  cached(token: string): ResolvedKey | null | undefined {
     const now = Date.now();
     const hit = this.cache.get(hashApiKey(token), now);
     if (hit) this.touch(hit.keyId, now);
     return hit ?? undefined;
   }
 
-  async resolve(token: string): Promise<AuthContext | null> {
+  async resolve(token: string): Promise<ResolvedKey | null> {
     const hash = hashApiKey(token);
     const now = Date.now();
     const hit = this.cache.get(hash, now);
@@ -58,7 +67,7 @@ export class ApiKeyAuthenticator {
     });
     const restrictions = keyRestrictions(row?.restrictions);
     // A key turned off (`restrictions.enabled: false`) answers like a revoked one.
-    const ctx: AuthContext | null =
+    const ctx: ResolvedKey | null =
       row && !row.revokedAt && restrictions?.enabled !== false
         ? {
             orgId: row.orgId,
@@ -173,7 +182,7 @@ export async function registerAuth(app: FastifyInstance, opts: AuthPluginOptions
       ctx = await authenticator.resolve(token);
     }
     if (!ctx) throw new UnauthorizedError("Invalid or revoked API key");
-    request.auth = ctx;
+    request.auth = { ...ctx, log: request.log };
     const budget = await draw(limiters.perKey, request, "for this API key");
     reply.header("x-ratelimit-limit", String(budget.max));
     reply.header("x-ratelimit-remaining", String(budget.remaining));

@@ -121,7 +121,7 @@ export async function stripeRoutes(app: FastifyInstance, opts: StripeRoutesOptio
         const h = req.headers["stripe-signature"];
         const signature = Array.isArray(h) ? h[0] : h;
         const raw = typeof req.body === "string" ? req.body : "";
-        const outcome = await billing.handleWebhook(raw, signature);
+        const outcome = await billing.handleWebhook(raw, signature, req.log);
         return { received: true, handled: outcome.handled, type: outcome.type, outcome: outcome.outcome };
       },
     );
@@ -138,7 +138,7 @@ export async function stripeRoutes(app: FastifyInstance, opts: StripeRoutesOptio
         response: { 200: InvoiceList, ...errors(401, 403, 502) },
       },
     },
-    async (req) => billing.listInvoices(req.auth.orgId),
+    async (req) => billing.listInvoices(req.auth.orgId, req.log),
   );
 
   app.get<{ Querystring: Static<typeof ReconciliationQuery> }>(
@@ -171,6 +171,7 @@ export async function stripeRoutes(app: FastifyInstance, opts: StripeRoutesOptio
           periodStart: start,
           periodEnd: end,
           persist: false,
+          log: req.log,
         });
         return { configured: true, result: result ?? null };
       } catch (err) {

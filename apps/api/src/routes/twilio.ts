@@ -67,7 +67,8 @@ export async function twilioRoutes(app: FastifyInstance): Promise<void> {
         },
       },
     },
-    async (req, reply) => send(reply, await telephony.inbound(req.body, signature(req), signedUrl(req))),
+    async (req, reply) =>
+      send(reply, await telephony.inbound(req.body, signature(req), signedUrl(req), req.log)),
   );
 
   app.post<{ Body: TwilioVoiceParams; Querystring: { callId?: string } }>(
@@ -90,6 +91,9 @@ export async function twilioRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (req, reply) =>
-      send(reply, await telephony.status(req.body, signature(req), signedUrl(req), req.query.callId)),
+      send(
+        reply,
+        await telephony.status(req.body, signature(req), signedUrl(req), req.query.callId, req.log),
+      ),
   );
 }

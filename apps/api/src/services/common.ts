@@ -1,8 +1,16 @@
 import { NotFoundError } from "../../../../libs/errors/index.ts";
 
+/** The logger a service writes through: the request's own, so every line carries its `reqId`. */
+export interface ServiceLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
 /** What every service call carries besides its inputs. */
 export interface ServiceContext {
   orgId: string;
+  log: ServiceLogger;
 }
 
 export interface ListQuery {

@@ -45,7 +45,7 @@ import { applyAssistantOverrides } from "../../../../libs/vapi/overrides.ts";
 import { resolveServer, sendServerMessage } from "../../../../libs/webhooks/server.ts";
 import { checkAgentFields, type ResolvedAgent, resolveCallAgent, resolveSavedAgent } from "./call-agent.ts";
 import { type CallView, callView } from "./call-service.ts";
-import { asObject, assertId, isUuid, type ServiceContext } from "./common.ts";
+import { asObject, assertId, isUuid, type ServiceContext, type ServiceLogger } from "./common.ts";
 import type { ConfigChecker } from "./config-checks.ts";
 import { phoneNumberView } from "./phone-number-service.ts";
 import { providerOptionProblems, squadMemberLayers } from "./provider-options.ts";
@@ -75,7 +75,11 @@ export interface TelephonyOptions {
    * Twilio reported the end of a call the media plane took: ends it if its media process died
    * (libs/media/orphans.ts `applyProviderEnd`).
    */
-  providerEnded?: (callId: string, end: { endedAt: Date; durationSeconds: number }) => Promise<unknown>;
+  providerEnded?: (
+    callId: string,
+    end: { endedAt: Date; durationSeconds: number },
+    log: ServiceLogger,
+  ) => Promise<unknown>;
   /** Erases a call's recording before its record goes (DELETE /call/:id); rejects with a 503 when it fails. */
   eraseRecording?: (call: { orgId: string; artifact: unknown }) => Promise<void>;
   publicUrl: string;
@@ -85,7 +89,6 @@ export interface TelephonyOptions {
   allowPrivateWebhookUrls: boolean;
   /** Fixed by Vapi at 7.5 s. */
   assistantRequestTimeoutMs?: number;
-  log?: { warn(obj: object, msg: string): void };
 }
 
 /** A webhook answer: status, content type and body. */
@@ -209,6 +212,7 @@ export class TelephonyService {
     number: PhoneNumberRow,
     callId: string,
     params: Record<string, string>,
+    log: ServiceLogger,
   ): Promise<Resolution> {
     if (number.assistantId || number.squadId) {
       const agent = await this.#resolveSaved(number.orgId, number);
@@ -254,7 +258,7 @@ export class TelephonyService {
         allowPrivate: this.#o.allowPrivateWebhookUrls,
       });
     } catch (err) {
-      this.#o.log?.warn({ err, url: server.url }, "assistant-request failed");
+      log.warn({ err, url: server.url }, "assistant-request failed");
       return { ok: false, endedReason: ENDED_REASONS.assistantRequestFailed };
     }
     const r = answer as AssistantRequestResponse;
@@ -263,10 +267,10 @@ export class TelephonyService {
     const problem = isPlainObject(answer)
       ? (findInputProblem(answer, "answer") ??
         assistantRequestProblem(answer) ??
-        (await this.#answerProblem(number.orgId, r)))
+        (await this.#answerProblem({ orgId: number.orgId, log }, r)))
       : "answer is not a JSON object";
     if (problem) {
-      this.#o.log?.warn({ orgId: number.orgId, callId, problem }, "assistant-request answer refused");
+      log.warn({ orgId: number.orgId, callId, problem }, "assistant-request answer refused");
       return { ok: false, endedReason: ENDED_REASONS.assistantRequestReturnedInvalidAssistant };
     }
     if (r.error !== undefined) {
@@ -306,14 +310,16 @@ export class TelephonyService {
       { prefix: "assistantOverrides.", config: overrides },
     ]);
     if (r.squad) {
-      const layers = await squadMemberLayers(this.#db, { orgId: number.orgId }, r.squad as Json, "squad.");
+      const layers = await squadMemberLayers(
+        this.#db,
+        { orgId: number.orgId, log },
+        r.squad as Json,
+        "squad.",
+      );
       optionProblems.push(...layers.flatMap(providerOptionProblems));
     }
     if (optionProblems.length > 0) {
-      this.#o.log?.warn(
-        { orgId: number.orgId, callId, problems: optionProblems },
-        "assistant-request answer refused",
-      );
+      log.warn({ orgId: number.orgId, callId, problems: optionProblems }, "assistant-request answer refused");
       return { ok: false, endedReason: ENDED_REASONS.assistantRequestReturnedInvalidAssistant };
     }
     return {
@@ -331,8 +337,7 @@ export class TelephonyService {
    * saved assistant (another organisation's tool or credential ids, private server URLs). Returns the
    * problem, if any.
    */
-  async #answerProblem(orgId: string, r: AssistantRequestResponse): Promise<string | undefined> {
-    const ctx = { orgId };
+  async #answerProblem(ctx: ServiceContext, r: AssistantRequestResponse): Promise<string | undefined> {
     try {
       if (r.assistant) await this.#o.checks.assistant(ctx, r.assistant, "assistant.");
       if (r.assistantOverrides)
@@ -350,12 +355,13 @@ export class TelephonyService {
   /**
    * `POST /twilio/inbound`. `url` is the URL Twilio signed (PUBLIC_URL + path and query); `params`
    * have passed the route's schema (CallSid, AccountSid, From, To well-formed).
-   * Unknown number or bad signature → 403; otherwise TwiML.
+   * Unknown number or bad signature → 403; otherwise TwiML. `log` is the request's.
    */
   async inbound(
     params: Record<string, string>,
     signature: string | undefined,
     url: string,
+    log: ServiceLogger,
   ): Promise<TwimlReply> {
     const callSid = params.CallSid;
     if (!callSid || !params.To) return plain(400, "CallSid and To are required");
@@ -379,9 +385,9 @@ export class TelephonyService {
       customer: { number: params.From ?? "" },
     };
 
-    const resolution = await this.#resolveInbound(number, callId, params);
+    const resolution = await this.#resolveInbound(number, callId, params, log);
     if (!resolution.ok) {
-      const row = await this.#createEnded(base, resolution.endedReason);
+      const row = await this.#createEnded(base, resolution.endedReason, log);
       if (row.id !== callId) return xml(sayAndHangupTwiml(undefined));
       return xml(
         resolution.twiml ??
@@ -401,7 +407,7 @@ export class TelephonyService {
 
     const admitted = await this.#o.admission.admitCall(number.orgId, callId);
     if (!admitted.ok) {
-      const row = await this.#createEnded({ ...base, ...agentFields }, admitted.endedReason);
+      const row = await this.#createEnded({ ...base, ...agentFields }, admitted.endedReason, log);
       return xml(sayAndHangupTwiml(row.id === callId ? NOTICE[admitted.statusCode] : undefined));
     }
     try {
@@ -423,13 +429,14 @@ export class TelephonyService {
   async #createEnded(
     data: Omit<Prisma.CallUncheckedCreateInput, "status">,
     endedReason: string,
+    log: ServiceLogger,
   ): Promise<CallRow> {
     try {
       const row = await this.#db.call.create({
         data: { ...data, status: "ended", endedReason, endedAt: new Date(), usage: zeroCallUsage("inbound") },
       });
       callEnded(endedReason);
-      await this.#recordCost(row.id);
+      await this.#recordCost(row.id, log);
       return row;
     } catch (err) {
       if (
@@ -444,12 +451,12 @@ export class TelephonyService {
     }
   }
 
-  async #recordCost(callId: string): Promise<void> {
+  async #recordCost(callId: string, log: ServiceLogger): Promise<void> {
     if (!this.#o.recordCallCost) return;
     try {
       await this.#o.recordCallCost(callId);
     } catch (err) {
-      this.#o.log?.warn({ err, callId }, "recording the cost of a call that never connected failed");
+      log.warn({ err, callId }, "recording the cost of a call that never connected failed");
     }
   }
 
@@ -464,6 +471,7 @@ export class TelephonyService {
     signature: string | undefined,
     url: string,
     callIdHint: string | undefined,
+    log: ServiceLogger,
   ): Promise<TwimlReply> {
     const callSid = params.CallSid;
     let call = callSid ? await this.#db.call.findUnique({ where: { providerCallId: callSid } }) : null;
@@ -507,16 +515,16 @@ export class TelephonyService {
       if (ended.count === 1) {
         callEnded(t.endedReason);
         await this.#o.admission.releaseCall(call.orgId, call.id);
-        await this.#recordCost(call.id);
+        await this.#recordCost(call.id, log);
       } else if (call.streamConnectedAt && this.#o.providerEnded) {
         // The media session ends its own calls, unless its process died with the call: Twilio's
         // report is then the authority on how long the call lived.
         const end = reportedEnd(params);
         if (end) {
           try {
-            await this.#o.providerEnded(call.id, end);
+            await this.#o.providerEnded(call.id, end, log);
           } catch (err) {
-            this.#o.log?.warn({ err, callId: call.id }, "Twilio's end of call not applied");
+            log.warn({ err, callId: call.id }, "Twilio's end of call not applied");
           }
         }
       }
@@ -610,7 +618,7 @@ export class TelephonyService {
         if (current?.streamConnectedAt && current.status !== "ended") return this.#view(current);
       }
       await this.#o.admission.releaseCall(ctx.orgId, callId);
-      await this.#recordCost(callId);
+      await this.#recordCost(callId, ctx.log);
       if (err instanceof AppError) throw err;
       throw new ValidationError(`Twilio could not place the call: ${twilioReason(err)}`);
     }
@@ -670,7 +678,7 @@ export class TelephonyService {
             // Twilio no longer knowing the call (404) means it is over already; anything else must not
             // leave a live call without a record.
             if (!(err instanceof ValidationError)) throw err;
-            this.#o.log?.warn({ err, callId: row.id }, "hanging up before delete failed");
+            ctx.log.warn({ err, callId: row.id }, "hanging up before delete failed");
           }
         }
       }

@@ -7,7 +7,7 @@ import { conversationMessageCount, dueSteps, runCallAnalysis } from "../../../..
 import type { SecretBox } from "../../../../libs/crypto/index.ts";
 import type { Call as CallRow, Db } from "../../../../libs/db/index.ts";
 import type { LanguageModel } from "../../../../libs/providers/types.ts";
-import type { JobHandler, JobQueue } from "../../../../libs/queue/index.ts";
+import type { JobHandler, JobLogger, JobQueue } from "../../../../libs/queue/index.ts";
 import type { CreateAssistantDTO } from "../../../../libs/vapi/assistant.ts";
 import type { Server } from "../../../../libs/vapi/common.ts";
 import { resolveAssistantDefaults } from "../../../../libs/vapi/defaults.ts";
@@ -18,7 +18,6 @@ import {
   shouldSend,
   transcriptText,
   type WebhookDispatcher,
-  type WebhookLogger,
 } from "../../../../libs/webhooks/index.ts";
 
 type Json = Record<string, unknown>;
@@ -57,7 +56,6 @@ export interface AnalysisDeps {
 export interface CallPostProcessDeps {
   db: Db;
   dispatcher: WebhookDispatcher;
-  log: WebhookLogger;
   catalog?: PriceCatalog;
   /** Post-call analysis (`assistant.analysisPlan`); without it `call.analysis` is left as stored. */
   analysis?: AnalysisDeps;
@@ -73,7 +71,7 @@ export interface CallPostProcessDeps {
  * credential (its `credentialIds` first), else the platform's; without either nothing runs.
  * Returns the call as it is afterwards.
  */
-async function analyseCall(deps: CallPostProcessDeps, call: CallRow): Promise<CallRow> {
+async function analyseCall(deps: CallPostProcessDeps, call: CallRow, log: JobLogger): Promise<CallRow> {
   const a = deps.analysis;
   if (!a || call.analysis !== null || !call.finalizedAt) return call;
   const assistant = resolveAssistantDefaults((asJson(call.assistant) ?? {}) as CreateAssistantDTO);
@@ -95,7 +93,7 @@ async function analyseCall(deps: CallPostProcessDeps, call: CallRow): Promise<Ca
     key = resolved;
   } catch (err) {
     if (!(err instanceof MissingProviderKeyError)) throw err;
-    deps.log.warn({ callId: call.id }, "call analysis skipped: no OpenAI credential and no platform key");
+    log.warn({}, "call analysis skipped: no OpenAI credential and no platform key");
     return call;
   }
 
@@ -113,7 +111,7 @@ async function analyseCall(deps: CallPostProcessDeps, call: CallRow): Promise<Ca
     (typeof artifact?.transcript === "string" ? artifact.transcript : transcriptText(messages));
 
   const outcome = await runCallAnalysis(
-    { llm: a.llm, apiKey: key.apiKey, model, logger: deps.log },
+    { llm: a.llm, apiKey: key.apiKey, model, logger: log },
     {
       plan,
       transcript,
@@ -129,12 +127,11 @@ async function analyseCall(deps: CallPostProcessDeps, call: CallRow): Promise<Ca
   const result = await recordCallAnalysis(
     deps.db,
     { callId: call.id, analysis: { ...outcome.analysis }, usage: analysisUsage },
-    { catalog: deps.catalog, logger: deps.log },
+    { catalog: deps.catalog, logger: log },
   );
   if (result.recorded) {
-    deps.log.info(
+    log.info(
       {
-        callId: call.id,
         steps: outcome.attempted,
         recorded: Object.keys(outcome.analysis),
         lineMicros: result.line?.amountMicros.toString(),
@@ -153,7 +150,7 @@ async function analyseCall(deps: CallPostProcessDeps, call: CallRow): Promise<Ca
  * Stripe's identifier, so nothing is counted twice. If even this enqueue fails, the daily
  * reconciliation reports every pending line.
  */
-async function reportAnalysisLine(deps: CallPostProcessDeps, callId: string): Promise<void> {
+async function reportAnalysisLine(deps: CallPostProcessDeps, callId: string, log: JobLogger): Promise<void> {
   if (!deps.queue) return;
   const line = await deps.db.usageLine.findUnique({
     where: { callId_category: { callId, category: "analysis" } },
@@ -163,8 +160,8 @@ async function reportAnalysisLine(deps: CallPostProcessDeps, callId: string): Pr
   try {
     await deps.queue.enqueue("billing.report-usage", { callId }, { jobId: `usage-analysis.${callId}` });
   } catch (err) {
-    deps.log.warn(
-      { callId, err: err instanceof Error ? err.message : String(err) },
+    log.warn(
+      { err: err instanceof Error ? err.message : String(err) },
       "analysis usage report not queued; the daily reconciliation will report it",
     );
   }
@@ -184,7 +181,7 @@ export function callPostProcessJob(deps: CallPostProcessDeps): JobHandler<"call.
     await ensureCallCost(deps.db, callId, deps.catalog);
     let call = await deps.db.call.findUnique({ where: { id: callId } });
     if (!call) {
-      deps.log.warn({ callId }, "post-process: call not found");
+      ctx.log.warn({}, "post-process: call not found");
       return;
     }
     const lastAttempt = ctx.attempt >= ctx.maxAttempts;
@@ -192,15 +189,15 @@ export function callPostProcessJob(deps: CallPostProcessDeps): JobHandler<"call.
       throw new CallNotFinalizedError(callId);
 
     try {
-      call = await analyseCall(deps, call);
+      call = await analyseCall(deps, call, ctx.log);
     } catch (err) {
       if (!lastAttempt) throw err;
-      deps.log.warn(
-        { callId, err: err instanceof Error ? err.message : String(err) },
+      ctx.log.warn(
+        { err: err instanceof Error ? err.message : String(err) },
         "call analysis could not be recorded; sending the report without it",
       );
     }
-    if (call.analysis !== null) await reportAnalysisLine(deps, callId);
+    if (call.analysis !== null) await reportAnalysisLine(deps, callId, ctx.log);
 
     const assistant = asJson(call.assistant);
     const serverMessages = Array.isArray(assistant?.serverMessages)
@@ -233,6 +230,6 @@ export function callPostProcessJob(deps: CallPostProcessDeps): JobHandler<"call.
           }
         : undefined,
     });
-    await deps.dispatcher.enqueue(call.orgId, call.id, server, report);
+    await deps.dispatcher.enqueue(call.orgId, call.id, server, report, { logger: ctx.log });
   };
 }

@@ -28,7 +28,6 @@ export function buildJobHandlers(deps: WorkerDeps): JobHandlers {
   return {
     "webhook.deliver": webhookDeliverJob({
       allowPrivate: deps.config.allowPrivateWebhookUrls,
-      log: deps.log,
       secrets: deps.secrets,
     }),
     "call.post-process": callPostProcessJob({
@@ -45,7 +44,6 @@ export function buildJobHandlers(deps: WorkerDeps): JobHandlers {
         logger: deps.log,
         redis: deps.redis,
       }),
-      logger: deps.log,
       ensureCost: (callId) => ensureCallCost(deps.db, callId, deps.config.priceCatalog),
     }),
   };

@@ -1,7 +1,7 @@
 import type { SecretBox } from "../../../../libs/crypto/index.ts";
 import { webhookDeliveries } from "../../../../libs/metrics/index.ts";
 import type { JobHandler } from "../../../../libs/queue/index.ts";
-import { deliverWebhook, openDelivery, type WebhookLogger } from "../../../../libs/webhooks/index.ts";
+import { deliverWebhook, openDelivery } from "../../../../libs/webhooks/index.ts";
 
 /**
  * `webhook.deliver`: POST a queued server message; throws (→ retry with backoff) only for retryable
@@ -9,31 +9,20 @@ import { deliverWebhook, openDelivery, type WebhookLogger } from "../../../../li
  */
 export function webhookDeliverJob(deps: {
   allowPrivate: boolean;
-  log: WebhookLogger;
   secrets: SecretBox;
 }): JobHandler<"webhook.deliver"> {
   return async (payload, ctx) => {
     try {
       const { outcome } = await deliverWebhook(openDelivery(payload, deps.secrets), {
         allowPrivate: deps.allowPrivate,
-        logger: deps.log,
-        attempt: ctx.attempt,
+        logger: ctx.log,
       });
       webhookDeliveries.inc({ outcome });
     } catch (err) {
       const last = ctx.attempt >= ctx.maxAttempts;
       webhookDeliveries.inc({ outcome: last ? "abandoned" : "retrying" });
       if (last) {
-        deps.log.warn(
-          {
-            deliveryId: payload.deliveryId,
-            orgId: payload.orgId,
-            callId: payload.callId,
-            attempt: ctx.attempt,
-            err,
-          },
-          `webhook delivery abandoned after ${ctx.attempt} attempts`,
-        );
+        ctx.log.warn({ deliveryId: payload.deliveryId, err }, "webhook delivery abandoned: no attempts left");
       }
       throw err;
     }
