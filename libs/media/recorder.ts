@@ -20,6 +20,10 @@ const TAKE_MS = 200;
 const FLUSH_MS = 1000;
 /** Audio allowed to wait while a write is slow; beyond, the recording fails (the call goes on). */
 const MAX_PENDING_MS = 10_000;
+/** A stretch this long without an audio event is caught up before the next (see #catchUp). */
+const GAP_MS = 1000;
+/** How far ahead of its send time the pacer's audio may be laid (its lead, with room). */
+const LEAD_MS = 100;
 /** Silence, shared (never written to): the time the mix skipped is laid as views of it. */
 const ZEROS = Buffer.alloc(64 * 1024);
 
@@ -45,6 +49,7 @@ export class CallRecorder implements AudioTap {
   #pending: Buffer[] = [];
   #pendingBytes = 0;
   #lastTakeAt: number;
+  #lastEventAt: number;
   #position = WAV_HEADER_BYTES;
   #writing: Promise<void> | undefined;
   #error: string | undefined;
@@ -58,6 +63,7 @@ export class CallRecorder implements AudioTap {
     this.#origin = origin;
     this.#perMs = sampleRate / 1000;
     this.#lastTakeAt = origin;
+    this.#lastEventAt = origin;
     const bytesPerMs = (sampleRate / 1000) * 4;
     this.#flushBytes = FLUSH_MS * bytesPerMs;
     this.#maxPendingBytes = MAX_PENDING_MS * bytesPerMs;
@@ -81,18 +87,34 @@ export class CallRecorder implements AudioTap {
 
   callerAudio(audio: Buffer, format: AudioFormat, at: number): void {
     if (this.#stopped) return;
+    this.#catchUp(at);
     this.#mix.callerAudio(audio, format, at);
     if (at - this.#lastTakeAt >= TAKE_MS) this.#take(at);
   }
 
   assistantAudio(audio: Buffer, format: AudioFormat, at: number): void {
     if (this.#stopped) return;
+    this.#catchUp(at);
     this.#mix.assistantAudio(audio, format, at);
     if (at - this.#lastTakeAt >= TAKE_MS) this.#take(at);
   }
 
   clear(at: number): void {
     if (!this.#stopped) this.#mix.clear(at);
+  }
+
+  /**
+   * After a stretch with no audio event (a muted web client, the call's setup), before anything new
+   * is laid: what was laid before the stretch is taken first (the mix would drop it, as it does for
+   * a stalled listener, once it is more than its 2 s behind), then the mix moves to now over the
+   * silence, which #lay writes back as silence.
+   */
+  #catchUp(at: number): void {
+    const last = this.#lastEventAt;
+    this.#lastEventAt = at;
+    if (at - last <= GAP_MS) return;
+    this.#lay(this.#mix.take(last + DELAY_MS + LEAD_MS), last + DELAY_MS + LEAD_MS);
+    this.#take(at);
   }
 
   #take(at: number): void {

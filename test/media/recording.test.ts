@@ -8,6 +8,7 @@ import S3rver from "s3rver";
 import { signedRecordingUrl } from "../../libs/recordings/index.ts";
 import type { TwilioCallSimulator } from "../fakes/index.ts";
 import { type FaultPlatform, startFaultPlatform } from "../faults/platform.ts";
+import type { TestOrg } from "../helpers/api.ts";
 import { type AppProcess, type RedisServer, startApp, startRedisServer } from "../helpers/fault-processes.ts";
 import {
   callAssistant,
@@ -132,6 +133,10 @@ describe("call recordings", { concurrency: true }, () => {
   let dir: string;
   let s3: S3rver;
   let s3Url: string;
+  // Made before any call runs: creating an organisation is a transaction the busy pool may not start in time.
+  let other: TestOrg;
+  let bucketOwner: TestOrg;
+  let noBucket: TestOrg;
 
   before(async () => {
     dir = await mkdtemp(path.join(tmpdir(), "recordings-"));
@@ -157,6 +162,12 @@ describe("call recordings", { concurrency: true }, () => {
       const last = [...req.messages].reverse().find((m) => m.role === "user");
       return { text: `You said: ${typeof last?.content === "string" ? last.content : "nothing"}.` };
     };
+    other = await env.t.createOrg("Other");
+    bucketOwner = await env.t.createOrg("Bucket owner");
+    noBucket = await env.t.createOrg("No bucket");
+    for (const o of [bucketOwner, noBucket]) {
+      await env.t.db.org.update({ where: { id: o.orgId }, data: { concurrencyLimit: 10 } });
+    }
   });
   after(async () => {
     await env.close();
@@ -371,7 +382,6 @@ describe("call recordings", { concurrency: true }, () => {
       redirect: "manual",
     });
     assert.equal(noKey.status, 401);
-    const other = await env.t.createOrg("Other");
     const foreign = await fetch(`${env.t.config.publicUrl}/call/${callId}/mono-recording`, {
       headers: { authorization: `Bearer ${other.key}` },
       redirect: "manual",
@@ -436,8 +446,7 @@ describe("call recordings", { concurrency: true }, () => {
   });
 
   it("an organisation's s3 credential: the recording goes to its bucket (recordingPath under s3PathPrefix) and downloads from there; deleting the call erases it", async () => {
-    const org = await env.t.createOrg("Bucket owner");
-    await env.t.db.org.update({ where: { id: org.orgId }, data: { concurrencyLimit: 10 } });
+    const org = bucketOwner;
     const cred = await env.t.request({
       method: "POST",
       url: "/credential",
@@ -506,8 +515,7 @@ describe("call recordings", { concurrency: true }, () => {
   });
 
   it("a recording that cannot be stored does not fail the call: it ends as it would, and its artifact says why", async () => {
-    const org = await env.t.createOrg("No bucket");
-    await env.t.db.org.update({ where: { id: org.orgId }, data: { concurrencyLimit: 10 } });
+    const org = noBucket;
     const cred = await env.t.request({
       method: "POST",
       url: "/credential",
