@@ -1,5 +1,6 @@
 import { callView } from "../calls/view.ts";
 import type { Call as CallRow } from "../db/index.ts";
+import { presignedRecordingFields, type RecordingLinks } from "../recordings/index.ts";
 import { DEFAULT_SERVER_MESSAGES } from "../vapi/server-message.ts";
 
 // Builders for Vapi's server message payloads, field names as in @vapi-ai/server-sdk
@@ -236,12 +237,20 @@ function asJson(v: unknown): Json | undefined {
   return v && typeof v === "object" && !Array.isArray(v) ? (v as Json) : undefined;
 }
 
-/** The end-of-call report for a finalised call row. */
+/**
+ * The end-of-call report for a finalised call row. With `recordingLinks`, a recorded call's artifact
+ * carries Vapi's presigned URLs (valid an hour from now), as in API answers; where the recording is
+ * stored is never sent.
+ */
 export function endOfCallReportFromCall(
   row: CallRow,
-  extra: { phoneNumber?: Json; analysis?: Json; timestamp?: number } = {},
+  extra: { phoneNumber?: Json; analysis?: Json; timestamp?: number; recordingLinks?: RecordingLinks } = {},
 ) {
-  const stored = asJson(row.artifact) ?? {};
+  const { recordingStorage, ...stored } = asJson(row.artifact) ?? {};
+  const presigned =
+    recordingStorage !== undefined && extra.recordingLinks
+      ? presignedRecordingFields(extra.recordingLinks, row.id, Date.now())
+      : {};
   const messages = Array.isArray(row.messages)
     ? (row.messages as ConversationMessage[])
     : Array.isArray(stored.messages)
@@ -252,6 +261,7 @@ export function endOfCallReportFromCall(
     messages,
     messagesOpenAIFormatted: stored.messagesOpenAIFormatted ?? toOpenAIFormatted(messages),
     transcript: row.transcript ?? stored.transcript ?? transcriptText(messages),
+    ...presigned,
   });
   return endOfCallReportMessage(
     {

@@ -242,6 +242,27 @@ describe("call recordings", { concurrency: true }, () => {
     for (let i = 0; i < mixed.length; i += 97) {
       assert.equal(mixed[i], Math.max(-32768, Math.min(32767, (left[i] as number) + (right[i] as number))));
     }
+
+    // The end-of-call report names it as Vapi's does, with presigned URLs, and not where it is kept.
+    const report = await waitUntil(
+      () =>
+        env.customer.received.find(
+          (r) =>
+            r.json.message?.type === "end-of-call-report" &&
+            (r.json.message.call as { id?: string } | undefined)?.id === callId,
+        ),
+      10_000,
+      "the end-of-call report",
+    );
+    const message = report.json.message as Record<string, unknown> & { artifact: Artifact };
+    assert.equal(message.recordingUrl, `${base}/mono-recording`);
+    assert.equal(message.stereoRecordingUrl, `${base}/stereo-recording`);
+    assert.equal(message.artifact.recordingUrl, `${base}/mono-recording`);
+    assert.equal(message.artifact.recordingStorage, undefined);
+    assert.ok(message.artifact.presignedMonoUrl);
+    const viaReport = await fetch(message.artifact.presignedMonoUrl);
+    assert.equal(viaReport.status, 200);
+    assert.deepEqual(parseWav(Buffer.from(await viaReport.arrayBuffer())).samples[0], mixed);
   });
 
   it("a barge-in: the assistant's channel stops where the caller stopped hearing it", async () => {

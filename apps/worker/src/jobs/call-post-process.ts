@@ -8,6 +8,7 @@ import type { SecretBox } from "../../../../libs/crypto/index.ts";
 import type { Call as CallRow, Db } from "../../../../libs/db/index.ts";
 import type { LanguageModel } from "../../../../libs/providers/types.ts";
 import type { JobHandler, JobLogger, JobQueue } from "../../../../libs/queue/index.ts";
+import type { RecordingLinks } from "../../../../libs/recordings/index.ts";
 import type { CreateAssistantDTO } from "../../../../libs/vapi/assistant.ts";
 import type { Server } from "../../../../libs/vapi/common.ts";
 import { resolveAssistantDefaults } from "../../../../libs/vapi/defaults.ts";
@@ -61,6 +62,8 @@ export interface CallPostProcessDeps {
   analysis?: AnalysisDeps;
   /** Queues the Stripe report of the analysis line (see `reportAnalysisLine`). */
   queue?: JobQueue;
+  /** Signs the presigned recording URLs of the report (PUBLIC_URL, SECRETS_KEY). */
+  recordingLinks?: RecordingLinks;
 }
 
 /**
@@ -218,6 +221,7 @@ export function callPostProcessJob(deps: CallPostProcessDeps): JobHandler<"call.
     if (!server) return;
 
     const report = endOfCallReportFromCall(call, {
+      recordingLinks: deps.recordingLinks,
       phoneNumber: phoneNumber
         ? {
             id: phoneNumber.id,

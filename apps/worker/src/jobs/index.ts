@@ -33,6 +33,7 @@ export function buildJobHandlers(deps: WorkerDeps): JobHandlers {
     "call.post-process": callPostProcessJob({
       ...deps,
       catalog: deps.config.priceCatalog,
+      recordingLinks: deps.config,
       analysis: {
         llm: new OpenAiLlm({ baseUrl: deps.config.providers.openaiBaseUrl }),
         platformKey: deps.config.providers.openaiApiKey,
