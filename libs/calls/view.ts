@@ -1,3 +1,4 @@
+import { withSignedLogUrl } from "../call-logs/index.ts";
 import type { Call as CallRow } from "../db/index.ts";
 import { presignedRecordingFields, recordingLocationOf } from "../recordings/index.ts";
 import { callMonitor, type MonitorLinks } from "./monitor.ts";
@@ -37,7 +38,10 @@ export function callView(row: CallRow, links?: MonitorLinks): CallView {
     endedAt: row.endedAt?.toISOString(),
     transcript: opt(row.transcript),
     messages: opt(row.messages),
-    artifact: artifactView(row, links),
+    // A call's log is linked by a signed URL (an hour) in an answer with links; as stored otherwise.
+    artifact: links
+      ? withSignedLogUrl(artifactView(row, links), links, row.id, Date.now())
+      : artifactView(row),
     analysis: opt(row.analysis),
     // Money is exact in the database (decimal); JSON carries it as a number, as Vapi's API does.
     cost: row.cost === null ? undefined : Number(row.cost.toString()),

@@ -99,6 +99,10 @@ export const EnvSchema = Type.Object({
    * once a worker runs (ms, default 30000): BullMQ's lock on a running job, renewed every half of it.
    */
   WORKER_JOB_LOCK_MS: Type.Optional(Type.Integer({ minimum: 1000, maximum: 600_000 })),
+  /** A call's log (artifactPlan.loggingEnabled) keeps at most this many entries (default 5000); a note says when it was cut. */
+  CALL_LOG_MAX_ENTRIES: Type.Optional(Type.Integer({ minimum: 10, maximum: 1_000_000 })),
+  /** … and at most this many bytes of JSON (default 2097152, 2 MiB). */
+  CALL_LOG_MAX_BYTES: Type.Optional(Type.Integer({ minimum: 4096, maximum: 1_073_741_824 })),
   /** Where recordings are kept when no bucket is set, and spooled while calls run (default DATA_DIR/recordings). */
   RECORDINGS_DIR: Type.Optional(Type.String({ minLength: 1 })),
   /** The platform's bucket for recordings (any S3-compatible store); unset: RECORDINGS_DIR. */
@@ -134,6 +138,8 @@ const NUMERIC = new Set([
   "MEDIA_MAX_PENDING_PER_ADDRESS",
   "CALL_LEASE_MS",
   "WORKER_JOB_LOCK_MS",
+  "CALL_LOG_MAX_ENTRIES",
+  "CALL_LOG_MAX_BYTES",
 ]);
 
 /** Validates the raw environment; throws ConfigError naming every bad variable. */

@@ -1,4 +1,5 @@
 import path from "node:path";
+import { type CallLogLimits, DEFAULT_CALL_LOG_LIMITS } from "../call-logs/call-log.ts";
 import { parseSecretsKey } from "../crypto/secret-box.ts";
 import type { RecordingsConfig } from "../recordings/stores.ts";
 import { bool, ConfigError, type Env, requireVar } from "./env.ts";
@@ -51,6 +52,8 @@ export interface CommonConfig {
   providers: ProviderConfig;
   /** CALL_LEASE_MS: a call whose media process died is ended within this (libs/media/lease.ts). */
   callLeaseMs: number;
+  /** CALL_LOG_MAX_ENTRIES / CALL_LOG_MAX_BYTES: the cap of each call's log. */
+  callLogs: CallLogLimits;
   /** Where call recordings are kept (RECORDINGS_*). */
   recordings: RecordingsConfig;
 }
@@ -125,6 +128,10 @@ export function commonConfig(env: Env): CommonConfig {
     trustProxy: trustProxy(env.TRUST_PROXY),
     providers: providerConfig(env),
     callLeaseMs: env.CALL_LEASE_MS ?? 15_000,
+    callLogs: {
+      maxEntries: env.CALL_LOG_MAX_ENTRIES ?? DEFAULT_CALL_LOG_LIMITS.maxEntries,
+      maxBytes: env.CALL_LOG_MAX_BYTES ?? DEFAULT_CALL_LOG_LIMITS.maxBytes,
+    },
     recordings: recordingsConfig(env),
   };
 }

@@ -1,5 +1,6 @@
 import { Value } from "@sinclair/typebox/value";
 import { CallUsage, callTransportUsage } from "../billing/usage.ts";
+import { storedLogUrl } from "../call-logs/index.ts";
 import type { Call } from "../db/index.ts";
 import { callEnded } from "../metrics/index.ts";
 import { recordingSettingsOf } from "../recordings/index.ts";
@@ -106,7 +107,13 @@ export async function endOrphanedCall(
   }
   const transcript = call.transcript ?? "";
   const messages = Array.isArray(call.messages) ? call.messages : [];
-  const artifact = { transcript, messages, performanceMetrics: { turnLatencies: [] } };
+  // Its log, stored up to the last checkpoint, stays linked.
+  const artifact = {
+    transcript,
+    messages,
+    performanceMetrics: { turnLatencies: [] },
+    ...storedLogUrl(call.artifact),
+  };
   const written = await deps.db.call.updateMany({
     where: { id: call.id, status: { not: "ended" } },
     data: {

@@ -21,17 +21,31 @@ export interface UserTurn {
   startedAt: number;
 }
 
-export function endpointDelayMs(text: string, plan: EndpointingPlan): number {
+/** Why the wait before a turn ends is as long as it is: how the words end, or the transcriber's utterance end. */
+export type EndpointingRule = "number" | "punctuation" | "no-punctuation" | "utterance-end";
+
+export function endpointRule(text: string): Exclude<EndpointingRule, "utterance-end"> {
   const t = text.trimEnd();
-  if (/\d$/.test(t)) return plan.onNumberSeconds * 1000;
-  if (/[.!?]$/.test(t)) return plan.onPunctuationSeconds * 1000;
+  if (/\d$/.test(t)) return "number";
+  if (/[.!?]$/.test(t)) return "punctuation";
+  return "no-punctuation";
+}
+
+export function endpointDelayMs(text: string, plan: EndpointingPlan): number {
+  const rule = endpointRule(text);
+  if (rule === "number") return plan.onNumberSeconds * 1000;
+  if (rule === "punctuation") return plan.onPunctuationSeconds * 1000;
   return plan.onNoPunctuationSeconds * 1000;
 }
+
+/** The detector chose how long to wait before the turn ends (the call log says so). */
+export type OnEndpointWait = (waitMs: number, rule: EndpointingRule) => void;
 
 export class TurnDetector {
   readonly #plan: EndpointingPlan;
   readonly #onTurn: (turn: UserTurn) => void;
   readonly #now: () => number;
+  readonly #onWait: OnEndpointWait | undefined;
   #finals: string[] = [];
   #interim = "";
   #timer: NodeJS.Timeout | undefined;
@@ -39,10 +53,16 @@ export class TurnDetector {
   #lastWordAt = 0;
   #startedAt = 0;
 
-  constructor(plan: EndpointingPlan, onTurn: (turn: UserTurn) => void, now: () => number = Date.now) {
+  constructor(
+    plan: EndpointingPlan,
+    onTurn: (turn: UserTurn) => void,
+    now: () => number = Date.now,
+    onWait?: OnEndpointWait,
+  ) {
     this.#plan = plan;
     this.#onTurn = onTurn;
     this.#now = now;
+    this.#onWait = onWait;
   }
 
   /** Words heard in the current (unfinished) turn, finals plus the latest interim. */
@@ -75,11 +95,19 @@ export class TurnDetector {
     } else {
       this.#interim = words;
     }
-    if (speechFinal && this.#finals.length > 0) this.#arm(endpointDelayMs(this.pendingText, this.#plan));
+    if (speechFinal && this.#finals.length > 0) {
+      const text = this.pendingText;
+      const waitMs = endpointDelayMs(text, this.#plan);
+      this.#onWait?.(waitMs, endpointRule(text));
+      this.#arm(waitMs);
+    }
   }
 
   utteranceEnd(): void {
-    if (this.#finals.length > 0 && !this.#timer) this.#arm(0);
+    if (this.#finals.length > 0 && !this.#timer) {
+      this.#onWait?.(0, "utterance-end");
+      this.#arm(0);
+    }
   }
 
   /** Dial-pad digits are a complete turn on their own. */

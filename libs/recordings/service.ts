@@ -40,7 +40,6 @@ export function recordingSettingsOf(assistant: unknown): RecordingSettings {
 
 export interface RecordingDestination {
   credentialId?: string;
-  bucket?: string;
   keys: Record<Track, string>;
 }
 
@@ -80,14 +79,13 @@ export class CallRecordings {
     return custom
       ? {
           credentialId: custom.credentialId,
-          bucket: custom.bucket,
           keys: trackKeys(call, { pathPrefix: custom.pathPrefix, recordingPath: settings.recordingPath }),
         }
       : { keys: trackKeys(call) };
   }
 
-  async #store(orgId: string, credentialId: string | undefined, bucket?: string): Promise<ObjectStore> {
-    const store = await this.stores.storeOf(orgId, credentialId, bucket);
+  async #store(orgId: string, credentialId: string | undefined): Promise<ObjectStore> {
+    const store = await this.stores.storeOf(orgId, credentialId);
     if (!store) throw new Error(`the organisation's s3 credential ${credentialId} no longer exists`);
     return store;
   }
@@ -99,10 +97,10 @@ export class CallRecordings {
     sampleRate: number,
     partial = false,
   ): Promise<RecordingArtifact> {
-    const store = await this.#store(call.orgId, dest.credentialId, dest.bucket);
+    const store = await this.#store(call.orgId, dest.credentialId);
     const seconds = await storeSpool(this.spoolPath(call.id), sampleRate, store, dest.keys);
     const location: RecordingLocation = {
-      ...(dest.credentialId ? { credentialId: dest.credentialId, bucket: dest.bucket } : {}),
+      ...(dest.credentialId ? { credentialId: dest.credentialId } : {}),
       keys: dest.keys,
       sampleRate,
       durationSeconds: Math.round(seconds * 1000) / 1000,
@@ -145,7 +143,7 @@ export class CallRecordings {
   async erase(call: { orgId: string; artifact: unknown }): Promise<void> {
     const loc = recordingLocationOf(call.artifact);
     if (!loc) return;
-    const store = await this.stores.storeOf(call.orgId, loc.credentialId, loc.bucket);
+    const store = await this.stores.storeOf(call.orgId, loc.credentialId);
     // The credential is gone: nothing of ours can reach that bucket any more.
     if (!store) return;
     await store.remove(Object.values(loc.keys));
@@ -158,7 +156,7 @@ export class CallRecordings {
   async track(call: { orgId: string; artifact: unknown }, track: Track): Promise<OpenedTrack | undefined> {
     const loc = recordingLocationOf(call.artifact);
     if (!loc) return undefined;
-    const store = await this.stores.storeOf(call.orgId, loc.credentialId, loc.bucket);
+    const store = await this.stores.storeOf(call.orgId, loc.credentialId);
     if (!store) return undefined;
     const key = loc.keys[track];
     const size = await store.size(key);

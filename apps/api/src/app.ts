@@ -35,6 +35,7 @@ import { analyticsRoutes } from "./routes/analytics.ts";
 import { assistantRoutes } from "./routes/assistant.ts";
 import { billingRoutes } from "./routes/billing.ts";
 import { callRoutes } from "./routes/call.ts";
+import { callLogRoutes } from "./routes/call-log.ts";
 import { callMonitorRoutes } from "./routes/call-monitor.ts";
 import { callRecordingRoutes } from "./routes/call-recording.ts";
 import { credentialRoutes } from "./routes/credential.ts";
@@ -47,6 +48,7 @@ import { stripeRoutes } from "./routes/stripe.ts";
 import { toolRoutes } from "./routes/tool.ts";
 import { twilioRoutes } from "./routes/twilio.ts";
 import { AssistantService } from "./services/assistant-service.ts";
+import { CallLogService } from "./services/call-log-service.ts";
 import { CallService } from "./services/call-service.ts";
 import { ConfigChecker } from "./services/config-checks.ts";
 import { CredentialService } from "./services/credential-service.ts";
@@ -69,6 +71,7 @@ export interface ApiServices {
   calls: CallService;
   telephony: TelephonyService;
   recordings: RecordingService;
+  callLogs: CallLogService;
   webCalls: WebCallService;
 }
 
@@ -87,6 +90,8 @@ export interface BuildApiOptions {
   logger?: boolean | object;
   /** Where post-call jobs go (a call ended here); default BullMQ on Redis when configured, else none. */
   queue?: JobQueue;
+  /** The clock signed URLs expire by (call logs); default Date.now. */
+  now?: () => number;
 }
 
 export type Api = FastifyInstance & { deps: ApiDeps };
@@ -168,6 +173,7 @@ export async function buildApi(config: ApiConfig, options: BuildApiOptions = {})
       allowPrivateWebhookUrls: config.allowPrivateWebhookUrls,
     }),
     recordings,
+    callLogs: new CallLogService(db, config, config.callLogs, options.now),
     webCalls: new WebCallService({
       db,
       refs,
@@ -263,6 +269,7 @@ export async function buildApi(config: ApiConfig, options: BuildApiOptions = {})
   await app.register(callRoutes);
   await app.register(callMonitorRoutes);
   await app.register(callRecordingRoutes);
+  await app.register(callLogRoutes);
   await app.register(billingRoutes);
   await app.register(analyticsRoutes);
   await app.register(dashboardRoutes, { mediaPublicUrl: config.mediaPublicUrl });

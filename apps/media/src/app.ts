@@ -148,6 +148,7 @@ export async function buildMedia(config: MediaConfig, options: BuildMediaOptions
     spend: new CachedSpendLimit(spend),
     catalog: config.priceCatalog,
     recordings,
+    callLogs: { limits: config.callLogs, publicUrl: config.publicUrl },
     processId: `media-${randomUUID()}`,
     logger: app.log,
     now: options.now,

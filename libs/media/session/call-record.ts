@@ -4,6 +4,7 @@ import { type ConversationMessage, statusUpdateMessage } from "../../webhooks/in
 import { checkpointWriterFor } from "../checkpoint-writer.ts";
 import { Conversation } from "../conversation.ts";
 import { finalizeEndedCall } from "../finalize.ts";
+import { logUrlOf } from "./call-log.ts";
 import type { CallContext, SessionDeps } from "./context.ts";
 import type { CallState } from "./state.ts";
 
@@ -39,6 +40,8 @@ export class CallCheckpoints {
     const c = this.#c;
     const { state } = c;
     if (state.phase !== "live" || !state.callId) return;
+    // The call's log goes with each checkpoint (its own row; never holds the checkpoint up).
+    void c.callLog.flush();
     checkpointWriterFor(c.deps.db).submit(
       state.callId,
       () =>
@@ -62,6 +65,8 @@ export async function writeEndedCall(c: CallContext, reason: string, endedAt: nu
   const messages = conv.messages as unknown as ConversationMessage[];
   // Stored before the call is written, so its artifact (and the end-of-call report) names it.
   const recording = await c.recording.finish(endedAt);
+  // The whole log is stored before the call is written, so the artifact (and the report) link it.
+  await c.callLog.close();
   await finalizeEndedCall(c.deps, {
     callId: state.callId,
     orgId: state.orgId,
@@ -76,6 +81,7 @@ export async function writeEndedCall(c: CallContext, reason: string, endedAt: nu
       performanceMetrics: { ...conv.performanceMetrics(), ...c.recovery.metrics() },
       variableValues: state.variables,
       ...recording,
+      ...logUrlOf(c),
     },
     usage: usageAt(c, endedAt),
     ...(state.orgPricing && state.row
@@ -104,6 +110,8 @@ export async function writeUnpreparedCall(
   call: CallRow,
   reason: string,
   now: number,
+  /** More of the artifact (the log's URL). */
+  more: Record<string, unknown> = {},
 ): Promise<void> {
   const conv = state.conversation ?? new Conversation(now);
   try {
@@ -115,7 +123,7 @@ export async function writeUnpreparedCall(
       endedAt: new Date(now),
       transcript: "",
       messages: [],
-      artifact: { transcript: "", messages: [], performanceMetrics: conv.performanceMetrics() },
+      artifact: { transcript: "", messages: [], performanceMetrics: conv.performanceMetrics(), ...more },
       usage: zeroUsageOf(call.type),
     });
   } catch (err) {

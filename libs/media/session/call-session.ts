@@ -1,4 +1,5 @@
 import { memberDestinations, squadPlan, startingSquadMember } from "../../assistants/index.ts";
+import type { CallLog } from "../../call-logs/index.ts";
 import type { Call as CallRow } from "../../db/index.ts";
 import { callsStarted, providerFailed } from "../../metrics/index.ts";
 import { ProviderError } from "../../providers/types.ts";
@@ -13,6 +14,7 @@ import { realTimer } from "../stream-guard.ts";
 import type { DestinationDef } from "../tools.ts";
 import { loadAssistant, seedConversation } from "./assistant.ts";
 import { AudioTaps } from "./audio-tap.ts";
+import { createCallLog, errorText, logAssistant, logCallClaimed, logCallLive, logUrlOf } from "./call-log.ts";
 import { CallCheckpoints, writeEndedCall, writeUnpreparedCall } from "./call-record.ts";
 import { CallerInput } from "./caller-input.ts";
 import {
@@ -77,6 +79,7 @@ export class CallSession implements CallContext, TransportEvents {
   readonly taps: AudioTaps = new AudioTaps((tap) => {
     this.out.tap = tap;
   });
+  readonly callLog: CallLog;
   #unsubscribe: (() => Promise<void>) | undefined;
   /** The far end hung up (Twilio's `stop`), as opposed to the socket just dropping. */
   #hangupReceived = false;
@@ -91,9 +94,11 @@ export class CallSession implements CallContext, TransportEvents {
     this.now = deps.now ?? Date.now;
     this.transport = transport;
     this.state = new CallState(deps.logger);
+    this.callLog = createCallLog(deps, this.now, () => this.state.log);
+    this.callLog.add("transport", "media connection opened", { transport: transport.provider });
     // A transport with a client (a websocket call) gets the assistant's client messages.
     const client = transport.sendClientMessage?.bind(transport);
-    this.messages = new ServerMessages(deps, this.state, client);
+    this.messages = new ServerMessages(deps, this.state, client, this.callLog);
     this.timers = new CallTimers(deps.schedule ?? realTimer);
     this.finished = new Promise((r) => {
       this.#resolveFinished = r;
@@ -132,6 +137,7 @@ export class CallSession implements CallContext, TransportEvents {
   onStart(start: TransportStart): void {
     if (this.state.phase !== "connecting") return;
     this.#setPhase("starting");
+    this.callLog.add("transport", "stream started", { providerCallId: start.providerCallId || undefined });
     void this.#start(start);
   }
 
@@ -152,6 +158,7 @@ export class CallSession implements CallContext, TransportEvents {
     // A hang-up while the call is still starting is a normal ending too: the call is written and
     // priced now, and the setup in flight stops at its next step (#ensureStarting).
     this.#hangupReceived = true;
+    this.callLog.add("transport", "the far end hung up");
     const phase = this.state.phase;
     if (phase === "live" || phase === "starting") void this.end(ENDED.customerEnded);
     else if (phase === "connecting") this.#closeUnstarted();
@@ -163,6 +170,7 @@ export class CallSession implements CallContext, TransportEvents {
     const phase = this.state.phase;
     const reason = this.transport.endedReasonOnClose?.(code) ?? ENDED.socketClosed;
     this.#closedWith = reason;
+    if (phase !== "ended") this.callLog.add("transport", "media connection closed", { code });
     if (phase === "live" || phase === "starting") void this.end(reason);
     else if (phase === "connecting") this.#closeUnstarted();
   }
@@ -170,6 +178,7 @@ export class CallSession implements CallContext, TransportEvents {
   /** The transport ends the call (a websocket client that never sent audio). */
   onEnded(endedReason: string): void {
     const phase = this.state.phase;
+    this.callLog.warn("transport", "the transport ended the call", { endedReason });
     if (phase === "live" || phase === "starting") void this.end(endedReason);
     else if (phase === "connecting") this.#closeUnstarted();
   }
@@ -230,6 +239,7 @@ export class CallSession implements CallContext, TransportEvents {
     state.row = call;
     state.startedAt = now;
     this.#useCallAudio(call);
+    logCallClaimed(this, call, now);
     if (state.phase !== "starting") {
       // The far end hung up or the socket closed while the token was being checked.
       await this.#endUnprepared(
@@ -246,6 +256,12 @@ export class CallSession implements CallContext, TransportEvents {
       // before the step's next check: still end()'s call to write, not a setup failure.
       if (err instanceof SetupAborted || state.phase !== "starting") return;
       state.log.error({ err }, "call setup failed");
+      this.callLog.error("call", "call setup failed", {
+        error: errorText(err),
+        ...(err instanceof ProviderError
+          ? { provider: err.provider, kind: err.kind, status: err.status }
+          : {}),
+      });
       if (err instanceof ProviderError) providerFailed(err, err);
       const reason =
         err instanceof ProviderError
@@ -261,6 +277,7 @@ export class CallSession implements CallContext, TransportEvents {
     this.#setPhase("live");
     this.recording.start();
     state.log.info({}, "call started");
+    logCallLive(this);
     this.messages.emit("status-update", () =>
       statusUpdateMessage(this.messages.context(), { status: "in-progress" }),
     );
@@ -332,7 +349,12 @@ export class CallSession implements CallContext, TransportEvents {
       }
       this.#unsubscribe = unsubscribe;
     }
+    const sttAsked = this.now();
     const stt = await this.input.connect();
+    this.callLog.add("transcriber", "transcriber connected", {
+      provider: state.transcriber?.provider.provider,
+      connectMs: Math.round(this.now() - sttAsked),
+    });
     if (state.phase !== "starting") {
       await stt.close();
       throw new SetupAborted();
@@ -359,6 +381,7 @@ export class CallSession implements CallContext, TransportEvents {
     // The voice makes the call's own format when it can (nothing converted); the rest is converted.
     assistant.ttsOptions.outputFormat = assistant.tts.provider.outputFor(this.transport.audio.playback);
     state.assistant = assistant;
+    logAssistant(this, assistant, raw, state.phase === "live");
     assistant.tts.provider.prewarm?.(assistant.ttsOptions);
     seedConversation(state.conversation, assistant, state.variables, this.now());
     this.input.useAssistant(assistant.config);
@@ -373,6 +396,16 @@ export class CallSession implements CallContext, TransportEvents {
     const reason = providerFailureReason(err, where);
     providerFailed(err, where);
     state.log.warn({ reason, err: err instanceof Error ? err.message : String(err) }, "provider failed");
+    this.callLog.error(
+      where.kind === "voice" ? "voice" : where.kind === "llm" ? "model" : "transcriber",
+      "provider failed",
+      {
+        provider: where.provider,
+        error: errorText(err),
+        ...(err instanceof ProviderError ? { status: err.status, retryable: err.retryable } : {}),
+        endedReason: reason,
+      },
+    );
     if (this.turns.replying) this.turns.cancelReply(true);
     this.turns.clearSilence();
     const voiceFailed = (err instanceof ProviderError ? err.kind : where.kind) === "voice";
@@ -403,6 +436,7 @@ export class CallSession implements CallContext, TransportEvents {
     const wasStarting = state.phase === "starting";
     this.#setPhase("ending");
     const endedAt = this.now();
+    this.callLog.add("call", "call ended", { endedReason: reason });
     try {
       this.timers.stopAll();
       if (this.turns.replying) this.turns.cancelReply(true);
@@ -445,7 +479,9 @@ export class CallSession implements CallContext, TransportEvents {
     this.deps.pacer.remove(this.out);
     if (this.transport.open) this.transport.close(1011, "call setup failed");
     await this.recording.discard();
-    await writeUnpreparedCall(this.deps, this.state, call, reason, now);
+    this.callLog.add("call", "call ended before it got going", { endedReason: reason });
+    await this.callLog.close();
+    await writeUnpreparedCall(this.deps, this.state, call, reason, now, logUrlOf(this));
     this.#setPhase("ended");
     this.#resolveFinished();
   }

@@ -122,12 +122,19 @@ export class CallerInput {
 
   /** A new assistant runs the call: its endpointing and keypad plans (digits gathered so far are dropped). */
   useAssistant(assistant: ResolvedAssistantConfig): void {
-    const { now, timers, turns } = this.#c;
+    const { now, timers, turns, callLog } = this.#c;
     this.#detector?.dispose();
     this.#detector = new TurnDetector(
       assistant.startSpeakingPlan.transcriptionEndpointingPlan,
-      (turn) => turns.onUserTurn(turn),
+      (turn) => {
+        callLog.add("turn", "the caller's turn ended", {
+          words: turn.text,
+          waitedMs: Math.round(turn.endpointedAt - turn.speechEndedAt),
+        });
+        turns.onUserTurn(turn);
+      },
       now,
+      (waitMs, rule) => callLog.add("turn", "endpointing: waiting for more words", { waitMs, rule }),
     );
     this.#keypad?.dispose();
     this.#keypad = new KeypadInput(

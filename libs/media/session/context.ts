@@ -1,4 +1,5 @@
 import type { PriceCatalog } from "../../billing/prices.ts";
+import type { CallLog, CallLogLimits } from "../../call-logs/index.ts";
 import type { SecretBox } from "../../crypto/index.ts";
 import type { Db } from "../../db/index.ts";
 import type { Providers } from "../../providers/index.ts";
@@ -61,6 +62,11 @@ export interface SessionDeps {
   catalog?: PriceCatalog;
   /** Where calls are recorded (artifactPlan.recordingEnabled); none: calls are not recorded. */
   recordings?: CallRecordings;
+  /**
+   * Where each call's log goes (artifactPlan.loggingEnabled): its cap, and the API's public URL its
+   * artifact names. None: calls keep no log.
+   */
+  callLogs?: { limits: CallLogLimits; publicUrl: string };
   processId: string;
   logger: MediaLogger;
   now?: () => number;
@@ -118,6 +124,11 @@ export interface CallContext {
   readonly recording: CallRecording;
   /** Retries and fallback plans of the call's providers (what to do when one fails mid-call). */
   readonly recovery: ProviderRecovery;
+  /**
+   * The call's log (artifactPlan.loggingEnabled): `callLog.add(category, message, data)` records what
+   * happened (a provider retry, a fallback …); secrets are scrubbed, never on the frame path.
+   */
+  readonly callLog: CallLog;
   /** Ends the call (idempotent). */
   end(reason: string, opts?: { keepTransport?: boolean }): Promise<void>;
   /** A provider failed mid-call and nothing is left to try: apologise when the voice still works, and end. */

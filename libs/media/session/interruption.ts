@@ -49,8 +49,9 @@ export class Interruption {
     this.#voicedMs += buf.length / this.#bytesPerMs;
     const needMs = Math.max(20, plan.voiceSeconds * 1000);
     if (this.#voicedMs >= needMs) {
+      const voicedMs = Math.round(this.#voicedMs);
       this.#voicedMs = 0;
-      this.bargeIn();
+      this.bargeIn({ trigger: "voice", voicedMs, voiceSeconds: plan.voiceSeconds });
     }
   }
 
@@ -60,7 +61,7 @@ export class Interruption {
     const speaking = this.#c.voice.speaking;
     if (plan.numWords <= 0 || !speaking?.interruptible || !speaking.audible || this.firstMessagePlaying)
       return;
-    if (this.interrupts(text)) this.bargeIn();
+    if (this.interrupts(text)) this.bargeIn({ trigger: "words", words: text, numWords: plan.numWords });
   }
 
   /** Under stopSpeakingPlan.numWords > 0: whether what the caller said interrupts the assistant. */
@@ -84,7 +85,8 @@ export class Interruption {
     );
   }
 
-  bargeIn(): void {
+  /** `why`: what set it off (the caller's voice or words), as the call log says. */
+  bargeIn(why: Record<string, unknown> = {}): void {
     const c = this.#c;
     const u = c.voice.speaking;
     if (!u) return;
@@ -92,6 +94,11 @@ export class Interruption {
     c.transport.clear();
     c.out.clear();
     u.abort(true);
+    c.callLog.add("interruption", "barge-in: the assistant stopped speaking", {
+      ...why,
+      heardCharacters: u.heardChars(),
+      ofCharacters: u.text.length,
+    });
     c.state.conversation.numAssistantInterrupted++;
     c.out.notBefore = c.now() + c.state.assistant.config.stopSpeakingPlan.backoffSeconds * 1000;
     c.messages.emit("user-interrupted", () => userInterruptedMessage(c.messages.context()));

@@ -1,3 +1,4 @@
+import type { CallLog } from "../../call-logs/index.ts";
 import { DEFAULT_CLIENT_MESSAGES } from "../../vapi/server-message.ts";
 import {
   type ConversationMessage,
@@ -43,11 +44,19 @@ export class ServerMessages {
   #seq = 0;
   /** Where client messages go (the transport's client); undefined when the call has none. */
   readonly #client: ((message: Record<string, unknown>) => void) | undefined;
+  /** The call's log (a message that could not be queued; the worker logs each delivery). */
+  readonly #callLog: CallLog | undefined;
 
-  constructor(deps: SessionDeps, state: CallState, client?: (message: Record<string, unknown>) => void) {
+  constructor(
+    deps: SessionDeps,
+    state: CallState,
+    client?: (message: Record<string, unknown>) => void,
+    callLog?: CallLog,
+  ) {
     this.#deps = deps;
     this.#state = state;
     this.#client = client;
+    this.#callLog = callLog;
   }
 
   /** What every message says about the call. */
@@ -108,7 +117,13 @@ export class ServerMessages {
     const { orgId, callId, log } = this.#state;
     dispatcher
       .enqueue(orgId, callId, server, body, body.message.type === "status-update" ? {} : { seq })
-      .catch((err: unknown) => log.warn({ err }, "server message not queued"));
+      .catch((err: unknown) => {
+        log.warn({ err }, "server message not queued");
+        this.#callLog?.error("server-message", "server message not queued (it will not be delivered)", {
+          type: body.message.type,
+          error: err instanceof Error ? err.message : String(err),
+        });
+      });
   }
 
   /** A message for the client only (model output, the tool calls it may show). */

@@ -63,6 +63,7 @@ export class ToolRunner {
       const tool = state.assistant.tools.find((t) => t.name === call.name);
       const at = c.now();
       if (!tool) {
+        c.callLog.warn("tool", "the model called a tool the assistant does not have", { name: call.name });
         conversation.addToolResult(call.id, call.name, `Error: no tool named ${call.name}`, at);
         askAgain = true;
         continue;
@@ -72,6 +73,7 @@ export class ToolRunner {
         continue;
       }
       if (tool.type === "endCall") {
+        c.callLog.add("tool", "endCall: the call ends once the reply is heard", { name: call.name });
         conversation.addToolResult(call.id, call.name, "Success. The call is ending.", at);
         const endCallMessage = state.assistant.config.endCallMessage;
         const message = endCallMessage ? renderTemplate(endCallMessage, state.variables) : undefined;
@@ -84,10 +86,18 @@ export class ToolRunner {
           tool.destinations?.find((d) => destinationKey(d) === wanted) ??
           (tool.destinations?.length === 1 ? tool.destinations[0] : undefined);
         if (!dest) {
+          c.callLog.warn("tool", "transferCall: no such destination", {
+            name: call.name,
+            destination: wanted,
+          });
           conversation.addToolResult(call.id, call.name, "Error: unknown transfer destination", at);
           askAgain = true;
           continue;
         }
+        c.callLog.add("tool", "transferCall: the call is transferred once the reply is heard", {
+          name: call.name,
+          destination: destinationKey(dest),
+        });
         conversation.addToolResult(call.id, call.name, "Transferring the call.", at);
         turns.transferAfterReply = dest;
         continue;
@@ -113,6 +123,8 @@ export class ToolRunner {
           audio.length > 0 ? `Sent ${keys}` : "Error: no valid keys",
           c.now(),
         );
+        if (audio.length > 0) c.callLog.add("tool", "dtmf: keys played", { name: call.name, keys });
+        else c.callLog.warn("tool", "dtmf: no valid keys", { name: call.name });
         askAgain = true;
       }
     }
@@ -180,8 +192,10 @@ export class ToolRunner {
     const failedMessages: string[] = [];
     await Promise.all(
       [...groups.values()].map(async ({ server, items: group }) => {
+        const posted = c.now();
         const results = await this.#post(reply, server, group);
         const at = c.now();
+        this.#logResults(server, group, results, at - posted);
         for (const { call, tool } of group) {
           if (tool.async) {
             state.conversation.addToolResult(call.id, call.name, "Success.", at);
@@ -208,6 +222,30 @@ export class ToolRunner {
       }
       for (const text of failedMessages) turns.speakInReply(reply, text);
     }
+  }
+
+  /** What became of a group of function calls: their server, how long it took, each call's status. */
+  #logResults(
+    server: ServerTarget | undefined,
+    group: FunctionCall[],
+    results: Map<string, { result?: string; error?: string }>,
+    durationMs: number,
+  ): void {
+    const calls = group.map(({ call, tool }) => {
+      const r = results.get(call.id);
+      const status = tool.async
+        ? "sent (async)"
+        : r?.result !== undefined
+          ? "ok"
+          : r?.error !== undefined
+            ? "error"
+            : "no result";
+      return { id: call.id, name: call.name, status, ...(r?.error !== undefined ? { error: r.error } : {}) };
+    });
+    const failed = calls.some((x) => x.status === "error" || x.status === "no result");
+    const data = { url: server?.url, durationMs: Math.round(durationMs), calls };
+    if (failed) this.#c.callLog.warn("tool", "tool calls failed", data);
+    else this.#c.callLog.add("tool", "tool calls answered", data);
   }
 
   /** Posts a group of calls to their server; results by tool call id. */

@@ -30,11 +30,16 @@ export class CallTransfer {
     const account = this.#twilioAccount();
     if (!account || !state.providerCallId || !dest.number) {
       state.log.warn({}, "transfer impossible: no Twilio account for the call");
+      c.callLog.error("transfer", "transfer impossible: no Twilio account or number for the call", {
+        number: dest.number,
+      });
       await c.end(ENDED.transferFailed);
       return;
     }
     // Twilio stops the media stream while it runs the new TwiML, often before the REST call returns.
     this.forwarding = true;
+    const asked = c.now();
+    c.callLog.add("transfer", "asking the carrier to transfer the call", { number: dest.number });
     try {
       await updateCall({ ...account, apiUrl: c.deps.twilioApiUrl }, state.providerCallId, {
         twiml: transferTwiml(dest.number, { callerId: dest.callerId }),
@@ -42,9 +47,17 @@ export class CallTransfer {
     } catch (err) {
       this.forwarding = false;
       state.log.warn({ err }, "transfer failed");
+      c.callLog.error("transfer", "transfer failed", {
+        number: dest.number,
+        error: err instanceof Error ? err.message : String(err),
+      });
       await c.end(ENDED.transferFailed);
       return;
     }
+    c.callLog.add("transfer", "the carrier took the call", {
+      number: dest.number,
+      durationMs: Math.round(c.now() - asked),
+    });
     c.messages.emit("status-update", () =>
       statusUpdateMessage(c.messages.context(), {
         status: "forwarding",
@@ -61,6 +74,7 @@ export class CallTransfer {
     const chosen = await squadMemberByName(c.deps.db, state.orgId, state.squad, dest.assistantName);
     if (!chosen) {
       state.log.warn({}, "hand-off destination not found");
+      c.callLog.warn("transfer", "hand-off: no such squad member", { assistantName: dest.assistantName });
       c.turns.armSilence();
       return;
     }
@@ -69,6 +83,7 @@ export class CallTransfer {
         interruptible: true,
         source: "transfer",
       });
+    c.callLog.add("transfer", "hand-off to another squad member", { assistantName: dest.assistantName });
     try {
       await c.useAssistant(chosen.assistant, memberDestinations<DestinationDef>(chosen.member));
     } catch (err) {

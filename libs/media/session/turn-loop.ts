@@ -111,6 +111,9 @@ export class TurnLoop {
     if (!turn.dtmf && c.interruption.ignores(turn.text)) {
       // Too few words (or an acknowledgement) to interrupt: the assistant carries on; what the
       // caller said stays in the conversation without a reply of its own.
+      c.callLog.add("interruption", "the caller's words did not interrupt the assistant", {
+        words: turn.text,
+      });
       state.conversation.addUser(turn.text, turn.startedAt, turn.speechEndedAt);
       c.messages.conversationUpdate();
       return;
@@ -147,6 +150,11 @@ export class TurnLoop {
       }),
     };
     this.#reply = reply;
+    const model = c.state.assistant.config.model;
+    c.callLog.add("model", turn ? "reply to the caller's turn requested" : "reply requested", {
+      provider: c.state.assistant.llm.provider.provider,
+      model: model?.model,
+    });
     try {
       for (let round = 0; round < MAX_TOOL_ROUNDS && !ctrl.signal.aborted; round++) {
         const calls = await this.#llmRound(reply);
@@ -426,6 +434,13 @@ export class TurnLoop {
     // With the retries and fallbacks since the previous turn (the caller's words, this reply).
     this.#c.state.conversation.recordTurn({ ...latency, ...this.#c.recovery.takeTurnCounts() });
     observeTurn(latency);
+    this.#c.callLog.add("turn", "the reply started playing", {
+      turnLatencyMs: Math.round(latency.turnLatency),
+      transcriberMs: Math.round(latency.transcriberLatency),
+      endpointingMs: Math.round(latency.endpointingLatency),
+      modelMs: Math.round(latency.modelLatency),
+      voiceMs: Math.round(latency.voiceLatency),
+    });
   }
 
   /** Barge-in stopped `u`: the reply speaking it is cancelled (what was heard stays). */

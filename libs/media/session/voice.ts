@@ -94,6 +94,13 @@ export class AssistantVoice {
     u.end();
     await u.played;
     const spoken = u.cleared || u.aborted ? truncateAtWord(u.text, u.heardChars()) : u.text;
+    c.callLog.add("voice", spoken === u.text ? "message spoken" : "message cut off", {
+      source: opts.source,
+      voiceMs:
+        u.firstAudioAt !== undefined && u.firstTextAt !== undefined
+          ? Math.round(u.firstAudioAt - u.firstTextAt)
+          : undefined,
+    });
     state.conversation.finishBot(entry, spoken, c.now());
     c.meter.ttsCharacters += u.text.length + u.resentCharacters;
     if (this.speaking === u) this.speaking = undefined;

@@ -28,6 +28,11 @@ export function buildJobHandlers(deps: WorkerDeps): JobHandlers {
   return {
     "webhook.deliver": webhookDeliverJob({
       allowPrivate: deps.config.allowPrivateWebhookUrls,
+      callLogs: {
+        db: deps.db,
+        limits: deps.config.callLogs,
+        onError: (err) => deps.log.warn({ err }, "server message delivery not written to the call log"),
+      },
       secrets: deps.secrets,
     }),
     "call.post-process": callPostProcessJob({
