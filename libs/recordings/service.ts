@@ -40,6 +40,7 @@ export function recordingSettingsOf(assistant: unknown): RecordingSettings {
 
 export interface RecordingDestination {
   credentialId?: string;
+  bucket?: string;
   keys: Record<Track, string>;
 }
 
@@ -79,13 +80,14 @@ export class CallRecordings {
     return custom
       ? {
           credentialId: custom.credentialId,
+          bucket: custom.bucket,
           keys: trackKeys(call, { pathPrefix: custom.pathPrefix, recordingPath: settings.recordingPath }),
         }
       : { keys: trackKeys(call) };
   }
 
-  async #store(orgId: string, credentialId: string | undefined): Promise<ObjectStore> {
-    const store = await this.stores.storeOf(orgId, credentialId);
+  async #store(orgId: string, credentialId: string | undefined, bucket?: string): Promise<ObjectStore> {
+    const store = await this.stores.storeOf(orgId, credentialId, bucket);
     if (!store) throw new Error(`the organisation's s3 credential ${credentialId} no longer exists`);
     return store;
   }
@@ -97,10 +99,10 @@ export class CallRecordings {
     sampleRate: number,
     partial = false,
   ): Promise<RecordingArtifact> {
-    const store = await this.#store(call.orgId, dest.credentialId);
+    const store = await this.#store(call.orgId, dest.credentialId, dest.bucket);
     const seconds = await storeSpool(this.spoolPath(call.id), sampleRate, store, dest.keys);
     const location: RecordingLocation = {
-      ...(dest.credentialId ? { credentialId: dest.credentialId } : {}),
+      ...(dest.credentialId ? { credentialId: dest.credentialId, bucket: dest.bucket } : {}),
       keys: dest.keys,
       sampleRate,
       durationSeconds: Math.round(seconds * 1000) / 1000,
@@ -143,7 +145,7 @@ export class CallRecordings {
   async erase(call: { orgId: string; artifact: unknown }): Promise<void> {
     const loc = recordingLocationOf(call.artifact);
     if (!loc) return;
-    const store = await this.stores.storeOf(call.orgId, loc.credentialId);
+    const store = await this.stores.storeOf(call.orgId, loc.credentialId, loc.bucket);
     // The credential is gone: nothing of ours can reach that bucket any more.
     if (!store) return;
     await store.remove(Object.values(loc.keys));
@@ -156,7 +158,7 @@ export class CallRecordings {
   async track(call: { orgId: string; artifact: unknown }, track: Track): Promise<OpenedTrack | undefined> {
     const loc = recordingLocationOf(call.artifact);
     if (!loc) return undefined;
-    const store = await this.stores.storeOf(call.orgId, loc.credentialId);
+    const store = await this.stores.storeOf(call.orgId, loc.credentialId, loc.bucket);
     if (!store) return undefined;
     const key = loc.keys[track];
     const size = await store.size(key);

@@ -29,6 +29,8 @@ export interface S3CredentialRow {
 
 export interface CustomStorage {
   credentialId: string;
+  /** The credential's bucket when the recording is made (kept with it: the credential may change). */
+  bucket: string;
   /** The credential's `s3PathPrefix`. */
   pathPrefix: string;
 }
@@ -73,26 +75,39 @@ export class RecordingStores {
       (a, r) => (a === undefined || index(r.config) < index(a.config) ? r : a),
       undefined,
     );
-    return best && { credentialId: best.id, pathPrefix: field(best.config, "s3PathPrefix") };
+    return (
+      best && {
+        credentialId: best.id,
+        bucket: field(best.config, "s3BucketName"),
+        pathPrefix: field(best.config, "s3PathPrefix"),
+      }
+    );
   }
 
-  /** The store of a recording: the platform's, or the organisation's credential (missing: undefined). */
-  async storeOf(orgId: string, credentialId: string | undefined): Promise<ObjectStore | undefined> {
+  /**
+   * The store of a recording: the platform's, or the organisation's credential (its keys as they are
+   * now, `bucket` the one the recording went to; a credential that is gone: undefined).
+   */
+  async storeOf(
+    orgId: string,
+    credentialId: string | undefined,
+    bucket?: string,
+  ): Promise<ObjectStore | undefined> {
     if (!credentialId) return this.platform;
     const row = await this.#db.credential.findFirst({
       where: { id: credentialId, orgId, provider: "s3" },
       select: { id: true, secret: true, keyId: true, config: true, updatedAt: true },
     });
-    return row ? this.#customStore(row) : undefined;
+    return row ? this.#customStore(row, bucket ?? field(row.config, "s3BucketName")) : undefined;
   }
 
-  #customStore(row: S3CredentialRow): S3Store {
-    const cacheKey = `${row.id}@${row.updatedAt.getTime()}`;
+  #customStore(row: S3CredentialRow, bucket: string): S3Store {
+    const cacheKey = `${row.id}@${row.updatedAt.getTime()}/${bucket}`;
     const hit = this.#custom.get(cacheKey);
     if (hit) return hit;
     const { customS3Endpoint, customS3ForcePathStyle } = this.config;
     const store = new S3Store({
-      bucket: field(row.config, "s3BucketName"),
+      bucket,
       region: field(row.config, "region"),
       ...(customS3Endpoint ? { endpoint: customS3Endpoint, forcePathStyle: customS3ForcePathStyle } : {}),
       credentials: {

@@ -25,6 +25,8 @@ export const TRACK_ROUTES: Record<Track, string> = {
 export interface RecordingLocation {
   /** The organisation's `s3` credential holding it; absent: the platform's storage. */
   credentialId?: string;
+  /** Its bucket (the credential's when the call was recorded). */
+  bucket?: string;
   keys: Record<Track, string>;
   /** Hz, of every track. */
   sampleRate: number;

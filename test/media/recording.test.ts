@@ -466,7 +466,7 @@ describe("call recordings", { concurrency: true }, () => {
     assert.match(outside.json().message, /recordingPath/);
   });
 
-  it("an organisation's s3 credential: the recording goes to its bucket (recordingPath under s3PathPrefix) and downloads from there; deleting the call erases it", async () => {
+  it("an organisation's s3 credential: the recording goes to its bucket (recordingPath under s3PathPrefix) and downloads from there; an erasure the bucket refuses is a 503 that keeps the call; deleting the call erases it", async () => {
     const org = bucketOwner;
     const cred = await env.t.request({
       method: "POST",
@@ -523,6 +523,23 @@ describe("call recordings", { concurrency: true }, () => {
       assert.equal(body.length, head.ContentLength);
       const stereo = parseWav(body);
       assert.equal(stretches(voicedBlocks(stereo.samples[1] as Int16Array, 8000)).length, 1, "the greeting");
+      // The bucket refuses the erasure (the credential's key is no longer one it knows): 503, the call
+      // kept. (Moving the credential to another bucket does not move the recording.)
+      const credentialId = cred.json().id as string;
+      const patch = (payload: Record<string, string>) =>
+        env.t.request({ method: "PATCH", url: `/credential/${credentialId}`, key: org.key, payload });
+      assert.equal((await patch({ awsAccessKeyId: "NOT-A-KEY", s3BucketName: "elsewhere" })).statusCode, 200);
+      const refused = await env.t.request({ method: "DELETE", url: `/call/${callId}`, key: org.key });
+      assert.equal(refused.statusCode, 503, refused.body);
+      assert.match(
+        refused.json().message,
+        /Erasing the call's recording failed .*: the call was not deleted; try again/,
+      );
+      assert.equal(
+        (await env.t.request({ method: "GET", url: `/call/${callId}`, key: org.key })).statusCode,
+        200,
+      );
+      assert.equal((await patch({ awsAccessKeyId: "S3RVER" })).statusCode, 200);
       const del = await env.t.request({ method: "DELETE", url: `/call/${callId}`, key: org.key });
       assert.equal(del.statusCode, 200, del.body);
       await assert.rejects(
