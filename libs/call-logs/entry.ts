@@ -1,4 +1,5 @@
 import { type Static, Type } from "@sinclair/typebox";
+import { StringEnum } from "../vapi/common.ts";
 
 // One entry of a call's log (artifactPlan.loggingEnabled). Vapi documents no shape for its call
 // logs (`GET /call/:id/call-logs` is a download), so ours is plain: when (wall clock and seconds
@@ -33,11 +34,10 @@ export const CallLogEntry = Type.Object(
     secondsFromStart: Type.Number({
       description: "Seconds since the call started (negative: before the stream was claimed)",
     }),
-    level: Type.Union(
-      CALL_LOG_LEVELS.map((l) => Type.Literal(l)),
-      { description: "warn: handled but unexpected; error: it cost the call something" },
-    ),
-    category: Type.Union(CALL_LOG_CATEGORIES.map((c) => Type.Literal(c))),
+    level: StringEnum(CALL_LOG_LEVELS, {
+      description: "warn: handled but unexpected; error: it cost the call something",
+    }),
+    category: StringEnum(CALL_LOG_CATEGORIES),
     message: Type.String({ description: "What happened, in a constant sentence" }),
     data: Type.Optional(
       Type.Record(Type.String(), Type.Unknown(), {
