@@ -23,6 +23,11 @@ async function liveCall(status = "in-progress"): Promise<string> {
   return row.id;
 }
 
+/** A write that fails fails the test, naming why. */
+function failOnError(err: unknown): void {
+  assert.fail(`checkpoint write failed: ${err instanceof Error ? err.message : String(err)}`);
+}
+
 function checkpointOf(turn: number): CallCheckpoint {
   const messages = [
     { role: "bot", message: "Hi, this is Riley. How can I help?", time: 1_000, secondsFromStart: 0 },
@@ -45,10 +50,10 @@ describe("checkpoint writer", () => {
     const writer = new CheckpointWriter(t.db, 60_000);
     const [a, b] = [await liveCall(), await liveCall()];
     let turnOfA = 1;
-    writer.submit(a, () => checkpointOf(turnOfA), assert.fail);
-    writer.submit(b, () => checkpointOf(7), assert.fail);
+    writer.submit(a, () => checkpointOf(turnOfA), failOnError);
+    writer.submit(b, () => checkpointOf(7), failOnError);
     turnOfA = 2;
-    writer.submit(a, () => checkpointOf(turnOfA), assert.fail);
+    writer.submit(a, () => checkpointOf(turnOfA), failOnError);
     assert.equal(writer.pending, 2, "a call is written once per batch");
     await writer.flush();
     assert.equal(writer.pending, 0);
@@ -72,9 +77,9 @@ describe("checkpoint writer", () => {
     const live = await liveCall();
     const ended = await liveCall("ended");
     const ending = await liveCall();
-    writer.submit(live, () => checkpointOf(3), assert.fail);
-    writer.submit(ended, () => checkpointOf(3), assert.fail);
-    writer.submit(ending, () => undefined, assert.fail);
+    writer.submit(live, () => checkpointOf(3), failOnError);
+    writer.submit(ended, () => checkpointOf(3), failOnError);
+    writer.submit(ending, () => undefined, failOnError);
     const deadline = Date.now() + 5000;
     let row = await t.db.call.findUniqueOrThrow({ where: { id: live } });
     while (row.transcript === null && Date.now() < deadline) {
