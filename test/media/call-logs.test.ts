@@ -126,6 +126,8 @@ describe("call logs: a call's log, end to end", { concurrency: true }, () => {
   let callId: string;
   let logUrl: string;
   let entries: Entry[];
+  /** The call's row and stored log while it was still running. */
+  let midCall: { artifact: { logUrl?: string } | null; stored: string };
 
   before(async () => {
     env = await startMediaEnv();
@@ -149,6 +151,21 @@ describe("call logs: a call's log, end to end", { concurrency: true }, () => {
     await waitForSpoken(sim, 1);
     await sim.say("Where is my order?");
     await waitForSpoken(sim, 3);
+    // While the call runs, what happened so far is already stored (a killed process keeps it), and
+    // the call's row links it.
+    midCall = await waitUntil(
+      async () => {
+        const row = await env.t.db.call.findUnique({ where: { providerCallId: sim.callSid } });
+        if (row?.status !== "in-progress") return undefined;
+        const chunks = await env.t.db.callLog.findMany({ where: { callId: row.id } });
+        const stored = JSON.stringify(chunks.map((c) => c.entries));
+        return stored.includes("Where is my order?") && stored.includes("tool calls answered")
+          ? { artifact: row.artifact as { logUrl?: string } | null, stored }
+          : undefined;
+      },
+      5000,
+      "the first turn's entries stored during the call",
+    );
     const story = await sim.say("Tell me a story");
     await sim.waitForAudio({ since: story.lastVoicedAt ?? Date.now(), timeoutMs: 5000 });
     await sleep(400);
@@ -250,6 +267,11 @@ describe("call logs: a call's log, end to end", { concurrency: true }, () => {
       assert.ok(["debug", "info", "warn", "error"].includes(e.level));
       assert.match(e.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
     }
+  });
+
+  it("the log is stored as the call runs (each turn), and the running call's row links it", () => {
+    assert.match(String(midCall.artifact?.logUrl), new RegExp(`/call/${callId}/call-logs$`));
+    assert.ok(!midCall.stored.includes("call ended"), "stored before the end");
   });
 
   it("no secret of the call appears in its log", () => {
