@@ -41,6 +41,7 @@ const SECRETS = {
   platformOpenAi: "sk-platform-openai",
   platformDeepgram: "platform-deepgram",
   platformElevenLabs: "platform-elevenlabs",
+  orgOpenAiCredential: "sk-org-credential-9595",
 };
 
 function respond(name: string) {
@@ -145,6 +146,15 @@ describe("call logs: a call's log, end to end", { concurrency: true }, () => {
       );
     });
     toolUrl = `http://127.0.0.1:${await listenLoopback(tools)}`;
+
+    // The organisation's own OpenAI key (a credential): the calls' model requests use it.
+    const credential = await env.t.request({
+      method: "POST",
+      url: "/credential",
+      key: env.org.key,
+      payload: { provider: "openai", apiKey: SECRETS.orgOpenAiCredential },
+    });
+    assert.equal(credential.statusCode, 201, credential.body);
 
     // One call: a tool call, then a story the caller interrupts, then the caller hangs up.
     const { sim } = await callAssistant(env, assistant("logged", toolUrl, env));
@@ -284,8 +294,15 @@ describe("call logs: a call's log, end to end", { concurrency: true }, () => {
     assert.ok(signature.length > 20 && !text.includes(signature), "the signed URL's signature");
     // The tool's target is logged, with its token scrubbed.
     assert.ok(text.includes(`${toolUrl}/tools?token=[redacted]`), "the tool's URL without its token");
-    // The tool server and the customer's server did get their credentials (the log hid real values).
+    // The tool server and the model did get their credentials (the log hid real values).
     assert.equal(toolRequests[0]?.headers.authorization, `Bearer ${SECRETS.toolBearer}`);
+    const modelRequest = env.openai.requests.find((r) =>
+      String(r.body.messages[0]?.content).startsWith("TEST logged."),
+    );
+    assert.equal(modelRequest?.authorization, `Bearer ${SECRETS.orgOpenAiCredential}`);
+    // The log says the model ran on the organisation's key, without the key.
+    const loaded = entries.find((e) => e.message === "assistant loaded");
+    assert.equal((loaded?.data?.model as { byo?: boolean })?.byo, true);
   });
 
   it("artifact.logUrl is signed and works without a key; GET /call/:id/call-logs redirects to a signed URL", async () => {
