@@ -190,11 +190,12 @@ export const FallbackPlan = Type.Object(
       { maxItems: 5 },
     ),
   },
-  { ...STRICT, title: "FallbackPlan" },
+  { ...STRICT, $id: "FallbackPlan", title: "FallbackPlan" },
 );
 export type FallbackPlan = Static<typeof FallbackPlan>;
 
-const voicePlan = { fallbackPlan: Type.Optional(FallbackPlan) };
+// Shared: each voice branch would otherwise carry its own copy of every fallback voice.
+const voicePlan = { fallbackPlan: Type.Optional(SharedRef(FallbackPlan)) };
 export const ElevenLabsVoice = Type.Object(
   { ...FallbackElevenLabsVoice.properties, ...voicePlan },
   { ...STRICT, title: "ElevenLabsVoice" },
@@ -313,11 +314,11 @@ export const FallbackTranscriberPlan = Type.Object(
       ),
     ),
   },
-  { ...STRICT, title: "FallbackTranscriberPlan" },
+  { ...STRICT, $id: "FallbackTranscriberPlan", title: "FallbackTranscriberPlan" },
 );
 export type FallbackTranscriberPlan = Static<typeof FallbackTranscriberPlan>;
 
-const transcriberPlan = { fallbackPlan: Type.Optional(FallbackTranscriberPlan) };
+const transcriberPlan = { fallbackPlan: Type.Optional(SharedRef(FallbackTranscriberPlan)) };
 export const DeepgramTranscriber = Type.Object(
   { ...FallbackDeepgramTranscriber.properties, ...transcriberPlan },
   { ...STRICT, title: "DeepgramTranscriber" },
