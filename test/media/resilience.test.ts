@@ -150,6 +150,14 @@ describe("resilience mid-call: retries and fallback plans", { concurrency: false
         [["llm", "openai", "gpt-4o", "retry", "dropped"]],
       );
       assert.equal(m.turnLatencies[0]?.providerRetries, 1, "counted in the turn's metrics");
+      const logged = (await env.t.db.callLog.findMany({ where: { callId: call.id }, orderBy: { id: "asc" } }))
+        .flatMap((row) => row.entries as { category: string; level: string; message: string }[])
+        .filter((e) => e.category === "model" && e.level === "warn");
+      assert.deepEqual(
+        logged.map((e) => e.message),
+        ["openai failed: retrying"],
+        "the retry is in the call's log",
+      );
     });
 
     it("a 500 is retried after a backoff, then the answer is spoken", async () => {

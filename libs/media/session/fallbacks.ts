@@ -35,6 +35,8 @@ function keyFor(c: CallContext, provider: string): ProviderKey | undefined {
       [{ provider, platformKey: deps.platformKeys[provider] }],
       state.assistant.config.credentialIds ?? [],
     );
+    // An organisation's own key never reaches the call's log.
+    if (key) c.callLog.redact.addSecret(key.apiKey);
     return key;
   } catch (err) {
     if (err instanceof MissingProviderKeyError) return undefined;

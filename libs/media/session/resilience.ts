@@ -144,6 +144,15 @@ export class ProviderRecovery {
     if (this.events.length < MAX_EVENTS) this.events.push(event);
     // The provider's message can echo what it was sent: only its class and status are logged.
     c.state.log.warn({ ...event, secondsFromStart: undefined }, "provider recovery");
+    c.callLog.warn(
+      where.kind === "llm" ? "model" : where.kind,
+      action === "retry"
+        ? `${where.provider} failed: retrying`
+        : action === "fallback"
+          ? `${where.provider} failed: switching to the fallback plan's next entry`
+          : `${where.provider} failed after part of the reply was spoken: the reply ends there`,
+      { ...event, secondsFromStart: undefined },
+    );
   }
 
   /** The recoveries since the previous call of this (one turn's), then counting starts over. */
