@@ -473,6 +473,31 @@ describe("calls in the dashboard", () => {
     await page.screenshot({ path: join(ARTIFACTS, "call-page.png"), fullPage: true });
   });
 
+  test("the player loads the call's recording; choosing a transcript line plays it from there", async () => {
+    await page.goto(`${base}/dashboard/call.html?id=${calls.tool.id}`);
+    await page.locator("#player[data-state=ready]").waitFor({ timeout: WAIT_MS });
+    const audio = page.locator("#audio");
+    const duration = await audio.evaluate((a) => (a as HTMLAudioElement).duration);
+    // The last line the recording holds, then the first: the recording plays from each.
+    const starts = await page
+      .locator("#call-transcript li")
+      .evaluateAll((lis) => lis.map((li) => Number((li as HTMLElement).dataset.seconds)));
+    const last = starts.findLastIndex((at) => at > 0.5 && at < duration - 0.2);
+    assert.ok(last > 0, `a line inside the recording (${duration} s): ${JSON.stringify(starts)}`);
+    const at = starts[last] ?? 0;
+    const line = page.locator("#call-transcript li").nth(last);
+    await line.locator("button").click();
+    const position = await audio.evaluate((a) => (a as HTMLAudioElement).currentTime);
+    assert.ok(
+      position >= at - 0.05 && position < at + 1,
+      `playing from ${position} s, the line is at ${at} s`,
+    );
+    assert.equal(await line.locator("button").getAttribute("aria-current"), "true");
+    await page.locator("#call-transcript li").first().locator("button").click();
+    const back = await audio.evaluate((a) => (a as HTMLAudioElement).currentTime);
+    assert.ok(back < at, `back to ${back} s`);
+  });
+
   test("an interrupted answer is marked; clicking a line marks it as the place to play from", async () => {
     await page.goto(`${base}/dashboard/call.html?id=${calls.story.id}`);
     await page.locator("body[data-ready=true]").waitFor({ timeout: WAIT_MS });

@@ -567,7 +567,7 @@ function isDelivery(entry) {
 }
 
 function deliveryOutcome(entry) {
-  const o = entry.outcome ?? entry.status ?? entry.result ?? entry.level;
+  const o = entry.data?.outcome ?? entry.outcome ?? entry.status ?? entry.result ?? entry.level;
   const text = o === undefined ? "recorded" : String(o);
   const tone = /deliver|ok|success|2\d\d/i.test(text)
     ? "good"
