@@ -1,5 +1,6 @@
 import type { Redis } from "ioredis";
 import type { Db } from "../db/index.ts";
+import { isRedisUnavailable } from "../redis/index.ts";
 
 // Spend controls, checked before a call starts and while it runs:
 // - an organisation whose payment failed (billingState past_due | canceled) is refused: 402
@@ -17,18 +18,26 @@ import type { Db } from "../db/index.ts";
 // store with the same semantics is shared by every SpendControls in the process.
 // While a call runs, the media session polls `isOverSpendLimit(orgId)`; when true it lets the
 // current turn finish and ends the call with ENDED_REASON_SPEND_LIMIT_REACHED.
+// Redis unreachable at admission (a failover, a partition): the call is refused (503 with
+// Retry-After, ENDED_REASON_ADMISSION_UNAVAILABLE), not admitted without a lease. Admitting it would
+// let an organisation past its concurrency limit by any number of calls for as long as the outage
+// lasts, and the call's live control, listeners and server messages all wait on Redis too.
 
 export const ENDED_REASON_SUBSCRIPTION_FROZEN = "call.start.error-subscription-frozen";
 export const ENDED_REASON_INSUFFICIENT_CREDITS = "call.start.error-subscription-insufficient-credits";
 export const ENDED_REASON_CONCURRENCY_LIMIT = "call.start.error-subscription-concurrency-limit-reached";
 /** A call in progress ended because the organisation's monthly spend limit was reached. */
 export const ENDED_REASON_SPEND_LIMIT_REACHED = "call.in-progress.error-spend-limit-reached";
+/** A call refused because its concurrency lease could not be taken (Redis unreachable). */
+export const ENDED_REASON_ADMISSION_UNAVAILABLE = "call.start.error-vapifault-get-subscription";
+/** What a call refused for that asks its caller to wait before trying again, in seconds. */
+export const ADMISSION_RETRY_AFTER_SECONDS = 5;
 
 export const FROZEN_BILLING_STATES: ReadonlySet<string> = new Set(["past_due", "canceled"]);
 
 export type Admission =
   | { ok: true }
-  | { ok: false; statusCode: 402 | 429; endedReason: string; message: string };
+  | { ok: false; statusCode: 402 | 429 | 503; endedReason: string; message: string };
 
 export interface SpendControlsOptions {
   /** Lease length; a call must renew its lease within it. Default 60 s. */
@@ -39,6 +48,11 @@ export interface SpendControlsOptions {
   keyPrefix?: string;
   /** In-process lease store when there is no Redis (default: one per process). */
   store?: InProcessLeaseStore;
+  /**
+   * How long admission waits for Redis before refusing the call as unavailable (default 2 s); a
+   * lease taken after that is given back at once.
+   */
+  admissionTimeoutMs?: number;
 }
 
 /** Start of the calendar month (UTC) containing `at`. */
@@ -138,6 +152,7 @@ export class SpendControls {
   private readonly spendCacheMs: number;
   private readonly prefix: string;
   private readonly store: InProcessLeaseStore;
+  private readonly admissionTimeoutMs: number;
   private readonly spendCache = new Map<string, { at: number; month: number; micros: bigint }>();
 
   constructor(
@@ -149,6 +164,7 @@ export class SpendControls {
     this.spendCacheMs = options.spendCacheMs ?? 5_000;
     this.prefix = options.keyPrefix ?? "switchboard:concurrency:";
     this.store = options.store ?? PROCESS_LEASE_STORE;
+    this.admissionTimeoutMs = options.admissionTimeoutMs ?? 2000;
   }
 
   get leaseDurationMs(): number {
@@ -222,9 +238,15 @@ export class SpendControls {
         };
       }
     }
-    const admitted = this.redis
-      ? (await this.redis.eval(ACQUIRE, 1, this.key(orgId), callId, org.concurrencyLimit, this.leaseMs)) === 1
-      : this.store.acquire(orgId, callId, org.concurrencyLimit, this.leaseMs);
+    const admitted = await this.acquire(orgId, callId, org.concurrencyLimit);
+    if (admitted === "unavailable") {
+      return {
+        ok: false,
+        statusCode: 503,
+        endedReason: ENDED_REASON_ADMISSION_UNAVAILABLE,
+        message: `Calls cannot start right now: the concurrency limit cannot be checked (Redis is unreachable). Retry in ${ADMISSION_RETRY_AFTER_SECONDS} s.`,
+      };
+    }
     if (!admitted) {
       return {
         ok: false,
@@ -234,6 +256,31 @@ export class SpendControls {
       };
     }
     return { ok: true };
+  }
+
+  /** Takes a lease, or tells that Redis could not be asked in time. */
+  private async acquire(orgId: string, callId: string, limit: number): Promise<boolean | "unavailable"> {
+    const redis = this.redis;
+    if (!redis) return this.store.acquire(orgId, callId, limit, this.leaseMs);
+    const attempt = redis.eval(ACQUIRE, 1, this.key(orgId), callId, limit, this.leaseMs);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<"timeout">((resolve) => {
+      timer = setTimeout(() => resolve("timeout"), this.admissionTimeoutMs);
+    });
+    try {
+      const result = await Promise.race([attempt, timeout]);
+      if (result !== "timeout") return result === 1;
+      // The script may still run once Redis answers: the lease goes back right after it (same
+      // connection, commands in order), so a refused call holds no slot.
+      attempt.catch(() => {});
+      redis.zrem(this.key(orgId), callId).catch(() => {});
+      return "unavailable";
+    } catch (err) {
+      if (isRedisUnavailable(err)) return "unavailable";
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Extends a call's lease; false when it had expired (the slot may have been taken since). */

@@ -62,6 +62,13 @@ export class NotImplementedError extends AppError {
   }
 }
 
+/** A dependency of the platform is unavailable for a moment: retry after `retryAfterSeconds`. */
+export class ServiceUnavailableError extends AppError {
+  constructor(message: string, retryAfterSeconds: number) {
+    super(503, "SERVICE_UNAVAILABLE", message, { "retry-after": String(retryAfterSeconds) });
+  }
+}
+
 export class UpstreamError extends AppError {
   constructor(message: string, statusCode = 502) {
     super(statusCode, "UPSTREAM_ERROR", message);

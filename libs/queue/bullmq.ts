@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { Queue, Worker } from "bullmq";
 import type { Redis } from "ioredis";
+import { isRedisUnavailable, outageLogOf } from "../redis/index.ts";
 import {
   backoffDelay,
   type EnqueueOptions,
@@ -21,10 +22,24 @@ interface Envelope {
   payload: unknown;
 }
 
-/** BullMQ on Redis: jobs survive restarts and are shared by every worker process. */
+/** Default of `enqueueWaitMs`. */
+export const ENQUEUE_WAIT_MS = 90_000;
+/** Default of `maxWaitingEnqueues`. */
+export const MAX_WAITING_ENQUEUES = 10_000;
+
+/**
+ * BullMQ on Redis: jobs survive restarts and are shared by every worker process. An enqueue while
+ * Redis is unreachable waits for it (up to `enqueueWaitMs`) instead of failing after ioredis's own
+ * reconnection attempts (~10 s): a server message or post-call job produced during a failover or a
+ * short partition is queued once Redis is back. Retrying is safe: a job's id is fixed before the
+ * first attempt, and BullMQ adds a job id once.
+ */
 export class BullMqQueue implements JobQueue {
   private readonly queues = new Map<string, Queue>();
   private readonly workers: Worker[] = [];
+  private readonly sleepers = new Set<() => void>();
+  private waiting = 0;
+  private closed = false;
 
   constructor(
     private readonly connection: Redis,
@@ -39,6 +54,10 @@ export class BullMqQueue implements JobQueue {
        * Default 30 s.
        */
       lockMs?: number;
+      /** How long an enqueue waits for an unreachable Redis before it fails (default 90 s). */
+      enqueueWaitMs?: number;
+      /** Enqueues that may wait at once; beyond it an enqueue fails at once (default 10,000). */
+      maxWaitingEnqueues?: number;
     } = {},
   ) {}
 
@@ -57,13 +76,53 @@ export class BullMqQueue implements JobQueue {
     opts: EnqueueOptions = {},
   ): Promise<void> {
     const def = JOBS[name];
-    await this.queue(def.queue).add(name, { name, payload } satisfies Envelope, {
-      jobId: safeJobId(opts.jobId ?? randomUUID()),
-      delay: opts.delayMs,
-      attempts: def.attempts,
-      backoff: { type: "switchboard" },
-      removeOnComplete: { age: 24 * 3600, count: 10_000 },
-      removeOnFail: { age: 7 * 24 * 3600 },
+    const jobId = safeJobId(opts.jobId ?? randomUUID());
+    const add = () =>
+      this.queue(def.queue).add(name, { name, payload } satisfies Envelope, {
+        jobId,
+        delay: opts.delayMs,
+        attempts: def.attempts,
+        backoff: { type: "switchboard" },
+        removeOnComplete: { age: 24 * 3600, count: 10_000 },
+        removeOnFail: { age: 7 * 24 * 3600 },
+      });
+    const deadline = Date.now() + (this.options.enqueueWaitMs ?? ENQUEUE_WAIT_MS);
+    let counted = false;
+    try {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await add();
+          return;
+        } catch (err) {
+          if (!isRedisUnavailable(err) || this.closed || Date.now() >= deadline) throw err;
+          if (!counted) {
+            if (this.waiting >= (this.options.maxWaitingEnqueues ?? MAX_WAITING_ENQUEUES)) throw err;
+            this.waiting += 1;
+            counted = true;
+          }
+          await this.pause(Math.min(1000, 100 * attempt));
+        }
+      }
+    } finally {
+      if (counted) this.waiting -= 1;
+    }
+  }
+
+  /** Enqueues waiting for Redis to come back (the spool held in memory). */
+  get waitingEnqueues(): number {
+    return this.waiting;
+  }
+
+  /** A pause between enqueue attempts, cut short by `close`. */
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = (): void => {
+        clearTimeout(t);
+        this.sleepers.delete(wake);
+        resolve();
+      };
+      const t = setTimeout(wake, ms);
+      this.sleepers.add(wake);
     });
   }
 
@@ -110,6 +169,13 @@ export class BullMqQueue implements JobQueue {
           },
         },
       );
+      // Errors of the connections BullMQ opens for its workers: an outage is logged once with the
+      // rest of the process's connections (when the app watches its Redis), anything else at warn.
+      const outages = outageLogOf(this.connection);
+      worker.on("error", (err) => {
+        if (!isRedisUnavailable(err)) options.log?.warn({ err, queue: queueName }, "job queue error");
+        else outages?.failed(`queue-worker:${queueName}`, err);
+      });
       this.workers.push(worker);
     }
   }
@@ -137,6 +203,9 @@ export class BullMqQueue implements JobQueue {
   }
 
   async close(): Promise<void> {
+    // Enqueues still waiting for Redis give up (their callers log what was not queued).
+    this.closed = true;
+    for (const wake of [...this.sleepers]) wake();
     // A worker closed while its connections are still initialising leaves BullMQ's init promise to
     // reject after the fact (unhandled); let them finish first (bounded, in case Redis is gone).
     await Promise.race([

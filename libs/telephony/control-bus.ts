@@ -1,6 +1,7 @@
 import { EventEmitter } from "node:events";
 import { type Static, Type } from "@sinclair/typebox";
 import type { Redis } from "ioredis";
+import { watchDuplicate } from "../redis/index.ts";
 
 // Live call control (`POST /call/:id/control`) reaches whichever media process holds the call over
 // Redis pub/sub, channel `switchboard:call-control:<callId>`. Without Redis (npm start: one process)
@@ -98,6 +99,9 @@ function parse(raw: string): CallControlMessage | undefined {
   }
 }
 
+/** How long unsubscribing from a call's channel may hold up the end of the call. */
+const UNSUBSCRIBE_WAIT_MS = 1000;
+
 /** One process, no Redis. Use the shared `inProcessControlBus` so API and media see each other. */
 export class InProcessControlBus implements ControlBus {
   readonly #emitter = new EventEmitter();
@@ -166,8 +170,9 @@ export class RedisControlBus implements ControlBus {
         if (!msg) return;
         for (const h of set) h(msg);
       });
-      // A dropped subscriber reconnects and ioredis re-subscribes its channels.
-      sub.on("error", () => {});
+      // A dropped subscriber reconnects and ioredis re-subscribes its channels; its errors are
+      // reported with its parent's (once per outage).
+      watchDuplicate(this.#redis, sub, "control-bus");
       this.#subscriber = sub;
     }
     return this.#subscriber;
@@ -187,7 +192,12 @@ export class RedisControlBus implements ControlBus {
       const s = this.#handlers.get(channel);
       if (!s?.delete(handler) || s.size > 0) return;
       this.#handlers.delete(channel);
-      await this.#subscriber?.unsubscribe(channel);
+      // Waited for a moment only: with no handler left the channel is inert already, and a call
+      // ending while Redis is unreachable must not wait for ioredis to give up on the command (~10 s).
+      const done = this.#subscriber?.unsubscribe(channel).catch(() => {});
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([done, new Promise((r) => (timer = setTimeout(r, UNSUBSCRIBE_WAIT_MS)))]);
+      clearTimeout(timer);
     };
   }
 

@@ -4,7 +4,7 @@ import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
 import { platformKeysOf } from "../../../libs/assistants/index.ts";
 import { recordCallCost } from "../../../libs/billing/finalize.ts";
 import { SpendControls } from "../../../libs/billing/spend-controls.ts";
@@ -27,6 +27,7 @@ import { applyProviderEnd } from "../../../libs/media/orphans.ts";
 import { installMetrics } from "../../../libs/metrics/index.ts";
 import { BullMqQueue, type JobQueue } from "../../../libs/queue/index.ts";
 import { CallRecordings, RecordingStores } from "../../../libs/recordings/index.ts";
+import { connectRedis, watchDuplicate } from "../../../libs/redis/index.ts";
 import { controlBusFor, inProcessControlBus } from "../../../libs/telephony/control-bus.ts";
 import { SHARED_SCHEMAS } from "../../../libs/vapi/index.ts";
 import type { ApiConfig } from "./config.ts";
@@ -120,11 +121,13 @@ export async function buildApi(config: ApiConfig, options: BuildApiOptions = {})
   let redis = options.redis;
   let ownsRedis = false;
   if (!redis && config.redisUrl) {
-    redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 2, lazyConnect: false });
+    // Its failures (and those of the connections made from it) are logged once per outage.
+    redis = connectRedis(config.redisUrl, "api", app.log, { maxRetriesPerRequest: 2, lazyConnect: false });
     ownsRedis = true;
   }
   // A subscribed connection may only run subscriber commands, so it skips the INFO ready check.
   const subscriber = redis ? redis.duplicate({ enableReadyCheck: false }) : undefined;
+  if (redis && subscriber) watchDuplicate(redis, subscriber, "cache-bus");
 
   const secrets = new SecretBox(config.secretsKey, config.previousSecretsKeys);
   const cacheBus = new CacheBus(redis, subscriber);

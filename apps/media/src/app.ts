@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import websocket from "@fastify/websocket";
 import Fastify, { type FastifyInstance } from "fastify";
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
 import type { WebSocket } from "ws";
 import { SpendControls } from "../../../libs/billing/spend-controls.ts";
 import { SecretBox } from "../../../libs/crypto/index.ts";
@@ -33,6 +33,7 @@ import { installMetrics, trackActiveCalls, trackWebsocketConnections } from "../
 import { createProviders, type Providers } from "../../../libs/providers/index.ts";
 import { BullMqQueue, InProcessQueue, type JobQueue } from "../../../libs/queue/index.ts";
 import { CallRecordings, RecordingStores } from "../../../libs/recordings/index.ts";
+import { connectRedis } from "../../../libs/redis/index.ts";
 import { controlBusFor } from "../../../libs/telephony/control-bus.ts";
 import { WebhookDispatcher } from "../../../libs/webhooks/index.ts";
 import type { MediaConfig } from "./config.ts";
@@ -111,7 +112,9 @@ export async function buildMedia(config: MediaConfig, options: BuildMediaOptions
   });
   app.server.on("upgrade", (_request, socket) => connecting.get(socket)?.());
   const db = options.db ?? createDb(config.databaseUrl, { max: config.dbPoolSize });
-  const redis = options.redis ?? (config.redisUrl ? new Redis(config.redisUrl) : undefined);
+  // Its failures (and those of the connections made from it) are logged once per outage.
+  const redis =
+    options.redis ?? (config.redisUrl ? connectRedis(config.redisUrl, "media", app.log) : undefined);
   const queue =
     options.queue ??
     (redis

@@ -1,5 +1,5 @@
 import Fastify, { type FastifyInstance } from "fastify";
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
 import { SpendControls } from "../../../libs/billing/spend-controls.ts";
 import { SecretBox } from "../../../libs/crypto/index.ts";
 import { createDb, type Db } from "../../../libs/db/index.ts";
@@ -14,6 +14,7 @@ import { startSweeper } from "../../../libs/media/sweeper.ts";
 import { installMetrics, instrumentJobs, trackQueueDepth } from "../../../libs/metrics/index.ts";
 import { BullMqQueue, InProcessQueue, type JobHandlers, type JobQueue } from "../../../libs/queue/index.ts";
 import { CallRecordings, RecordingStores } from "../../../libs/recordings/index.ts";
+import { connectRedis } from "../../../libs/redis/index.ts";
 import { WebhookDispatcher } from "../../../libs/webhooks/index.ts";
 import type { WorkerConfig } from "./config.ts";
 import { buildJobHandlers } from "./jobs/index.ts";
@@ -52,7 +53,9 @@ export async function buildWorker(
   installMetrics(app, { app: "worker", token: config.metricsToken });
   installErrorHandler(app);
   const db = options.db ?? createDb(config.databaseUrl);
-  const redis = options.redis ?? (config.redisUrl ? new Redis(config.redisUrl) : undefined);
+  // Its failures (and those of BullMQ's worker connections) are logged once per outage.
+  const redis =
+    options.redis ?? (config.redisUrl ? connectRedis(config.redisUrl, "worker", app.log) : undefined);
   const queue: JobQueue =
     options.queue ?? (redis ? new BullMqQueue(redis, { lockMs: config.jobLockMs }) : new InProcessQueue());
   const log = app.log;

@@ -1,5 +1,6 @@
 import { EventEmitter } from "node:events";
 import type { Redis } from "ioredis";
+import { watchDuplicate } from "../../redis/index.ts";
 
 // How a listener reaches a call held by another media process (replicas behind one load balancer:
 // the listen socket lands on any of them). Over Redis pub/sub:
@@ -93,8 +94,9 @@ export class RedisListenBus implements ListenBus {
         const set = this.#handlers.get(channel.toString());
         if (set) for (const h of set) h(payload);
       });
-      // A dropped subscriber reconnects and ioredis subscribes its channels again.
-      sub.on("error", () => {});
+      // A dropped subscriber reconnects and ioredis subscribes its channels again; its errors are
+      // reported with its parent's (once per outage).
+      watchDuplicate(this.#redis, sub, "listen-bus");
       this.#subscriber = sub;
     }
     return this.#subscriber;

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import twilio from "twilio";
+import { ADMISSION_RETRY_AFTER_SECONDS } from "../../../../libs/billing/spend-controls.ts";
 import { zeroCallUsage } from "../../../../libs/billing/usage.ts";
 import { isMonitorToken, isOrgApiKey, monitorPlanOf } from "../../../../libs/calls/monitor.ts";
 import type { SecretBox } from "../../../../libs/crypto/index.ts";
@@ -12,6 +13,7 @@ import {
   NotFoundError,
   PaymentRequiredError,
   RateLimitedError,
+  ServiceUnavailableError,
   UnauthorizedError,
   ValidationError,
 } from "../../../../libs/errors/index.ts";
@@ -54,7 +56,15 @@ import type { ReferenceChecker } from "./references.ts";
 /** Billing's admission control (libs/billing/spend-controls.ts `SpendControls`). */
 export type AdmissionResult =
   | { ok: true }
-  | { ok: false; statusCode: 402 | 429; endedReason: string; message: string };
+  | { ok: false; statusCode: 402 | 429 | 503; endedReason: string; message: string };
+
+/** What the API answers when a call is not admitted (POST /call, phone or web). */
+export function admissionError(refused: { statusCode: 402 | 429 | 503; message: string }): AppError {
+  if (refused.statusCode === 429) return new RateLimitedError(refused.message, 5);
+  if (refused.statusCode === 503)
+    return new ServiceUnavailableError(refused.message, ADMISSION_RETRY_AFTER_SECONDS);
+  return new PaymentRequiredError(refused.message);
+}
 
 export interface CallAdmission {
   admitCall(orgId: string, callId: string): Promise<AdmissionResult>;
@@ -111,6 +121,7 @@ const OUTBOUND_TOKEN_TTL_MS = MEDIA_TOKEN_TTL_MS + OUTBOUND_RING_SECONDS * 1000;
 const NOTICE: Record<number, string> = {
   402: "We're sorry, this line cannot take calls right now. Please try again later. Goodbye.",
   429: "We're sorry, all of our lines are busy right now. Please try again later. Goodbye.",
+  503: "We're sorry, we cannot take your call at the moment. Please try again in a few minutes. Goodbye.",
 };
 
 function xml(body: string, statusCode = 200): TwimlReply {
@@ -554,10 +565,7 @@ export class TelephonyService {
 
     const callId = randomUUID();
     const admitted = await this.#o.admission.admitCall(ctx.orgId, callId);
-    if (!admitted.ok) {
-      if (admitted.statusCode === 429) throw new RateLimitedError(admitted.message, 5);
-      throw new PaymentRequiredError(admitted.message);
-    }
+    if (!admitted.ok) throw admissionError(admitted);
 
     let row: CallRow;
     try {

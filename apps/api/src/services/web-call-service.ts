@@ -14,7 +14,7 @@ import {
   websocketCallUrl,
 } from "../../../../libs/calls/transport.ts";
 import type { Call as CallRow, Db, Prisma } from "../../../../libs/db/index.ts";
-import { PaymentRequiredError, RateLimitedError, ValidationError } from "../../../../libs/errors/index.ts";
+import { ValidationError } from "../../../../libs/errors/index.ts";
 import { issueMediaToken, MEDIA_TOKEN_TTL_MS } from "../../../../libs/telephony/media-token.ts";
 import type { CreateCallTransportDTO } from "../../../../libs/vapi/index.ts";
 import { squadMemberAssistant } from "../../../../libs/vapi/overrides.ts";
@@ -22,7 +22,7 @@ import { type CallAgent, type CallAgentDeps, resolveCallAgent } from "./call-age
 import { type CallView, callView } from "./call-service.ts";
 import { asObject, type ServiceContext } from "./common.ts";
 import { checkPublicKeyCall, type TokenRestrictions } from "./key-restrictions.ts";
-import type { CallAdmission } from "./telephony-service.ts";
+import { admissionError, type CallAdmission } from "./telephony-service.ts";
 
 // `POST /call` with `transport: {provider: "vapi.websocket"}`: a call whose audio goes over a
 // websocket the client opens at `transport.websocketCallUrl` (the media plane's
@@ -75,10 +75,7 @@ export class WebCallService {
     const { db, admission } = this.#o;
     const callId = randomUUID();
     const admitted = await admission.admitCall(ctx.orgId, callId);
-    if (!admitted.ok) {
-      if (admitted.statusCode === 429) throw new RateLimitedError(admitted.message, 5);
-      throw new PaymentRequiredError(admitted.message);
-    }
+    if (!admitted.ok) throw admissionError(admitted);
     const allowedOrigins = ctx.keyType === "public" ? ctx.restrictions?.allowedOrigins : undefined;
     const record: CallTransportRecord = {
       provider: WEBSOCKET_TRANSPORT,
