@@ -230,9 +230,15 @@ test("an unknown nested field (model.foo) is rejected and named", () => {
 });
 
 test("unsupported providers and unknown model ids are rejected", () => {
-  const provider = firstError(CreateAssistantDTO, { model: { provider: "anthropic", model: "gpt-4o" } });
-  assert.equal(provider.instancePath, "/model/provider");
-  assert.equal(provider.keyword, "const");
+  // The providers' shapes are picked by `provider`: one Switchboard does not run is refused as such…
+  const provider = firstError(CreateAssistantDTO, { model: { provider: "groq", model: "llama-3.1-8b" } });
+  assert.equal(provider.instancePath, "/model");
+  assert.equal(provider.keyword, "discriminator");
+  assert.equal((provider.params as { tagValue?: string }).tagValue, "groq");
+  // …and a model the chosen provider does not serve is named as the provider's model.
+  const crossed = firstError(CreateAssistantDTO, { model: { provider: "anthropic", model: "gpt-4o" } });
+  assert.equal(crossed.instancePath, "/model/model");
+  assert.equal(crossed.keyword, "enum");
 
   const model = firstError(CreateAssistantDTO, { model: { provider: "openai", model: "gpt-99" } });
   assert.equal(model.instancePath, "/model/model");

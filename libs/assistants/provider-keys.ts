@@ -15,17 +15,27 @@ export const PLATFORM_KEY_VARS: Readonly<Record<string, string>> = {
   deepgram: "DEEPGRAM_API_KEY",
   "11labs": "ELEVENLABS_API_KEY",
   "assembly-ai": "ASSEMBLYAI_API_KEY",
+  anthropic: "ANTHROPIC_API_KEY",
+  cartesia: "CARTESIA_API_KEY",
 };
+
+/**
+ * Providers a call can run without any key: a custom LLM is the customer's own server, reached with
+ * their `custom-llm` credential when they have one and without a key otherwise.
+ */
+const KEY_OPTIONAL: ReadonlySet<string> = new Set(["custom-llm"]);
 
 /** The platform's keys by provider name, from the platform configuration. */
 export function platformKeysOf(
   providers: Pick<ProviderConfig, "openaiApiKey" | "deepgramApiKey" | "elevenlabsApiKey"> &
-    Partial<Pick<ProviderConfig, "assemblyAiApiKey">>,
+    Partial<Pick<ProviderConfig, "assemblyAiApiKey" | "anthropicApiKey" | "cartesiaApiKey">>,
 ): Record<string, string | undefined> {
   return {
     openai: providers.openaiApiKey,
+    anthropic: providers.anthropicApiKey,
     deepgram: providers.deepgramApiKey,
     "11labs": providers.elevenlabsApiKey,
+    cartesia: providers.cartesiaApiKey,
     "assembly-ai": providers.assemblyAiApiKey,
   };
 }
@@ -65,7 +75,9 @@ export async function missingProviderKeys(
   needs: readonly ProviderNeed[],
   platformKeys: Readonly<Record<string, string | undefined>>,
 ): Promise<MissingProviderKey[]> {
-  const withoutPlatformKey = [...new Set(needs.map((n) => n.provider))].filter((p) => !platformKeys[p]);
+  const withoutPlatformKey = [...new Set(needs.map((n) => n.provider))].filter(
+    (p) => !platformKeys[p] && !KEY_OPTIONAL.has(p),
+  );
   if (withoutPlatformKey.length === 0) return [];
   const owned = await db.credential.findMany({
     where: { orgId, provider: { in: withoutPlatformKey } },

@@ -52,6 +52,8 @@ export const EnvSchema = Type.Object({
   ASSEMBLYAI_API_URL: Type.Optional(Url),
   /** OpenAI's Realtime endpoint for speech to text (default: OPENAI_BASE_URL's /realtime, as ws(s)). */
   OPENAI_REALTIME_URL: Type.Optional(Url),
+  /** Anthropic's API (default https://api.anthropic.com; `/v1/messages` is appended). */
+  ANTHROPIC_BASE_URL: Type.Optional(Url),
   /** Cartesia's API host (default https://api.cartesia.ai; the TTS websocket is /tts/websocket). */
   CARTESIA_API_URL: Type.Optional(Url),
   /** Deepgram's host for Aura TTS (default: DEEPGRAM_API_URL). */
@@ -63,8 +65,9 @@ export const EnvSchema = Type.Object({
   OPENAI_API_KEY: Type.Optional(Type.String({ minLength: 1 })),
   DEEPGRAM_API_KEY: Type.Optional(Type.String({ minLength: 1 })),
   ELEVENLABS_API_KEY: Type.Optional(Type.String({ minLength: 1 })),
-  ASSEMBLYAI_API_KEY: Type.Optional(Type.String({ minLength: 1 })),
   CARTESIA_API_KEY: Type.Optional(Type.String({ minLength: 1 })),
+  ANTHROPIC_API_KEY: Type.Optional(Type.String({ minLength: 1 })),
+  ASSEMBLYAI_API_KEY: Type.Optional(Type.String({ minLength: 1 })),
   STRIPE_SECRET_KEY: Type.Optional(Type.String({ minLength: 1 })),
   STRIPE_WEBHOOK_SECRET: Type.Optional(Type.String({ minLength: 1 })),
   /** Billing Meter event names (created on first need when absent): the platform fee in minutes … */

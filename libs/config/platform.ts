@@ -13,6 +13,8 @@ export interface ProviderConfig {
   assemblyAiApiUrl: string;
   /** OpenAI's Realtime endpoint (speech to text); by default `openaiBaseUrl` + `/realtime`. */
   openaiRealtimeUrl: string;
+  /** Anthropic's API (`https://api.anthropic.com`; `/v1/messages` is appended). */
+  anthropicBaseUrl: string;
   /** Cartesia's API host (`https://api.cartesia.ai`; the TTS websocket is `/tts/websocket`). */
   cartesiaApiUrl: string;
   /** Deepgram's host for Aura TTS (by default `deepgramApiUrl`). */
@@ -22,10 +24,11 @@ export interface ProviderConfig {
   twilioApiUrl: string;
   stripeApiUrl: string;
   openaiApiKey?: string;
+  anthropicApiKey?: string;
   deepgramApiKey?: string;
   elevenlabsApiKey?: string;
-  assemblyAiApiKey?: string;
   cartesiaApiKey?: string;
+  assemblyAiApiKey?: string;
   stripeSecretKey?: string;
   stripeWebhookSecret?: string;
   /** Stripe Billing Meter event names and optional existing price ids (see libs/billing/stripe.ts). */
@@ -85,16 +88,18 @@ export function providerConfig(env: Env): ProviderConfig {
     assemblyAiApiUrl: env.ASSEMBLYAI_API_URL ?? "wss://streaming.assemblyai.com",
     openaiRealtimeUrl:
       env.OPENAI_REALTIME_URL ?? `${openaiBaseUrl.replace(/^http/, "ws").replace(/\/+$/, "")}/realtime`,
+    anthropicBaseUrl: env.ANTHROPIC_BASE_URL ?? "https://api.anthropic.com",
     cartesiaApiUrl: env.CARTESIA_API_URL ?? "https://api.cartesia.ai",
     deepgramTtsApiUrl: env.DEEPGRAM_TTS_API_URL ?? env.DEEPGRAM_API_URL ?? "wss://api.deepgram.com",
-    openaiTtsBaseUrl: env.OPENAI_TTS_BASE_URL ?? env.OPENAI_BASE_URL ?? "https://api.openai.com/v1",
+    openaiTtsBaseUrl: env.OPENAI_TTS_BASE_URL ?? openaiBaseUrl,
     twilioApiUrl: env.TWILIO_API_URL ?? "https://api.twilio.com",
     stripeApiUrl: env.STRIPE_API_URL ?? "https://api.stripe.com",
     openaiApiKey: env.OPENAI_API_KEY,
+    anthropicApiKey: env.ANTHROPIC_API_KEY,
     deepgramApiKey: env.DEEPGRAM_API_KEY,
     elevenlabsApiKey: env.ELEVENLABS_API_KEY,
-    assemblyAiApiKey: env.ASSEMBLYAI_API_KEY,
     cartesiaApiKey: env.CARTESIA_API_KEY,
+    assemblyAiApiKey: env.ASSEMBLYAI_API_KEY,
     stripeSecretKey: env.STRIPE_SECRET_KEY,
     stripeWebhookSecret: env.STRIPE_WEBHOOK_SECRET,
     stripeMeterVoiceMinutes: env.STRIPE_METER_VOICE_MINUTES ?? "voice_minutes",

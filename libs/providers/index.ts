@@ -1,8 +1,10 @@
 // Provider registry, keyed by Vapi's provider names (`transcriber.provider`, `model.provider`,
 // `voice.provider`). A new provider is one adapter file plus one line here.
 import type { ProviderConfig } from "../config/platform.ts";
+import { ANTHROPIC_API_URL, AnthropicLlm } from "./anthropic.ts";
 import { ASSEMBLYAI_API_URL, AssemblyAiStt } from "./assemblyai.ts";
 import { CartesiaTts } from "./cartesia.ts";
+import { CustomLlm } from "./custom-llm.ts";
 import { DeepgramStt } from "./deepgram.ts";
 import { DeepgramTts } from "./deepgram-tts.ts";
 import { ElevenLabsTts } from "./elevenlabs.ts";
@@ -22,9 +24,16 @@ export function createProviders(
     Partial<
       Pick<
         ProviderConfig,
-        "assemblyAiApiUrl" | "openaiRealtimeUrl" | "cartesiaApiUrl" | "deepgramTtsApiUrl" | "openaiTtsBaseUrl"
+        | "assemblyAiApiUrl"
+        | "openaiRealtimeUrl"
+        | "anthropicBaseUrl"
+        | "cartesiaApiUrl"
+        | "deepgramTtsApiUrl"
+        | "openaiTtsBaseUrl"
       >
     >,
+  /** ALLOW_PRIVATE_WEBHOOK_URLS: a custom LLM's `model.url` may be private or loopback. */
+  options: { allowPrivateUrls?: boolean } = {},
 ): Providers {
   return {
     stt: {
@@ -36,6 +45,8 @@ export function createProviders(
     },
     llm: {
       openai: new OpenAiLlm({ baseUrl: config.openaiBaseUrl }),
+      anthropic: new AnthropicLlm({ baseUrl: config.anthropicBaseUrl ?? ANTHROPIC_API_URL }),
+      "custom-llm": new CustomLlm({ allowPrivate: options.allowPrivateUrls ?? false }),
     },
     tts: {
       "11labs": new ElevenLabsTts({ baseUrl: config.elevenlabsApiUrl }),
@@ -46,12 +57,15 @@ export function createProviders(
   };
 }
 
+export * from "./anthropic.ts";
+export * from "./anthropic-rules.ts";
 export * from "./assemblyai.ts";
 export * from "./assemblyai-rules.ts";
 export * from "./audio.ts";
 export * from "./cartesia.ts";
 export * from "./cartesia-rules.ts";
 export * from "./chunker.ts";
+export * from "./custom-llm.ts";
 export * from "./deepgram.ts";
 export * from "./deepgram-rules.ts";
 export * from "./deepgram-tts.ts";

@@ -3,9 +3,10 @@
 // same rules), or the assistant is refused here, naming the field and what the model supports.
 // Every place that accepts an assistant (POST/PATCH /assistant, squads, POST /call with an inline
 // assistant, overrides or squad, assistant-request answers) calls this one function.
-
+import { anthropicModelProblems } from "./anthropic-rules.ts";
 import { assemblyAiTranscriberProblems } from "./assemblyai-rules.ts";
 import { cartesiaVoiceProblems } from "./cartesia-rules.ts";
+import { customLlmModelProblems } from "./custom-llm.ts";
 import { deepgramTranscriberProblems } from "./deepgram-rules.ts";
 import { deepgramVoiceProblems } from "./deepgram-tts-rules.ts";
 import { elevenLabsVoiceProblems } from "./elevenlabs-rules.ts";
@@ -23,6 +24,8 @@ export function assistantProviderProblems(assistant: Record<string, unknown>): O
   const problems: OptionProblem[] = [];
   const { model, voice, transcriber } = assistant;
   if (isObject(model) && model.provider === "openai") problems.push(...openAiModelProblems(model));
+  if (isObject(model) && model.provider === "anthropic") problems.push(...anthropicModelProblems(model));
+  if (isObject(model) && model.provider === "custom-llm") problems.push(...customLlmModelProblems(model));
   if (isObject(voice) && voice.provider === "11labs") problems.push(...elevenLabsVoiceProblems(voice));
   if (isObject(voice) && voice.provider === "cartesia") problems.push(...cartesiaVoiceProblems(voice));
   if (isObject(voice) && voice.provider === "deepgram") problems.push(...deepgramVoiceProblems(voice));

@@ -8,10 +8,12 @@ import {
   SharedRef,
   STRICT,
   StringEnum,
+  StringRecord,
   TEXT_LIMITS,
   Uuid,
 } from "./common.ts";
 import {
+  ANTHROPIC_MODELS,
   ASSEMBLYAI_LANGUAGE_CODES,
   ASSEMBLYAI_LANGUAGES,
   ASSEMBLYAI_MODES,
@@ -73,6 +75,65 @@ export const OpenAiModel = Type.Object(
   { ...STRICT, title: "OpenAiModel" },
 );
 export type OpenAiModel = Static<typeof OpenAiModel>;
+
+/** Vapi's AnthropicThinkingConfig: Anthropic's manual extended thinking (anthropic-rules.ts: which models). */
+export const AnthropicThinkingConfig = Type.Object(
+  {
+    type: Type.Literal("enabled"),
+    budgetTokens: Type.Number({ minimum: 1024, maximum: 100000 }),
+  },
+  { ...STRICT, title: "AnthropicThinkingConfig" },
+);
+
+export const AnthropicModel = Type.Object(
+  {
+    provider: Type.Literal("anthropic"),
+    model: StringEnum(ANTHROPIC_MODELS),
+    messages: Type.Optional(Type.Array(OpenAiMessage, { maxItems: LIST_LIMITS.messages })),
+    tools: Type.Optional(Type.Array(SharedRef(CreateToolDTO), { maxItems: LIST_LIMITS.tools })),
+    toolIds: Type.Optional(Type.Array(Uuid, { maxItems: LIST_LIMITS.tools })),
+    thinking: Type.Optional(AnthropicThinkingConfig),
+    temperature: Type.Optional(Type.Number({ minimum: 0, maximum: 2 })),
+    maxTokens: Type.Optional(Type.Number({ minimum: 50, maximum: 10000 })),
+    emotionRecognitionEnabled: Type.Optional(Type.Boolean()),
+    numFastTurns: Type.Optional(Type.Number({ minimum: 0 })),
+  },
+  { ...STRICT, title: "AnthropicModel" },
+);
+export type AnthropicModel = Static<typeof AnthropicModel>;
+
+/** Vapi's CustomLLMModel: an OpenAI-compatible server of the customer's (libs/providers/custom-llm.ts). */
+export const CustomLlmModel = Type.Object(
+  {
+    provider: Type.Literal("custom-llm"),
+    url: Type.String({
+      format: "uri",
+      maxLength: TEXT_LIMITS.url,
+      description: "The OpenAI client's base URL: requests go to `${url}/chat/completions`",
+    }),
+    model: Type.String({ minLength: 1, maxLength: TEXT_LIMITS.identifier }),
+    messages: Type.Optional(Type.Array(OpenAiMessage, { maxItems: LIST_LIMITS.messages })),
+    tools: Type.Optional(Type.Array(SharedRef(CreateToolDTO), { maxItems: LIST_LIMITS.tools })),
+    toolIds: Type.Optional(Type.Array(Uuid, { maxItems: LIST_LIMITS.tools })),
+    metadataSendMode: Type.Optional(StringEnum(["off", "variable", "destructured"] as const)),
+    headers: Type.Optional(StringRecord),
+    wordLevelConfidenceEnabled: Type.Optional(Type.Boolean()),
+    timeoutSeconds: Type.Optional(Type.Number({ minimum: 0, maximum: 300 })),
+    temperature: Type.Optional(Type.Number({ minimum: 0, maximum: 2 })),
+    maxTokens: Type.Optional(Type.Number({ minimum: 50, maximum: 10000 })),
+    emotionRecognitionEnabled: Type.Optional(Type.Boolean()),
+    numFastTurns: Type.Optional(Type.Number({ minimum: 0 })),
+  },
+  { ...STRICT, title: "CustomLLMModel" },
+);
+export type CustomLlmModel = Static<typeof CustomLlmModel>;
+
+/** The assistant's `model`: one of the providers' shapes, picked by `provider`. */
+export const AssistantModel = ProviderUnion([OpenAiModel, AnthropicModel, CustomLlmModel], {
+  $id: "AssistantModel",
+  title: "AssistantModel",
+});
+export type AssistantModel = Static<typeof AssistantModel>;
 
 // --- voice -------------------------------------------------------------------------------------------
 
@@ -509,7 +570,7 @@ export const assistantProperties = {
   firstMessage: Type.Optional(Type.String({ maxLength: TEXT_LIMITS.spoken })),
   firstMessageMode: Type.Optional(StringEnum(FIRST_MESSAGE_MODES)),
   firstMessageInterruptionsEnabled: Type.Optional(Type.Boolean()),
-  model: Type.Optional(OpenAiModel),
+  model: Type.Optional(SharedRef(AssistantModel)),
   voice: Type.Optional(SharedRef(AssistantVoice)),
   transcriber: Type.Optional(SharedRef(AssistantTranscriber)),
   server: Type.Optional(Server),

@@ -6,8 +6,10 @@ export const CREDENTIAL_PROVIDERS = [
   "deepgram",
   "11labs",
   "twilio",
-  "cartesia",
+  "anthropic",
+  "custom-llm",
   "assembly-ai",
+  "cartesia",
   "s3",
 ] as const;
 export type CredentialProvider = (typeof CREDENTIAL_PROVIDERS)[number];
@@ -40,6 +42,12 @@ export const CreateElevenLabsCredentialDTO = Type.Object(
 );
 export type CreateElevenLabsCredentialDTO = Static<typeof CreateElevenLabsCredentialDTO>;
 
+export const CreateAssemblyAICredentialDTO = Type.Object(
+  { provider: Type.Literal("assembly-ai"), apiKey, name },
+  { ...STRICT, title: "CreateAssemblyAICredentialDTO" },
+);
+export type CreateAssemblyAICredentialDTO = Static<typeof CreateAssemblyAICredentialDTO>;
+
 // Vapi's optional `apiUrl` (an on-prem Cartesia) is not taken: calls always reach CARTESIA_API_URL.
 export const CreateCartesiaCredentialDTO = Type.Object(
   { provider: Type.Literal("cartesia"), apiKey, name },
@@ -47,11 +55,19 @@ export const CreateCartesiaCredentialDTO = Type.Object(
 );
 export type CreateCartesiaCredentialDTO = Static<typeof CreateCartesiaCredentialDTO>;
 
-export const CreateAssemblyAICredentialDTO = Type.Object(
-  { provider: Type.Literal("assembly-ai"), apiKey, name },
-  { ...STRICT, title: "CreateAssemblyAICredentialDTO" },
+export const CreateAnthropicCredentialDTO = Type.Object(
+  { provider: Type.Literal("anthropic"), apiKey, name },
+  { ...STRICT, title: "CreateAnthropicCredentialDTO" },
 );
-export type CreateAssemblyAICredentialDTO = Static<typeof CreateAssemblyAICredentialDTO>;
+export type CreateAnthropicCredentialDTO = Static<typeof CreateAnthropicCredentialDTO>;
+
+// The key is sent to the customer's server as `Authorization: Bearer <apiKey>`. Vapi's optional
+// `authenticationPlan` (OAuth2 client credentials) is not taken: refused as an unknown field.
+export const CreateCustomLLMCredentialDTO = Type.Object(
+  { provider: Type.Literal("custom-llm"), apiKey, name },
+  { ...STRICT, title: "CreateCustomLLMCredentialDTO" },
+);
+export type CreateCustomLLMCredentialDTO = Static<typeof CreateCustomLLMCredentialDTO>;
 
 /**
  * Vapi's custom storage for recordings: an S3 bucket of the organisation's. The bucket is on AWS
@@ -91,6 +107,8 @@ export const createCredentialSchemas = {
   deepgram: CreateDeepgramCredentialDTO,
   "11labs": CreateElevenLabsCredentialDTO,
   twilio: CreateTwilioCredentialDTO,
+  anthropic: CreateAnthropicCredentialDTO,
+  "custom-llm": CreateCustomLLMCredentialDTO,
   "assembly-ai": CreateAssemblyAICredentialDTO,
   cartesia: CreateCartesiaCredentialDTO,
   s3: CreateS3CredentialDTO,
@@ -102,6 +120,8 @@ export const CreateCredentialDTO = Type.Union(
     CreateDeepgramCredentialDTO,
     CreateElevenLabsCredentialDTO,
     CreateTwilioCredentialDTO,
+    CreateAnthropicCredentialDTO,
+    CreateCustomLLMCredentialDTO,
     CreateAssemblyAICredentialDTO,
     CreateCartesiaCredentialDTO,
     CreateS3CredentialDTO,
@@ -129,6 +149,12 @@ export const UpdateAssemblyAICredentialDTO = Type.Partial(CreateAssemblyAICreden
 export const UpdateCartesiaCredentialDTO = Type.Partial(CreateCartesiaCredentialDTO, {
   title: "UpdateCartesiaCredentialDTO",
 });
+export const UpdateAnthropicCredentialDTO = Type.Partial(CreateAnthropicCredentialDTO, {
+  title: "UpdateAnthropicCredentialDTO",
+});
+export const UpdateCustomLLMCredentialDTO = Type.Partial(CreateCustomLLMCredentialDTO, {
+  title: "UpdateCustomLLMCredentialDTO",
+});
 export const UpdateS3CredentialDTO = Type.Partial(CreateS3CredentialDTO, {
   title: "UpdateS3CredentialDTO",
 });
@@ -138,6 +164,8 @@ export const updateCredentialSchemas = {
   deepgram: UpdateDeepgramCredentialDTO,
   "11labs": UpdateElevenLabsCredentialDTO,
   twilio: UpdateTwilioCredentialDTO,
+  anthropic: UpdateAnthropicCredentialDTO,
+  "custom-llm": UpdateCustomLLMCredentialDTO,
   "assembly-ai": UpdateAssemblyAICredentialDTO,
   cartesia: UpdateCartesiaCredentialDTO,
   s3: UpdateS3CredentialDTO,
@@ -149,6 +177,8 @@ export const UpdateCredentialDTO = Type.Union(
     UpdateDeepgramCredentialDTO,
     UpdateElevenLabsCredentialDTO,
     UpdateTwilioCredentialDTO,
+    UpdateAnthropicCredentialDTO,
+    UpdateCustomLLMCredentialDTO,
     UpdateAssemblyAICredentialDTO,
     UpdateCartesiaCredentialDTO,
     UpdateS3CredentialDTO,

@@ -162,6 +162,44 @@ export const OPENAI_MODELS = [
   "gpt-5.4-mini:australiaeast",
 ] as const;
 
+/**
+ * Vapi's `AnthropicModel.model` enum, then the current ids of Anthropic's model list
+ * (@anthropic-ai/sdk 1.17.0, 2026-12-03) that Vapi's enum does not have yet. Retired ids stay
+ * accepted by the schema so the save-time rule can say what to use instead (anthropic-rules.ts).
+ */
+export const ANTHROPIC_MODELS = [
+  "claude-3-opus-20240229",
+  "claude-3-sonnet-20240229",
+  "claude-3-haiku-20240307",
+  "claude-3-5-sonnet-20240620",
+  "claude-3-5-sonnet-20241022",
+  "claude-3-5-haiku-20241022",
+  "claude-3-7-sonnet-20250219",
+  "claude-opus-4-20250514",
+  "claude-opus-4-5-20251101",
+  "claude-opus-4-6",
+  "claude-sonnet-4-20250514",
+  "claude-sonnet-4-5-20250929",
+  "claude-sonnet-4-6",
+  "claude-sonnet-5",
+  "claude-haiku-4-5-20251001",
+  "claude-fable-5-2",
+  "claude-mythos-5-2",
+  "claude-haiku-5-5",
+  "claude-sonnet-5-5",
+  "claude-fable-5-1",
+  "claude-opus-5-5",
+  "claude-mythos-5-1",
+  "claude-fable-5",
+  "claude-mythos-5",
+  "claude-opus-5",
+  "claude-opus-4-8",
+  "claude-opus-4-7",
+  "claude-mythos-preview",
+  "claude-haiku-4-5",
+  "claude-opus-4-5",
+] as const;
+
 /** ElevenLabsVoice.model. */
 export const ELEVENLABS_MODELS = [
   "eleven_multilingual_v2",

@@ -54,7 +54,11 @@ describe("/assistant", () => {
         assistantBody({ model: { provider: "openai", model: "gpt-4o", topK: 3 } }),
         /body\.model\.topK is not a recognised field/,
       ],
-      [assistantBody({ model: { provider: "anthropic", model: "claude" } }), /body\.model\.provider/],
+      [assistantBody({ model: { provider: "groq", model: "llama-3.1-8b" } }), /body\.model\.provider/],
+      [
+        assistantBody({ model: { provider: "anthropic", model: "claude" } }),
+        /body\.model\.model must be one of: claude-/,
+      ],
       [
         assistantBody({ model: { provider: "openai", model: "gpt-99" } }),
         /body\.model\.model must be one of/,
@@ -413,10 +417,7 @@ describe("/credential", () => {
 
   test("validation: provider, missing key, unknown field", async () => {
     const cases: [Record<string, unknown>, RegExp][] = [
-      [
-        { provider: "anthropic", apiKey: "x" },
-        /body\.provider must be one of: openai, deepgram, 11labs, twilio/,
-      ],
+      [{ provider: "groq", apiKey: "x" }, /body\.provider must be one of: openai, deepgram, 11labs, twilio/],
       [{ provider: "openai" }, /body\.apiKey is required/],
       [{ provider: "deepgram", apiKey: "x", region: "eu" }, /body\.region is not a recognised field/],
       [{ provider: "twilio", authToken: "x" }, /body\.accountSid is required/],

@@ -1,4 +1,6 @@
+export * from "./anthropic.ts";
 export * from "./cartesia.ts";
+export * from "./custom-llm.ts";
 export * from "./deepgram.ts";
 export * from "./deepgram-tts.ts";
 export * from "./elevenlabs.ts";

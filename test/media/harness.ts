@@ -1,6 +1,6 @@
 // End-to-end harness for the media plane: the real API (Twilio webhooks on PUBLIC_URL), the real
 // media app on loopback, the real worker (webhook delivery) sharing one in-process queue, and the
-// provider fakes (Twilio, Deepgram, OpenAI, ElevenLabs) with the real adapters pointed at them.
+// provider fakes (Twilio, Deepgram, OpenAI, ElevenLabs, Anthropic, a custom LLM) with the real adapters pointed at them.
 import { createServer as createNetServer } from "node:net";
 import { type BuildMediaOptions, buildMedia, type MediaApp } from "../../apps/media/src/app.ts";
 import { mediaConfigFromEnv } from "../../apps/media/src/config.ts";
@@ -9,6 +9,8 @@ import { workerConfigFromEnv } from "../../apps/worker/src/config.ts";
 import type { Call } from "../../libs/db/index.ts";
 import { InProcessQueue } from "../../libs/queue/index.ts";
 import {
+  FakeAnthropic,
+  FakeCustomLlm,
   FakeDeepgram,
   FakeElevenLabs,
   type FakeElevenLabsOptions,
@@ -32,6 +34,9 @@ export interface MediaEnv {
   deepgram: FakeDeepgram;
   openai: FakeOpenAI;
   elevenlabs: FakeElevenLabs;
+  anthropic: FakeAnthropic;
+  /** A customer's OpenAI-compatible server, for `model.provider: "custom-llm"` (its `url`). */
+  customLlm: FakeCustomLlm;
   customer: CustomerServer;
   org: TestOrg;
   close(): Promise<void>;
@@ -55,12 +60,14 @@ export async function startMediaEnv(
     media?: BuildMediaOptions;
   } = {},
 ): Promise<MediaEnv> {
-  const [twilio, deepgram, openai, elevenlabs, customer] = await Promise.all([
+  const [twilio, deepgram, openai, elevenlabs, customer, anthropic, customLlm] = await Promise.all([
     FakeTwilio.start({ accounts: [{ accountSid: ACCOUNT_SID, authToken: AUTH_TOKEN }] }),
     FakeDeepgram.start(),
     FakeOpenAI.start(opts.openai),
     FakeElevenLabs.start({ msPerChar: 10, ...opts.elevenlabs }),
     startCustomerServer(),
+    FakeAnthropic.start({ rejectKeys: ["sk-ant-revoked"] }),
+    FakeCustomLlm.start(),
   ]);
   const [apiPort, mediaPort] = await Promise.all([freePort(), freePort()]);
   const env = {
@@ -69,11 +76,13 @@ export async function startMediaEnv(
     DEEPGRAM_API_URL: deepgram.url,
     OPENAI_BASE_URL: openai.baseUrl,
     ELEVENLABS_API_URL: elevenlabs.url,
+    ANTHROPIC_BASE_URL: anthropic.url,
     // The media plane's Twilio REST calls (transfers) go to the fake too.
     TWILIO_API_URL: twilio.baseUrl,
     OPENAI_API_KEY: "sk-platform-openai",
     DEEPGRAM_API_KEY: "platform-deepgram",
     ELEVENLABS_API_KEY: "platform-elevenlabs",
+    ANTHROPIC_API_KEY: "sk-ant-platform",
     MEDIA_DRAIN_MS: "2000",
     ...opts.env,
   };
@@ -113,6 +122,8 @@ export async function startMediaEnv(
     deepgram,
     openai,
     elevenlabs,
+    anthropic,
+    customLlm,
     customer,
     org,
     async close() {
@@ -120,7 +131,14 @@ export async function startMediaEnv(
       await media.close();
       await worker.close();
       await queue.close();
-      await Promise.all([deepgram.close(), openai.close(), elevenlabs.close(), customer.close()]);
+      await Promise.all([
+        deepgram.close(),
+        openai.close(),
+        elevenlabs.close(),
+        customer.close(),
+        anthropic.close(),
+        customLlm.close(),
+      ]);
       await t.close();
     },
   };

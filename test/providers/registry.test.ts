@@ -17,7 +17,7 @@ test("the registry is keyed by Vapi provider names and uses the configured endpo
     elevenlabsApiUrl: "http://127.0.0.1:7003/",
   });
   assert.deepEqual(Object.keys(p.stt), ["deepgram", "assembly-ai", "openai"]);
-  assert.deepEqual(Object.keys(p.llm), ["openai"]);
+  assert.deepEqual(Object.keys(p.llm), ["openai", "anthropic", "custom-llm"]);
   assert.deepEqual(Object.keys(p.tts), ["11labs", "cartesia", "deepgram", "openai"]);
   // Aura speaks on Deepgram's host and OpenAI speech on OpenAI's unless their own URLs are set.
   assert.equal(

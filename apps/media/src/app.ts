@@ -3,6 +3,7 @@ import websocket from "@fastify/websocket";
 import Fastify, { type FastifyInstance } from "fastify";
 import type { Redis } from "ioredis";
 import type { WebSocket } from "ws";
+import { platformKeysOf } from "../../../libs/assistants/index.ts";
 import { SpendControls } from "../../../libs/billing/spend-controls.ts";
 import { SecretBox } from "../../../libs/crypto/index.ts";
 import { createDb, type Db } from "../../../libs/db/index.ts";
@@ -133,14 +134,11 @@ export async function buildMedia(config: MediaConfig, options: BuildMediaOptions
     schedule: options.callSchedule,
     secrets,
     secretsKey: config.secretsKey,
-    providers: options.providers ?? createProviders(config.providers),
-    platformKeys: {
-      openai: config.providers.openaiApiKey,
-      deepgram: config.providers.deepgramApiKey,
-      "11labs": config.providers.elevenlabsApiKey,
-      "assembly-ai": config.providers.assemblyAiApiKey,
-      cartesia: config.providers.cartesiaApiKey,
-    },
+    providers:
+      options.providers ??
+      createProviders(config.providers, { allowPrivateUrls: config.allowPrivateWebhookUrls }),
+    // The same list the API checks web calls against (libs/assistants provider-keys.ts).
+    platformKeys: platformKeysOf(config.providers),
     twilioApiUrl: config.providers.twilioApiUrl,
     allowPrivateWebhookUrls: config.allowPrivateWebhookUrls,
     pacer,

@@ -54,7 +54,7 @@ export async function loadAssistant(
     call.credentials,
     [
       { provider: stt.provider, platformKey: platformKeys[stt.provider] },
-      { provider: llm.provider, platformKey: platformKeys[llm.provider] },
+      { provider: llm.provider, platformKey: platformKeys[llm.provider], optional: llm.keyOptional },
       { provider: tts.provider, platformKey: platformKeys[tts.provider] },
     ],
     ids,

@@ -122,13 +122,13 @@ export interface CallContext {
   readonly taps: AudioTaps;
   /** The call's recording (started when the call goes live, stored when it ends). */
   readonly recording: CallRecording;
-  /** Retries and fallback plans of the call's providers (what to do when one fails mid-call). */
-  readonly recovery: ProviderRecovery;
   /**
    * The call's log (artifactPlan.loggingEnabled): `callLog.add(category, message, data)` records what
    * happened (a provider retry, a fallback …); secrets are scrubbed, never on the frame path.
    */
   readonly callLog: CallLog;
+  /** Retries and fallback plans of the call's providers (what to do when one fails mid-call). */
+  readonly recovery: ProviderRecovery;
   /** Ends the call (idempotent). */
   end(reason: string, opts?: { keepTransport?: boolean }): Promise<void>;
   /** A provider failed mid-call and nothing is left to try: apologise when the voice still works, and end. */
