@@ -39,8 +39,9 @@ export const REDACT_PATHS = [
 ];
 
 /** A URL as logged: the value of a `token` query parameter (a call's monitor URLs) is not. */
-export function loggableUrl(url: string): string {
-  return url.replace(/([?&]token=)[^&#]*/gi, "$1[redacted]");
+export function loggableUrl(url: string | undefined): string | undefined {
+  // A logged object's `req` need not be a request (a caller may log its own `{req: …}`).
+  return typeof url === "string" ? url.replace(/([?&]token=)[^&#]*/gi, "$1[redacted]") : url;
 }
 
 /** Fastify's own request serializer, with the URL's tokens redacted. */
