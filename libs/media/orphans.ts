@@ -132,12 +132,13 @@ export async function endOrphanedCall(
   });
   if (written.count !== 1) return false;
   callEnded(ENDED.workerDied);
+  // The call is over: its concurrency slot is freed at once, not after its recording is stored.
+  await release(deps, call);
   // Before the post-call jobs, so the end-of-call report names it.
   await storeOrphanRecording(deps, call, artifact);
   // Billed now only with its final duration and somewhere to queue the post-call jobs; otherwise the
-  // slot is freed now and the bill waits (Twilio's report, or the sweeper's grace period).
+  // bill waits (Twilio's report, or the sweeper's grace period).
   if (deps.queue && (end || !expectsProviderReport(call))) await billAndRelease(deps, call.id, call.orgId);
-  else await release(deps, call);
   return true;
 }
 
