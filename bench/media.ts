@@ -1,10 +1,12 @@
 // npm run bench:media — N concurrent simulated phone calls through ONE media process, against the
 // loopback provider fakes with FIXED delays, and the same calls through a bare relay for a CPU
-// baseline: after a warm-up and a memory sub-phase for each, BENCH_PAIRS (default 3) pairs of timed
+// baseline: after a warm-up and a memory sub-phase for each, BENCH_PAIRS (default 2) pairs of timed
 // rounds alternate (media, relay, media, relay, …) so a slow spell of the machine weighs on both
 // sides; each side's figures are its rounds together (single rounds move by ±15% on this shared VM).
 // Prints a markdown table (README-ready) with PASS/FAIL against the targets.
-//   BENCH_CALLS=100 BENCH_TURNS=4 BENCH_PAIRS=3 npm run bench:media
+//   BENCH_CALLS=100 BENCH_TURNS=4 BENCH_PAIRS=2 npm run bench:media
+// (about 5 minutes: each round of 100 calls lasts ~30 s of real time whatever the machine; 3 pairs
+// took 6.4 min, and single runs move more than a third pair narrows them: repeat runs instead.)
 // BENCH_CPU_PROF=1: .cpuprofile files of both servers in .scratch/prof; BENCH_NODE_FLAGS="…": extra
 // node flags for both servers alike; BENCH_PIN=0: no CPU placement (see below).
 // BENCH_RECORDING=1: the assistant records its calls (artifactPlan.recordingEnabled; off otherwise, as
@@ -137,7 +139,7 @@ import {
 
 const CALLS = Number(process.env.BENCH_CALLS ?? 100);
 const TURNS = Math.max(2, Number(process.env.BENCH_TURNS ?? 4));
-const PAIRS = Math.max(1, Number(process.env.BENCH_PAIRS ?? 3));
+const PAIRS = Math.max(1, Number(process.env.BENCH_PAIRS ?? 2));
 const BARGE_TURN = Math.min(2, TURNS - 1);
 const CPU_PROF = process.env.BENCH_CPU_PROF === "1";
 const RECORDING = process.env.BENCH_RECORDING === "1";
