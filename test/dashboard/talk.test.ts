@@ -392,11 +392,12 @@ describe("Talk to your assistant, in a browser", () => {
       "The call ended: the call reached its maximum duration (exceeded-max-duration).",
     );
     assert.equal(await page.locator("#call-error").textContent(), "");
-    assert.equal((await getCall(env.t, env.org, id)).endedReason, "exceeded-max-duration");
     assert.equal(await page.locator("#call").isEnabled(), true);
     assert.equal(await page.locator("#hangup").isVisible(), false);
     assert.equal(await page.locator("#mic-level-label").isVisible(), false);
+    // The page hears the end as it happens; the record is written right after: read once priced.
     await page.locator(`body[data-priced="${id}"]`).waitFor({ timeout: WAIT_MS });
+    assert.equal((await getCall(env.t, env.org, id)).endedReason, "exceeded-max-duration");
   });
 
   test("a microphone the browser refuses: the page says how to allow it, and no call is made", async () => {

@@ -552,7 +552,7 @@ describe("media session: issue-3 features end to end", { concurrency: true }, ()
 
   // ------------------------------------------------------------------ 8. provider failures
 
-  it("the transcriber dropping mid-call: an apology is heard and the call ends with a transcriber endedReason", async () => {
+  it("the transcriber dropping mid-call and refusing the reconnect: an apology is heard and the call ends with a transcriber endedReason", async () => {
     const e = await inOrg("DG drop");
     const key = `dg-drop-${Math.random().toString(36).slice(2)}`;
     await addCredential(e, "deepgram", key);
@@ -560,11 +560,13 @@ describe("media session: issue-3 features end to end", { concurrency: true }, ()
     await waitForSpoken(sim, 1);
     const conn = env.deepgram.connections.find((c) => c.key === key);
     assert.ok(conn, "the call's transcriber connection used the BYO key");
+    // A drop alone is retried (test/media/resilience.test.ts); here the key is refused when it reconnects.
+    env.deepgram.rejectKeys.add(key);
     conn.drop(1011);
     await sim.waitForEnd(10_000);
     const call = await finalizedCall(e, sim.callSid);
     assert.equal(call.status, "ended");
-    assert.equal(call.endedReason, "pipeline-error-deepgram-transcriber-failed");
+    assert.equal(call.endedReason, "pipeline-error-deepgram-returning-401-invalid-credentials");
     assert.match(call.transcript ?? "", /AI: I'm sorry, I'm having some technical difficulties/);
   });
 

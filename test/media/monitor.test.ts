@@ -319,7 +319,11 @@ describe("live listen and control", { concurrency: true }, () => {
   });
 
   it("another media process relays the call through Redis only while it has a listener; at most 10 listeners per call there", async () => {
-    const { sim } = await callAssistant(env, { firstMessage: "Hi." });
+    // Not recorded, so the only tap the call can have is a listener's.
+    const { sim } = await callAssistant(env, {
+      firstMessage: "Hi.",
+      artifactPlan: { recordingEnabled: false },
+    });
     await waitForSpoken(sim, 1);
     const callId = callIdOf(sim);
     const { listenUrl, controlUrl } = await monitorOf(env, callId);
