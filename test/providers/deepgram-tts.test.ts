@@ -34,7 +34,8 @@ function options(signal: AbortSignal, over: Over = {}): TtsOptions {
   };
 }
 
-async function until(cond: () => boolean, timeoutMs = 3000): Promise<void> {
+// A bound for a stuck test, not a timing assertion: generous for a loaded machine.
+async function until(cond: () => boolean, timeoutMs = 20_000): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!cond()) {
     if (Date.now() > end) throw new Error("timed out");
