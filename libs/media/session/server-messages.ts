@@ -44,6 +44,8 @@ export class ServerMessages {
   #seq = 0;
   /** Where client messages go (the transport's client); undefined when the call has none. */
   readonly #client: ((message: Record<string, unknown>) => void) | undefined;
+  /** A body is being built for the client only (see `context`). */
+  #clientOnly = false;
   /** The call's log (a message that could not be queued; the worker logs each delivery). */
   readonly #callLog: CallLog | undefined;
 
@@ -62,6 +64,9 @@ export class ServerMessages {
   /** What every message says about the call. */
   context(): MessageContext {
     const s = this.#state;
+    // A body built for the client alone: clientView drops the call, the assistant, the customer and
+    // the number, so they are not built (the call's view costs more than the rest of a transcript).
+    if (this.#clientOnly) return { call: {} };
     const row = s.row;
     return {
       call: row ? callPayload(row) : { id: s.callId, orgId: s.orgId },
@@ -108,7 +113,7 @@ export class ServerMessages {
     const toServer = dispatcher !== undefined && shouldSend(kind, assistant.serverMessages);
     const toClient = this.#wantsClient(kind);
     if (!toServer && !toClient) return;
-    const body = build();
+    const body = this.#build(build, !toServer);
     if (toClient) this.#toClient(body);
     if (!dispatcher || !toServer || !shouldSend(body.message, assistant.serverMessages)) return;
     const server = this.server();
@@ -128,7 +133,16 @@ export class ServerMessages {
 
   /** A message for the client only (model output, the tool calls it may show). */
   client(kind: string, build: () => MessageBody): void {
-    if (this.#wantsClient(kind)) this.#toClient(build());
+    if (this.#wantsClient(kind)) this.#toClient(this.#build(build, true));
+  }
+
+  #build(build: () => MessageBody, clientOnly: boolean): MessageBody {
+    this.#clientOnly = clientOnly;
+    try {
+      return build();
+    } finally {
+      this.#clientOnly = false;
+    }
   }
 
   #wantsClient(kind: string | { type: string; transcriptType?: string }): boolean {
