@@ -11,8 +11,9 @@ import type { AudioTap } from "./session/audio-tap.ts";
 // the far end plays it, cut where a barge-in's clear cut it, silence where nobody speaks) at the
 // call's own rate, and appends it to a stereo WAV spool on local disk about once a second. What a
 // call holds in memory: the mix's 2 s ring and up to a second or two of audio waiting for its write
-// (≈ 0.1–0.2 MB at 8 kHz). Everything flushed is on disk if the process dies; the spool becomes the
-// four stored tracks when the call ends (libs/recordings/spool.ts).
+// (≈ 0.1–0.2 MB at 8 kHz). Everything flushed is on disk if the process dies; the spool is stored as
+// the call's stereo track when the call ends (libs/recordings/spool.ts), and the other three are
+// derived from it as they are downloaded (libs/recordings/derive.ts).
 
 /** How often the mix is taken (at a tap event at least this long after the last take). */
 const TAKE_MS = 200;

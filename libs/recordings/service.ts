@@ -2,14 +2,16 @@ import { open } from "node:fs/promises";
 import path from "node:path";
 import { Readable } from "node:stream";
 import type { ByteRange, ObjectStore } from "../storage/index.ts";
+import { derivedDataBytes, deriveTrack, stereoRangeOf } from "./derive.ts";
 import { storeSpool } from "./spool.ts";
 import type { RecordingStores } from "./stores.ts";
 import {
   type RecordingLocation,
   recordingArtifact,
   recordingLocationOf,
+  type StoredKeys,
+  stereoKey,
   type Track,
-  trackKeys,
 } from "./tracks.ts";
 import { readWavShape, WAV_HEADER_BYTES, wavHeader } from "./wav.ts";
 
@@ -41,7 +43,7 @@ export function recordingSettingsOf(assistant: unknown): RecordingSettings {
 export interface RecordingDestination {
   credentialId?: string;
   bucket?: string;
-  keys: Record<Track, string>;
+  keys: StoredKeys;
 }
 
 /** The artifact fields of a stored recording (stable URLs and its location). */
@@ -81,9 +83,11 @@ export class CallRecordings {
       ? {
           credentialId: custom.credentialId,
           bucket: custom.bucket,
-          keys: trackKeys(call, { pathPrefix: custom.pathPrefix, recordingPath: settings.recordingPath }),
+          keys: {
+            stereo: stereoKey(call, { pathPrefix: custom.pathPrefix, recordingPath: settings.recordingPath }),
+          },
         }
-      : { keys: trackKeys(call) };
+      : { keys: { stereo: stereoKey(call) } };
   }
 
   async #store(orgId: string, credentialId: string | undefined, bucket?: string): Promise<ObjectStore> {
@@ -100,7 +104,7 @@ export class CallRecordings {
     partial = false,
   ): Promise<RecordingArtifact> {
     const store = await this.#store(call.orgId, dest.credentialId, dest.bucket);
-    const seconds = await storeSpool(this.spoolPath(call.id), sampleRate, store, dest.keys);
+    const seconds = await storeSpool(this.spoolPath(call.id), sampleRate, store, dest.keys.stereo);
     const location: RecordingLocation = {
       ...(dest.credentialId ? { credentialId: dest.credentialId, bucket: dest.bucket } : {}),
       keys: dest.keys,
@@ -148,44 +152,67 @@ export class CallRecordings {
     const store = await this.stores.storeOf(call.orgId, loc.credentialId, loc.bucket);
     // The credential is gone: nothing of ours can reach that bucket any more.
     if (!store) return;
-    await store.remove(Object.values(loc.keys));
+    await store.remove(Object.values(loc.keys).filter((k) => typeof k === "string"));
   }
 
   /**
    * One track for download: undefined when the call has no such recording. The 44-byte header is
-   * computed from the stored size (a recording cut short by a dead process plays to its end).
+   * computed from the stored size (a recording cut short by a dead process plays to its end). A
+   * track that is not stored is derived from the stereo one as it is read.
    */
   async track(call: { orgId: string; artifact: unknown }, track: Track): Promise<OpenedTrack | undefined> {
     const loc = recordingLocationOf(call.artifact);
     if (!loc) return undefined;
     const store = await this.stores.storeOf(call.orgId, loc.credentialId, loc.bucket);
     if (!store) return undefined;
-    const key = loc.keys[track];
-    const size = await store.size(key);
-    if (size === undefined || size < WAV_HEADER_BYTES) return undefined;
-    const header = wavHeader(size - WAV_HEADER_BYTES, {
-      channels: track === "stereo" ? 2 : 1,
-      sampleRate: loc.sampleRate,
-    });
+    const stored = loc.keys[track];
+    const key = stored ?? loc.keys.stereo;
+    const storedSize = await store.size(key);
+    if (storedSize === undefined || storedSize < WAV_HEADER_BYTES) return undefined;
+    if (stored !== undefined) {
+      const header = wavHeader(storedSize - WAV_HEADER_BYTES, {
+        channels: track === "stereo" ? 2 : 1,
+        sampleRate: loc.sampleRate,
+      });
+      const size = storedSize;
+      return {
+        size,
+        read: (range) =>
+          withHeader(header, range?.start ?? 0, range?.end ?? size - 1, (r) => store.read(key, r)),
+      };
+    }
+    if (track === "stereo") return undefined;
+    const dataBytes = derivedDataBytes(storedSize - WAV_HEADER_BYTES);
+    const header = wavHeader(dataBytes, { channels: 1, sampleRate: loc.sampleRate });
+    const size = WAV_HEADER_BYTES + dataBytes;
     return {
       size,
-      read: (range) => withHeader(store, key, header, range?.start ?? 0, range?.end ?? size - 1),
+      read: (range) =>
+        withHeader(header, range?.start ?? 0, range?.end ?? size - 1, async (r) => {
+          const from = r.start - WAV_HEADER_BYTES;
+          const to = r.end - WAV_HEADER_BYTES;
+          const s = stereoRangeOf(from, to);
+          const stereo = await store.read(key, {
+            start: WAV_HEADER_BYTES + s.start,
+            end: WAV_HEADER_BYTES + s.end,
+          });
+          return deriveTrack(stereo, track, from & 1, to - from + 1);
+        }),
     };
   }
 }
 
-/** Bytes [start, end] of an object whose first 44 bytes are replaced by `header`. */
+/** Bytes [start, end] of a track: its `header`, then its bytes from 44 on as `body` reads them. */
 async function withHeader(
-  store: ObjectStore,
-  key: string,
   header: Buffer,
   start: number,
   end: number,
+  body: (range: ByteRange) => Promise<Readable>,
 ): Promise<Readable> {
   const head =
     start < WAV_HEADER_BYTES ? header.subarray(start, Math.min(end + 1, WAV_HEADER_BYTES)) : undefined;
   const from = Math.max(start, WAV_HEADER_BYTES);
-  const rest = from <= end ? await store.read(key, { start: from, end }) : undefined;
+  const rest = from <= end ? await body({ start: from, end }) : undefined;
   if (!head) return rest ?? Readable.from([]);
   if (!rest) return Readable.from([head]);
   return Readable.from(

@@ -1,7 +1,8 @@
 import { joinKey } from "../storage/index.ts";
 
 // What a call's recording is: four WAV files (Vapi's four downloads), where they are kept, and how
-// the call's artifact names them.
+// the call's artifact names them. Only the stereo one is stored; the other three are derived from
+// it as they are read (derive.ts). Calls recorded before that have all four stored.
 //   mono      the two parties mixed, as the caller's line carried them (`artifact.recordingUrl`)
 //   stereo    customer on the left channel, assistant on the right (`stereoRecordingUrl`)
 //   customer  the customer's channel alone
@@ -27,7 +28,11 @@ export interface RecordingLocation {
   credentialId?: string;
   /** Its bucket (the credential's when the call was recorded). */
   bucket?: string;
-  keys: Record<Track, string>;
+  /**
+   * The stored tracks' keys: the stereo one alone (the others are derived from it as they are
+   * read), or all four (calls recorded before).
+   */
+  keys: StoredKeys;
   /** Hz, of every track. */
   sampleRate: number;
   /** Seconds of audio. */
@@ -36,18 +41,16 @@ export interface RecordingLocation {
   partial?: true;
 }
 
-/** The keys of a call's tracks: `<org>/<call>/<track>.wav` on the platform, `<prefix>/<path>/<call>-<track>.wav` in an org's bucket. */
-export function trackKeys(
+export type StoredKeys = { stereo: string } & Partial<Record<Track, string>>;
+
+/** The key of a call's stereo track: `<org>/<call>/stereo.wav` on the platform, `<prefix>/<path>/<call>-stereo.wav` in an org's bucket. */
+export function stereoKey(
   call: { id: string; orgId: string },
   custom?: { pathPrefix: string; recordingPath: string },
-): Record<Track, string> {
-  const keys = {} as Record<Track, string>;
-  for (const t of TRACKS) {
-    keys[t] = custom
-      ? joinKey(custom.pathPrefix, custom.recordingPath, `${call.id}-${t}.wav`)
-      : joinKey(call.orgId, call.id, `${t}.wav`);
-  }
-  return keys;
+): string {
+  return custom
+    ? joinKey(custom.pathPrefix, custom.recordingPath, `${call.id}-stereo.wav`)
+    : joinKey(call.orgId, call.id, "stereo.wav");
 }
 
 /** The artifact's recording fields: stable URLs (the download routes, which need an API key) and the location. */
@@ -73,6 +76,7 @@ function isObj(v: unknown): v is Record<string, unknown> {
 export function recordingLocationOf(artifact: unknown): RecordingLocation | undefined {
   const loc = isObj(artifact) ? artifact.recordingStorage : undefined;
   if (!isObj(loc) || !isObj(loc.keys) || typeof loc.sampleRate !== "number") return undefined;
-  for (const t of TRACKS) if (typeof loc.keys[t] !== "string") return undefined;
+  if (typeof loc.keys.stereo !== "string") return undefined;
+  for (const t of TRACKS) if (loc.keys[t] !== undefined && typeof loc.keys[t] !== "string") return undefined;
   return loc as unknown as RecordingLocation;
 }

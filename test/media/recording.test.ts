@@ -26,7 +26,8 @@ import { WebCallClient } from "./web-call-client.ts";
 // URL) and parsed as WAV: the caller's audio on the customer channel, the fake voice's tone on the
 // assistant's, silence after a barge-in's cut. Range requests, signed URLs, erasure with the call,
 // an organisation's own bucket on a local S3-compatible server, and a recording that cannot be
-// stored (the call still ends normally and says why).
+// stored (the call still ends normally and says why). Only the stereo WAV is stored; the mono,
+// customer and assistant tracks are derived from it as they are downloaded.
 
 const BLOCK_MS = 20;
 /** The fake voice (FakeElevenLabs, msPerChar 10): 10 ms of tone per character. */
@@ -382,6 +383,29 @@ describe("call recordings", { concurrency: true }, () => {
     const beyond = await fetch(artifact.presignedMonoUrl, { headers: { range: `bytes=${all.length}-` } });
     assert.equal(beyond.status, 416);
     assert.equal(beyond.headers.get("content-range"), `bytes */${all.length}`);
+    // Derived tracks by any range: odd offsets (half a sample), across the header, a single byte.
+    for (const url of [
+      artifact.presignedMonoUrl,
+      artifact.presignedCustomerUrl,
+      artifact.presignedAssistantUrl,
+    ]) {
+      assert.ok(url);
+      const full = Buffer.from(await (await fetch(url)).arrayBuffer());
+      assert.equal(full.length, all.length, "every mono track is as long");
+      const ranges: Array<[number, number]> = [
+        [43, 44],
+        [45, 45],
+        [45, 1000],
+        [1001, full.length - 2],
+      ];
+      for (const [a, b] of ranges) {
+        const r: Response = await fetch(url, { headers: { range: `bytes=${a}-${b}` } });
+        assert.equal(r.status, 206);
+        assert.equal(r.headers.get("content-range"), `bytes ${a}-${b}/${full.length}`);
+        assert.equal(Number(r.headers.get("content-length")), b - a + 1);
+        assert.deepEqual(Buffer.from(await r.arrayBuffer()), full.subarray(a, b + 1), `${url} ${a}-${b}`);
+      }
+    }
     // Through the API key and its redirect too.
     const viaKey = await download(`${env.t.config.publicUrl}/call/${callId}/mono-recording`, env.org.key, {
       range: "bytes=0-43",
@@ -419,16 +443,16 @@ describe("call recordings", { concurrency: true }, () => {
     const artifact = await artifactOf(env, callId);
     assert.ok(artifact.presignedStereoUrl);
     const callDir = path.join(dir, "local", env.org.orgId, callId);
-    assert.deepEqual((await readdir(callDir)).sort(), [
-      "assistant.wav",
-      "customer.wav",
-      "mono.wav",
-      "stereo.wav",
-    ]);
+    // The stereo WAV alone: the other tracks are derived from it when downloaded.
+    assert.deepEqual(await readdir(callDir), ["stereo.wav"]);
+    assert.ok(artifact.presignedMonoUrl && artifact.presignedCustomerUrl);
+    assert.equal((await fetch(artifact.presignedMonoUrl)).status, 200);
     const del = await env.t.request({ method: "DELETE", url: `/call/${callId}`, key: env.org.key });
     assert.equal(del.statusCode, 200, del.body);
     assert.deepEqual(await readdir(callDir), []);
     assert.equal((await fetch(artifact.presignedStereoUrl)).status, 404);
+    assert.equal((await fetch(artifact.presignedMonoUrl)).status, 404);
+    assert.equal((await fetch(artifact.presignedCustomerUrl)).status, 404);
 
     const off = await callAssistant(env, {
       firstMessage: "Hello there.",
@@ -523,6 +547,33 @@ describe("call recordings", { concurrency: true }, () => {
       assert.equal(body.length, head.ContentLength);
       const stereo = parseWav(body);
       assert.equal(stretches(voicedBlocks(stereo.samples[1] as Int16Array, 8000)).length, 1, "the greeting");
+      // The bucket holds the stereo WAV alone; the other tracks are derived from it as they are read.
+      for (const t of ["mono", "customer", "assistant"])
+        await assert.rejects(
+          client.send(
+            new HeadObjectCommand({ Bucket: "acme-recordings", Key: `calls/support/${callId}-${t}.wav` }),
+          ),
+        );
+      const [left, right] = stereo.samples as [Int16Array, Int16Array];
+      const track = async (route: string) =>
+        parseWav((await download(`${env.t.config.publicUrl}/call/${callId}/${route}`, org.key)).body)
+          .samples[0] as Int16Array;
+      assert.deepEqual(await track("customer-recording"), left);
+      assert.deepEqual(await track("assistant-recording"), right);
+      const mono = await track("mono-recording");
+      assert.deepEqual(
+        mono,
+        right.map((r, i) => Math.max(-32768, Math.min(32767, r + (left[i] as number)))),
+      );
+      // By range from the bucket: an odd start inside the data.
+      const ranged = await download(`${env.t.config.publicUrl}/call/${callId}/assistant-recording`, org.key, {
+        range: "bytes=1001-3000",
+      });
+      assert.equal(ranged.res.status, 206);
+      const assistantWav = (
+        await download(`${env.t.config.publicUrl}/call/${callId}/assistant-recording`, org.key)
+      ).body;
+      assert.deepEqual(ranged.body, assistantWav.subarray(1001, 3001));
       // The bucket refuses the erasure (the credential's key is no longer one it knows): 503, the call
       // kept. (Moving the credential to another bucket does not move the recording.)
       const credentialId = cred.json().id as string;
@@ -719,6 +770,23 @@ describe("a media process killed mid-call", () => {
       ((assistant[1] as [number, number])[1] - (assistant[1] as [number, number])[0] + 1) * BLOCK_MS;
     const sentMs = "You said: What are your opening hours?.".length * MS_PER_CHAR;
     assert.ok(Math.abs(answerMs - sentMs) <= 60, `the whole answer: ${answerMs} ms of ${sentMs} ms`);
+    // Its other tracks, derived from the stereo one.
+    const [left, right] = stereo.samples as [Int16Array, Int16Array];
+    for (const [url, want] of [
+      [artifact.presignedCustomerUrl, left],
+      [artifact.presignedAssistantUrl, right],
+      [
+        artifact.presignedMonoUrl,
+        right.map((r, i) => Math.max(-32768, Math.min(32767, r + (left[i] as number)))),
+      ],
+    ] as const) {
+      assert.ok(url);
+      const res = await fetch(url);
+      assert.equal(res.status, 200);
+      const wav = parseWav(Buffer.from(await res.arrayBuffer()));
+      assert.equal(wav.channels, 1);
+      assert.deepEqual(wav.samples[0], want);
+    }
     // The spool is gone: stored as the call's recording.
     assert.deepEqual(await readdir(path.join(dir, ".spool")), []);
   });
