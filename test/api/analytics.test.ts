@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
+import { AnalyticsService } from "../../apps/api/src/services/analytics-service.ts";
 import { recordCallAnalysis, recordCallCost } from "../../libs/billing/index.ts";
 import type { Prisma } from "../../libs/db/index.ts";
 import { callUsage } from "../billing/fixtures.ts";
@@ -614,6 +615,196 @@ describe("POST /analytics: empty ranges and organisations", () => {
     assert.deepEqual(await ask(query, own.key), [{ countId: 1 }]);
     assert.equal((await t.request({ method: "DELETE", url: `/call/${id}`, key: own.key })).statusCode, 200);
     assert.deepEqual(await ask(query, own.key), []);
+  });
+});
+
+describe("POST /analytics: the hourly rollup answers what the calls themselves answer", () => {
+  let own: TestOrg;
+  let changed: string;
+  const ASSISTANT_Z = randomUUID();
+  // The same service reading CallMetric alone: the answers the rollup path must give.
+  let raw: AnalyticsService;
+  const askRaw = async (query: Record<string, unknown>): Promise<Row[]> => {
+    const [answer] = await raw.query(
+      { orgId: own.orgId, log: t.app.log },
+      { queries: [{ name: "q", table: "call", ...query } as never] },
+    );
+    assert.ok(answer);
+    return answer.result;
+  };
+  const setZeroRow = (hour: string) =>
+    t.db.callMetricHour.findUnique({
+      where: { orgId_groupSet_hour_key: { orgId: own.orgId, groupSet: 0, hour: new Date(hour), key: "" } },
+    });
+
+  before(async () => {
+    own = await t.createOrg("Rollup");
+    raw = new AnalyticsService(t.db, { rollup: false });
+    const assistants = [ASSISTANT_X, ASSISTANT_Y, ASSISTANT_Z, null];
+    const types = ["inboundPhoneCall", "outboundPhoneCall", "webCall"];
+    const reasons = ["customer-ended-call", "assistant-ended-call", "silence-timed-out"];
+    const evaluations = ["true", "false", undefined];
+    // Calls every 37 minutes from 2026-03-06 to 2026-03-11 (America/New_York springs forward on
+    // 03-08; Asia/Kolkata's days start at 18:30 UTC), so every hour edge, local day and DST day
+    // boundary has calls on both sides, over several assistants, types, reasons and evaluations.
+    const start = Date.parse("2026-03-06T00:07:00Z");
+    for (let i = 0; i * 37 * 60_000 < 5 * 86_400_000; i++) {
+      await seed({
+        orgId: own.orgId,
+        at: new Date(start + i * 37 * 60_000).toISOString(),
+        assistantId: assistants[i % 4] as string | null,
+        type: types[i % 3] as string,
+        endedReason: reasons[i % 5 === 0 ? 2 : i % 2] as string,
+        success: evaluations[i % 3],
+        ...(i % 7 === 0
+          ? {} // still queued: no cost, no duration
+          : {
+              seconds: 30 + ((i * 13) % 300) + 0.123,
+              cost: 0.01 + ((i * 7) % 50) / 1000,
+              llm: 0.003 + (i % 5) / 1000,
+              stt: 0.001,
+              promptTokens: 100 * (i % 9),
+              minutes: 1 + (i % 4),
+            }),
+      });
+    }
+    // A call whose cost is recorded again after it was first written (e.g. its analysis cost added),
+    // one that moves from queued to ended (another group), and one that is deleted.
+    changed = await seed({ orgId: own.orgId, at: "2026-03-08T07:10:00Z", seconds: 60, cost: 0.3, llm: 0.1 });
+    await t.db.call.update({
+      where: { id: changed },
+      data: {
+        cost: "0.700000",
+        costBreakdown: { transport: 0, stt: 0, llm: 0.5, tts: 0, vapi: 0, total: 0.7, llmPromptTokens: 10 },
+      },
+    });
+    const queued = await seed({ orgId: own.orgId, at: "2026-03-08T07:20:00Z", assistantId: ASSISTANT_Z });
+    await t.db.call.update({
+      where: { id: queued },
+      data: {
+        status: "ended",
+        endedReason: "assistant-ended-call",
+        startedAt: new Date("2026-03-08T07:20:00Z"),
+        endedAt: new Date("2026-03-08T07:25:00Z"),
+      },
+    });
+    const deleted = await seed({ orgId: own.orgId, at: "2026-03-08T07:30:00Z", seconds: 60, cost: 5 });
+    assert.equal(
+      (await t.request({ method: "DELETE", url: `/call/${deleted}`, key: own.key })).statusCode,
+      200,
+    );
+    // A call alone in its hour, then deleted: the hour leaves the rollup.
+    const lonely = await seed({ orgId: own.orgId, at: "2026-03-20T10:00:00Z", seconds: 60, cost: 1 });
+    assert.equal((await setZeroRow("2026-03-20T10:00:00Z"))?.calls, 1);
+    assert.equal(
+      (await t.request({ method: "DELETE", url: `/call/${lonely}`, key: own.key })).statusCode,
+      200,
+    );
+  });
+
+  test("the rollup holds the call's current values: a changed cost counts once, a deleted call not at all", async () => {
+    assert.equal(await setZeroRow("2026-03-20T10:00:00Z"), null);
+    const row = await setZeroRow("2026-03-08T07:00:00Z");
+    const calls = await t.db.callMetric.findMany({
+      where: {
+        orgId: own.orgId,
+        createdAt: { gte: new Date("2026-03-08T07:00:00Z"), lt: new Date("2026-03-08T08:00:00Z") },
+      },
+    });
+    assert.ok(row);
+    assert.equal(row.calls, calls.length);
+    const costs = calls.filter((c) => c.cost !== null);
+    assert.equal(row.costCount, costs.length);
+    assert.equal(row.costSum.toFixed(6), costs.reduce((a, c) => a + Number(c.cost), 0).toFixed(6));
+    assert.ok(costs.some((c) => c.callId === changed && Number(c.cost) === 0.7));
+    // Through the API, over whole hours: the changed call's 0.7, not 0.3 and not 1.0; no deleted 5.
+    const [hour] = await ask(
+      {
+        timeRange: { start: "2026-03-08T07:00:00Z", end: "2026-03-08T08:00:00Z" },
+        operations: [
+          { operation: "count", column: "id" },
+          { operation: "sum", column: "cost" },
+        ],
+      },
+      own.key,
+    );
+    assert.deepEqual(r6([hour as Row]), r6([{ countId: calls.length, sumCost: Number(row.costSum) }]));
+  });
+
+  const ranges: [string, Record<string, string>][] = [
+    ["whole UTC hours", { start: "2026-03-06T00:00:00Z", end: "2026-03-11T00:00:00Z" }],
+    ["partial hours at both edges", { start: "2026-03-06T05:13:20Z", end: "2026-03-10T17:42:00Z" }],
+    ["inside one hour", { start: "2026-03-08T07:05:00Z", end: "2026-03-08T07:50:00Z" }],
+  ];
+  const steps: [string | undefined, string | undefined][] = [
+    [undefined, undefined],
+    ["hour", undefined],
+    ["day", undefined],
+    ["day", "America/New_York"],
+    ["hour", "America/New_York"],
+    ["day", "Asia/Kolkata"],
+    ["week", "Europe/Paris"],
+  ];
+  const groupBys: string[][] = [
+    [],
+    ["assistantId"],
+    ["type", "analysis.successEvaluation"],
+    ["endedReason", "status"],
+  ];
+  const operations = [
+    { operation: "count", column: "id" },
+    { operation: "sum", column: "cost" },
+    { operation: "avg", column: "duration" },
+    { operation: "sum", column: "duration" },
+    { operation: "count", column: "cost" },
+    { operation: "avg", column: "costBreakdown.llm" },
+    { operation: "sum", column: "costBreakdown.llmPromptTokens" },
+    { operation: "sum", column: "minutesUsed" },
+    { operation: "history", column: "cost" },
+    { operation: "history", column: "id", alias: "callsSoFar" },
+  ];
+  for (const [what, range] of ranges) {
+    test(`${what}: every step, timezone and groupBy answers as the calls do`, async () => {
+      let compared = 0;
+      for (const [step, timezone] of steps) {
+        for (const groupBy of groupBys) {
+          const query = {
+            timeRange: { ...range, ...(step ? { step } : {}), ...(timezone ? { timezone } : {}) },
+            groupBy,
+            operations,
+          };
+          const viaApi = await ask(query, own.key);
+          const fromCalls = await askRaw(query);
+          const label = JSON.stringify(query.timeRange) + JSON.stringify(groupBy);
+          assert.deepEqual(r6(viaApi), r6(fromCalls), label);
+          assert.ok(fromCalls.length > 0, label);
+          compared++;
+        }
+      }
+      assert.equal(compared, steps.length * groupBys.length);
+    });
+  }
+
+  test("New York's 23-hour day from the rollup: local midnight to local midnight", async () => {
+    const rows = await ask(
+      {
+        timeRange: {
+          start: "2026-03-08T05:00:00Z",
+          end: "2026-03-09T04:00:00Z",
+          step: "day",
+          timezone: "America/New_York",
+        },
+        operations: [{ operation: "count", column: "id" }],
+      },
+      own.key,
+    );
+    const calls = await t.db.callMetric.count({
+      where: {
+        orgId: own.orgId,
+        createdAt: { gte: new Date("2026-03-08T05:00:00Z"), lt: new Date("2026-03-09T04:00:00Z") },
+      },
+    });
+    assert.deepEqual(rows, [{ date: "2026-03-08T05:00:00.000Z", countId: calls }]);
   });
 });
 
