@@ -23,6 +23,7 @@ import {
   MULAW_8K,
   sameAudioFormat,
 } from "../audio-format.ts";
+import { AudioJournal } from "../audio-journal.ts";
 import { KeypadInput, keypadEntryText } from "../keypad.ts";
 import { SilenceBatcher } from "../silence-batcher.ts";
 import { TurnDetector } from "../turn-detector.ts";
@@ -86,13 +87,13 @@ export class CallerInput {
   /** The caller's keypad digits, gathered per the assistant's keypadInputPlan. */
   #keypad: KeypadInput | undefined;
   /**
-   * The caller's frames since the transcriber's last final, oldest first from `#journalHead` (what a
-   * reconnected transcriber is sent again), at most `#journalMaxBytes`. They end at `meter.sttBytes`.
+   * The caller's audio since the transcriber's last final (what a reconnected transcriber is sent
+   * again), at most `#journalMaxBytes`. It ends at `meter.sttBytes`.
    */
-  #journal: Buffer[] = [];
-  #journalHead = 0;
-  #journalBytes = 0;
+  readonly #journal = new AudioJournal();
   #journalMaxBytes = RESEND_MAX_MS * 8;
+  /** Bytes per sample of the caller's format: the journal is cut at whole samples. */
+  #sampleBytes = 1;
   /** Position (in `meter.sttBytes`) and audio time of the current connection's first byte. */
   #streamStartMs = 0;
   /** Events of earlier connections are ignored: each connection has its number. */
@@ -117,6 +118,8 @@ export class CallerInput {
     this.#bytesPerMs = bytesPerMs(format);
     this.#earlyMaxBytes = Math.round(EARLY_AUDIO_MAX_MS * this.#bytesPerMs);
     this.#journalMaxBytes = Math.round(RESEND_MAX_MS * this.#bytesPerMs);
+    this.#sampleBytes = format.encoding === "linear16" ? 2 : 1;
+    this.#journalMaxBytes -= this.#journalMaxBytes % this.#sampleBytes;
     this.#c.meter.sttBytesPerSecond = bytesPerSecond(format);
   }
 
@@ -174,15 +177,14 @@ export class CallerInput {
     // It counts as their latest voice: silence after it is timed by the transcriber, so it is not gathered yet.
     for (const buf of this.#early) {
       meter.sttBytes += buf.length;
-      this.#journal.push(buf);
-      this.#journalBytes += buf.length;
+      this.#journal.append(buf);
       const audio = this.#toStt ? this.#toStt.convert(buf) : buf;
       if (audio.length > 0) stt.sendAudio(audio);
       if (this.#hasVoice(buf)) this.lastVoiceSentAt = now();
     }
     this.#early = [];
     this.#earlyBytes = 0;
-    if (this.#journalBytes > this.#journalMaxBytes) this.#trimJournal();
+    this.#journal.trimTo(this.#journalMaxBytes);
     this.#quietAfterMs = Math.max(this.#endpointingMs, UTTERANCE_END_MS) + SILENCE_BATCH_MARGIN_MS;
     this.#stt = stt;
   }
@@ -199,10 +201,9 @@ export class CallerInput {
       return;
     }
     c.meter.sttBytes += buf.length;
-    // Kept (a reference, no copy) until the transcriber finalises it: a reconnect sends it again.
-    this.#journal.push(buf);
-    this.#journalBytes += buf.length;
-    if (this.#journalBytes > this.#journalMaxBytes) this.#trimJournal();
+    // Kept (a copy, in pooled chunks) until the transcriber finalises it: a reconnect sends it again.
+    this.#journal.append(buf);
+    this.#journal.trimTo(this.#journalMaxBytes);
     const voiced = this.#hasVoice(buf);
     // Converted only when the transcriber cannot take the caller's format (never on a phone call).
     const audio = this.#toStt ? this.#toStt.convert(buf) : buf;
@@ -351,21 +352,12 @@ export class CallerInput {
 
   /** A new connection: the audio not finalised by the last one first, then what came meanwhile. */
   #resend(stt: SttStream): void {
-    const start = this.#c.meter.sttBytes - this.#journalBytes;
+    const start = this.#c.meter.sttBytes - this.#journal.bytes;
     // The new connection's audio clock starts where the kept audio does.
     this.#streamStartMs = start / this.#bytesPerMs;
-    const kept = this.#journal.slice(this.#journalHead);
-    // In messages of up to a second (a transcriber takes 20 ms – 1 s per message).
-    const most = Math.max(1, Math.round(1000 * this.#bytesPerMs));
-    for (let i = 0; i < kept.length; ) {
-      const part: Buffer[] = [];
-      let bytes = 0;
-      while (i < kept.length && bytes < most) {
-        const buf = kept[i++] as Buffer;
-        part.push(buf);
-        bytes += buf.length;
-      }
-      const caller = part.length === 1 ? (part[0] as Buffer) : Buffer.concat(part, bytes);
+    // In messages of up to a second (a transcriber takes 20 ms – 1 s per message), whole samples.
+    const most = Math.max(this.#sampleBytes, Math.round(1000 * this.#bytesPerMs));
+    for (const caller of this.#journal.read(most - (most % this.#sampleBytes))) {
       const audio = this.#toStt ? this.#toStt.convert(caller) : caller;
       if (audio.length > 0) stt.sendAudio(audio);
     }
@@ -374,37 +366,10 @@ export class CallerInput {
 
   /** The transcriber finalised its audio up to `endMs` (of the current connection): not sent again. */
   #forgetUntil(endMs: number): void {
-    let pos = this.#c.meter.sttBytes - this.#journalBytes;
+    const pos = this.#c.meter.sttBytes - this.#journal.bytes;
     const until = (this.#streamStartMs + endMs) * this.#bytesPerMs;
-    const j = this.#journal;
-    while (this.#journalHead < j.length) {
-      const buf = j[this.#journalHead] as Buffer;
-      if (pos + buf.length > until) break;
-      pos += buf.length;
-      this.#journalBytes -= buf.length;
-      this.#journalHead++;
-    }
-    this.#compactJournal();
-  }
-
-  /** Past the bound: the oldest audio goes (a reconnect then loses what was said before it). */
-  #trimJournal(): void {
-    const j = this.#journal;
-    while (this.#journalBytes > this.#journalMaxBytes && this.#journalHead < j.length) {
-      this.#journalBytes -= (j[this.#journalHead] as Buffer).length;
-      this.#journalHead++;
-    }
-    this.#compactJournal();
-  }
-
-  #compactJournal(): void {
-    if (this.#journalHead === this.#journal.length) {
-      this.#journal = [];
-      this.#journalHead = 0;
-    } else if (this.#journalHead > 512) {
-      this.#journal = this.#journal.slice(this.#journalHead);
-      this.#journalHead = 0;
-    }
+    const drop = Math.floor(until - pos);
+    this.#journal.drop(drop - (drop % this.#sampleBytes));
   }
 
   /** `speech-update` for the caller: started on voice or the first words, stopped at the endpoint. */
@@ -451,9 +416,7 @@ export class CallerInput {
     this.#keypad?.dispose();
     const stt = this.#stt;
     this.#stt = undefined;
-    this.#journal = [];
-    this.#journalHead = 0;
-    this.#journalBytes = 0;
+    this.#journal.clear();
     const held = this.#silence.flush();
     if (held) stt?.sendAudio(held);
     await stt?.close();
