@@ -8,6 +8,7 @@ import { buildMedia } from "../apps/media/src/app.ts";
 import { loadMediaConfig } from "../apps/media/src/config.ts";
 import { BullMqQueue } from "../libs/queue/index.ts";
 import { answerParent } from "./child-ipc.ts";
+import { startAllocationProfile } from "./processes.ts";
 
 const config = loadMediaConfig();
 if (!config.redisUrl) throw new Error("bench media child: REDIS_URL is required");
@@ -18,11 +19,13 @@ await app.listen({ port: config.port, host: config.host });
 process.send?.({ ready: true });
 
 answerParent(app.pacer.stats);
+const allocations = startAllocationProfile();
 
 let stopping = false;
 async function stop(): Promise<void> {
   if (stopping) return;
   stopping = true;
+  await allocations?.();
   await app.close();
   await queue.close();
   redis.disconnect();

@@ -3,9 +3,11 @@
 // (taskset), and CPU, memory, syscall and context-switch counters of processes, threads and the
 // whole machine.
 import { type ChildProcess, execSync, fork } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { Session } from "node:inspector";
 import { createServer as createNetServer } from "node:net";
 import { cpus } from "node:os";
+import path from "node:path";
 
 /**
  * The measured server (media process or bare relay) gets CPU 0 to itself and everything that drives
@@ -265,4 +267,34 @@ export function ask<T>(child: ChildProcess, question: unknown, key: string): Pro
     child.on("message", onMessage);
     child.send(question as object);
   });
+}
+
+// ---------------------------------------------------------------- allocation profile
+
+/**
+ * BENCH_ALLOC_PROF=<dir>: V8's sampling heap profiler over the process's life, counting the
+ * allocations the collector freed too (what makes garbage, where node's --heap-prof keeps only what
+ * is alive at exit); written as a .heapprofile (Chrome DevTools' format) when the returned function
+ * is called. Undefined when not asked for.
+ */
+export function startAllocationProfile(): (() => Promise<void>) | undefined {
+  const dir = process.env.BENCH_ALLOC_PROF;
+  if (!dir) return undefined;
+  const session = new Session();
+  session.connect();
+  const post = (method: string, params?: object) =>
+    new Promise<unknown>((resolve, reject) =>
+      session.post(method, params, (err, result) => (err ? reject(err) : resolve(result))),
+    );
+  void post("HeapProfiler.startSampling", {
+    samplingInterval: 32 * 1024,
+    includeObjectsCollectedByMajorGC: true,
+    includeObjectsCollectedByMinorGC: true,
+  });
+  return async () => {
+    const { profile } = (await post("HeapProfiler.stopSampling")) as { profile: unknown };
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(path.join(dir, `alloc-${process.pid}.heapprofile`), JSON.stringify(profile));
+    session.disconnect();
+  };
 }

@@ -323,6 +323,16 @@ export class TurnLoop {
     const model = assistant.config.model;
     if (!model) return [];
     const chunker = new ClauseChunker();
+    // The client's `model-output`: the model's tokens, sent a clause at a time (when the clause goes
+    // to the voice, and what is left at the end): a message per token was the largest share of a
+    // web call's client messages, and a client shows the text no later than it is spoken.
+    let output = "";
+    const sendOutput = () => {
+      if (output === "") return;
+      const text = output;
+      output = "";
+      c.messages.client("model-output", () => modelOutputMessage({ call: {} }, { output: text }));
+    };
     const calls: ToolCallRequest[] = [];
     const tools = c.tools.llmTools();
     reply.replay = undefined;
@@ -345,8 +355,10 @@ export class TurnLoop {
           reply.firstTokenAt = c.now();
           reply.llmStartedAt = started;
         }
-        c.messages.client("model-output", () => modelOutputMessage({ call: {} }, { output: ev.delta }));
-        for (const clause of chunker.push(ev.delta)) {
+        output += ev.delta;
+        const clauses = chunker.push(ev.delta);
+        if (clauses.length > 0) sendOutput();
+        for (const clause of clauses) {
           progress.spoken++;
           this.#sayClause(reply, clause);
         }
@@ -362,6 +374,7 @@ export class TurnLoop {
       }
     }
     if (signal.aborted) return [];
+    sendOutput();
     const rest = chunker.flush();
     if (rest) this.#sayClause(reply, rest);
     return calls;
