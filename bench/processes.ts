@@ -6,7 +6,7 @@ import { type ChildProcess, execSync, fork } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { Session } from "node:inspector";
 import { createServer as createNetServer } from "node:net";
-import { cpus } from "node:os";
+import { cpus, getPriority, setPriority } from "node:os";
 import path from "node:path";
 
 /**
@@ -297,4 +297,58 @@ export function startAllocationProfile(): (() => Promise<void>) | undefined {
     writeFileSync(path.join(dir, `alloc-${process.pid}.heapprofile`), JSON.stringify(profile));
     session.disconnect();
   };
+}
+
+// ---------------------------------------------------------------- scheduling priority
+
+/** The niceness this bench started with (a run under `nice -n -10` has -10). */
+const BASE_NICE = getPriority();
+
+/**
+ * Sets every thread of `pid` to the bench's niceness plus `add` (0: back to the bench's own).
+ * Lowering a niceness needs privileges: without them the process keeps its own, silently.
+ */
+export function nice(pid: number | undefined, add: number): void {
+  if (!pid) return;
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return;
+  }
+  for (const tid of tids) {
+    try {
+      setPriority(Number(tid), Math.max(-20, Math.min(19, BASE_NICE + add)));
+    } catch {
+      // not permitted, or the thread is gone
+    }
+  }
+}
+
+/** Postgres's and Redis's own niceness before a bench changed it, by pid. */
+const databaseNice = new Map<number, number>();
+
+/**
+ * The same for Postgres and Redis (their processes that exist now; new backends inherit the
+ * postmaster's); `undefined` puts back what they had before.
+ */
+export function niceDatabases(add: number | undefined): void {
+  for (const pid of databasePids()) {
+    if (!databaseNice.has(pid)) {
+      try {
+        databaseNice.set(pid, getPriority(pid));
+      } catch {
+        continue;
+      }
+    }
+    if (add !== undefined) nice(pid, add);
+    else {
+      const own = databaseNice.get(pid) ?? 0;
+      try {
+        for (const tid of readdirSync(`/proc/${pid}/task`)) setPriority(Number(tid), own);
+      } catch {
+        // gone, or not permitted
+      }
+    }
+  }
 }
