@@ -47,6 +47,7 @@ class Events implements TransportEvents {
   }
   onEnded(): void {}
   onControl(): void {}
+  onProtocolWarning(): void {}
 }
 
 function frame(msg: object): Buffer {

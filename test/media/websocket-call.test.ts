@@ -379,6 +379,26 @@ describe("web calls over the vapi.websocket transport", { concurrency: true }, (
     const row = await endedCall(env, call.callId);
     assert.equal(row.endedReason, "customer-ended-call");
     assert.match(row.transcript ?? "", /User: Are you still there\?\nAI: You said: Are you still there\?\./);
+    // The call's log says what the client did wrong, once per kind (two frames were not JSON, and
+    // hundreds of frames had an odd length), never what the frames carried.
+    const rows = await env.t.db.callLog.findMany({ where: { callId: call.callId } });
+    const warnings = rows
+      .flatMap(
+        (r) => r.entries as { level: string; category: string; message: string; data?: { kind?: string } }[],
+      )
+      .filter((e) => e.level === "warn" && e.category === "transport")
+      .map((e) => `${e.data?.kind}: ${e.message}`)
+      .sort();
+    assert.deepEqual(warnings, [
+      "control:dance: websocket client sent an unknown control message",
+      "control:undefined: websocket client sent an unknown control message",
+      "not-json: websocket client sent a text frame that is not JSON (audio goes in binary frames)",
+      "odd-frame: websocket client sent a PCM frame of odd length",
+    ]);
+    assert.ok(
+      !JSON.stringify(rows.map((r) => r.entries)).includes("AAECAwQFBgc"),
+      "no frame's content in the log",
+    );
   });
 
   it("Vapi's say control from the client is spoken and shows in the live transcript", async () => {

@@ -187,6 +187,10 @@ export class CallSession implements CallContext, TransportEvents {
     onControl(this, msg);
   }
 
+  onProtocolWarning(kind: string, message: string): void {
+    this.callLog.warn("transport", message, { kind });
+  }
+
   #closeUnstarted(refusal: StartRefusal = "error"): void {
     if (this.state.phase === "ended") return;
     this.#setPhase("ended");

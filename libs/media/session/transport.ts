@@ -63,6 +63,8 @@ export interface TransportEvents {
   onEnded(endedReason: string): void;
   /** Live control from the far end (Vapi's `say`, `add-message`). */
   onControl(msg: CallControlMessage): void;
+  /** The far end broke the protocol in a way the call survives (reported once per kind per call). */
+  onProtocolWarning(kind: string, message: string): void;
 }
 
 /**

@@ -38,6 +38,7 @@ const UNBOUND: TransportEvents = {
   onHangup() {},
   onEnded() {},
   onControl() {},
+  onProtocolWarning() {},
 };
 
 export class TwilioMediaStream implements CallTransport {

@@ -59,6 +59,7 @@ const UNBOUND: TransportEvents = {
   onHangup() {},
   onEnded() {},
   onControl() {},
+  onProtocolWarning() {},
 };
 
 export interface RawWebsocketOptions {
@@ -221,6 +222,7 @@ export class RawWebsocketTransport implements CallTransport {
     this.#warned.add(kind);
     // The kind only (a message type), never the payload: it may carry what the caller said.
     this.#log.warn({ callId: this.#start.callId.slice(0, 36), kind }, message);
+    this.#events.onProtocolWarning(kind, message);
   }
 
   sendMedia(frame: Buffer): void {
