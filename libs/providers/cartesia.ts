@@ -18,6 +18,7 @@
 // status_code}` before; parsed both ways). An error with a `context_id` fails that stream; one
 // without is the socket's, remembered for the close that follows.
 import type { RawData, WebSocket } from "ws";
+import { CallSocketPool, type CallSockets } from "./call-sockets.ts";
 import { CARTESIA_SAMPLE_RATES, cartesiaGenerationConfig, cartesiaOutputFormat } from "./cartesia-rules.ts";
 import {
   type AudioFormat,
@@ -274,17 +275,12 @@ class CartesiaStream implements TtsStream {
   }
 }
 
-interface CallSockets {
-  byKey: Map<string, Promise<CallSocket | undefined>>;
-  all: Set<CallSocket>;
-}
-
 export class CartesiaTts implements TextToSpeech {
   readonly provider = "cartesia";
   readonly #base: string;
   readonly #connectTimeoutMs: number;
   readonly #warm: boolean;
-  readonly #calls = new WeakMap<AbortSignal, CallSockets>();
+  readonly #sockets = new CallSocketPool<CallSocket>();
 
   constructor(config: CartesiaTtsConfig) {
     this.#base = toWebSocketBase(config.baseUrl);
@@ -306,63 +302,25 @@ export class CartesiaTts implements TextToSpeech {
 
   prewarm(options: TtsOptions): void {
     if (!this.#warm || options.signal.aborted) return;
-    const call = this.#call(options.signal);
-    const key = socketKey(options);
-    if (call.byKey.has(key)) return;
-    call.byKey.set(
-      key,
-      this.#dial(options, call).catch(() => undefined),
-    );
+    this.#sockets.prewarm(options.signal, socketKey(options), (call) => this.#dial(options, call));
   }
 
   async open(options: TtsOptions, onEvent: (e: TtsEvent) => void): Promise<TtsStream> {
     const started = performance.now();
     if (options.signal.aborted) throw abortError();
     const fields = contextFields(options);
-    const call = this.#call(options.signal);
-    const key = socketKey(options);
-    let reused = true;
-    let socket = await call.byKey.get(key);
-    if (!socket?.open) {
-      reused = false;
-      const dialing = this.#dial(options, call);
-      call.byKey.set(
-        key,
-        dialing.catch(() => undefined),
-      );
-      socket = await dialing;
-    }
-    if (options.signal.aborted) throw abortError();
-    const stream = new CartesiaStream(
-      socket,
-      fields,
-      onEvent,
-      reused ? performance.now() - started : socket.connectMs,
+    const { socket, connectMs } = await this.#sockets.acquire(
+      options.signal,
+      socketKey(options),
+      started,
+      (call) => this.#dial(options, call),
     );
+    const stream = new CartesiaStream(socket, fields, onEvent, connectMs);
     socket.add(stream);
     return stream;
   }
 
-  #call(signal: AbortSignal): CallSockets {
-    let call = this.#calls.get(signal);
-    if (!call) {
-      const created: CallSockets = { byKey: new Map(), all: new Set() };
-      call = created;
-      this.#calls.set(signal, created);
-      signal.addEventListener(
-        "abort",
-        () => {
-          for (const s of created.all) s.shutdown();
-          created.all.clear();
-          created.byKey.clear();
-        },
-        { once: true },
-      );
-    }
-    return call;
-  }
-
-  async #dial(options: TtsOptions, call: CallSockets): Promise<CallSocket> {
+  async #dial(options: TtsOptions, call: CallSockets<CallSocket>): Promise<CallSocket> {
     const { ws, connectMs } = await openSocket(this.streamUrl(), {
       provider: "cartesia",
       kind: "voice",
@@ -370,12 +328,6 @@ export class CartesiaTts implements TextToSpeech {
       timeoutMs: options.connectTimeoutMs ?? this.#connectTimeoutMs,
       signal: options.signal,
     });
-    const socket = new CallSocket(ws, connectMs);
-    if (options.signal.aborted) {
-      socket.shutdown();
-      throw abortError();
-    }
-    call.all.add(socket);
-    return socket;
+    return this.#sockets.adopt(call, options.signal, new CallSocket(ws, connectMs));
   }
 }

@@ -18,6 +18,7 @@
 // - A socket that closes while utterances are live fails them (the close frame's code and
 //   reason, e.g. 1008 DATA-0000); an idle socket that closes is dialed again by the next `open`.
 import type { RawData, WebSocket } from "ws";
+import { CallSocketPool, type CallSockets } from "./call-sockets.ts";
 import {
   DEEPGRAM_TTS_FLUSH_LIMIT,
   DEEPGRAM_TTS_SAMPLE_RATES,
@@ -327,11 +328,6 @@ class DeepgramStream implements TtsStream {
   }
 }
 
-interface CallSockets {
-  byKey: Map<string, Promise<CallSocket | undefined>>;
-  all: Set<CallSocket>;
-}
-
 export class DeepgramTts implements TextToSpeech {
   readonly provider = "deepgram";
   readonly #base: string;
@@ -339,7 +335,7 @@ export class DeepgramTts implements TextToSpeech {
   readonly #warm: boolean;
   readonly #limit: { count: number; windowMs: number };
   readonly #now: () => number;
-  readonly #calls = new WeakMap<AbortSignal, CallSockets>();
+  readonly #sockets = new CallSocketPool<CallSocket>();
 
   constructor(config: DeepgramTtsConfig) {
     this.#base = toWebSocketBase(config.baseUrl);
@@ -368,61 +364,23 @@ export class DeepgramTts implements TextToSpeech {
 
   prewarm(options: TtsOptions): void {
     if (!this.#warm || options.signal.aborted) return;
-    const call = this.#call(options.signal);
     const url = this.speakUrl(options);
-    if (call.byKey.has(url)) return;
-    call.byKey.set(
-      url,
-      this.#dial(url, options, call).catch(() => undefined),
-    );
+    this.#sockets.prewarm(options.signal, url, (call) => this.#dial(url, options, call));
   }
 
   async open(options: TtsOptions, onEvent: (e: TtsEvent) => void): Promise<TtsStream> {
     const started = performance.now();
     if (options.signal.aborted) throw abortError();
     const url = this.speakUrl(options);
-    const call = this.#call(options.signal);
-    let reused = true;
-    let socket = await call.byKey.get(url);
-    if (!socket?.open) {
-      reused = false;
-      const dialing = this.#dial(url, options, call);
-      call.byKey.set(
-        url,
-        dialing.catch(() => undefined),
-      );
-      socket = await dialing;
-    }
-    if (options.signal.aborted) throw abortError();
-    const stream = new DeepgramStream(
-      socket,
-      onEvent,
-      reused ? performance.now() - started : socket.connectMs,
+    const { socket, connectMs } = await this.#sockets.acquire(options.signal, url, started, (call) =>
+      this.#dial(url, options, call),
     );
+    const stream = new DeepgramStream(socket, onEvent, connectMs);
     socket.add(stream);
     return stream;
   }
 
-  #call(signal: AbortSignal): CallSockets {
-    let call = this.#calls.get(signal);
-    if (!call) {
-      const created: CallSockets = { byKey: new Map(), all: new Set() };
-      call = created;
-      this.#calls.set(signal, created);
-      signal.addEventListener(
-        "abort",
-        () => {
-          for (const s of created.all) s.shutdown();
-          created.all.clear();
-          created.byKey.clear();
-        },
-        { once: true },
-      );
-    }
-    return call;
-  }
-
-  async #dial(url: string, options: TtsOptions, call: CallSockets): Promise<CallSocket> {
+  async #dial(url: string, options: TtsOptions, call: CallSockets<CallSocket>): Promise<CallSocket> {
     const { ws, connectMs } = await openSocket(url, {
       provider: "deepgram",
       kind: "voice",
@@ -430,12 +388,6 @@ export class DeepgramTts implements TextToSpeech {
       timeoutMs: options.connectTimeoutMs ?? this.#connectTimeoutMs,
       signal: options.signal,
     });
-    const socket = new CallSocket(ws, connectMs, this.#limit, this.#now);
-    if (options.signal.aborted) {
-      socket.shutdown();
-      throw abortError();
-    }
-    call.all.add(socket);
-    return socket;
+    return this.#sockets.adopt(call, options.signal, new CallSocket(ws, connectMs, this.#limit, this.#now));
   }
 }

@@ -32,6 +32,7 @@
 // Failures: a socket that closes or errors while a context is live fails that stream with a
 // ProviderError (auth/quota → not retryable), using the last error message the server sent.
 import type { RawData, WebSocket } from "ws";
+import { CallSocketPool, type CallSockets } from "./call-sockets.ts";
 import { elevenLabsQueryParams, elevenLabsVoiceSettings } from "./elevenlabs-rules.ts";
 import {
   type AudioFormat,
@@ -282,13 +283,6 @@ class CallSocket {
   }
 }
 
-interface CallSockets {
-  /** By connection key: the socket being dialed or open (undefined when the dial failed). */
-  readonly byKey: Map<string, Promise<CallSocket | undefined>>;
-  /** Every socket of the call still open, retired ones included. */
-  readonly all: Set<CallSocket>;
-}
-
 export class ElevenLabsTts implements TextToSpeech {
   readonly provider = "11labs";
   readonly #base: string;
@@ -296,7 +290,7 @@ export class ElevenLabsTts implements TextToSpeech {
   readonly #inactivityTimeoutS: number;
   readonly #keepAliveIntervalMs: number;
   readonly #warmEnabled: boolean;
-  readonly #calls = new WeakMap<AbortSignal, CallSockets>();
+  readonly #sockets = new CallSocketPool<CallSocket>();
 
   constructor(config: ElevenLabsTtsConfig) {
     this.#base = toWebSocketBase(config.baseUrl);
@@ -321,19 +315,13 @@ export class ElevenLabsTts implements TextToSpeech {
 
   prewarm(options: TtsOptions): void {
     if (!this.#warmEnabled || options.signal.aborted) return;
-    const call = this.#call(options.signal);
-    const key = socketKey(options);
-    if (call.byKey.has(key)) return;
-    call.byKey.set(
-      key,
-      this.#dial(options, call).catch(() => undefined),
-    );
+    this.#sockets.prewarm(options.signal, socketKey(options), (call) => this.#dial(options, call));
   }
 
   async open(options: TtsOptions, onEvent: (e: TtsEvent) => void): Promise<TtsStream> {
     const started = performance.now();
     if (options.signal.aborted) throw abortError();
-    const call = this.#call(options.signal);
+    const call = this.#sockets.of(options.signal);
     const { socket, reused } = await this.#acquire(call, socketKey(options), options);
     // The call's abort has already shut the socket down.
     if (options.signal.aborted) throw abortError();
@@ -355,28 +343,9 @@ export class ElevenLabsTts implements TextToSpeech {
     return `${this.#base}/v1/text-to-speech/${encodeURIComponent(v.voiceId)}/${endpoint}?${q.toString()}`;
   }
 
-  #call(signal: AbortSignal): CallSockets {
-    let call = this.#calls.get(signal);
-    if (!call) {
-      const created: CallSockets = { byKey: new Map(), all: new Set() };
-      call = created;
-      this.#calls.set(signal, created);
-      signal.addEventListener(
-        "abort",
-        () => {
-          for (const socket of created.all) socket.shutdown();
-          created.all.clear();
-          created.byKey.clear();
-        },
-        { once: true },
-      );
-    }
-    return call;
-  }
-
   /** The call's open socket for this key, or a new one (none yet, it died, or it is full). */
   async #acquire(
-    call: CallSockets,
+    call: CallSockets<CallSocket>,
     key: string,
     options: TtsOptions,
   ): Promise<{ socket: CallSocket; reused: boolean }> {
@@ -391,15 +360,11 @@ export class ElevenLabsTts implements TextToSpeech {
         socket?.retire();
       }
     }
-    const dialing = this.#dial(options, call);
-    call.byKey.set(
-      key,
-      dialing.catch(() => undefined),
-    );
-    return { socket: await dialing, reused: false };
+    const socket = await this.#sockets.dial(call, key, (c) => this.#dial(options, c));
+    return { socket, reused: false };
   }
 
-  async #dial(options: TtsOptions, call: CallSockets): Promise<CallSocket> {
+  async #dial(options: TtsOptions, call: CallSockets<CallSocket>): Promise<CallSocket> {
     const opened = await openSocket(this.streamUrl(options), {
       provider: this.provider,
       kind: "voice",
