@@ -5,6 +5,7 @@ import { assemblyAiTranscriberProblems } from "../../libs/providers/assemblyai-r
 import { MULAW_8K, ProviderError, type SttEvent, type SttOptions } from "../../libs/providers/types.ts";
 import { assemblyAiRefusal, FakeAssemblyAI } from "../fakes/assemblyai.ts";
 import { encodeUtteranceFrames, SILENCE_FRAME, silenceFrame } from "../fakes/deepgram.ts";
+import { kinds, rejection, speakUtterance, until } from "./helpers.ts";
 
 let fake: FakeAssemblyAI;
 let stt: AssemblyAiStt;
@@ -36,32 +37,9 @@ function options(signal: AbortSignal, over: Partial<SttOptions> = {}): SttOption
   };
 }
 
-function connectError(over: Partial<SttOptions> = {}): Promise<unknown> {
-  return stt
-    .connect(options(new AbortController().signal, over), () => {})
-    .then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-}
-
-async function until(cond: () => boolean, timeoutMs = 3000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
-/** 20 ms phone frames, as Twilio sends them. */
-function speak(send: (b: Buffer) => void, text: string, durationMs: number, silenceMs: number): void {
-  for (const f of encodeUtteranceFrames(fake.allocateUtterance(text), durationMs)) send(f);
-  for (let t = 0; t < silenceMs; t += 20) send(SILENCE_FRAME);
-}
-
-function kinds(events: SttEvent[]): string[] {
-  return events.map((e) => (e.type === "transcript" ? (e.isFinal ? "final" : "partial") : e.type));
-}
+/** What `connect` rejects with (undefined if it connected). */
+const connectError = (over: Partial<SttOptions> = {}) =>
+  rejection(stt.connect(options(new AbortController().signal, over), () => {}));
 
 test("a caller's utterance: partials, then AssemblyAI's end of turn as one formatted final and an utterance end", async () => {
   const ac = new AbortController();
@@ -80,7 +58,7 @@ test("a caller's utterance: partials, then AssemblyAI's end of turn as one forma
   assert.deepEqual(JSON.parse(session.params.keyterms_prompt ?? ""), ["Switchboard"]);
   assert.ok(stream.connectMs !== undefined && stream.connectMs >= 0);
 
-  speak((b) => stream.sendAudio(b), "I'd like to book 2 tables, please.", 1200, 600);
+  speakUtterance(fake, (b) => stream.sendAudio(b), "I'd like to book 2 tables, please.", 1200, 600);
   await until(() => events.some((e) => e.type === "utterance-end"));
 
   const k = kinds(events);
@@ -135,7 +113,7 @@ test("the U3 Pro model: SpeechStarted, one formatted end of turn; no parameters 
   assert.equal(session.params.end_of_turn_confidence_threshold, undefined);
   assert.equal(session.params.prompt, "A restaurant booking");
   assert.equal(session.params.mode, "balanced");
-  speak((b) => stream.sendAudio(b), "Table for two.", 600, 400);
+  speakUtterance(fake, (b) => stream.sendAudio(b), "Table for two.", 600, 400);
   await until(() => events.some((e) => e.type === "utterance-end"));
   assert.equal(events[0]?.type, "speech-started");
   const finals = events.filter((e) => e.type === "transcript" && e.isFinal);
@@ -196,7 +174,7 @@ test("a turn heard below the confidence threshold is dropped (an empty final), p
     const stream = await stt.connect(options(new AbortController().signal, { interimResults: false }), (e) =>
       events.push(e),
     );
-    speak((b) => stream.sendAudio(b), "mumble mumble", 600, 600);
+    speakUtterance(fake, (b) => stream.sendAudio(b), "mumble mumble", 600, 600);
     await until(() => events.some((e) => e.type === "utterance-end"));
     assert.ok(!events.some((e) => e.type === "transcript" && !e.isFinal), "no partials");
     const final = events.find((e) => e.type === "transcript" && e.isFinal);
@@ -255,12 +233,7 @@ test("the fake refuses what AssemblyAI documents per model; the adapter never se
 
 test("an unreachable endpoint is a retryable ProviderError", async () => {
   const dead = new AssemblyAiStt({ baseUrl: "ws://127.0.0.1:1", connectTimeoutMs: 1000 });
-  const err = await dead
-    .connect(options(new AbortController().signal), () => {})
-    .then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+  const err = await rejection(dead.connect(options(new AbortController().signal), () => {}));
   assert.ok(err instanceof ProviderError);
   assert.equal(err.retryable, true);
 });

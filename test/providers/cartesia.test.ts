@@ -12,6 +12,7 @@ import {
 import type { CartesiaVoice } from "../../libs/vapi/assistant.ts";
 import { resolveVoiceDefaults } from "../../libs/vapi/defaults.ts";
 import { FakeCartesia } from "../fakes/cartesia.ts";
+import { audioBytes, rejection, speakClauses, until } from "./helpers.ts";
 
 const VOICE_ID = "a0e99841-438c-4a64-b679-ae501e7d6091";
 
@@ -36,25 +37,8 @@ function options(signal: AbortSignal, over: Over = {}): TtsOptions {
   };
 }
 
-async function until(cond: () => boolean, timeoutMs = 3000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error("timed out");
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
-async function speak(signal: AbortSignal, clauses: string[], over: Over = {}): Promise<TtsEvent[]> {
-  const events: TtsEvent[] = [];
-  const stream = await tts.open(options(signal, over), (e) => events.push(e));
-  for (const c of clauses) stream.sendText(c, true);
-  stream.end();
-  await until(() => events.some((e) => e.type === "done" || e.type === "error"));
-  return events;
-}
-
-const audioBytes = (events: TtsEvent[]) =>
-  events.reduce((n, e) => n + (e.type === "audio" ? e.audio.length : 0), 0);
+const speak = (signal: AbortSignal, clauses: string[], over: Over = {}) =>
+  speakClauses(tts, options(signal, over), clauses);
 
 describe("Cartesia Sonic over the websocket", () => {
   test("an utterance is one context fed clause by clause: μ-law 8 kHz audio, then done with its characters", async () => {
@@ -156,12 +140,9 @@ describe("Cartesia Sonic over the websocket", () => {
   });
 
   test("a revoked key is refused at the handshake: a voice ProviderError, not retryable", async () => {
-    const err = await tts
-      .open(options(new AbortController().signal, { apiKey: "sk_car_revoked" }), () => {})
-      .then(
-        () => undefined,
-        (e: unknown) => e,
-      );
+    const err = await rejection(
+      tts.open(options(new AbortController().signal, { apiKey: "sk_car_revoked" }), () => {}),
+    );
     assert.ok(err instanceof ProviderError);
     assert.equal(err.kind, "voice");
     assert.equal(err.status, 401);

@@ -12,6 +12,7 @@ import {
 import type { DeepgramVoice } from "../../libs/vapi/assistant.ts";
 import { resolveVoiceDefaults } from "../../libs/vapi/defaults.ts";
 import { FakeDeepgramTts } from "../fakes/deepgram-tts.ts";
+import { audioBytes, rejection, speakClauses, until } from "./helpers.ts";
 
 let fake: FakeDeepgramTts;
 let tts: DeepgramTts;
@@ -35,25 +36,10 @@ function options(signal: AbortSignal, over: Over = {}): TtsOptions {
 }
 
 // A bound for a stuck test, not a timing assertion: generous for a loaded machine.
-async function until(cond: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error("timed out");
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+const STUCK_MS = 20_000;
 
-async function speak(engine: DeepgramTts, signal: AbortSignal, clauses: string[], over: Over = {}) {
-  const events: TtsEvent[] = [];
-  const stream = await engine.open(options(signal, over), (e) => events.push(e));
-  for (const c of clauses) stream.sendText(c, true);
-  stream.end();
-  await until(() => events.some((e) => e.type === "done" || e.type === "error"));
-  return events;
-}
-
-const audioBytes = (events: TtsEvent[]) =>
-  events.reduce((n, e) => n + (e.type === "audio" ? e.audio.length : 0), 0);
+const speak = (engine: DeepgramTts, signal: AbortSignal, clauses: string[], over: Over = {}) =>
+  speakClauses(engine, options(signal, over), clauses, STUCK_MS);
 
 describe("Deepgram Aura over the streaming websocket", () => {
   test("the model is the voice: aura-2-thalia-en, μ-law 8 kHz in the URL; Speak + Flush; done at the last Flushed", async () => {
@@ -109,14 +95,14 @@ describe("Deepgram Aura over the streaming websocket", () => {
     const ac = new AbortController();
     const before = fake.connections.length;
     tts.prewarm(options(ac.signal));
-    await until(() => fake.connections.length === before + 1);
+    await until(() => fake.connections.length === before + 1, STUCK_MS);
     await speak(tts, ac.signal, ["First reply."]);
     await speak(tts, ac.signal, ["Second reply."]);
     assert.equal(fake.connections.length, before + 1);
     assert.deepEqual(fake.connections[before]?.spoken, ["First reply.", "Second reply."]);
     ac.abort();
     const conn = fake.connections[before];
-    await until(() => conn?.ws.readyState === conn?.ws.CLOSED);
+    await until(() => conn?.ws.readyState === conn?.ws.CLOSED, STUCK_MS);
   });
 
   test("abort (barge-in) sends Clear: no audio of it after, and the next reply is heard whole", async () => {
@@ -124,7 +110,7 @@ describe("Deepgram Aura over the streaming websocket", () => {
     const events: TtsEvent[] = [];
     const stream = await tts.open(options(ac.signal), (e) => events.push(e));
     stream.sendText("This is a long answer that the caller is going to interrupt halfway through.", true);
-    await until(() => events.some((e) => e.type === "audio"));
+    await until(() => events.some((e) => e.type === "audio"), STUCK_MS);
     stream.abort();
     const heard = events.length;
     const next = await speak(tts, ac.signal, ["Sure, go ahead."]);
@@ -162,22 +148,16 @@ describe("Deepgram Aura over the streaming websocket", () => {
   });
 
   test("a refused handshake keeps Deepgram's reason: a bad key (401) and an unknown model (400) are not retryable", async () => {
-    const bad = await tts
-      .open(options(new AbortController().signal, { apiKey: "dg-revoked" }), () => {})
-      .then(
-        () => undefined,
-        (e: unknown) => e,
-      );
+    const bad = await rejection(
+      tts.open(options(new AbortController().signal, { apiKey: "dg-revoked" }), () => {}),
+    );
     assert.ok(bad instanceof ProviderError);
     assert.equal(bad.kind, "voice");
     assert.equal(bad.status, 401);
     assert.equal(bad.retryable, false);
-    const unknown = await tts
-      .open(options(new AbortController().signal, { model: "aura", voiceId: "thalia" }), () => {})
-      .then(
-        () => undefined,
-        (e: unknown) => e,
-      );
+    const unknown = await rejection(
+      tts.open(options(new AbortController().signal, { model: "aura", voiceId: "thalia" }), () => {}),
+    );
     assert.ok(unknown instanceof ProviderError);
     assert.equal(unknown.status, 400);
     assert.match(unknown.message, /aura-thalia-en/);

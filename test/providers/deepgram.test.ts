@@ -3,7 +3,8 @@ import { createServer, type Socket } from "node:net";
 import { after, before, test } from "node:test";
 import { DeepgramStt } from "../../libs/providers/deepgram.ts";
 import { MULAW_8K, ProviderError, type SttEvent, type SttOptions } from "../../libs/providers/types.ts";
-import { encodeUtteranceFrames, FakeDeepgram, SILENCE_FRAME, silenceFrame } from "../fakes/index.ts";
+import { encodeUtteranceFrames, FakeDeepgram, silenceFrame } from "../fakes/index.ts";
+import { rejection, speakUtterance, until } from "./helpers.ts";
 
 let fake: FakeDeepgram;
 let stt: DeepgramStt;
@@ -29,27 +30,8 @@ function options(signal: AbortSignal, over: Partial<SttOptions> = {}): SttOption
 }
 
 /** What `connect` rejects with (undefined if it connected). */
-function connectError(engine: DeepgramStt, over: Partial<SttOptions> = {}): Promise<unknown> {
-  return engine
-    .connect(options(new AbortController().signal, over), () => {})
-    .then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-}
-
-async function until(cond: () => boolean, timeoutMs = 3000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
-function speak(send: (b: Buffer) => void, text: string, durationMs: number, silenceMs: number): void {
-  for (const f of encodeUtteranceFrames(fake.allocateUtterance(text), durationMs)) send(f);
-  for (let t = 0; t < silenceMs; t += 20) send(SILENCE_FRAME);
-}
+const connectError = (engine: DeepgramStt, over: Partial<SttOptions> = {}) =>
+  rejection(engine.connect(options(new AbortController().signal, over), () => {}));
 
 test("streams a caller's utterance: speech-started, interim, final, utterance-end in order", async () => {
   const ac = new AbortController();
@@ -67,7 +49,7 @@ test("streams a caller's utterance: speech-started, interim, final, utterance-en
   assert.equal(conn.params.keyterm, "Switchboard");
   assert.ok(typeof stream.connectMs === "number" && stream.connectMs >= 0);
 
-  speak((b) => stream.sendAudio(b), "I would like to book a table for two", 1200, 1200);
+  speakUtterance(fake, (b) => stream.sendAudio(b), "I would like to book a table for two", 1200, 1200);
   await until(() => events.some((e) => e.type === "utterance-end"));
 
   const kinds = events.map((e) =>
@@ -105,7 +87,7 @@ test("JSON that is no message (null, a number, a string) or no JSON at all is ig
   const stream = await stt.connect(options(ac.signal), (e) => events.push(e));
   const conn = await connP;
   for (const raw of ["null", "42", '"Results"', "[]", "{not json"]) conn.sendRaw(raw);
-  speak((b) => stream.sendAudio(b), "cancel my order", 600, 0);
+  speakUtterance(fake, (b) => stream.sendAudio(b), "cancel my order", 600, 0);
   stream.finalize();
   await until(() => events.some((e) => e.type === "transcript" && e.isFinal));
   assert.equal(events.filter((e) => e.type === "error").length, 0);
@@ -117,7 +99,7 @@ test("finalize() flushes pending words as a final result", async () => {
   const ac = new AbortController();
   const events: SttEvent[] = [];
   const stream = await stt.connect(options(ac.signal), (e) => events.push(e));
-  speak((b) => stream.sendAudio(b), "cancel my order", 600, 0);
+  speakUtterance(fake, (b) => stream.sendAudio(b), "cancel my order", 600, 0);
   stream.finalize();
   await until(() => events.some((e) => e.type === "transcript" && e.isFinal));
   const final = events.find((e) => e.type === "transcript" && e.isFinal);

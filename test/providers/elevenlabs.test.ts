@@ -11,6 +11,8 @@ import {
 import type { ElevenLabsVoice } from "../../libs/vapi/assistant.ts";
 import { resolveVoiceDefaults } from "../../libs/vapi/defaults.ts";
 import { type ElevenLabsConnection, FakeElevenLabs } from "../fakes/index.ts";
+import { sleep } from "../fakes/util.ts";
+import { audioBytes, rejection, speakClauses, until } from "./helpers.ts";
 
 let fake: FakeElevenLabs;
 let tts: ElevenLabsTts;
@@ -49,38 +51,13 @@ function options(signal: AbortSignal, over: Over = {}): TtsOptions {
   };
 }
 
-async function until(cond: () => boolean, timeoutMs = 3000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function audioBytes(events: TtsEvent[]): number {
-  return events.reduce((n, e) => n + (e.type === "audio" ? e.audio.length : 0), 0);
-}
-
 function connectionsSince(index: number): ElevenLabsConnection[] {
   return fake.connections.slice(index);
 }
 
-/** Speaks one flushed clause on `tts` and resolves with its events once done (or failed). */
-async function speak(
-  engine: ElevenLabsTts,
-  signal: AbortSignal,
-  text: string,
-  over: Over = {},
-): Promise<TtsEvent[]> {
-  const events: TtsEvent[] = [];
-  const stream = await engine.open(options(signal, over), (e) => events.push(e));
-  stream.sendText(text, true);
-  stream.end();
-  await until(() => events.some((e) => e.type === "done" || e.type === "error"));
-  return events;
-}
+/** Speaks one flushed clause and resolves with its events once done (or failed). */
+const speak = (engine: ElevenLabsTts, signal: AbortSignal, text: string, over: Over = {}) =>
+  speakClauses(engine, options(signal, over), [text]);
 
 test("clause-by-clause text comes back as audio chunks, then done with the characters sent", async () => {
   const ac = new AbortController();
@@ -268,12 +245,9 @@ test("the call's abort ends the live stream silently and closes the socket with 
 });
 
 test("a rejected key fails open with a non-retryable ProviderError", async () => {
-  const err = await tts
-    .open(options(new AbortController().signal, { apiKey: "xi-revoked" }), () => {})
-    .then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+  const err = await rejection(
+    tts.open(options(new AbortController().signal, { apiKey: "xi-revoked" }), () => {}),
+  );
   assert.ok(err instanceof ProviderError);
   assert.equal(err.status, 401);
   assert.equal(err.retryable, false);

@@ -35,15 +35,7 @@ import {
   PREMADE_VOICE_IDS,
   SILENCE_FRAME,
 } from "../fakes/index.ts";
-import { sleep } from "../fakes/util.ts";
-
-async function until(cond: () => boolean, timeoutMs = 3000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error("condition not met in time");
-    await sleep(5);
-  }
-}
+import { rejection, until } from "./helpers.ts";
 
 /** The HTTP answer to a websocket upgrade the server refused: status, body and headers. */
 function refusedUpgrade(
@@ -289,12 +281,7 @@ describe("Deepgram: per-model rules", () => {
 
   test("a refused handshake carries Deepgram's reason (its dg-error header) in the ProviderError", async () => {
     // Flux is refused when an assistant is saved; one stored before that fails the call like this.
-    const err = await stt
-      .connect(options({ model: "flux-general-en" }), () => {})
-      .then(
-        () => undefined,
-        (e: unknown) => e,
-      );
+    const err = await rejection(stt.connect(options({ model: "flux-general-en" }), () => {}));
     assert.ok(err instanceof ProviderError);
     assert.equal(err.status, 400);
     assert.equal(err.retryable, false);
@@ -472,12 +459,9 @@ describe("ElevenLabs: per-model rules", () => {
       `${fake.url}/v1/text-to-speech/${voice}/multi-stream-input?model_id=eleven_v3`,
     );
     assert.equal(refused.status, 403);
-    const err = await tts
-      .open(options(new AbortController().signal, { model: "eleven_v3" }), () => {})
-      .then(
-        () => undefined,
-        (e: unknown) => e,
-      );
+    const err = await rejection(
+      tts.open(options(new AbortController().signal, { model: "eleven_v3" }), () => {}),
+    );
     assert.ok(err instanceof ProviderError);
     assert.equal(err.status, 403);
     assert.equal(err.retryable, false);

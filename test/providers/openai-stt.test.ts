@@ -3,8 +3,9 @@ import { after, before, test } from "node:test";
 import { OpenAiStt, openAiRealtimeUrl } from "../../libs/providers/openai-stt.ts";
 import { openAiTranscriberProblems } from "../../libs/providers/openai-stt-rules.ts";
 import { MULAW_8K, ProviderError, type SttEvent, type SttOptions } from "../../libs/providers/types.ts";
-import { encodeUtteranceFrames, SILENCE_FRAME, silenceFrame } from "../fakes/deepgram.ts";
+import { encodeUtteranceFrames, silenceFrame } from "../fakes/deepgram.ts";
 import { FakeOpenAIRealtimeStt, transcriptionSessionRefusal } from "../fakes/openai-realtime-stt.ts";
+import { kinds, rejection, speakUtterance, until } from "./helpers.ts";
 
 let fake: FakeOpenAIRealtimeStt;
 let stt: OpenAiStt;
@@ -28,31 +29,9 @@ function options(signal: AbortSignal, over: Partial<SttOptions> = {}): SttOption
   };
 }
 
-function connectError(over: Partial<SttOptions> = {}): Promise<unknown> {
-  return stt
-    .connect(options(new AbortController().signal, over), () => {})
-    .then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-}
-
-async function until(cond: () => boolean, timeoutMs = 3000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
-function speak(send: (b: Buffer) => void, text: string, durationMs: number, silenceMs: number): void {
-  for (const f of encodeUtteranceFrames(fake.allocateUtterance(text), durationMs)) send(f);
-  for (let t = 0; t < silenceMs; t += 20) send(SILENCE_FRAME);
-}
-
-function kinds(events: SttEvent[]): string[] {
-  return events.map((e) => (e.type === "transcript" ? (e.isFinal ? "final" : "partial") : e.type));
-}
+/** What `connect` rejects with (undefined if it connected). */
+const connectError = (over: Partial<SttOptions> = {}) =>
+  rejection(stt.connect(options(new AbortController().signal, over), () => {}));
 
 test("a transcription session: session.update (μ-law, model, language, server VAD), then speech-started, partials, one final and an utterance end", async () => {
   const events: SttEvent[] = [];
@@ -79,7 +58,7 @@ test("a transcription session: session.update (μ-law, model, language, server V
     include: ["item.input_audio_transcription.logprobs"],
   });
 
-  speak((b) => stream.sendAudio(b), "My number is 4521.", 1000, 700);
+  speakUtterance(fake, (b) => stream.sendAudio(b), "My number is 4521.", 1000, 700);
   await until(() => events.some((e) => e.type === "utterance-end"));
   assert.ok(session.appends >= 80, "one append per 20 ms frame");
   const k = kinds(events);
@@ -146,7 +125,7 @@ test("close() waits for the transcript of speech already committed", async () =>
   try {
     const events: SttEvent[] = [];
     const stream = await stt.connect(options(new AbortController().signal), (e) => events.push(e));
-    speak((b) => stream.sendAudio(b), "one last thing", 500, 560);
+    speakUtterance(fake, (b) => stream.sendAudio(b), "one last thing", 500, 560);
     await new Promise((r) => setTimeout(r, 20));
     await stream.close();
     const final = events.find((e) => e.type === "transcript" && e.isFinal);

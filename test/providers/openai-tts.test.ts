@@ -6,6 +6,7 @@ import { MULAW_8K, ProviderError, type TtsEvent, type TtsOptions } from "../../l
 import type { OpenAiVoice } from "../../libs/vapi/assistant.ts";
 import { resolveVoiceDefaults } from "../../libs/vapi/defaults.ts";
 import { FakeOpenAiTts } from "../fakes/openai-tts.ts";
+import { speakClauses, until } from "./helpers.ts";
 
 let fake: FakeOpenAiTts;
 let tts: OpenAiTts;
@@ -28,22 +29,8 @@ function options(signal: AbortSignal, over: Over = {}): TtsOptions {
   };
 }
 
-async function until(cond: () => boolean, timeoutMs = 3000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error("timed out");
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
-async function speak(signal: AbortSignal, clauses: string[], over: Over = {}): Promise<TtsEvent[]> {
-  const events: TtsEvent[] = [];
-  const stream = await tts.open(options(signal, over), (e) => events.push(e));
-  for (const c of clauses) stream.sendText(c, true);
-  stream.end();
-  await until(() => events.some((e) => e.type === "done" || e.type === "error"));
-  return events;
-}
+const speak = (signal: AbortSignal, clauses: string[], over: Over = {}) =>
+  speakClauses(tts, options(signal, over), clauses);
 
 const audio = (events: TtsEvent[]) =>
   Buffer.concat(events.flatMap((e) => (e.type === "audio" ? [e.audio] : [])));
