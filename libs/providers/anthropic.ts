@@ -17,17 +17,17 @@
 //   tool results become `tool_result` blocks of the next user message.
 // - The messages must start with a user turn and, on the newer models, must not end with an
 //   assistant turn (that would be a prefill, a 400 there): a short user turn is added where needed.
-import type { RequestOptions } from "node:http";
-import { urlToHttpOptions } from "node:url";
 import { ANTHROPIC_API_VERSION, anthropicSamplingParams, thinkingBudget } from "./anthropic-rules.ts";
 import {
-  agentFor,
-  llmProviderError,
+  badStreamEvent,
+  type PostTarget,
   parseJson,
+  postSse,
+  postTarget,
   type SseProtocol,
-  SseStream,
   STREAM_END,
   sample,
+  statusFailure,
 } from "./http-stream.ts";
 import {
   abortError,
@@ -181,14 +181,7 @@ const PROTOCOL: SseProtocol<StreamEvent> = {
   provider: "anthropic",
   onEvent(event, data) {
     const payload = parseJson(data);
-    if (payload === null || typeof payload !== "object") {
-      return new ProviderError(
-        "anthropic",
-        "llm",
-        `anthropic request failed: bad stream event: ${sample(data, 200)}`,
-        false,
-      );
-    }
+    if (payload === null || typeof payload !== "object") return badStreamEvent("anthropic", data);
     const type = event === "message" ? (payload as { type?: unknown }).type : event;
     switch (type) {
       case "message_start":
@@ -218,14 +211,7 @@ const PROTOCOL: SseProtocol<StreamEvent> = {
   },
   statusError(status, body) {
     const { type, message } = errorParts(parseJson(body));
-    const detail = message ? `${type ?? "error"}: ${message}` : sample(body) || "status code (no body)";
-    return new ProviderError(
-      "anthropic",
-      "llm",
-      `anthropic request failed: ${status} ${detail}`,
-      isRetryableStatus(status),
-      status,
-    );
+    return statusFailure("anthropic", status, message ? `${type ?? "error"}: ${message}` : undefined, body);
   },
 };
 
@@ -250,15 +236,11 @@ function count(v: number | null | undefined): number | undefined {
 export class AnthropicLlm implements LanguageModel {
   readonly provider = "anthropic";
   readonly #timeoutMs: number;
-  readonly #url: URL;
-  readonly #target: RequestOptions;
-  readonly #https: boolean;
+  readonly #target: PostTarget;
 
   constructor(config: AnthropicLlmConfig) {
     this.#timeoutMs = config.timeoutMs ?? 60_000;
-    this.#url = new URL(`${config.baseUrl.replace(/\/+$/, "")}/v1/messages`);
-    this.#https = this.#url.protocol === "https:";
-    this.#target = urlToHttpOptions(this.#url);
+    this.#target = postTarget(new URL(`${config.baseUrl.replace(/\/+$/, "")}/v1/messages`));
   }
 
   async *stream(request: LlmRequest): AsyncIterable<LlmEvent> {
@@ -279,10 +261,7 @@ export class AnthropicLlm implements LanguageModel {
     if (request.tools && request.tools.length > 0) body.tools = toAnthropicTools(request.tools);
 
     const json = JSON.stringify(body);
-    const options: RequestOptions = {
-      ...this.#target,
-      method: "POST",
-      agent: agentFor(this.#url.origin, this.#https),
+    const call = postSse(PROTOCOL, this.#target, {
       headers: {
         "x-api-key": request.apiKey,
         "anthropic-version": ANTHROPIC_API_VERSION,
@@ -290,20 +269,10 @@ export class AnthropicLlm implements LanguageModel {
         accept: "text/event-stream",
         "content-length": Buffer.byteLength(json),
       },
-    };
-    let call: SseStream<StreamEvent>;
-    try {
-      call = new SseStream(PROTOCOL, {
-        options,
-        https: this.#https,
-        body: json,
-        timeoutMs: this.#timeoutMs,
-        signal,
-      });
-    } catch (err) {
-      // Synchronous failures of `request()` (an invalid header value such as a key with a newline).
-      throw llmProviderError("anthropic", err);
-    }
+      body: json,
+      timeoutMs: this.#timeoutMs,
+      signal,
+    });
 
     const blocks = new Map<number, OpenBlock>();
     /** Thinking blocks of this turn, in order, to send back with its tool calls. */

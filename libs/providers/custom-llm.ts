@@ -17,8 +17,7 @@
 //   silence.
 // The URL is the customer's, so it passes the webhooks' SSRF rule at every request (and when the
 // assistant is saved): the request connects to the address that was checked.
-import { type RequestOptions, validateHeaderName, validateHeaderValue } from "node:http";
-import { urlToHttpOptions } from "node:url";
+import { validateHeaderName, validateHeaderValue } from "node:http";
 import type { ChatCompletionCreateParamsStreaming } from "openai/resources/chat/completions";
 import { RESERVED_SERVER_HEADERS } from "../webhooks/server-config.ts";
 import {
@@ -28,7 +27,7 @@ import {
   type ResolvedTarget,
   UnsafeUrlError,
 } from "../webhooks/ssrf.ts";
-import { agentFor, llmProviderError, parseJson, type SseProtocol, SseStream } from "./http-stream.ts";
+import { llmProviderError, parseJson, postSse, postTarget, type SseProtocol } from "./http-stream.ts";
 import {
   type ChatCompletionStreamChunk,
   chatCompletionProtocol,
@@ -159,7 +158,6 @@ export class CustomLlm implements LanguageModel {
     Object.assign(body, chat);
 
     const json = JSON.stringify(body);
-    const https = target.url.protocol === "https:";
     const headers: Record<string, string | number> = {
       ...customHeaders(cfg.headers),
       "Content-Type": "application/json",
@@ -167,28 +165,14 @@ export class CustomLlm implements LanguageModel {
       "Content-Length": Buffer.byteLength(json),
     };
     if (request.apiKey) headers.Authorization = `Bearer ${request.apiKey}`;
-    const lookup = pinnedLookup(target);
-    const options: RequestOptions = {
-      ...urlToHttpOptions(target.url),
-      method: "POST",
-      agent: agentFor(target.url.origin, https),
+    const call = postSse(PROTOCOL, postTarget(target.url), {
       headers,
-      ...(lookup ? { lookup } : {}),
-    };
-    let call: SseStream<ChatCompletionStreamChunk>;
-    try {
-      call = new SseStream(PROTOCOL, {
-        options,
-        https,
-        body: json,
-        timeoutMs: (responseTimeoutMs ?? 0) + (this.#config.streamTimeoutMs ?? 60_000),
-        responseTimeoutMs,
-        signal,
-      });
-    } catch (err) {
-      // Synchronous failures of `request()` (an invalid header value such as a key with a newline).
-      throw llmProviderError("custom-llm", err);
-    }
+      body: json,
+      timeoutMs: (responseTimeoutMs ?? 0) + (this.#config.streamTimeoutMs ?? 60_000),
+      responseTimeoutMs,
+      signal,
+      lookup: pinnedLookup(target),
+    });
     yield* readChatCompletion(call, signal);
   }
 

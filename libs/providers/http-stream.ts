@@ -21,11 +21,13 @@ import {
   Agent as HttpAgent,
   request as httpRequest,
   type IncomingMessage,
+  type OutgoingHttpHeaders,
   type RequestOptions,
 } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
+import { urlToHttpOptions } from "node:url";
 import { SseParser } from "./sse.ts";
-import { abortError, isAbortError, ProviderError } from "./types.ts";
+import { abortError, isAbortError, isRetryableStatus, ProviderError } from "./types.ts";
 
 // One keep-alive agent per origin, shared by every key and call, so a call's second turn (and
 // most first turns under load) skips TCP/TLS setup. LIFO hands out the most recently used socket:
@@ -95,6 +97,27 @@ export function sample(text: string, max = 300): string {
   return t.length > max ? `${t.slice(0, max)}…` : t;
 }
 
+/** An event that is no JSON object: it fails the stream, not retryable. */
+export function badStreamEvent(provider: string, data: string): ProviderError {
+  return new ProviderError(
+    provider,
+    "llm",
+    `${provider} request failed: bad stream event: ${sample(data, 200)}`,
+    false,
+  );
+}
+
+/** A non-2xx answer: the provider's `detail` read from its error body, else the body's start. */
+export function statusFailure(
+  provider: string,
+  status: number,
+  detail: string | undefined,
+  body: string,
+): ProviderError {
+  const message = `${provider} request failed: ${status} ${detail ?? (sample(body) || "status code (no body)")}`;
+  return new ProviderError(provider, "llm", message, isRetryableStatus(status), status);
+}
+
 /** Error bodies are read (so the socket can be reused) but only this much is kept. */
 const MAX_ERROR_BODY = 64 * 1024;
 
@@ -128,6 +151,57 @@ export interface SseRequest {
   /** Budget until the response headers arrive; default: `timeoutMs` alone. */
   responseTimeoutMs?: number;
   signal: AbortSignal;
+}
+
+/** An endpoint parsed once: what every POST to it starts from. */
+export interface PostTarget {
+  readonly url: URL;
+  readonly https: boolean;
+  /** `urlToHttpOptions(url)`. */
+  readonly options: RequestOptions;
+}
+
+export function postTarget(url: URL): PostTarget {
+  return { url, https: url.protocol === "https:", options: urlToHttpOptions(url) };
+}
+
+export interface SsePost {
+  headers: OutgoingHttpHeaders;
+  body: string;
+  /** Whole-request budget (headers + stream). */
+  timeoutMs: number;
+  /** Budget until the response headers arrive; default: `timeoutMs` alone. */
+  responseTimeoutMs?: number;
+  signal: AbortSignal;
+  /** A pinned address lookup (a custom LLM's URL checked against the SSRF rule). */
+  lookup?: RequestOptions["lookup"];
+}
+
+/**
+ * POSTs `post.body` to `target` on its origin's keep-alive agent and streams the answer's events.
+ * A synchronous failure of `request()` (an invalid header value such as a key with a newline) is
+ * thrown as the provider's error.
+ */
+export function postSse<T>(protocol: SseProtocol<T>, target: PostTarget, post: SsePost): SseStream<T> {
+  const options: RequestOptions = {
+    ...target.options,
+    method: "POST",
+    agent: agentFor(target.url.origin, target.https),
+    headers: post.headers,
+    ...(post.lookup ? { lookup: post.lookup } : {}),
+  };
+  try {
+    return new SseStream(protocol, {
+      options,
+      https: target.https,
+      body: post.body,
+      timeoutMs: post.timeoutMs,
+      responseTimeoutMs: post.responseTimeoutMs,
+      signal: post.signal,
+    });
+  } catch (err) {
+    throw llmProviderError(protocol.provider, err);
+  }
 }
 
 /**

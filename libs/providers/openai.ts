@@ -3,8 +3,6 @@
 // (`import type` only), so the request body and stream chunks stay typed. The chunk protocol and
 // the reading of a streamed completion are exported for `./custom-llm.ts`, which speaks the same
 // wire format to a customer's server.
-import type { RequestOptions } from "node:http";
-import { urlToHttpOptions } from "node:url";
 import type {
   ChatCompletionChunk,
   ChatCompletionCreateParamsStreaming,
@@ -12,18 +10,19 @@ import type {
   ChatCompletionTool,
 } from "openai/resources/chat/completions";
 import {
-  agentFor,
-  llmProviderError,
+  badStreamEvent,
+  type PostTarget,
   parseJson,
+  postSse,
+  postTarget,
   type SseProtocol,
-  SseStream,
+  type SseStream,
   STREAM_END,
-  sample,
+  statusFailure,
 } from "./http-stream.ts";
 import { openAiSamplingParams } from "./openai-rules.ts";
 import {
   abortError,
-  isRetryableStatus,
   type LanguageModel,
   type LlmEvent,
   type LlmMessage,
@@ -79,11 +78,6 @@ export function toOpenAiTools(tools: LlmTool[]): ChatCompletionTool[] {
   }));
 }
 
-/** Any error → ProviderError; aborts stay AbortErrors so the caller can tell a barge-in from a failure. */
-export function toProviderError(err: unknown): ProviderError | DOMException {
-  return llmProviderError("openai", err);
-}
-
 function errorDetail(error: object): string {
   const { message } = error as { message?: unknown };
   if (typeof message === "string") return message;
@@ -117,23 +111,14 @@ export function chatCompletionProtocol(provider: string): SseProtocol<ChatComple
       if (event === "error") return streamError(parseJson(data), data);
       if (data.startsWith("[DONE]")) return STREAM_END;
       const chunk = parseJson(data);
-      if (chunk === null || typeof chunk !== "object") {
-        return new ProviderError(
-          provider,
-          "llm",
-          `${provider} request failed: bad stream event: ${sample(data, 200)}`,
-          false,
-        );
-      }
+      if (chunk === null || typeof chunk !== "object") return badStreamEvent(provider, data);
       const typed = chunk as ChatCompletionStreamChunk;
       if (typed.error) return streamError(chunk, data);
       return typed;
     },
     /** `{"error":{"message",…}}` (OpenAI's envelope) or whatever a proxy put in the body. */
     statusError(status, body) {
-      const detail = envelopeDetail(parseJson(body)) ?? (sample(body) || "status code (no body)");
-      const message = `${provider} request failed: ${status} ${detail}`;
-      return new ProviderError(provider, "llm", message, isRetryableStatus(status), status);
+      return statusFailure(provider, status, envelopeDetail(parseJson(body)), body);
     },
   };
 }
@@ -215,15 +200,11 @@ const OPENAI_PROTOCOL = chatCompletionProtocol("openai");
 export class OpenAiLlm implements LanguageModel {
   readonly provider = "openai";
   readonly #timeoutMs: number;
-  readonly #url: URL;
-  readonly #target: RequestOptions;
-  readonly #https: boolean;
+  readonly #target: PostTarget;
 
   constructor(config: OpenAiLlmConfig) {
     this.#timeoutMs = config.timeoutMs ?? 60_000;
-    this.#url = new URL(`${config.baseUrl.replace(/\/+$/, "")}/chat/completions`);
-    this.#https = this.#url.protocol === "https:";
-    this.#target = urlToHttpOptions(this.#url);
+    this.#target = postTarget(new URL(`${config.baseUrl.replace(/\/+$/, "")}/chat/completions`));
   }
 
   async *stream(request: LlmRequest): AsyncIterable<LlmEvent> {
@@ -241,30 +222,17 @@ export class OpenAiLlm implements LanguageModel {
     if (request.responseFormat === "json_object") body.response_format = { type: "json_object" };
 
     const json = JSON.stringify(body);
-    const options: RequestOptions = {
-      ...this.#target,
-      method: "POST",
-      agent: agentFor(this.#url.origin, this.#https),
+    const call = postSse(OPENAI_PROTOCOL, this.#target, {
       headers: {
         Authorization: `Bearer ${request.apiKey}`,
         "Content-Type": "application/json",
         Accept: "text/event-stream",
         "Content-Length": Buffer.byteLength(json),
       },
-    };
-    let call: SseStream<ChatCompletionStreamChunk>;
-    try {
-      call = new SseStream(OPENAI_PROTOCOL, {
-        options,
-        https: this.#https,
-        body: json,
-        timeoutMs: this.#timeoutMs,
-        signal,
-      });
-    } catch (err) {
-      // Synchronous failures of `request()` (an invalid header value such as a key with a newline).
-      throw toProviderError(err);
-    }
+      body: json,
+      timeoutMs: this.#timeoutMs,
+      signal,
+    });
     yield* readChatCompletion(call, signal);
   }
 }
