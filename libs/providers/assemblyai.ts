@@ -20,7 +20,7 @@ import {
   type SttOptions,
   type SttStream,
 } from "./types.ts";
-import { openSocket, toWebSocketBase } from "./ws-connect.ts";
+import { closeSocket, openSocket, parseMessage, toWebSocketBase, whenClosed } from "./ws-connect.ts";
 
 /** AssemblyAI's streaming host (`streaming.eu.assemblyai.com` in the EU). */
 export const ASSEMBLYAI_API_URL = "wss://streaming.assemblyai.com";
@@ -193,7 +193,7 @@ class SessionOpening {
       this.#kept.push(data);
       return;
     }
-    const msg = parse(data);
+    const msg = parseMessage<AssemblyAiMessage>(data);
     if (msg?.type === "Begin") this.#begun = true;
     else if (msg && "error" in msg && typeof msg.error === "string") this.#detail = msg.error;
     this.#wake?.();
@@ -260,17 +260,6 @@ class SessionOpening {
   }
 }
 
-function parse(data: RawData): AssemblyAiMessage | undefined {
-  try {
-    const parsed: unknown = JSON.parse(data.toString());
-    // `null`, a number or a string is valid JSON but no message: ignored like any malformed one.
-    if (parsed === null || typeof parsed !== "object") return undefined;
-    return parsed as AssemblyAiMessage;
-  } catch {
-    return undefined;
-  }
-}
-
 class AssemblyAiStream implements SttStream {
   readonly connectMs: number;
   readonly #ws: WebSocket;
@@ -333,12 +322,7 @@ class AssemblyAiStream implements SttStream {
         true,
       );
     });
-    this.#closed = new Promise((resolve) => {
-      ws.once("close", (code: number, reason: Buffer) => {
-        this.#onClose(code, reason.toString("utf8"));
-        resolve();
-      });
-    });
+    this.#closed = whenClosed(ws, (code, reason) => this.#onClose(code, reason));
     this.#signal.addEventListener("abort", this.#onAbort, { once: true });
   }
 
@@ -403,16 +387,7 @@ class AssemblyAiStream implements SttStream {
 
   #shutdown(code: number): void {
     this.#closing = true;
-    const ws = this.#ws;
-    if (ws.readyState === ws.OPEN) {
-      ws.close(code);
-      // A peer that never answers the close frame must not hold the socket.
-      const t = setTimeout(() => ws.terminate(), 1000);
-      t.unref();
-      ws.once("close", () => clearTimeout(t));
-    } else if (ws.readyState === ws.CONNECTING) {
-      ws.terminate();
-    }
+    closeSocket(this.#ws, code);
   }
 
   #onClose(code: number, reason: string): void {
@@ -440,7 +415,7 @@ class AssemblyAiStream implements SttStream {
 
   /** A text message from AssemblyAI. */
   onText(data: RawData): void {
-    const msg = parse(data);
+    const msg = parseMessage<AssemblyAiMessage>(data);
     if (!msg) return;
     if (!("type" in msg) || msg.type === "Error") {
       // `{"type":"Error","error_code":3008,"error":"…"}` (or the SDK era's bare `{"error":"…"}`), then a close.

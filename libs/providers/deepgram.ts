@@ -11,7 +11,7 @@ import {
   type SttOptions,
   type SttStream,
 } from "./types.ts";
-import { openSocket, toWebSocketBase } from "./ws-connect.ts";
+import { closeSocket, openSocket, parseMessage, toWebSocketBase, whenClosed } from "./ws-connect.ts";
 
 export interface DeepgramSttConfig {
   /** `wss://api.deepgram.com` (config DEEPGRAM_API_URL) or a fake's `ws://127.0.0.1:PORT`. */
@@ -151,12 +151,7 @@ class DeepgramStream implements SttStream {
         true,
       );
     });
-    this.#closed = new Promise((resolve) => {
-      ws.once("close", (code: number, reason: Buffer) => {
-        this.#onClose(code, reason.toString("utf8"));
-        resolve();
-      });
-    });
+    this.#closed = whenClosed(ws, (code, reason) => this.#onClose(code, reason));
     this.#keepAlive = setInterval(() => {
       if (!this.#audioSinceTick && ws.readyState === ws.OPEN) ws.send(KEEP_ALIVE);
       this.#audioSinceTick = false;
@@ -195,16 +190,7 @@ class DeepgramStream implements SttStream {
 
   #shutdown(code: number): void {
     this.#closing = true;
-    const ws = this.#ws;
-    if (ws.readyState === ws.OPEN) {
-      ws.close(code);
-      // A peer that never answers the close frame must not hold the socket.
-      const t = setTimeout(() => ws.terminate(), 1000);
-      t.unref();
-      ws.once("close", () => clearTimeout(t));
-    } else if (ws.readyState === ws.CONNECTING) {
-      ws.terminate();
-    }
+    closeSocket(this.#ws, code);
   }
 
   #onClose(code: number, reason: string): void {
@@ -230,15 +216,8 @@ class DeepgramStream implements SttStream {
   }
 
   #onMessage(data: RawData): void {
-    let msg: DeepgramServerMessage;
-    try {
-      const parsed: unknown = JSON.parse(data.toString());
-      // `null`, a number or a string is valid JSON but no message: ignored like any malformed one.
-      if (parsed === null || typeof parsed !== "object") return;
-      msg = parsed as DeepgramServerMessage;
-    } catch {
-      return;
-    }
+    const msg = parseMessage<DeepgramServerMessage>(data);
+    if (!msg) return;
     switch (msg.type) {
       case "Results": {
         const alt = msg.channel?.alternatives?.[0];

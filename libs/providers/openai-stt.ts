@@ -19,7 +19,7 @@ import {
   type SttOptions,
   type SttStream,
 } from "./types.ts";
-import { openSocket, toWebSocketBase } from "./ws-connect.ts";
+import { closeSocket, openSocket, parseMessage, toWebSocketBase, whenClosed } from "./ws-connect.ts";
 
 /** The Realtime endpoint under an OpenAI API base URL (`https://api.openai.com/v1` → `wss://…/v1/realtime`). */
 export function openAiRealtimeUrl(baseUrl: string): string {
@@ -61,16 +61,6 @@ type RealtimeEvent =
     }
   | { type: "conversation.item.input_audio_transcription.failed"; item_id?: string; error?: RealtimeError }
   | { type: "error"; error?: RealtimeError };
-
-function parse(data: RawData): RealtimeEvent | undefined {
-  try {
-    const parsed: unknown = JSON.parse(data.toString());
-    if (parsed === null || typeof parsed !== "object") return undefined;
-    return parsed as RealtimeEvent;
-  } catch {
-    return undefined;
-  }
-}
 
 /** An `error` event as a ProviderError: OpenAI's server errors are retryable, request errors are not. */
 function eventError(error: RealtimeError | undefined, when: string): ProviderError {
@@ -177,7 +167,7 @@ function waitForSession(ws: WebSocket, timeoutMs: number, signal: AbortSignal): 
     };
     const onMessage = (data: RawData, isBinary: boolean): void => {
       if (isBinary) return;
-      const msg = parse(data);
+      const msg = parseMessage<RealtimeEvent>(data);
       if (msg?.type === "session.updated") finish(undefined);
       else if (msg?.type === "error") finish(eventError(msg.error, "refused the transcription session"));
     };
@@ -257,12 +247,7 @@ class OpenAiSttStream implements SttStream {
     ws.on("error", (err: Error) => {
       this.#error ??= new ProviderError("openai", "transcriber", `openai socket error: ${err.message}`, true);
     });
-    this.#closed = new Promise((resolve) => {
-      ws.once("close", (code: number, reason: Buffer) => {
-        this.#onClose(code, reason.toString("utf8"));
-        resolve();
-      });
-    });
+    this.#closed = whenClosed(ws, (code, reason) => this.#onClose(code, reason));
     this.#signal.addEventListener("abort", this.#onAbort, { once: true });
   }
 
@@ -299,15 +284,7 @@ class OpenAiSttStream implements SttStream {
 
   #shutdown(): void {
     this.#closing = true;
-    const ws = this.#ws;
-    if (ws.readyState === ws.OPEN) {
-      ws.close(1000);
-      const t = setTimeout(() => ws.terminate(), 1000);
-      t.unref();
-      ws.once("close", () => clearTimeout(t));
-    } else if (ws.readyState === ws.CONNECTING) {
-      ws.terminate();
-    }
+    closeSocket(this.#ws, 1000);
   }
 
   #onClose(code: number, reason: string): void {
@@ -337,7 +314,7 @@ class OpenAiSttStream implements SttStream {
   }
 
   #onMessage(data: RawData): void {
-    const msg = parse(data);
+    const msg = parseMessage<RealtimeEvent>(data);
     if (!msg) return;
     switch (msg.type) {
       case "input_audio_buffer.speech_started":

@@ -1,8 +1,9 @@
 // Opening a provider websocket with the failure modes sorted: a refused upgrade keeps its HTTP
 // status (401 → not retryable), a network failure or handshake timeout is retryable, and the
-// caller's abort wins over both.
+// caller's abort wins over both. Also what the streaming transcribers share on an open socket:
+// reading a JSON message, noticing the close, and closing without waiting on a silent peer.
 import type { IncomingMessage } from "node:http";
-import { WebSocket } from "ws";
+import { type RawData, WebSocket } from "ws";
 import { abortError, isRetryableStatus, ProviderError } from "./types.ts";
 
 export interface OpenSocketOptions {
@@ -119,4 +120,39 @@ export function openSocket(url: string, opts: OpenSocketOptions): Promise<Opened
     ws.on("unexpected-response", onUnexpected);
     opts.signal.addEventListener("abort", onAbort, { once: true });
   });
+}
+
+/** A text frame's JSON object, or undefined for anything that is no JSON object. */
+export function parseMessage<T extends object>(data: RawData): T | undefined {
+  try {
+    const parsed: unknown = JSON.parse(data.toString());
+    // `null`, a number or a string is valid JSON but no message: ignored like any malformed one.
+    if (parsed === null || typeof parsed !== "object") return undefined;
+    return parsed as T;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Resolves once the socket has closed, after `onClose` has seen the code and reason. */
+export function whenClosed(ws: WebSocket, onClose: (code: number, reason: string) => void): Promise<void> {
+  return new Promise((resolve) => {
+    ws.once("close", (code: number, reason: Buffer) => {
+      onClose(code, reason.toString("utf8"));
+      resolve();
+    });
+  });
+}
+
+/** Sends a close frame (a socket still connecting is cut off). */
+export function closeSocket(ws: WebSocket, code: number): void {
+  if (ws.readyState === ws.OPEN) {
+    ws.close(code);
+    // A peer that never answers the close frame must not hold the socket.
+    const t = setTimeout(() => ws.terminate(), 1000);
+    t.unref();
+    ws.once("close", () => clearTimeout(t));
+  } else if (ws.readyState === ws.CONNECTING) {
+    ws.terminate();
+  }
 }
