@@ -74,8 +74,15 @@ export class CallRecorder implements AudioTap {
   }
 
   async #open(): Promise<FileHandle> {
-    await mkdir(path.dirname(this.file), { recursive: true });
-    const fh = await open(this.file, "w");
+    let fh: FileHandle;
+    try {
+      fh = await open(this.file, "w");
+    } catch (err) {
+      // The spool directory is made by the first call that needs it, not looked up by every call.
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+      await mkdir(path.dirname(this.file), { recursive: true });
+      fh = await open(this.file, "w");
+    }
     // Sizes unknown yet (0): fixed when the call ends, or when a dead process's call is swept.
     await fh.write(wavHeader(0, { channels: 2, sampleRate: this.sampleRate }), 0, WAV_HEADER_BYTES, 0);
     return fh;
