@@ -44,7 +44,7 @@ import {
   UtteranceRegistry,
   type UtteranceSource,
 } from "./scripted-speech.ts";
-import { closeServer, headerValue, listenLoopback, sendJson } from "./util.ts";
+import { Arrivals, closeWebSocketServer, headerValue, listenLoopback, sendJson } from "./util.ts";
 
 export interface AssemblyAiWord {
   start: number;
@@ -399,7 +399,7 @@ export class FakeAssemblyAI {
   readonly #server: Server;
   readonly #wss: WebSocketServer;
   readonly #port: number;
-  readonly #waiters: Array<(s: AssemblyAiSession) => void> = [];
+  readonly #arrivals = new Arrivals<AssemblyAiSession>("FakeAssemblyAI: no session");
 
   private constructor(server: Server, wss: WebSocketServer, port: number, opts: FakeAssemblyAiOptions) {
     this.#server = server;
@@ -433,19 +433,11 @@ export class FakeAssemblyAI {
   }
 
   waitForSession(timeoutMs = 5000): Promise<AssemblyAiSession> {
-    return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error("FakeAssemblyAI: no session")), timeoutMs);
-      this.#waiters.push((s) => {
-        clearTimeout(t);
-        resolve(s);
-      });
-    });
+    return this.#arrivals.next(timeoutMs);
   }
 
   async close(): Promise<void> {
-    for (const client of this.#wss.clients) client.terminate();
-    this.#wss.close();
-    await closeServer(this.#server);
+    await closeWebSocketServer(this.#wss, this.#server);
   }
 
   /** @internal `GET /v3/token?expires_in_seconds=N` with the key: a temporary token for `?token=`. */
@@ -480,7 +472,7 @@ export class FakeAssemblyAI {
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
       const session = new AssemblyAiSession(ws, req, this);
       this.sessions.push(session);
-      for (const w of this.#waiters.splice(0)) w(session);
+      this.#arrivals.arrived(session);
       // AssemblyAI checks the key and the parameters after the upgrade.
       const key = headerValue(req, "authorization");
       const token = url.searchParams.get("token");

@@ -22,13 +22,13 @@
  * - Cancel stops a context's audio; whether chunks already in flight still arrive is unconfirmed,
  *   so with `lateChunkAfterCancel` the fake sends one more chunk of the cancelled context.
  */
-import { createServer, type IncomingMessage, type Server } from "node:http";
+import type { IncomingMessage, Server } from "node:http";
 import type { Duplex } from "node:stream";
 import { type WebSocket, WebSocketServer } from "ws";
 import {
   closeServer,
   headerValue,
-  listenLoopback,
+  listenForUpgrades,
   makePcmToneBuffer,
   makeToneBuffer,
   rejectUpgrade,
@@ -136,11 +136,7 @@ export class FakeCartesia {
   }
 
   static async start(opts: FakeCartesiaOptions = {}): Promise<FakeCartesia> {
-    const server = createServer((_req, res) => {
-      res.writeHead(404);
-      res.end();
-    });
-    const port = await listenLoopback(server);
+    const { server, port } = await listenForUpgrades();
     const fake = new FakeCartesia(server, port, opts);
     server.on("upgrade", (req, socket, head) => fake.#onUpgrade(req, socket, head));
     return fake;

@@ -16,13 +16,13 @@
  * - More than 20 Flush messages in 60 s (configurable): a Warning and the flush is ignored.
  * - An unknown or malformed message closes the socket 1008 (DATA-0000).
  */
-import { createServer, type IncomingMessage, type Server } from "node:http";
+import type { IncomingMessage, Server } from "node:http";
 import type { Duplex } from "node:stream";
 import { type WebSocket, WebSocketServer } from "ws";
 import {
   closeServer,
   headerValue,
-  listenLoopback,
+  listenForUpgrades,
   makePcmToneBuffer,
   makeToneBuffer,
   rejectUpgrade,
@@ -95,11 +95,7 @@ export class FakeDeepgramTts {
   }
 
   static async start(opts: FakeDeepgramTtsOptions = {}): Promise<FakeDeepgramTts> {
-    const server = createServer((_req, res) => {
-      res.writeHead(404);
-      res.end();
-    });
-    const port = await listenLoopback(server);
+    const { server, port } = await listenForUpgrades();
     const fake = new FakeDeepgramTts(server, port, opts);
     server.on("upgrade", (req, socket, head) => fake.#onUpgrade(req, socket, head));
     return fake;

@@ -65,7 +65,8 @@ import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { Duplex } from "node:stream";
 import { type WebSocket, WebSocketServer } from "ws";
 import {
-  closeServer,
+  Arrivals,
+  closeWebSocketServer,
   headerValue,
   listenLoopback,
   makePcmToneBuffer,
@@ -722,7 +723,7 @@ export class FakeDeepgram {
   readonly #utterances = new Map<number, string>();
   readonly #tones = new Map<number, string>();
   readonly #live = new Set<DeepgramConnection>();
-  readonly #waiters: Array<(c: DeepgramConnection) => void> = [];
+  readonly #arrivals = new Arrivals<DeepgramConnection>("FakeDeepgram: no connection");
   readonly #sweep: NodeJS.Timeout;
 
   private constructor(server: Server, wss: WebSocketServer, port: number, opts: FakeDeepgramOptions) {
@@ -814,13 +815,7 @@ export class FakeDeepgram {
 
   /** Resolves with the next connection opened after this call. */
   waitForConnection(timeoutMs = 5000): Promise<DeepgramConnection> {
-    return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error("FakeDeepgram: no connection")), timeoutMs);
-      this.#waiters.push((c) => {
-        clearTimeout(t);
-        resolve(c);
-      });
-    });
+    return this.#arrivals.next(timeoutMs);
   }
 
   /** @internal */
@@ -830,9 +825,7 @@ export class FakeDeepgram {
 
   async close(): Promise<void> {
     clearInterval(this.#sweep);
-    for (const client of this.#wss.clients) client.terminate();
-    this.#wss.close();
-    await closeServer(this.#server);
+    await closeWebSocketServer(this.#wss, this.#server);
   }
 
   #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -897,8 +890,7 @@ export class FakeDeepgram {
       const conn = new DeepgramConnection(ws, req, this, key);
       this.connections.push(conn);
       this.#live.add(conn);
-      const waiters = this.#waiters.splice(0);
-      for (const w of waiters) w(conn);
+      this.#arrivals.arrived(conn);
     });
   }
 }

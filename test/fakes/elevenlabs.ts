@@ -52,7 +52,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Duplex } from "node:stream";
 import { type WebSocket, WebSocketServer } from "ws";
 import {
-  closeServer,
+  Arrivals,
+  closeWebSocketServer,
   headerValue,
   listenLoopback,
   makePcmToneBuffer,
@@ -624,7 +625,7 @@ export class FakeElevenLabs {
   readonly #wss: WebSocketServer;
   readonly #port: number;
   readonly #live = new Set<ElevenLabsConnection>();
-  readonly #waiters: Array<(c: ElevenLabsConnection) => void> = [];
+  readonly #arrivals = new Arrivals<ElevenLabsConnection>("FakeElevenLabs: no connection");
   readonly #sweep: NodeJS.Timeout;
   /** Failure injection: break a socket after this much audio on one context (once). */
   #dropAfter: number | undefined;
@@ -713,13 +714,7 @@ export class FakeElevenLabs {
   }
 
   waitForConnection(timeoutMs = 5000): Promise<ElevenLabsConnection> {
-    return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error("FakeElevenLabs: no connection")), timeoutMs);
-      this.#waiters.push((c) => {
-        clearTimeout(t);
-        resolve(c);
-      });
-    });
+    return this.#arrivals.next(timeoutMs);
   }
 
   /** @internal */
@@ -729,9 +724,7 @@ export class FakeElevenLabs {
 
   async close(): Promise<void> {
     clearInterval(this.#sweep);
-    for (const client of this.#wss.clients) client.terminate();
-    this.#wss.close();
-    await closeServer(this.#server);
+    await closeWebSocketServer(this.#wss, this.#server);
   }
 
   #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -795,7 +788,7 @@ export class FakeElevenLabs {
       );
       this.connections.push(conn);
       this.#live.add(conn);
-      for (const w of this.#waiters.splice(0)) w(conn);
+      this.#arrivals.arrived(conn);
     });
   }
 

@@ -36,7 +36,7 @@ import {
   UtteranceRegistry,
   type UtteranceSource,
 } from "./scripted-speech.ts";
-import { closeServer, headerValue, listenLoopback, rejectUpgrade } from "./util.ts";
+import { Arrivals, closeWebSocketServer, headerValue, listenLoopback, rejectUpgrade } from "./util.ts";
 
 export const REALTIME_TRANSCRIPTION_MODELS = [
   "whisper-1",
@@ -450,7 +450,7 @@ export class FakeOpenAIRealtimeStt {
   readonly #server: Server;
   readonly #wss: WebSocketServer;
   readonly #port: number;
-  readonly #waiters: Array<(s: RealtimeSttSession) => void> = [];
+  readonly #arrivals = new Arrivals<RealtimeSttSession>("FakeOpenAIRealtimeStt: no session");
 
   private constructor(
     server: Server,
@@ -492,19 +492,11 @@ export class FakeOpenAIRealtimeStt {
   }
 
   waitForSession(timeoutMs = 5000): Promise<RealtimeSttSession> {
-    return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error("FakeOpenAIRealtimeStt: no session")), timeoutMs);
-      this.#waiters.push((s) => {
-        clearTimeout(t);
-        resolve(s);
-      });
-    });
+    return this.#arrivals.next(timeoutMs);
   }
 
   async close(): Promise<void> {
-    for (const client of this.#wss.clients) client.terminate();
-    this.#wss.close();
-    await closeServer(this.#server);
+    await closeWebSocketServer(this.#wss, this.#server);
   }
 
   #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -543,7 +535,7 @@ export class FakeOpenAIRealtimeStt {
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
       const session = new RealtimeSttSession(ws, req, this);
       this.sessions.push(session);
-      for (const w of this.#waiters.splice(0)) w(session);
+      this.#arrivals.arrived(session);
     });
   }
 }

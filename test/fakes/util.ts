@@ -1,8 +1,9 @@
 // Small helpers shared by the loopback fakes. Nothing here is provider specific.
 import { randomBytes } from "node:crypto";
-import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
+import type { WebSocketServer } from "ws";
 
 /** Listens on 127.0.0.1 with a kernel-chosen port and returns that port. */
 export function listenLoopback(server: Server): Promise<number> {
@@ -21,6 +22,49 @@ export function closeServer(server: Server): Promise<void> {
     server.close(() => resolve());
     server.closeAllConnections();
   });
+}
+
+/** A loopback server for a fake that only speaks websockets: plain HTTP requests are a 404. */
+export async function listenForUpgrades(): Promise<{ server: Server; port: number }> {
+  const server = createServer((_req, res) => {
+    res.writeHead(404);
+    res.end();
+  });
+  return { server, port: await listenLoopback(server) };
+}
+
+/** Cuts every client of `wss` off, then closes the server. */
+export async function closeWebSocketServer(wss: WebSocketServer, server: Server): Promise<void> {
+  for (const client of wss.clients) client.terminate();
+  wss.close();
+  await closeServer(server);
+}
+
+/** Tests waiting for the next connection (or session) a fake accepts. */
+export class Arrivals<T> {
+  readonly #waiters: Array<(item: T) => void> = [];
+  /** The timeout's message, e.g. `FakeDeepgram: no connection`. */
+  readonly #missing: string;
+
+  constructor(missing: string) {
+    this.#missing = missing;
+  }
+
+  /** Resolves with the next arrival after this call. */
+  next(timeoutMs: number): Promise<T> {
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(this.#missing)), timeoutMs);
+      this.#waiters.push((item) => {
+        clearTimeout(t);
+        resolve(item);
+      });
+    });
+  }
+
+  /** Hands `item` to every test waiting. */
+  arrived(item: T): void {
+    for (const w of this.#waiters.splice(0)) w(item);
+  }
 }
 
 export async function readBody(req: IncomingMessage): Promise<Buffer> {
