@@ -2,17 +2,10 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { CartesiaTts } from "../../libs/providers/cartesia.ts";
 import { cartesiaVoiceProblems } from "../../libs/providers/cartesia-rules.ts";
-import {
-  type AudioFormat,
-  MULAW_8K,
-  ProviderError,
-  type TtsEvent,
-  type TtsOptions,
-} from "../../libs/providers/types.ts";
+import { MULAW_8K, ProviderError, type TtsEvent, type TtsOptions } from "../../libs/providers/types.ts";
 import type { CartesiaVoice } from "../../libs/vapi/assistant.ts";
-import { resolveVoiceDefaults } from "../../libs/vapi/defaults.ts";
 import { FakeCartesia } from "../fakes/cartesia.ts";
-import { audioBytes, rejection, speakClauses, until } from "./helpers.ts";
+import { audioBytes, rejection, speakClauses, ttsOptions, until, type VoiceOver } from "./helpers.ts";
 
 const VOICE_ID = "a0e99841-438c-4a64-b679-ae501e7d6091";
 
@@ -25,17 +18,10 @@ before(async () => {
 });
 after(() => fake.close());
 
-type Over = Partial<Omit<CartesiaVoice, "provider">> & { apiKey?: string; outputFormat?: AudioFormat };
+type Over = VoiceOver<CartesiaVoice>;
 
-function options(signal: AbortSignal, over: Over = {}): TtsOptions {
-  const { apiKey = "sk_car_test", outputFormat = MULAW_8K, ...voice } = over;
-  return {
-    apiKey,
-    voice: resolveVoiceDefaults({ provider: "cartesia", voiceId: VOICE_ID, ...voice }),
-    outputFormat,
-    signal,
-  };
-}
+const options = (signal: AbortSignal, over: Over = {}): TtsOptions =>
+  ttsOptions<CartesiaVoice>({ provider: "cartesia", voiceId: VOICE_ID }, "sk_car_test", signal, over);
 
 const speak = (signal: AbortSignal, clauses: string[], over: Over = {}) =>
   speakClauses(tts, options(signal, over), clauses);

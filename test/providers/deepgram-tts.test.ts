@@ -2,17 +2,10 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { DeepgramTts } from "../../libs/providers/deepgram-tts.ts";
 import { deepgramSpeakModel, deepgramVoiceProblems } from "../../libs/providers/deepgram-tts-rules.ts";
-import {
-  type AudioFormat,
-  MULAW_8K,
-  ProviderError,
-  type TtsEvent,
-  type TtsOptions,
-} from "../../libs/providers/types.ts";
+import { ProviderError, type TtsEvent, type TtsOptions } from "../../libs/providers/types.ts";
 import type { DeepgramVoice } from "../../libs/vapi/assistant.ts";
-import { resolveVoiceDefaults } from "../../libs/vapi/defaults.ts";
 import { FakeDeepgramTts } from "../fakes/deepgram-tts.ts";
-import { audioBytes, rejection, speakClauses, until } from "./helpers.ts";
+import { audioBytes, rejection, speakClauses, ttsOptions, until, type VoiceOver } from "./helpers.ts";
 
 let fake: FakeDeepgramTts;
 let tts: DeepgramTts;
@@ -23,17 +16,10 @@ before(async () => {
 });
 after(() => fake.close());
 
-type Over = Partial<Omit<DeepgramVoice, "provider">> & { apiKey?: string; outputFormat?: AudioFormat };
+type Over = VoiceOver<DeepgramVoice>;
 
-function options(signal: AbortSignal, over: Over = {}): TtsOptions {
-  const { apiKey = "dg-key", outputFormat = MULAW_8K, ...voice } = over;
-  return {
-    apiKey,
-    voice: resolveVoiceDefaults({ provider: "deepgram", voiceId: "thalia", ...voice }),
-    outputFormat,
-    signal,
-  };
-}
+const options = (signal: AbortSignal, over: Over = {}): TtsOptions =>
+  ttsOptions<DeepgramVoice>({ provider: "deepgram", voiceId: "thalia" }, "dg-key", signal, over);
 
 // A bound for a stuck test, not a timing assertion: generous for a loaded machine.
 const STUCK_MS = 20_000;

@@ -1,18 +1,11 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { ElevenLabsTts } from "../../libs/providers/elevenlabs.ts";
-import {
-  type AudioFormat,
-  MULAW_8K,
-  ProviderError,
-  type TtsEvent,
-  type TtsOptions,
-} from "../../libs/providers/types.ts";
+import { MULAW_8K, ProviderError, type TtsEvent, type TtsOptions } from "../../libs/providers/types.ts";
 import type { ElevenLabsVoice } from "../../libs/vapi/assistant.ts";
-import { resolveVoiceDefaults } from "../../libs/vapi/defaults.ts";
 import { type ElevenLabsConnection, FakeElevenLabs } from "../fakes/index.ts";
 import { sleep } from "../fakes/util.ts";
-import { audioBytes, rejection, speakClauses, until } from "./helpers.ts";
+import { audioBytes, rejection, speakClauses, ttsOptions, until, type VoiceOver } from "./helpers.ts";
 
 let fake: FakeElevenLabs;
 let tts: ElevenLabsTts;
@@ -29,27 +22,20 @@ before(async () => {
 });
 after(() => fake.close());
 
-/** Changes to the test's voice (Vapi's 11labs fields), key or output format. */
-type Over = Partial<Omit<ElevenLabsVoice, "provider">> & { apiKey?: string; outputFormat?: AudioFormat };
+type Over = VoiceOver<ElevenLabsVoice>;
 
-function options(signal: AbortSignal, over: Over = {}): TtsOptions {
-  const { apiKey = "xi-key", outputFormat = MULAW_8K, ...voice } = over;
-  return {
-    apiKey,
-    voice: resolveVoiceDefaults({
-      provider: "11labs",
-      voiceId: "voice-1",
-      model: "eleven_flash_v2_5",
-      stability: 0.4,
-      similarityBoost: 0.8,
-      speed: 1.1,
-      optimizeStreamingLatency: 3,
-      ...voice,
-    }),
-    outputFormat,
-    signal,
-  };
-}
+const VOICE: ElevenLabsVoice = {
+  provider: "11labs",
+  voiceId: "voice-1",
+  model: "eleven_flash_v2_5",
+  stability: 0.4,
+  similarityBoost: 0.8,
+  speed: 1.1,
+  optimizeStreamingLatency: 3,
+};
+
+const options = (signal: AbortSignal, over: Over = {}): TtsOptions =>
+  ttsOptions(VOICE, "xi-key", signal, over);
 
 function connectionsSince(index: number): ElevenLabsConnection[] {
   return fake.connections.slice(index);

@@ -1,6 +1,15 @@
 // What the provider adapter tests share: waiting for a condition, what a connect or open rejects
-// with, a caller's utterance for the STT fakes, and reading the events of STT and TTS streams.
-import type { SttEvent, TextToSpeech, TtsEvent, TtsOptions } from "../../libs/providers/types.ts";
+// with, a caller's utterance for the STT fakes, TTS options, and reading STT and TTS events.
+import {
+  type AudioFormat,
+  MULAW_8K,
+  type SttEvent,
+  type TextToSpeech,
+  type TtsEvent,
+  type TtsOptions,
+} from "../../libs/providers/types.ts";
+import type { AssistantVoice } from "../../libs/vapi/assistant.ts";
+import { resolveVoiceDefaults } from "../../libs/vapi/defaults.ts";
 import { encodeUtteranceFrames, SILENCE_FRAME } from "../fakes/deepgram.ts";
 import { sleep } from "../fakes/util.ts";
 
@@ -56,4 +65,26 @@ export async function speakClauses(
   stream.end();
   await until(() => events.some((e) => e.type === "done" || e.type === "error"), timeoutMs);
   return events;
+}
+
+/** Changes to a test's voice (Vapi's fields for its provider), key or output format. */
+export type VoiceOver<V extends AssistantVoice> = Partial<Omit<V, "provider">> & {
+  apiKey?: string;
+  outputFormat?: AudioFormat;
+};
+
+/** TTS options for `voice` (Vapi's defaults filled in) changed by `over`; μ-law 8 kHz unless changed. */
+export function ttsOptions<V extends AssistantVoice>(
+  voice: V,
+  apiKey: string,
+  signal: AbortSignal,
+  over: VoiceOver<V>,
+): TtsOptions {
+  const { apiKey: key = apiKey, outputFormat = MULAW_8K, ...changes } = over;
+  return {
+    apiKey: key,
+    voice: resolveVoiceDefaults({ ...voice, ...changes }),
+    outputFormat,
+    signal,
+  };
 }

@@ -4,9 +4,8 @@ import { OpenAiTts } from "../../libs/providers/openai-tts.ts";
 import { openAiVoiceProblems } from "../../libs/providers/openai-tts-rules.ts";
 import { MULAW_8K, ProviderError, type TtsEvent, type TtsOptions } from "../../libs/providers/types.ts";
 import type { OpenAiVoice } from "../../libs/vapi/assistant.ts";
-import { resolveVoiceDefaults } from "../../libs/vapi/defaults.ts";
 import { FakeOpenAiTts } from "../fakes/openai-tts.ts";
-import { speakClauses, until } from "./helpers.ts";
+import { speakClauses, ttsOptions, until, type VoiceOver } from "./helpers.ts";
 
 let fake: FakeOpenAiTts;
 let tts: OpenAiTts;
@@ -17,17 +16,13 @@ before(async () => {
 });
 after(() => fake.close());
 
-type Over = Partial<Omit<OpenAiVoice, "provider">> & { apiKey?: string };
+type Over = Omit<VoiceOver<OpenAiVoice>, "outputFormat">;
 
-function options(signal: AbortSignal, over: Over = {}): TtsOptions {
-  const { apiKey = "sk-test", ...voice } = over;
-  return {
-    apiKey,
-    voice: resolveVoiceDefaults({ provider: "openai", voiceId: "alloy", ...voice }),
+const options = (signal: AbortSignal, over: Over = {}): TtsOptions =>
+  ttsOptions<OpenAiVoice>({ provider: "openai", voiceId: "alloy" }, "sk-test", signal, {
+    ...over,
     outputFormat: tts.outputFor(MULAW_8K),
-    signal,
-  };
-}
+  });
 
 const speak = (signal: AbortSignal, clauses: string[], over: Over = {}) =>
   speakClauses(tts, options(signal, over), clauses);
