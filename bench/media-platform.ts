@@ -82,6 +82,8 @@ export interface PlatformOptions {
   voices?: BenchVoice[];
   /** The assistants record their calls (artifactPlan.recordingEnabled; off by default here). */
   recording?: boolean;
+  /** With `recording`: one more ElevenLabs assistant and number that does not record (`unrecorded`). */
+  unrecorded?: boolean;
 }
 
 export interface Platform {
@@ -101,6 +103,8 @@ export interface Platform {
   number: string;
   /** Per voice: its assistant and number (ElevenLabs' is `number`). */
   lines: Map<BenchVoice, BenchLine>;
+  /** PlatformOptions.unrecorded: the ElevenLabs assistant that does not record, on its own number. */
+  unrecorded?: BenchLine;
   /** The environment of a media child listening on `port` (bench/media-child.ts). */
   mediaEnv(port: number, overrides?: Record<string, string>): Record<string, string>;
   /** Waits (up to 60 s) until the worker has no job waiting or running. */
@@ -187,6 +191,9 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     for (const voice of new Set<BenchVoice>(["11labs", ...(opts.voices ?? [])]))
       lines.set(voice, await addLine(t, org, twilio, customer.url, voice, opts.recording ?? false));
     const number = (lines.get("11labs") as BenchLine).number;
+    const unrecorded = opts.unrecorded
+      ? await addLine(t, org, twilio, customer.url, "11labs", false)
+      : undefined;
 
     const shared = testEnv({
       ...env,
@@ -206,6 +213,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       prefix,
       number,
       lines,
+      unrecorded,
       mediaEnv: (port, overrides = {}) => ({
         ...env,
         DATABASE_URL: t.database.url,

@@ -12,6 +12,8 @@
 // BENCH_RECORDING=1: the assistant records its calls (artifactPlan.recordingEnabled; off otherwise, as
 // before recordings existed, and the default of every other bench). Compare the media process's CPU
 // per call-second and RSS per call with a run without it: the targets are ≤ 1.15× and ≤ 0.5 MB.
+// BENCH_RECORDING=compare: both in one run, rounds taking turns (recording on, recording off, relay;
+// an assistant and a number each), and a line comparing them (about 7 minutes with two pairs).
 // BENCH_TRANSPORT=websocket: web calls instead of phone calls (Vapi's `vapi.websocket` transport, PCM
 // s16le 16 kHz in binary frames both ways: bench/web-call-simulator.ts): each call is created with
 // `POST /call` and a `transport` on the API and its client opens `transport.websocketCallUrl` on the
@@ -97,6 +99,7 @@ import {
   ACCOUNT_SID,
   AUTH_TOKEN,
   BENCH_VOICES,
+  type BenchLine,
   type BenchVoice,
   FIRST_CLAUSE_TOKEN,
   finalisedTurns,
@@ -142,7 +145,20 @@ const TURNS = Math.max(2, Number(process.env.BENCH_TURNS ?? 4));
 const PAIRS = Math.max(1, Number(process.env.BENCH_PAIRS ?? 2));
 const BARGE_TURN = Math.min(2, TURNS - 1);
 const CPU_PROF = process.env.BENCH_CPU_PROF === "1";
-const RECORDING = process.env.BENCH_RECORDING === "1";
+/**
+ * BENCH_RECORDING=compare: rounds with recording on and rounds with it off take turns in the same
+ * run (an assistant and number each, same voice), each against the relay: the table is recording
+ * on's, and a line compares the two directly.
+ */
+const COMPARE_RECORDING = process.env.BENCH_RECORDING === "compare";
+/** The side of the rounds with recording off (BENCH_RECORDING=compare). */
+const UNRECORDED = "recording off";
+/** Issue 13's targets for recording: CPU ≤ 1.15× the same calls unrecorded, RSS ≤ 0.5 MB per call. */
+const TARGET_RECORDING_RATIO = 1.15;
+const TARGET_RECORDING_RSS_MB = 0.5;
+const RECORDING = process.env.BENCH_RECORDING === "1" || COMPARE_RECORDING;
+if (COMPARE_RECORDING && process.env.BENCH_VOICES)
+  throw new Error("BENCH_RECORDING=compare measures the ElevenLabs voice alone (no BENCH_VOICES)");
 /**
  * BENCH_SCRAPE=1: the media process's `GET /metrics` is fetched every BENCH_SCRAPE_MS (default 1000;
  * Prometheus' usual interval is 15-30 s) during its timed rounds, to show scraping does not slow calls.
@@ -455,6 +471,7 @@ async function main(): Promise<void> {
     concurrencyLimit: CALLS + 50,
     voices: SIDES,
     recording: RECORDING,
+    unrecorded: COMPARE_RECORDING,
   });
   const { t, callers, fakes, fakeUrls, apiPort, mediaPort } = setup;
   let media: ChildProcess | undefined;
@@ -488,6 +505,10 @@ async function main(): Promise<void> {
     const mediaScriptOf = (voice: BenchVoice) => {
       const line = setup.lines.get(voice);
       if (!line) throw new Error(`no assistant for ${voice}`);
+      return lineScript(line);
+    };
+    /** The script of the calls answered by the assistant on `line`. */
+    const lineScript = (line: BenchLine) => {
       return WEB
         ? {
             ...script,
@@ -527,6 +548,9 @@ async function main(): Promise<void> {
     /** What is measured: the media process with each voice, then the bare relay. */
     const sides = [
       ...SIDES.map((voice) => ({ name: voice, server: media as ChildProcess, script: mediaScriptOf(voice) })),
+      ...(setup.unrecorded
+        ? [{ name: UNRECORDED, server: media as ChildProcess, script: lineScript(setup.unrecorded) }]
+        : []),
       { name: "relay", server: relay, script: relayScript },
     ];
     const first = sides[0] as (typeof sides)[number];
@@ -580,7 +604,10 @@ async function main(): Promise<void> {
     const m = of(first.name);
     const r = of("relay");
     const cpuRounds = order
-      .map((x) => `${x.side === "relay" ? "relay" : SIDES.length > 1 ? x.side : "media"} ${f(x.cpu, 2)}`)
+      .map(
+        (x) =>
+          `${x.side === "relay" ? "relay" : SIDES.length > 1 ? x.side : x.side === UNRECORDED ? "unrecorded" : "media"} ${f(x.cpu, 2)}`,
+      )
       .join(" / ");
 
     // The session's own per-turn metrics (artifact.performanceMetrics), once every call is finalised.
@@ -636,7 +663,7 @@ async function main(): Promise<void> {
     const cpu = cpus();
 
     const lines = [
-      `Command: \`BENCH_CALLS=${CALLS} BENCH_TURNS=${TURNS} BENCH_PAIRS=${PAIRS}${WEB ? " BENCH_TRANSPORT=websocket" : ""}${VOICES.length > 0 ? ` BENCH_VOICES=${SIDES.join(",")}` : ""}${RECORDING ? " BENCH_RECORDING=1" : ""} npm run bench:media\` — ${CALLS} concurrent ` +
+      `Command: \`BENCH_CALLS=${CALLS} BENCH_TURNS=${TURNS} BENCH_PAIRS=${PAIRS}${WEB ? " BENCH_TRANSPORT=websocket" : ""}${VOICES.length > 0 ? ` BENCH_VOICES=${SIDES.join(",")}` : ""}${COMPARE_RECORDING ? " BENCH_RECORDING=compare" : RECORDING ? " BENCH_RECORDING=1" : ""} npm run bench:media\` — ${CALLS} concurrent ` +
         `${WEB ? "web calls (vapi.websocket, PCM s16le 16 kHz, binary frames both ways)" : "phone calls (Twilio Media Streams)"} ` +
         `(started ${RAMP_MS} ms apart) through one media process${SIDES.length > 1 ? ` with the ${first.name} voice (the other voices below)` : ""}, ${TURNS} caller turns each, turn ${BARGE_TURN + 1} ` +
         `spoken over the reply (barge-in); ${PAIRS} timed rounds through each server, alternating, ${PAIRS * CALLS * TURNS} media turns in all. Fixed provider delays: Deepgram ` +
@@ -694,6 +721,20 @@ async function main(): Promise<void> {
         "|---|---|---|---|---|---|---|",
         ...perVoice,
       );
+    if (COMPARE_RECORDING) {
+      const off = of(UNRECORDED);
+      const offCpu = off.cpuMs / off.run.callSeconds;
+      const offRounds = order.filter((x) => x.side === UNRECORDED).map((x) => f(x.cpu, 2));
+      const onRounds = order.filter((x) => x.side === first.name).map((x) => f(x.cpu, 2));
+      const recRatio = mediaCpu / offCpu;
+      lines.push(
+        "",
+        `Recording on ÷ off, the same run (rounds taking turns: on, off, relay): ${f(mediaCpu, 2)} / ${f(offCpu, 2)} ms per call-second = ` +
+          `${f(recRatio, 2)}× (target ≤ ${TARGET_RECORDING_RATIO}×: ${pass(recRatio <= TARGET_RECORDING_RATIO)}); rounds on ${onRounds.join(", ")}, ` +
+          `off ${offRounds.join(", ")}; off ÷ relay ${f(offCpu / relayCpu, 2)}×. Late frames with it off: ${off.pacing.lateFrames} of ${off.pacing.framesSent}. ` +
+          `RSS per call above is recording on's (target ≤ ${TARGET_RECORDING_RSS_MB} MB: ${pass(mediaMemory.rssPerCall / 2 ** 20 <= TARGET_RECORDING_RSS_MB)}).`,
+      );
+    }
     if (SCRAPE)
       lines.push(
         `BENCH_SCRAPE: the media process's /metrics fetched every ${SCRAPE_MS} ms during its timed rounds: ` +
