@@ -25,8 +25,19 @@ const MAX_PENDING_MS = 10_000;
 const GAP_MS = 1000;
 /** How far ahead of its send time the pacer's audio may be laid (its lead, with room). */
 const LEAD_MS = 100;
-/** Silence, shared (never written to): the time the mix skipped is laid as views of it. */
-const ZEROS = Buffer.alloc(64 * 1024);
+/**
+ * Pending audio waits in fixed blocks shared by every call of the process (returned once written),
+ * not in a buffer per take: five takes a second per call, each held until its write a second later,
+ * lived long enough to be promoted and made the collector's old generation churn.
+ */
+const BLOCK_BYTES = 16 * 1024;
+/** Free blocks kept for reuse (8 MiB); beyond, a written block is left to the collector. */
+const POOL_MAX = 512;
+const pool: Buffer[] = [];
+
+function release(blocks: Buffer[]): void {
+  for (const b of blocks) if (pool.length < POOL_MAX) pool.push(b);
+}
 
 /** The rate a call is recorded at: its caller's (μ-law is 8 kHz), 8-48 kHz. */
 export function recordingRate(caller: AudioFormat): number {
@@ -47,6 +58,7 @@ export class CallRecorder implements AudioTap {
   readonly #flushBytes: number;
   readonly #maxPendingBytes: number;
   #fh: Promise<FileHandle>;
+  /** Audio laid and not yet written: these blocks end to end, the last filled to `#pendingBytes`. */
   #pending: Buffer[] = [];
   #pendingBytes = 0;
   #lastTakeAt: number;
@@ -121,34 +133,48 @@ export class CallRecorder implements AudioTap {
     const last = this.#lastEventAt;
     this.#lastEventAt = at;
     if (at - last <= GAP_MS) return;
-    this.#lay(this.#mix.take(last + DELAY_MS + LEAD_MS), last + DELAY_MS + LEAD_MS);
+    this.#lay(last + DELAY_MS + LEAD_MS);
     this.#take(at);
   }
 
   #take(at: number): void {
     this.#lastTakeAt = at;
-    this.#lay(this.#mix.take(at), at);
+    this.#lay(at);
     if (this.#pendingBytes >= this.#flushBytes) this.#flush();
   }
 
   /**
-   * Queues a chunk the mix emitted up to `at` − its delay. The mix holds 2 s: past that (the call's
+   * Queues what the mix emits up to `at` − its delay. The mix holds 2 s: past that (the call's
    * setup before the recording starts, or a stretch with no audio event at all) it drops its
    * oldest samples, which were silence; they are laid back as silence so the file keeps time.
    */
-  #lay(chunk: Buffer | undefined, at: number): void {
-    if (!chunk || this.#error) return;
-    const end = Math.floor((at - this.#origin) * this.#perMs) - DELAY_MS * this.#perMs;
-    let gap = (end - chunk.length / 4 - this.#samples) * 4;
-    while (gap > 0) {
-      const n = Math.min(gap, ZEROS.length);
-      this.#pending.push(ZEROS.subarray(0, n));
-      this.#pendingBytes += n;
-      gap -= n;
+  #lay(at: number): void {
+    const n = this.#mix.due(at);
+    if (n === 0) return;
+    if (this.#error) {
+      this.#mix.drain(at, () => {});
+      return;
     }
-    this.#pending.push(chunk);
-    this.#pendingBytes += chunk.length;
+    const end = Math.floor((at - this.#origin) * this.#perMs) - DELAY_MS * this.#perMs;
+    const gap = (end - n - this.#samples) * 4;
+    if (gap > 0) this.#append(undefined, gap);
+    this.#mix.drain(at, (view) => this.#append(view, view.length));
     this.#samples = Math.max(this.#samples, end);
+  }
+
+  /** Copies `bytes` of `src` (silence when undefined) after what is pending. */
+  #append(src: Buffer | undefined, bytes: number): void {
+    let done = 0;
+    while (done < bytes) {
+      const offset = this.#pendingBytes % BLOCK_BYTES;
+      if (offset === 0) this.#pending.push(pool.pop() ?? Buffer.allocUnsafeSlow(BLOCK_BYTES));
+      const block = this.#pending[this.#pending.length - 1] as Buffer;
+      const n = Math.min(bytes - done, BLOCK_BYTES - offset);
+      if (src) src.copy(block, offset, done, done + n);
+      else block.fill(0, offset, offset + n);
+      done += n;
+      this.#pendingBytes += n;
+    }
   }
 
   /** Starts writing what is pending, unless a write is under way (then it waits for the next). */
@@ -157,16 +183,20 @@ export class CallRecorder implements AudioTap {
       if (this.#pendingBytes > this.#maxPendingBytes) this.#fail(new Error("the disk did not keep up"));
       return;
     }
-    const data = this.#pending;
+    const blocks = this.#pending;
     const bytes = this.#pendingBytes;
     this.#pending = [];
     this.#pendingBytes = 0;
+    // Whole blocks, the last one as far as it is filled.
+    const tail = bytes - (blocks.length - 1) * BLOCK_BYTES;
+    const data = blocks.map((b, i) => (i === blocks.length - 1 ? b.subarray(0, tail) : b));
     const at = this.#position;
     this.#position += bytes;
     this.#writing = this.#fh
       .then((fh) => fh.writev(data, at))
       .then(
         () => {
+          release(blocks);
           this.#writing = undefined;
           if (this.#pendingBytes >= this.#flushBytes) this.#flush();
         },
@@ -180,6 +210,7 @@ export class CallRecorder implements AudioTap {
   #fail(err: unknown): void {
     if (this.#error) return;
     this.#error = err instanceof Error ? err.message : String(err);
+    release(this.#pending);
     this.#pending = [];
     this.#pendingBytes = 0;
   }
@@ -189,7 +220,7 @@ export class CallRecorder implements AudioTap {
     if (!this.#stopped) {
       this.#stopped = true;
       // Everything up to the end: the mix emits DELAY_MS behind the time it is given.
-      this.#lay(this.#mix.take(at + DELAY_MS), at + DELAY_MS);
+      this.#lay(at + DELAY_MS);
     }
     while (this.#writing) await this.#writing;
     this.#flush();
@@ -205,6 +236,7 @@ export class CallRecorder implements AudioTap {
   /** Stops and removes the spool (a call that never got going). */
   async discard(): Promise<void> {
     this.#stopped = true;
+    release(this.#pending);
     this.#pending = [];
     this.#pendingBytes = 0;
     while (this.#writing) await this.#writing;

@@ -5,6 +5,7 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { linear16ToMulaw, MULAW_8K } from "../../libs/media/audio-format.ts";
 import { CallRecorder, recordingRate } from "../../libs/media/recorder.ts";
+import { MULAW_TO_LINEAR } from "../../libs/providers/audio.ts";
 
 // The recorder on a clock of its own (the tap's times are given, not read): what it lays in its
 // spool, and where. The spool is a stereo WAV at the call's rate, sample 0 at the call's start.
@@ -73,6 +74,30 @@ describe("the call recorder", () => {
       [a.indexOf(true), a.lastIndexOf(true), a.filter(Boolean).length],
       [450, 499, 50],
       "the assistant from 9 s to 10 s",
+    );
+  });
+
+  it("every sample the caller sent is in the spool, in order, across many writes (nothing lost or doubled)", async () => {
+    const file = path.join(dir, "exact.wav");
+    const start = 3_000_000;
+    const rec = new CallRecorder(file, RATE, start);
+    // 6 s of caller audio whose bytes never repeat within a frame's neighbourhood (never μ-law's
+    // silence, 0xff/0x7f): six writes of a second, each a few of the recorder's blocks.
+    const sent: number[] = [];
+    for (let t = 0; t < 6000; t += 20) {
+      const frame = Buffer.alloc(160);
+      for (let i = 0; i < 160; i++) frame[i] = 1 + ((sent.length + i) % 120);
+      for (const b of frame) sent.push(MULAW_TO_LINEAR[b] as number);
+      rec.callerAudio(frame, MULAW_8K, start + t + 20);
+    }
+    await rec.finish(start + 6100);
+    const [caller] = spoolChannels(await readFile(file));
+    const first = caller.findIndex((v) => v !== 0);
+    assert.ok(first >= 0 && first <= 20 * 8, `the caller's audio starts with the call: ${first}`);
+    assert.deepEqual(Array.from(caller.subarray(first, first + sent.length)), sent);
+    assert.ok(
+      caller.subarray(first + sent.length).every((v) => v === 0),
+      "silence after it",
     );
   });
 

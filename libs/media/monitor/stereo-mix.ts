@@ -113,22 +113,40 @@ export class StereoMix implements AudioTap {
 
   /** The mix up to `DELAY_MS` before `now` not yet taken, or undefined when none is due. */
   take(now: number): Buffer | undefined {
+    const n = this.due(now);
+    if (n === 0) return undefined;
+    const out = Buffer.allocUnsafe(n * FRAME);
+    let o = 0;
+    this.drain(now, (view) => {
+      o += view.copy(out, o);
+    });
+    return out;
+  }
+
+  /** Stereo samples `take` or `drain` would give at `now` (at most the ring's). */
+  due(now: number): number {
+    const end = this.#index(now) - DELAY_MS * this.#perMs;
+    return end <= this.#emitted ? 0 : Math.min(end - this.#emitted, this.#cap);
+  }
+
+  /**
+   * What `take` gives, handed to `write` as views of the ring (one or two: it may wrap), valid only
+   * during the call: a consumer that copies it where it keeps it (a recording's write blocks) makes
+   * no buffer of its own per take.
+   */
+  drain(now: number, write: (view: Buffer) => void): void {
     let end = this.#index(now) - DELAY_MS * this.#perMs;
-    if (end <= this.#emitted) return undefined;
+    if (end <= this.#emitted) return;
     // Not taken for longer than the ring holds (a stalled process): the oldest is gone.
     if (end - this.#emitted > this.#cap) this.#skipTo(end - this.#cap);
     end = Math.min(end, this.#emitted + this.#cap);
-    const out = Buffer.allocUnsafe((end - this.#emitted) * FRAME);
-    let o = 0;
     while (this.#emitted < end) {
       const from = (this.#emitted % this.#cap) * FRAME;
       const upto = Math.min(this.#cap, (this.#emitted % this.#cap) + (end - this.#emitted)) * FRAME;
-      this.#ring.copy(out, o, from, upto);
+      write(this.#ring.subarray(from, upto));
       this.#ring.fill(0, from, upto);
-      o += upto - from;
       this.#emitted += (upto - from) / FRAME;
     }
-    return out;
   }
 
   #skipTo(index: number): void {
