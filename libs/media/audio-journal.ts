@@ -9,16 +9,13 @@
 // largest share of a media process's CPU (profiles of bench:media). A chunk goes back to the pool
 // when its audio is dropped, so a call's journal makes no garbage at all.
 
-/** 16 KiB: a second of 8 kHz μ-law is 8 KB, of 16 kHz PCM 32 KB. */
-export const JOURNAL_CHUNK_BYTES = 16 * 1024;
-/** Free chunks kept for reuse (8 MiB); beyond, a released chunk is left to the collector. */
-const POOL_MAX = 512;
-const pool: Buffer[] = [];
+import { BLOCK_BYTES, pooledBlocks, releaseBlocks, takeBlock } from "./block-pool.ts";
+
+/** The journal's chunks are the process's shared blocks (libs/media/block-pool.ts). */
+export const JOURNAL_CHUNK_BYTES = BLOCK_BYTES;
 
 /** Free chunks in the pool (tests). */
-export function journalPoolSize(): number {
-  return pool.length;
-}
+export const journalPoolSize = pooledBlocks;
 
 export class AudioJournal {
   /** The audio is bytes [#head, #head + #bytes) of these chunks laid end to end. */
@@ -36,8 +33,7 @@ export class AudioJournal {
     while (from < frame.length) {
       const at = this.#head + this.#bytes;
       const index = Math.floor(at / JOURNAL_CHUNK_BYTES);
-      if (index === this.#chunks.length)
-        this.#chunks.push(pool.pop() ?? Buffer.allocUnsafeSlow(JOURNAL_CHUNK_BYTES));
+      if (index === this.#chunks.length) this.#chunks.push(takeBlock());
       const offset = at - index * JOURNAL_CHUNK_BYTES;
       const n = Math.min(frame.length - from, JOURNAL_CHUNK_BYTES - offset);
       frame.copy(this.#chunks[index] as Buffer, offset, from, from + n);
@@ -58,7 +54,7 @@ export class AudioJournal {
     const whole = Math.floor(this.#head / JOURNAL_CHUNK_BYTES);
     if (whole === 0) return;
     this.#head -= whole * JOURNAL_CHUNK_BYTES;
-    for (const chunk of this.#chunks.splice(0, whole)) release(chunk);
+    releaseBlocks(this.#chunks.splice(0, whole));
   }
 
   /** Keeps the newest `max` bytes at most. */
@@ -94,13 +90,9 @@ export class AudioJournal {
 
   /** Forgets everything; the chunks go back to the pool. */
   clear(): void {
-    for (const chunk of this.#chunks) release(chunk);
+    releaseBlocks(this.#chunks);
     this.#chunks = [];
     this.#head = 0;
     this.#bytes = 0;
   }
-}
-
-function release(chunk: Buffer): void {
-  if (pool.length < POOL_MAX) pool.push(chunk);
 }

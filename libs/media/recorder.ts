@@ -3,6 +3,7 @@ import { mkdir, open, rm } from "node:fs/promises";
 import path from "node:path";
 import { WAV_HEADER_BYTES, wavHeader } from "../recordings/index.ts";
 import type { AudioFormat } from "./audio-format.ts";
+import { BLOCK_BYTES, releaseBlocks, takeBlock } from "./block-pool.ts";
 import { DELAY_MS, StereoMix } from "./monitor/stereo-mix.ts";
 import type { AudioTap } from "./session/audio-tap.ts";
 
@@ -25,19 +26,6 @@ const MAX_PENDING_MS = 10_000;
 const GAP_MS = 1000;
 /** How far ahead of its send time the pacer's audio may be laid (its lead, with room). */
 const LEAD_MS = 100;
-/**
- * Pending audio waits in fixed blocks shared by every call of the process (returned once written),
- * not in a buffer per take: five takes a second per call, each held until its write a second later,
- * lived long enough to be promoted and made the collector's old generation churn.
- */
-const BLOCK_BYTES = 16 * 1024;
-/** Free blocks kept for reuse (8 MiB); beyond, a written block is left to the collector. */
-const POOL_MAX = 512;
-const pool: Buffer[] = [];
-
-function release(blocks: Buffer[]): void {
-  for (const b of blocks) if (pool.length < POOL_MAX) pool.push(b);
-}
 
 /** The rate a call is recorded at: its caller's (μ-law is 8 kHz), 8-48 kHz. */
 export function recordingRate(caller: AudioFormat): number {
@@ -167,7 +155,7 @@ export class CallRecorder implements AudioTap {
     let done = 0;
     while (done < bytes) {
       const offset = this.#pendingBytes % BLOCK_BYTES;
-      if (offset === 0) this.#pending.push(pool.pop() ?? Buffer.allocUnsafeSlow(BLOCK_BYTES));
+      if (offset === 0) this.#pending.push(takeBlock());
       const block = this.#pending[this.#pending.length - 1] as Buffer;
       const n = Math.min(bytes - done, BLOCK_BYTES - offset);
       if (src) src.copy(block, offset, done, done + n);
@@ -196,7 +184,7 @@ export class CallRecorder implements AudioTap {
       .then((fh) => fh.writev(data, at))
       .then(
         () => {
-          release(blocks);
+          releaseBlocks(blocks);
           this.#writing = undefined;
           if (this.#pendingBytes >= this.#flushBytes) this.#flush();
         },
@@ -210,7 +198,7 @@ export class CallRecorder implements AudioTap {
   #fail(err: unknown): void {
     if (this.#error) return;
     this.#error = err instanceof Error ? err.message : String(err);
-    release(this.#pending);
+    releaseBlocks(this.#pending);
     this.#pending = [];
     this.#pendingBytes = 0;
   }
@@ -236,7 +224,7 @@ export class CallRecorder implements AudioTap {
   /** Stops and removes the spool (a call that never got going). */
   async discard(): Promise<void> {
     this.#stopped = true;
-    release(this.#pending);
+    releaseBlocks(this.#pending);
     this.#pending = [];
     this.#pendingBytes = 0;
     while (this.#writing) await this.#writing;
