@@ -18,7 +18,7 @@ import { monitorEventLoopDelay, performance } from "node:perf_hooks";
 import { WebSocket } from "ws";
 import { TwilioCallSimulator } from "../test/fakes/index.ts";
 import { type LoopDelay, UTTERANCES, utteranceRegistry } from "./media-script.ts";
-import { WebCallSimulator } from "./web-call-simulator.ts";
+import { WebCallSimulator, withPort } from "./web-call-simulator.ts";
 
 export interface RunRequest {
   voiceUrl: string;
@@ -49,6 +49,11 @@ export interface RunRequest {
   holdMs?: number;
   /** Web calls instead of phone calls: created by `POST createUrl` (Bearer key) for the assistant. */
   web?: { createUrl: string; key: string; assistantId: string };
+  /**
+   * The media process the calls connect to, when not the one the API names (bench:media's B side):
+   * the stream or websocket URL's port is replaced by this.
+   */
+  mediaPort?: number;
 }
 
 /** What the script needs of a simulated call, phone (Twilio) or web. */
@@ -195,11 +200,22 @@ async function place(req: RunRequest, i: number): Promise<Sim> {
     onEnded = resolve;
   });
   if (req.web) {
-    const web = await WebCallSimulator.place({ ...req.web, utterances: utteranceRegistry, onEnded });
+    const web = await WebCallSimulator.place({
+      ...req.web,
+      utterances: utteranceRegistry,
+      onEnded,
+      ...(req.mediaPort === undefined ? {} : { mediaPort: req.mediaPort }),
+    });
     endOf.set(web, ended);
     return web;
   }
-  const sim = new TwilioCallSimulator({ utterances: utteranceRegistry, recordAudio: false, onEnded });
+  const mediaPort = req.mediaPort;
+  const sim = new TwilioCallSimulator({
+    utterances: utteranceRegistry,
+    recordAudio: false,
+    onEnded,
+    ...(mediaPort === undefined ? {} : { streamUrl: (url: string) => withPort(url, mediaPort) }),
+  });
   endOf.set(sim, ended);
   const statusCallback = req.statusCallbacks?.[i % req.statusCallbacks.length];
   await sim.placeInboundCall({

@@ -20,6 +20,14 @@
 // media process; the bare relay answers the same `POST /call` and relays the same PCM (640-byte binary
 // frames every 20 ms, Deepgram `linear16` 16 kHz, ElevenLabs `pcm_16000`). Same callers, fakes,
 // script, figures and targets.
+// BENCH_B_FLAGS="<node flags>" and/or BENCH_B_TREE=<another checkout>: a same-run A/B comparison. A
+// second media process (side "media B") runs the other checkout's bench/media-child.ts (its code: a
+// worktree of another commit, with node_modules and a generated Prisma client) and/or these extra node
+// flags, beside the first on the same CPU and the same database; with BENCH_B_FLAGS a second bare
+// relay ("relay B") runs with them too. Every side gets the same warm-up, memory sub-phase and untimed
+// round, then the timed rounds take turns (media, media B, relay[, relay B]) and a last paragraph
+// gives B ÷ A for the media process and the relay, and each side's ratio to its relay. Separate runs
+// minutes apart differ by 10–30% on this machine; sides of one run are what can be compared.
 // BENCH_VOICES=11labs,cartesia,deepgram,openai: the media process is measured with each voice (an
 // assistant and a number each; the voices' fakes have the same first-byte delay and audio per
 // character), its rounds taking turns with the bare relay's in every pair (voice 1, …, voice n, relay);
@@ -93,6 +101,7 @@
 
 import type { ChildProcess } from "node:child_process";
 import { cpus, loadavg } from "node:os";
+import path from "node:path";
 import type { PacingStats } from "../libs/media/pacer.ts";
 import type { RunRequest, RunResult } from "./media-callers.ts";
 import {
@@ -123,6 +132,7 @@ import {
 import {
   ask,
   f,
+  freePort,
   type KernelCounts,
   kernelDelta,
   kernelSample,
@@ -159,6 +169,16 @@ const TARGET_RECORDING_RSS_MB = 0.5;
 const RECORDING = process.env.BENCH_RECORDING === "1" || COMPARE_RECORDING;
 if (COMPARE_RECORDING && process.env.BENCH_VOICES)
   throw new Error("BENCH_RECORDING=compare measures the ElevenLabs voice alone (no BENCH_VOICES)");
+/** BENCH_B_FLAGS / BENCH_B_TREE: the B side of a same-run comparison (see the header). */
+const B_FLAGS = (process.env.BENCH_B_FLAGS ?? "").split(/\s+/).filter(Boolean);
+const B_TREE = process.env.BENCH_B_TREE ? path.resolve(process.env.BENCH_B_TREE) : undefined;
+const COMPARE_B = B_FLAGS.length > 0 || B_TREE !== undefined;
+if (COMPARE_B && (COMPARE_RECORDING || process.env.BENCH_VOICES))
+  throw new Error(
+    "BENCH_B_FLAGS / BENCH_B_TREE compare one voice, recording as set (no BENCH_VOICES, no BENCH_RECORDING=compare)",
+  );
+const MEDIA_B = "media B";
+const RELAY_B = "relay B";
 /**
  * BENCH_SCRAPE=1: the media process's `GET /metrics` is fetched every BENCH_SCRAPE_MS (default 1000;
  * Prometheus' usual interval is 15-30 s) during its timed rounds, to show scraping does not slow calls.
@@ -476,6 +496,8 @@ async function main(): Promise<void> {
   const { t, callers, fakes, fakeUrls, apiPort, mediaPort } = setup;
   let media: ChildProcess | undefined;
   let relay: ChildProcess | undefined;
+  /** BENCH_B_FLAGS / BENCH_B_TREE: media B and relay B. */
+  const extra: ChildProcess[] = [];
   try {
     const script = {
       accountSid: ACCOUNT_SID,
@@ -521,44 +543,100 @@ async function main(): Promise<void> {
           }
         : { ...script, to: line.number, voiceUrl: `http://127.0.0.1:${apiPort}/twilio/inbound` };
     };
+    // BENCH_B_FLAGS / BENCH_B_TREE: media B, on its own port (calls are sent to it by port).
+    let mediaB: ChildProcess | undefined;
+    let mediaPortB = 0;
+    if (COMPARE_B) {
+      mediaPortB = await freePort();
+      const script = path.join(B_TREE ?? process.cwd(), "bench/media-child.ts");
+      process.stderr.write(
+        `bench:media: starting media B (${script}${B_FLAGS.length ? ` ${B_FLAGS.join(" ")}` : ""})…\n`,
+      );
+      mediaB = (
+        await startChild<{ ready: boolean }>(
+          script,
+          setup.mediaEnv(mediaPortB, { MEDIA_PUBLIC_URL: `ws://127.0.0.1:${mediaPortB}` }),
+          ["--expose-gc", ...nodeFlags, ...B_FLAGS, ...prof],
+        )
+      ).child;
+      extra.push(mediaB);
+      roleNames.set(mediaB.pid ?? 0, MEDIA_B);
+      pin(mediaB.pid, "server");
+    }
     process.stderr.write(`bench:media: starting the bare relay…\n`);
-    const started = await startChild<{ ready: boolean; port: number }>(
-      "bench/media-relay.ts",
-      {
-        BENCH_DEEPGRAM_URL: fakeUrls.deepgram,
-        BENCH_ELEVENLABS_URL: fakeUrls.elevenlabs,
-        BENCH_ENDPOINTING_MS: String(ENDPOINTING_MS),
-        BENCH_FIRST_TEXT: FIRST_MESSAGE,
-        BENCH_REPLY_TEXT: REPLY,
-      },
-      ["--expose-gc", ...nodeFlags, ...prof],
-    );
+    const relayEnv = {
+      BENCH_DEEPGRAM_URL: fakeUrls.deepgram,
+      BENCH_ELEVENLABS_URL: fakeUrls.elevenlabs,
+      BENCH_ENDPOINTING_MS: String(ENDPOINTING_MS),
+      BENCH_FIRST_TEXT: FIRST_MESSAGE,
+      BENCH_REPLY_TEXT: REPLY,
+    };
+    const started = await startChild<{ ready: boolean; port: number }>("bench/media-relay.ts", relayEnv, [
+      "--expose-gc",
+      ...nodeFlags,
+      ...prof,
+    ]);
     relay = started.child;
     roleNames.set(relay.pid ?? 0, "bare relay");
     pin(relay.pid, "server");
     pin(process.pid, "driver");
-    const relayUrl = `http://127.0.0.1:${started.ready.port}`;
-    const relayScript = WEB
-      ? {
-          ...script,
-          voiceUrl: "",
-          web: { createUrl: `${relayUrl}/call`, key: "relay", assistantId: "relay" },
-        }
-      : { ...script, voiceUrl: `${relayUrl}/voice` };
+    const relayScriptAt = (port: number) => {
+      const relayUrl = `http://127.0.0.1:${port}`;
+      return WEB
+        ? {
+            ...script,
+            voiceUrl: "",
+            web: { createUrl: `${relayUrl}/call`, key: "relay", assistantId: "relay" },
+          }
+        : { ...script, voiceUrl: `${relayUrl}/voice` };
+    };
+    const relayScript = relayScriptAt(started.ready.port);
+    // BENCH_B_FLAGS: relay B, the bare relay with B's flags.
+    let relayB: ChildProcess | undefined;
+    let relayScriptB = relayScript;
+    if (B_FLAGS.length > 0) {
+      const b = await startChild<{ ready: boolean; port: number }>("bench/media-relay.ts", relayEnv, [
+        "--expose-gc",
+        ...nodeFlags,
+        ...B_FLAGS,
+        ...prof,
+      ]);
+      relayB = b.child;
+      extra.push(relayB);
+      roleNames.set(relayB.pid ?? 0, RELAY_B);
+      pin(relayB.pid, "server");
+      relayScriptB = relayScriptAt(b.ready.port);
+    }
     /** What is measured: the media process with each voice, then the bare relay. */
     const sides = [
       ...SIDES.map((voice) => ({ name: voice, server: media as ChildProcess, script: mediaScriptOf(voice) })),
       ...(setup.unrecorded
         ? [{ name: UNRECORDED, server: media as ChildProcess, script: lineScript(setup.unrecorded) }]
         : []),
+      ...(mediaB
+        ? [
+            {
+              name: MEDIA_B,
+              server: mediaB,
+              script: { ...mediaScriptOf(SIDES[0] as BenchVoice), mediaPort: mediaPortB },
+            },
+          ]
+        : []),
       { name: "relay", server: relay, script: relayScript },
+      ...(relayB ? [{ name: RELAY_B, server: relayB, script: relayScriptB }] : []),
     ];
+    const relays = new Set<ChildProcess | undefined>([relay, relayB].filter(Boolean));
     const first = sides[0] as (typeof sides)[number];
     process.stderr.write(`bench:media: warm-up and memory, media process then bare relay…\n`);
     const mediaMemory = await prepare(media, callers, first.script, 5_550_000);
     const relayMemory = await prepare(relay, callers, relayScript, 5_560_000);
+    // The B side: its own process, the same preparation (its memory figures are printed at the end).
+    const sideB = sides.find((x) => x.name === MEDIA_B);
+    const memoryB = sideB ? await prepare(sideB.server, callers, sideB.script, 5_530_000) : undefined;
+    const relayBSide = sides.find((x) => x.name === RELAY_B);
+    if (relayBSide) await prepare(relayBSide.server, callers, relayBSide.script, 5_300_000);
     // The other voices' code paths are compiled too (not measured).
-    for (const [i, side] of sides.slice(1, -1).entries())
+    for (const [i, side] of sides.filter((x) => x !== first && x.server === media).entries())
       await ask<RunResult>(
         callers,
         { run: { ...side.script, calls: WARMUP_CALLS, turns: TURNS, fromBase: 5_400_000 + i * 1000 } },
@@ -569,7 +647,8 @@ async function main(): Promise<void> {
     // full round of another server, in the same state. (The memory sub-phase's forced collections
     // shrink the heap and production never forces one; without these the first timed media round ran
     // ~1.2× the second.)
-    for (const [i, untimed] of [first.script, relayScript].entries()) {
+    const untimedRounds = COMPARE_B ? sides.map((x) => x.script) : [first.script, relayScript];
+    for (const [i, untimed] of untimedRounds.entries()) {
       await settle();
       await ask<RunResult>(
         callers,
@@ -585,7 +664,7 @@ async function main(): Promise<void> {
     for (let pair = 0; pair < PAIRS; pair++)
       for (const [i, side] of sides.entries()) {
         round++;
-        const isRelay = side.server === relay;
+        const isRelay = relays.has(side.server);
         process.stderr.write(
           `bench:media: round ${round} of ${PAIRS * sides.length}, ${CALLS} ${WEB ? "web" : "phone"} calls through the ${isRelay ? "bare relay" : `media process (${side.name})`}…\n`,
         );
@@ -606,7 +685,7 @@ async function main(): Promise<void> {
     const cpuRounds = order
       .map(
         (x) =>
-          `${x.side === "relay" ? "relay" : SIDES.length > 1 ? x.side : x.side === UNRECORDED ? "unrecorded" : "media"} ${f(x.cpu, 2)}`,
+          `${x.side === "relay" ? "relay" : SIDES.length > 1 || COMPARE_B ? x.side : x.side === UNRECORDED ? "unrecorded" : "media"} ${f(x.cpu, 2)}`,
       )
       .join(" / ");
 
@@ -637,6 +716,7 @@ async function main(): Promise<void> {
     media = undefined;
     await stopChild(relay);
     relay = undefined;
+    for (const child of extra.splice(0)) await stopChild(child);
     const fakesLoop = await ask<LoopDelay>(fakes, "loop", "loop");
 
     // ------------------------------------------------ report
@@ -735,6 +815,37 @@ async function main(): Promise<void> {
           `RSS per call above is recording on's (target ≤ ${TARGET_RECORDING_RSS_MB} MB: ${pass(mediaMemory.rssPerCall / 2 ** 20 <= TARGET_RECORDING_RSS_MB)}).`,
       );
     }
+    if (COMPARE_B) {
+      const b = of(MEDIA_B);
+      const bCpu = b.cpuMs / b.run.callSeconds;
+      const rb = rounds.get(RELAY_B)?.length ? of(RELAY_B) : undefined;
+      const rbCpu = rb ? rb.cpuMs / rb.run.callSeconds : relayCpu;
+      const bTurns = await turnsOf(b);
+      const roundsOf = (name: string) =>
+        order
+          .filter((x) => x.side === name)
+          .map((x) => f(x.cpu, 2))
+          .join(", ");
+      lines.push(
+        "",
+        `A/B in the same run (rounds taking turns: ${sides.map((x) => x.name).join(", ")}). ` +
+          `A: this checkout${nodeFlags.length ? ` with ${nodeFlags.join(" ")}` : ""}. ` +
+          `B: ${B_TREE ?? "this checkout"}${B_FLAGS.length ? ` with ${B_FLAGS.join(" ")}` : ""}.`,
+        "",
+        "| side | CPU per call-second (rounds) | ÷ its relay | overhead p50 / p95 / p99 | late frames | event-loop p99 / max | GC pauses | RSS per call |",
+        "|---|---|---|---|---|---|---|---|",
+        `| media A | ${f(mediaCpu, 2)} ms (${roundsOf(first.name)}) | ${f(ratio, 2)}× | ${f(pct(overheads, 50))} / ${f(p95)} / ${f(pct(overheads, 99))} ms | ${m.pacing.lateFrames} | ${f(m.loop.p99)} / ${f(m.loop.max)} ms | ${gcLine(m.loop.gc)} | ${f(mediaMemory.rssPerCall / 2 ** 20, 2)} MB |`,
+        `| media B | ${f(bCpu, 2)} ms (${roundsOf(MEDIA_B)}) | ${f(bCpu / rbCpu, 2)}× | ${f(pct(bTurns.overheads, 50))} / ${f(pct(bTurns.overheads, 95))} / ${f(pct(bTurns.overheads, 99))} ms | ${b.pacing.lateFrames} | ${f(b.loop.p99)} / ${f(b.loop.max)} ms | ${gcLine(b.loop.gc)} | ${memoryB ? f(memoryB.rssPerCall / 2 ** 20, 2) : "?"} MB |`,
+        `| relay A | ${f(relayCpu, 2)} ms (${roundsOf("relay")}) | | | ${r.pacing.lateFrames} | ${f(r.loop.p99)} / ${f(r.loop.max)} ms | ${gcLine(r.loop.gc)} | |`,
+        ...(rb
+          ? [
+              `| relay B | ${f(rbCpu, 2)} ms (${roundsOf(RELAY_B)}) | | | ${rb.pacing.lateFrames} | ${f(rb.loop.p99)} / ${f(rb.loop.max)} ms | ${gcLine(rb.loop.gc)} | |`,
+            ]
+          : []),
+        "",
+        `B ÷ A: media ${f(bCpu / mediaCpu, 3)}×${rb ? `, relay ${f(rbCpu / relayCpu, 3)}×` : ""}.`,
+      );
+    }
     if (SCRAPE)
       lines.push(
         `BENCH_SCRAPE: the media process's /metrics fetched every ${SCRAPE_MS} ms during its timed rounds: ` +
@@ -749,6 +860,7 @@ async function main(): Promise<void> {
   } finally {
     if (media) await stopChild(media);
     if (relay) await stopChild(relay);
+    for (const child of extra) await stopChild(child);
     await setup.close();
   }
 }

@@ -46,6 +46,13 @@ function firstVoicedByte(buf: Buffer, from: number, to: number): number {
   return -1;
 }
 
+/** `url` with its port replaced. */
+export function withPort(url: string, port: number): string {
+  const u = new URL(url);
+  u.port = String(port);
+  return u.toString();
+}
+
 const INTERRUPTED = Buffer.from('"user-interrupted"');
 
 export interface WebCallPlacement {
@@ -56,6 +63,8 @@ export interface WebCallPlacement {
   assistantId: string;
   utterances: { allocateUtterance(text: string): number };
   onEnded?: () => void;
+  /** Connect to this port instead of the one `websocketCallUrl` names (another media process). */
+  mediaPort?: number;
 }
 
 export class WebCallSimulator {
@@ -101,9 +110,10 @@ export class WebCallSimulator {
       body: JSON.stringify({ assistantId: p.assistantId, transport: WEB_TRANSPORT }),
     });
     const body = (await res.json()) as { id?: string; transport?: { websocketCallUrl?: string } };
-    const url = body.transport?.websocketCallUrl;
-    if (res.status >= 300 || !body.id || !url) throw new Error(`POST /call: ${res.status}`);
+    const named = body.transport?.websocketCallUrl;
+    if (res.status >= 300 || !body.id || !named) throw new Error(`POST /call: ${res.status}`);
     sim.callSid = body.id;
+    const url = p.mediaPort === undefined ? named : withPort(named, p.mediaPort);
     const ws = new WebSocket(url, { perMessageDeflate: false });
     sim.#ws = ws;
     ws.on("message", (data: Buffer, isBinary: boolean) => sim.#onMessage(data, isBinary));

@@ -96,6 +96,11 @@ export interface CallSimulatorOptions {
   ticker?: SharedTicker;
   /** Called once when the call reaches a terminal status. */
   onEnded?: (sim: TwilioCallSimulator) => void;
+  /**
+   * Where a `<Stream>` connects instead of its `url` (a benchmark sending calls to one of several
+   * media processes); the signature is computed for the URL connected to.
+   */
+  streamUrl?: (url: string) => string;
 }
 
 export interface CallIdentity {
@@ -576,7 +581,8 @@ export class TwilioCallSimulator {
   }
 
   #runStream(stream: TwimlNode): Promise<"app-closed" | "stopped" | "error"> {
-    const url = stream.attrs.url ?? "";
+    const named = stream.attrs.url ?? "";
+    const url = this.#opts.streamUrl ? this.#opts.streamUrl(named) : named;
     this.streamUrl = url;
     this.streamSid = newSid("MZ");
     this.customParameters = {};
