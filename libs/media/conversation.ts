@@ -12,6 +12,13 @@ export interface VapiMessage {
   endTime?: number;
   duration?: number;
   source?: string;
+  /**
+   * Switchboard's addition to Vapi's BotMessage (Vapi's type has no such field; its clients ignore
+   * fields they do not know): on every bot message, whether the caller cut it off (barge-in), so a
+   * transcript can say which lines were interrupted rather than only how many
+   * (`performanceMetrics.numAssistantInterrupted`). Absent on calls recorded before it existed.
+   */
+  interrupted?: boolean;
   toolCalls?: Array<{ id: string; type: "function"; function: { name: string; arguments: string } }>;
   toolCallId?: string;
   name?: string;
@@ -119,6 +126,7 @@ export class Conversation {
       time: at,
       secondsFromStart: this.#secs(at),
       source: "",
+      interrupted: false,
     };
     this.messages.push(vapi);
     return { llmIndex: this.llm.length - 1, vapi };
@@ -130,12 +138,16 @@ export class Conversation {
     entry.vapi.message = (entry.vapi.message ?? "") + text;
   }
 
-  /** Sets what the caller actually heard; an utterance nobody heard leaves no message. */
-  finishBot(entry: BotEntry, spoken: string, endedAt: number): void {
+  /**
+   * Sets what the caller actually heard, and whether they cut it off (`interrupted`); an utterance
+   * nobody heard leaves no message.
+   */
+  finishBot(entry: BotEntry, spoken: string, endedAt: number, interrupted = false): void {
     const text = spoken.trim();
     const m = this.llm[entry.llmIndex];
     if (m) m.content = text;
     entry.vapi.message = text;
+    entry.vapi.interrupted = interrupted;
     entry.vapi.endTime = endedAt;
     entry.vapi.duration = Math.max(0, endedAt - entry.vapi.time);
     if (text === "") {

@@ -43,6 +43,8 @@ export class Utterance {
   ended = false;
   cleared = false;
   aborted = false;
+  /** The caller cut it off (barge-in), as its assistant message records (`interrupted`). */
+  interrupted = false;
   firstTextAt: number | undefined;
   firstAudioAt: number | undefined;
   /** Resolves when the caller has heard all of it, or it was cleared / aborted. */
@@ -117,6 +119,13 @@ export class Utterance {
     if (this.aborted) return;
     if (this.#stream) this.#stream.end();
     else if (!this.#opening && !this.#recovering) this.#finishQueue();
+  }
+
+  /** Barge-in: the caller cut it off; no more audio, and what was queued is dropped. */
+  interrupt(): void {
+    if (this.aborted) return;
+    this.interrupted = true;
+    this.abort(true);
   }
 
   /** Barge-in or teardown: no more audio from this utterance. */

@@ -10,6 +10,8 @@ import {
   callAssistant,
   finalizedCall,
   type MediaEnv,
+  type StoredArtifact,
+  type StoredMessage,
   startMediaEnv,
   waitForSpoken,
   waitUntil,
@@ -37,6 +39,8 @@ const errors: string[] = [];
 const calls: Record<"tool" | "story" | "closer", Call> = {} as Record<"tool" | "story" | "closer", Call>;
 const assistants: Record<string, string> = {};
 const SEEDED_WEB_CALLS = 30;
+/** The seeded call whose record predates bot messages' `interrupted`. */
+let olderCallId = "";
 
 const responders = new Map<string, (req: ChatRequest) => Script>();
 const lastMessage = (req: ChatRequest) => req.messages[req.messages.length - 1];
@@ -65,6 +69,30 @@ function analysis(req: ChatRequest): Script | undefined {
 }
 
 const ANALYSIS_PLAN = { successEvaluationPlan: { enabled: true, rubric: "PassFail" } };
+
+/**
+ * The conversation of a call recorded before bot messages said whether they were cut off: it only
+ * counts its one interruption. The caller's words follow the second line at once (cut off) and the
+ * first after a pause.
+ */
+function olderRecord(startedAt: number): { messages: object[]; artifact: object } {
+  const line = (role: string, message: string, fromMs: number, toMs: number) => ({
+    role,
+    message,
+    time: startedAt + fromMs,
+    endTime: startedAt + toMs,
+    secondsFromStart: fromMs / 1000,
+    duration: toMs - fromMs,
+  });
+  const messages = [
+    line("bot", "Hello, Luigi's. How can I help?", 0, 2000),
+    line("user", "A table for Friday, please.", 3200, 4800),
+    line("bot", "For how many people? We have tables at six, seven and", 5400, 8000),
+    line("user", "Two, at seven.", 8050, 9000),
+    line("bot", "Booked: two at seven on Friday.", 9800, 11800),
+  ];
+  return { messages, artifact: { messages, performanceMetrics: { numAssistantInterrupted: 1 } } };
+}
 
 function newPage(ctx: BrowserContext): Promise<Page> {
   return ctx.newPage().then((p) => {
@@ -203,8 +231,12 @@ before(async () => {
       ),
       stopSpeakingPlan: { numWords: 0, voiceSeconds: 0.2, backoffSeconds: 0 },
     });
-    await waitForSpoken(sim, 1);
+    // The caller asks for the story over the first message, which may not be interrupted (no
+    // barge-in), and then cuts the story off: two assistant lines followed by the caller's words,
+    // one of them cut off.
+    await sim.waitForAudio({ since: 0, timeoutMs: WAIT_MS });
     const turn = await sim.say("Tell me a story");
+    await waitForSpoken(sim, 1, WAIT_MS);
     await sim.waitForAudio({ since: turn.lastVoicedAt ?? Date.now(), timeoutMs: WAIT_MS });
     await sleep(400);
     await sim.say("Wait, stop");
@@ -228,11 +260,12 @@ before(async () => {
   await Promise.all([toolCall(), storyCall(), closerCall()]);
   for (const c of Object.values(calls)) await analysed(c.id);
 
-  // Older web calls, two days back: pages to turn and a type to filter by.
+  // Older web calls, two days back: pages to turn and a type to filter by. The first has a
+  // conversation recorded before bot messages said whether they were cut off.
   const twoDaysAgo = Date.now() - 2 * 86_400_000;
   for (let i = 0; i < SEEDED_WEB_CALLS; i++) {
     const createdAt = new Date(twoDaysAgo + i * 60_000);
-    await env.t.db.call.create({
+    const row = await env.t.db.call.create({
       data: {
         orgId: env.org.orgId,
         type: "vapi.websocketCall",
@@ -242,8 +275,10 @@ before(async () => {
         endedAt: new Date(createdAt.getTime() + 45_000),
         cost: "0.010000",
         createdAt,
+        ...(i === 0 ? olderRecord(createdAt.getTime()) : {}),
       },
     });
+    if (i === 0) olderCallId = row.id;
   }
 
   base = env.t.config.publicUrl;
@@ -498,16 +533,48 @@ describe("calls in the dashboard", () => {
     assert.ok(back < at, `back to ${back} s`);
   });
 
-  test("an interrupted answer is marked; clicking a line marks it as the place to play from", async () => {
+  test("the answer the caller cut off is marked, from the call's record, where counting would mark another; clicking a line marks it as the place to play from", async () => {
+    const view = (await (
+      await env.t.request({ method: "GET", url: `/call/${calls.story.id}`, key: env.org.key })
+    ).json()) as { messages: StoredMessage[]; artifact: StoredArtifact };
+    assert.equal(view.artifact.performanceMetrics.numAssistantInterrupted, 1);
+    // The count-based guess (the bot line the caller's next words followed most closely) would mark
+    // the first message: the caller spoke over it, without a barge-in.
+    const spoken = view.messages
+      .filter((m) => m.role === "bot" || m.role === "user")
+      .sort((a, b) => a.time - b.time);
+    const gapAfter = (m: StoredMessage | undefined) => {
+      const next = spoken[spoken.indexOf(m as StoredMessage) + 1];
+      assert.equal(next?.role, "user", `the caller's words follow "${m?.message}"`);
+      return (next?.time ?? 0) - (m?.endTime ?? 0);
+    };
+    const [greeting, story] = spoken.filter((m) => m.role === "bot");
+    assert.ok(gapAfter(greeting) < gapAfter(story), "the caller's words followed the greeting more closely");
+
     await page.goto(`${base}/dashboard/call.html?id=${calls.story.id}`);
     await page.locator("body[data-ready=true]").waitFor({ timeout: WAIT_MS });
     const cut = page.locator('#call-transcript li[data-interrupted="true"]');
     assert.equal(await cut.count(), 1);
     assert.ok(STORY.startsWith((await cut.locator(".line-text").textContent()) ?? "-"));
     assert.equal(await cut.locator(".badge").textContent(), "Interrupted");
+    const first = page.locator("#call-transcript li").first();
+    assert.equal(
+      await first.locator(".line-text").textContent(),
+      "Hi, this is Riley from Acme. How can I help?",
+    );
+    assert.equal(await first.getAttribute("data-interrupted"), null, "the greeting was heard out");
     await cut.locator("button").click();
     assert.equal(await cut.locator("button").getAttribute("aria-current"), "true");
     assert.match((await page.locator("#ended").textContent()) ?? "", /The caller hung up/);
+  });
+
+  test("a call recorded before lines said whether they were cut off: the counted interruption is still placed", async () => {
+    await page.goto(`${base}/dashboard/call.html?id=${olderCallId}`);
+    await page.locator("body[data-ready=true]").waitFor({ timeout: WAIT_MS });
+    const marked = await page
+      .locator('#call-transcript li[data-interrupted="true"] .line-text')
+      .evaluateAll((spans) => spans.map((s) => s.textContent));
+    assert.deepEqual(marked, ["For how many people? We have tables at six, seven and"]);
   });
 
   test("on a phone-sized screen (390×844) nothing overflows sideways", async () => {

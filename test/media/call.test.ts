@@ -306,6 +306,11 @@ describe("media session: live calls end to end", { concurrency: true }, () => {
     assert.ok(cut.length > 0 && cut.length < story.length, `truncated: ${cut}`);
     assert.ok(story.startsWith(cut), "the kept text is what was spoken first");
     assert.equal((call.artifact as unknown as StoredArtifact).performanceMetrics.numAssistantInterrupted, 1);
+    // The record says which line the caller cut off: the story, and no other bot line.
+    assert.deepEqual(
+      bots.map((m) => m.interrupted),
+      bots.map((m) => m === bots[1]),
+    );
     // The model's next request sees only what the caller heard.
     const next = requestsOf(env, name)[1];
     const assistantMsg = next?.body.messages.filter((m) => m.role === "assistant").pop();

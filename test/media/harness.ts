@@ -245,6 +245,8 @@ export interface StoredMessage {
   secondsFromStart: number;
   endTime?: number;
   duration?: number;
+  /** Bot messages: whether the caller cut it off. */
+  interrupted?: boolean;
 }
 
 export interface StoredArtifact {

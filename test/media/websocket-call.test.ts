@@ -336,6 +336,11 @@ describe("web calls over the vapi.websocket transport", { concurrency: true }, (
     const cut = bots[1]?.message ?? "";
     assert.ok(cut.length > 0 && cut.length < story.length, `truncated: ${cut}`);
     assert.ok(story.startsWith(cut));
+    assert.deepEqual(
+      bots.map((m) => m.interrupted),
+      bots.map((m) => m === bots[1]),
+      "the story, and only the story, is marked as cut off",
+    );
     assert.equal(requestsOf(env, name).length >= 2, true);
   });
 

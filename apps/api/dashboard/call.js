@@ -27,7 +27,7 @@ import {
 import { explainEndedReason } from "./ended-reasons.js";
 
 const LIST_QUERY_STORAGE = "switchboard.dashboard.callsQuery";
-/** A cut-off bot line is followed by the caller's words within this (see interruptedBots). */
+/** On older calls, a cut-off bot line is followed by the caller's words within this (see interruptedBots). */
 const CUT_GAP_MS = 1000;
 const MAX_LOG_ROWS = 2000;
 /** Vapi's default serverMessages, shown when the assistant does not list its own. */
@@ -135,12 +135,17 @@ function messagesOf(call) {
 }
 
 /**
- * The bot lines the caller cut off (barge-in). The record counts interruptions
- * (performanceMetrics.numAssistantInterrupted) without saying which lines they were: they are the
- * lines the caller's next words followed most closely (a cut line ends as the caller starts; a
- * finished one is followed by a pause), at most that many, and only within CUT_GAP_MS.
+ * The bot lines the caller cut off (barge-in). Each bot message says so (`interrupted`, on every bot
+ * message the media plane records). Calls recorded before it existed only count interruptions
+ * (performanceMetrics.numAssistantInterrupted): their cut lines are guessed as the lines the
+ * caller's next words followed most closely (a cut line ends as the caller starts; a finished one
+ * is followed by a pause), at most that many, and only within CUT_GAP_MS.
  */
 function interruptedBots(messages, count) {
+  const bots = messages.filter((m) => m.role === "bot");
+  if (bots.some((m) => typeof m.interrupted === "boolean")) {
+    return new Set(bots.filter((m) => m.interrupted === true));
+  }
   const out = new Set();
   if (!count) return out;
   const spoken = messages

@@ -5,7 +5,8 @@ import { type CallContext, normalise } from "./context.ts";
 // Barge-in: the caller talking over the assistant stops it, by the assistant's stopSpeakingPlan —
 // on voice held for `voiceSeconds` (numWords 0), or on enough words that are not an
 // acknowledgement (numWords > 0). The caller stops hearing the assistant within a frame; what they
-// heard is what stays in the conversation.
+// heard is what stays in the conversation, its message marked `interrupted` (the call's record says
+// which lines were cut off, not only how many).
 
 export class Interruption {
   readonly #c: CallContext;
@@ -93,7 +94,7 @@ export class Interruption {
     // `clear` first: the caller must stop hearing the assistant within a frame.
     c.transport.clear();
     c.out.clear();
-    u.abort(true);
+    u.interrupt();
     c.callLog.add("interruption", "barge-in: the assistant stopped speaking", {
       ...why,
       heardCharacters: u.heardChars(),

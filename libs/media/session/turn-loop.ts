@@ -421,7 +421,7 @@ export class TurnLoop {
     const entry = reply.entry;
     if (!u || !entry) return;
     const spoken = u.cleared || u.aborted ? truncateAtWord(u.text, u.heardChars()) : u.text;
-    c.state.conversation.finishBot(entry, spoken, c.now());
+    c.state.conversation.finishBot(entry, spoken, c.now(), u.interrupted);
     c.meter.ttsCharacters += u.text.length + u.resentCharacters;
     reply.entry = undefined;
     if (spoken) {

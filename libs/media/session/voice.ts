@@ -101,7 +101,7 @@ export class AssistantVoice {
           ? Math.round(u.firstAudioAt - u.firstTextAt)
           : undefined,
     });
-    state.conversation.finishBot(entry, spoken, c.now());
+    state.conversation.finishBot(entry, spoken, c.now(), u.interrupted);
     c.meter.ttsCharacters += u.text.length + u.resentCharacters;
     if (this.speaking === u) this.speaking = undefined;
     if (spoken) {
