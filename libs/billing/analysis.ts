@@ -2,7 +2,7 @@ import { Value } from "@sinclair/typebox/value";
 import type { UsageLine } from "../db/generated/client.ts";
 import { type Call, type Db, Prisma } from "../db/index.ts";
 import { priceCallLedger } from "./call-pricing.ts";
-import { orderLines, toPriced } from "./finalize.ts";
+import { toPriced } from "./finalize.ts";
 import { insertUsageLines } from "./ledger.ts";
 import { DEFAULT_PRICE_CATALOG, type PriceCatalog } from "./prices.ts";
 import { ANALYSIS_STEPS, type AnalysisUsage, CallUsage } from "./usage.ts";
@@ -14,10 +14,10 @@ import { ANALYSIS_STEPS, type AnalysisUsage, CallUsage } from "./usage.ts";
 //   time, and the caller checks `call.analysis` before running any step, so a recorded analysis is
 //   never asked of the LLM again;
 // - only when that update wrote the row, the analysis tokens (`usage.analysis`) are priced into the
-//   sixth ledger line (category "analysis", ON CONFLICT (callId, category) DO NOTHING, rollup kept
+//   analysis ledger line (category "analysis", ON CONFLICT on the line's key DO NOTHING, rollup kept
 //   in step) and the call's `usage`, `cost`, `costs` and `costBreakdown` are rebuilt from all its
 //   lines (cost = Σ lines still holds).
-// The line needs the call's five lines and a well-formed usage record; a call without them (never
+// The line needs the call's other lines and a well-formed usage record; a call without them (never
 // priced, malformed usage) keeps its analysis but bills no tokens (logged).
 
 export interface RecordAnalysisInput {
@@ -76,7 +76,7 @@ export async function recordCallAnalysis(
     }
     const org = await tx.org.findUniqueOrThrow({ where: { id: call.orgId } });
     const usage: CallUsage = { ...base, analysis: input.usage };
-    // The five lines stay as they were priced; only the analysis line is new.
+    // The call's lines stay as they were priced; only the analysis line is new.
     const { newLines, columns } = priceCallLedger(
       {
         callId,
@@ -87,7 +87,7 @@ export async function recordCallAnalysis(
         org,
         usage,
       },
-      { catalog, existing: orderLines(existing).map(toPriced) },
+      { catalog, existing: existing.map(toPriced) },
     );
     await insertUsageLines(tx, newLines);
     const lines = await tx.usageLine.findMany({ where: { callId } });

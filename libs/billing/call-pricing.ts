@@ -4,10 +4,10 @@ import { microsToUsdString } from "./money.ts";
 import { DEFAULT_PRICE_CATALOG, type PriceCatalog } from "./prices.ts";
 import {
   assemble,
-  CATEGORIES,
   type CostItem,
   type EffectivePricing,
   effectivePricing,
+  lineOrder,
   type OrgPricingInput,
   type PricedCall,
   type PricedLine,
@@ -17,12 +17,13 @@ import type { CallUsage } from "./usage.ts";
 
 // Pricing a call into its ledger lines and its cost, in one place. Every writer of a call's cost
 // goes through `priceCallLedger`: the media plane's one-statement end of call, `recordCallCost`
-// (general path, retries, sweeper, calls that never connected) and `recordCallAnalysis` (the sixth
-// line). It picks the price table in force when the call started and lays the organisation's
-// overrides over it, prices the usage, attributes the new lines to the call (org, assistant, phone
-// number, instant), and builds Vapi's `cost`, `costBreakdown` and `costs` from ALL the call's lines:
-// the ones already in the ledger (given as `existing`, kept as they were priced) and the new ones.
-// So `cost` = Σ lines holds whichever writer ran, and a line already written is never re-priced.
+// (general path, retries, sweeper, calls that never connected) and `recordCallAnalysis` (the
+// analysis line). It picks the price table in force when the call started and lays the
+// organisation's overrides over it, prices the usage, attributes the new lines to the call (org,
+// assistant, phone number, instant), and builds Vapi's `cost`, `costBreakdown` and `costs` from ALL
+// the call's lines: the ones already in the ledger (given as `existing`, kept as they were priced)
+// and the new ones, in `costs[]` order (`lineOrder`). So `cost` = Σ lines holds whichever writer
+// ran, and a line already written is never re-priced.
 
 export interface CallToPrice {
   callId: string;
@@ -48,7 +49,7 @@ export interface CallLedgerPricing {
   pricing: EffectivePricing;
   /** All the call's lines (existing and new) and Vapi's cost shapes built from them. */
   priced: PricedCall;
-  /** The lines to insert: the categories the ledger does not hold yet, attributed to the call. */
+  /** The lines to insert: those of the categories the ledger has none of, attributed to the call. */
   newLines: LedgerLineInput[];
   columns: CallCostColumns;
 }
@@ -67,9 +68,7 @@ export function priceCallLedger(call: CallToPrice, options: PriceCallLedgerOptio
   const pricing = effectivePricing(catalog.tableAt(call.occurredAt), call.org);
   const held = new Set(existing.map((l) => l.category));
   const fresh = priceCall(call.usage, pricing).lines.filter((l) => !held.has(l.category));
-  const lines = [...existing, ...fresh].sort(
-    (a, b) => CATEGORIES.indexOf(a.category) - CATEGORIES.indexOf(b.category),
-  );
+  const lines = [...existing, ...fresh].sort(lineOrder(call.usage));
   const priced = assemble(lines, call.usage, pricing);
   return {
     pricing,

@@ -6,21 +6,22 @@ import type { CostBreakdown } from "../vapi/call.ts";
 import { type CallToPrice, priceCallLedger } from "./call-pricing.ts";
 import { insertUsageLines } from "./ledger.ts";
 import { DEFAULT_PRICE_CATALOG, type PriceCatalog } from "./prices.ts";
-import { type BilledBy, CATEGORIES, type Category, type CostItem, type PricedLine } from "./pricing.ts";
+import { type BilledBy, type Category, type CostItem, lineOrder, type PricedLine } from "./pricing.ts";
 import { CallUsage, zeroCallUsage } from "./usage.ts";
 
 // Finalising a call's cost, exactly once. The media plane calls `recordCallCost(db, callId)` after
 // it has written the ended call with its `usage`; so may a retry, a sweeper, or a second process.
 // In one transaction it locks the call row (SELECT … FOR UPDATE, so concurrent runs queue), and
 // either returns the lines already in the ledger (idempotent) or prices the usage (`priceCallLedger`,
-// ./call-pricing.ts, as every writer of a cost does), inserts the five
-// lines (ON CONFLICT (callId, category) DO NOTHING as a second guard) and writes the call's `cost`,
-// `costBreakdown`, `costs` and `finalizedAt`. A call that ended by failure is priced like any other
-// with whatever usage was recorded; one that ended with no usage at all (it never reached a media
-// session: busy, no answer, failed, refused at admission) is priced as zero usage (five zero lines,
-// cost 0). A usage record that is present but malformed is refused rather than guessed at.
-// The sixth line (analysis) is added later, by `recordCallAnalysis` (./analysis.ts), once the
-// post-call analysis has run; a repeated finalisation returns it with the others.
+// ./call-pricing.ts, as every writer of a cost does), inserts its lines (one per category, or one
+// per provider in a category the call used several in; ON CONFLICT on the line's key as a second
+// guard) and writes the call's `cost`, `costBreakdown`, `costs` and `finalizedAt`. A call that
+// ended by failure is priced like any other with whatever usage was recorded; one that ended with
+// no usage at all (it never reached a media session: busy, no answer, failed, refused at admission)
+// is priced as zero usage (five zero lines, cost 0). A usage record that is present but malformed
+// is refused rather than guessed at. The analysis line is added later, by `recordCallAnalysis`
+// (./analysis.ts), once the post-call analysis has run; a repeated finalisation returns it with the
+// others.
 
 export type { UsageLine };
 
@@ -29,7 +30,10 @@ export interface CallCostResult {
   cost: number;
   costBreakdown: CostBreakdown;
   costs: CostItem[];
-  /** The call's ledger lines: transport, stt, llm, tts, platform, and analysis once it ran. */
+  /**
+   * The call's ledger lines in `costs[]` order: transport, stt, llm, tts (a line per provider used),
+   * platform, and analysis once it ran.
+   */
   lines: UsageLine[];
   totalMicros: bigint;
   billedMicros: bigint;
@@ -54,17 +58,17 @@ const ZERO_USAGE: CallUsage = {
   tts: { provider: "", model: "", characters: 0, byo: false },
 };
 
-export function orderLines(lines: UsageLine[]): UsageLine[] {
-  return [...lines].sort(
-    (a, b) => CATEGORIES.indexOf(a.category as Category) - CATEGORIES.indexOf(b.category as Category),
-  );
+/** A call's stored lines in `costs[]` order (by category, then by the provider's first use). */
+export function orderLines(lines: UsageLine[], usage: CallUsage): UsageLine[] {
+  return [...lines].sort(lineOrder(usage));
 }
 
 export function toPriced(row: UsageLine): PricedLine {
   return {
     category: row.category as Category,
     provider: row.provider,
-    model: row.model,
+    // The ledger stores "" for no model (its unique key cannot hold NULLs as equal).
+    model: row.model === "" ? null : row.model,
     quantity: row.quantity.toFixed(),
     unit: row.unit as PricedLine["unit"],
     unitPrice: row.unitPrice.toFixed(),
@@ -103,7 +107,7 @@ export async function recordCallCost(
       usage: u,
     });
     if (existing.length > 0) {
-      const lines = orderLines(existing);
+      const lines = orderLines(existing, usage ?? ZERO_USAGE);
       // Already priced: the cost is rebuilt from the lines as written, nothing is priced again.
       const { priced } = priceCallLedger(toPrice(usage ?? ZERO_USAGE), {
         catalog,
@@ -130,7 +134,7 @@ export async function recordCallCost(
     const { priced, newLines, columns } = priceCallLedger(toPrice(billable), { catalog });
 
     await insertUsageLines(tx, newLines);
-    const lines = orderLines(await tx.usageLine.findMany({ where: { callId } }));
+    const lines = orderLines(await tx.usageLine.findMany({ where: { callId } }), billable);
     await tx.call.update({
       where: { id: callId },
       data: {

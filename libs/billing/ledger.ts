@@ -3,7 +3,10 @@ import { Prisma } from "../db/index.ts";
 import type { PricedLine } from "./pricing.ts";
 
 // Writes priced lines to the usage ledger in one statement (arrays unnested server-side), with
-// ON CONFLICT (callId, category) DO NOTHING: a line that exists already is never written twice.
+// ON CONFLICT (callId, category, provider, model, billedBy) DO NOTHING: a line that exists already
+// is never written twice. A category holds a line per provider, model and key ownership the call
+// used in it; a line without a model (transport, platform) is stored with "" (a unique key cannot
+// hold NULLs as equal).
 // The same statement keeps the daily rollup (UsageDaily) in step: only the lines the INSERT really
 // wrote (its RETURNING rows) are added to their (org, UTC day, assistant, phone number, category,
 // billedBy) row, so a repeated or concurrent finalisation never counts a line twice. Rollup rows are
@@ -40,14 +43,14 @@ export function ledgerCtes(lines: readonly LedgerLineInput[], gate?: Prisma.Sql)
         "unitPrice", "amountMicros", "billedBy", "priceVersion", "assistantId", "phoneNumberId", "occurredAt")
       SELECT * FROM unnest(
         ${col(() => randomUUID())}::uuid[], ${col((l) => l.orgId)}::uuid[], ${col((l) => l.callId)}::uuid[],
-        ${col((l) => l.category)}::text[], ${col((l) => l.provider)}::text[], ${col((l) => l.model)}::text[],
+        ${col((l) => l.category)}::text[], ${col((l) => l.provider)}::text[], ${col((l) => l.model ?? "")}::text[],
         ${col((l) => l.quantity)}::numeric[], ${col((l) => l.unit)}::text[], ${col((l) => l.unitPrice)}::numeric[],
         ${col((l) => l.amountMicros.toString())}::bigint[], ${col((l) => l.billedBy)}::text[],
         ${col((l) => l.priceVersion)}::text[], ${col((l) => l.assistantId)}::uuid[],
         ${col((l) => l.phoneNumberId)}::uuid[], ${col((l) => l.occurredAt.toISOString())}::timestamptz[]
       )
       ${gate ? Prisma.sql`WHERE ${gate}` : Prisma.empty}
-      ON CONFLICT ("callId", "category") DO NOTHING
+      ON CONFLICT ("callId", "category", "provider", "model", "billedBy") DO NOTHING
       RETURNING "orgId", "occurredAt", "assistantId", "phoneNumberId", "category", "billedBy", "amountMicros", "quantity"
     ), rolled AS (
       INSERT INTO "UsageDaily" ("orgId", "day", "assistantKey", "phoneNumberKey", "category", "billedBy",

@@ -15,9 +15,11 @@ import {
 } from "./prices.ts";
 import { ANALYSIS_STEPS, type AnalysisStepUsage, type AnalysisUsage, type CallUsage } from "./usage.ts";
 
-// Prices one call's usage into five lines (transport, stt, llm, tts, platform), plus a sixth
-// (analysis) once the post-call analysis has run, and Vapi's cost shapes. Rules (see money.ts for
-// the rounding rule):
+// Prices one call's usage into its lines, one per category (transport, stt, llm, tts, platform),
+// plus analysis once the post-call analysis has run, and Vapi's cost shapes. stt, llm and tts have a
+// line per provider the call used in them (see `usedProviders`): a call that switched voice, or a
+// squad whose members speak with different voices or keys, has a voice line for each. Rules (see
+// money.ts for the rounding rule):
 // - Time-based lines (transport, stt, platform) are billed in whole seconds rounded up (per started
 //   second, Vapi's "prorated to the second"), or in whole minutes rounded up when the org's
 //   billingIncrement is "minute". Their unit is "minute" and their unit price the per-minute price;
@@ -36,7 +38,9 @@ import { ANALYSIS_STEPS, type AnalysisStepUsage, type AnalysisUsage, type CallUs
 //   proportion to their exact amounts (largest remainder), so the items sum to the line exactly.
 // - A provider line is `passthrough` when its usage says `byo` (the org's own credential paid the
 //   provider): still computed and shown at cost, but not charged by the platform. The platform fee
-//   is always billed by the platform.
+//   is always billed by the platform. The same provider and model used once with the platform's key
+//   and once with the org's own are two lines, so each is billed as what it was.
+// - `costs[]` has one item per line (one AnalysisCost per step for the analysis line).
 // - `cost` = `costBreakdown.total` = Σ costs[].cost = Σ lines: everything the call cost, including
 //   passthrough. What the platform charges is `billedMicros` (Σ lines with billedBy = platform).
 
@@ -199,7 +203,6 @@ function providerPrices<T>(
 /** Prices a call's usage with the given pricing. Pure: no I/O. */
 export function priceCall(usage: CallUsage, p: EffectivePricing): PricedCall {
   const lines: PricedLine[] = [];
-  const by = (byo: boolean): BilledBy => (byo ? "passthrough" : "platform");
 
   // transport
   const tProvider = normaliseProvider(usage.transport.provider);
@@ -213,16 +216,16 @@ export function priceCall(usage: CallUsage, p: EffectivePricing): PricedCall {
       usage.transport.seconds,
       usage.transport.direction === "inbound" ? tRate.inboundPerMinuteUsd : tRate.outboundPerMinuteUsd,
       p,
-      by(usage.transport.byo),
+      billedByOf(usage.transport.byo),
       !tPrice,
     ),
   );
 
-  // stt, llm, tts: one line each, the providers the call switched away from (usage.earlier) included
-  const earlier = usage.earlier ?? {};
-  lines.push(merged([...(earlier.stt ?? []), usage.stt].map((u) => sttLine(u, p))));
-  lines.push(merged([...(earlier.llm ?? []), usage.llm].map((u) => llmLine(u, p))));
-  lines.push(merged([...(earlier.tts ?? []), usage.tts].map((u) => ttsLine(u, p))));
+  // stt, llm, tts: a line per provider, model and key the call used (usage.earlier included)
+  const used = usedProviders(usage);
+  lines.push(...used.stt.map((u) => sttLine(u, p)));
+  lines.push(...used.llm.map((u) => llmLine(u, p)));
+  lines.push(...used.tts.map((u) => ttsLine(u, p)));
 
   // platform fee: always billed by the platform
   lines.push(
@@ -243,7 +246,87 @@ export function priceCall(usage: CallUsage, p: EffectivePricing): PricedCall {
   return assemble(lines, usage, p);
 }
 
-const billedByOf = (byo: boolean): BilledBy => (byo ? "passthrough" : "platform");
+function billedByOf(byo: boolean): BilledBy {
+  return byo ? "passthrough" : "platform";
+}
+
+/** What tells two lines of one category apart: the provider, its model, and whose key paid it. */
+export interface LineKey {
+  provider: string;
+  model: string | null;
+  billedBy: string;
+}
+
+/** One string per distinct line of a category ("" and null models alike: the ledger stores ""). */
+function lineKey(l: LineKey): string {
+  return `${l.provider}\u0000${l.model ?? ""}\u0000${l.billedBy}`;
+}
+
+type KeyedLine = LineKey & { category: string };
+
+function usageKey(u: { provider: string; model: string; byo: boolean }): string {
+  return lineKey({ provider: normaliseProvider(u.provider), model: u.model, billedBy: billedByOf(u.byo) });
+}
+
+/** The transcribers, models and voices a call used, each once: what each of their lines prices. */
+interface UsedProviders {
+  stt: CallUsage["stt"][];
+  llm: CallUsage["llm"][];
+  tts: CallUsage["tts"][];
+}
+
+/**
+ * The providers a call used in each category, in the order it first used them (the ones it switched
+ * away from, by a fallback plan or a squad hand-off, then the one it ended with). Uses of the same
+ * provider, model and key ownership are added together: they are one line.
+ */
+function usedProviders(usage: CallUsage): UsedProviders {
+  const earlier = usage.earlier ?? {};
+  return {
+    stt: distinct([...(earlier.stt ?? []), usage.stt], (a, b) => ({
+      ...a,
+      audioSeconds: a.audioSeconds + b.audioSeconds,
+    })),
+    llm: distinct([...(earlier.llm ?? []), usage.llm], (a, b) => ({
+      ...a,
+      promptTokens: a.promptTokens + b.promptTokens,
+      cachedPromptTokens: a.cachedPromptTokens + b.cachedPromptTokens,
+      completionTokens: a.completionTokens + b.completionTokens,
+    })),
+    tts: distinct([...(earlier.tts ?? []), usage.tts], (a, b) => ({
+      ...a,
+      characters: a.characters + b.characters,
+    })),
+  };
+}
+
+function distinct<U extends { provider: string; model: string; byo: boolean }>(
+  uses: U[],
+  add: (a: U, b: U) => U,
+): U[] {
+  const out = new Map<string, U>();
+  for (const u of uses) {
+    const k = usageKey(u);
+    const seen = out.get(k);
+    out.set(k, seen ? add(seen, u) : u);
+  }
+  return [...out.values()];
+}
+
+/**
+ * Orders a call's lines (priced or as stored) the way `costs[]` lists them: by category, and within
+ * one by when the call first used the provider. Lines its usage does not name come last, by key.
+ */
+export function lineOrder(usage: CallUsage): (a: KeyedLine, b: KeyedLine) => number {
+  const used = usedProviders(usage);
+  const rank = new Map<string, number>();
+  for (const c of ["stt", "llm", "tts"] as const) {
+    for (const [i, u] of used[c].entries()) rank.set(`${c}\u0000${usageKey(u)}`, i);
+  }
+  const category = (l: { category: string }) => (CATEGORIES as readonly string[]).indexOf(l.category);
+  const use = (l: KeyedLine) => rank.get(`${l.category}\u0000${lineKey(l)}`) ?? Number.MAX_SAFE_INTEGER;
+  return (a, b) => category(a) - category(b) || use(a) - use(b) || lineKey(a).localeCompare(lineKey(b));
+}
 
 function sttLine(u: CallUsage["stt"], p: EffectivePricing): PricedLine {
   const provider = normaliseProvider(u.provider);
@@ -298,33 +381,6 @@ function ttsLine(u: CallUsage["tts"], p: EffectivePricing): PricedLine {
   };
 }
 
-/**
- * One category's line from the lines of each provider the call used in it, oldest first (one,
- * unless a fallback plan switched it): named after the last, the amounts and quantities summed, the
- * unit price blended. The ledger keeps one line per category; `costs[]` shows each provider's share
- * (see `assemble`). It is `platform`-billed only when every provider was: the platform never charges
- * for what the organisation's own key paid.
- */
-function merged(parts: PricedLine[]): PricedLine {
-  const last = parts[parts.length - 1] as PricedLine;
-  if (parts.length === 1) return last;
-  const amountMicros = parts.reduce((a, l) => a + l.amountMicros, 0n);
-  const quantity = parts.reduce((a, l) => a.plus(l.quantity), dec(0));
-  const fallback = parts.some((l) => l.fallback);
-  const unitPrice = quantity.isZero()
-    ? last.unitPrice
-    : dec(amountMicros).div(1_000_000).div(quantity).toDecimalPlaces(12, Decimal.ROUND_HALF_UP).toFixed();
-  return {
-    ...last,
-    quantity: quantity.toDecimalPlaces(6, Decimal.ROUND_HALF_UP).toFixed(),
-    unitPrice,
-    amountMicros,
-    billedBy: parts.every((l) => l.billedBy === "platform") ? "platform" : "passthrough",
-    priceVersion: fallback ? `${last.priceVersion.replace(/#fallback$/, "")}#fallback` : last.priceVersion,
-    fallback,
-  };
-}
-
 /** Exact USD of some tokens: uncached prompt, cached prompt and completion tokens at their rates. */
 function tokensUsd(
   rate: Static<typeof LlmPrice>,
@@ -357,7 +413,7 @@ function analysisSteps(usage: AnalysisUsage): [(typeof ANALYSIS_STEPS)[number], 
 }
 
 /**
- * The sixth line: the post-call analysis tokens (every step), priced with the LLM prices of the
+ * The analysis line: the post-call analysis tokens (every step), priced with the LLM prices of the
  * analysis model; `passthrough` when the organisation's own OpenAI key paid them.
  */
 export function priceAnalysis(usage: AnalysisUsage, p: EffectivePricing): PricedLine {
@@ -415,58 +471,17 @@ function sum(lines: readonly PricedLine[], pred: (l: PricedLine) => boolean = ()
 }
 
 /**
- * The `costs[]` items of one category's line: one per provider the call used in it (a fallback plan
- * may have switched it), the line's amount shared out between them in proportion to what each
- * priced at (by quantity when the prices are not given), so the items sum to the line exactly.
+ * The usage a tokens line priced, for its item's token counts: its own provider's, or the whole
+ * category's when the line is the category's only one (a call priced before a category could hold
+ * several lines has one line for every provider it used).
  */
-function segmentItems<U extends { provider: string; model: string; byo: boolean }>(
+function usageOfLine<U extends { provider: string; model: string; byo: boolean }>(
   line: PricedLine,
-  used: U[],
-  price: ((u: U) => PricedLine) | undefined,
-  item: (
-    u: U,
-    names: { provider: string; model: string },
-    priced: PricedLine | undefined,
-  ) => DistributiveOmit<CostItem, "cost" | "billedBy" | "priceFallback">,
-): CostItem[] {
-  if (used.length === 1) {
-    const u = used[0] as U;
-    return [
-      {
-        ...item(u, { provider: line.provider, model: line.model ?? "" }, line),
-        cost: microsToUsdNumber(line.amountMicros),
-        billedBy: line.billedBy,
-        ...(line.fallback ? { priceFallback: true } : {}),
-      } as CostItem,
-    ];
-  }
-  const priced = used.map((u) => price?.(u));
-  const shares = allocateMicros(
-    line.amountMicros,
-    priced.map((p, i) => (p ? dec(p.amountMicros) : dec(quantityOf(used[i])))),
-  );
-  return used.map((u, i) => {
-    const p = priced[i];
-    return {
-      ...item(u, { provider: normaliseProvider(u.provider), model: u.model }, p),
-      cost: microsToUsdNumber(shares[i] ?? 0n),
-      billedBy: u.byo ? "passthrough" : "platform",
-      ...((p ?? line).fallback ? { priceFallback: true } : {}),
-    } as CostItem;
-  });
-}
-
-type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
-
-/** A segment's quantity, to share a line out when no prices are given. */
-function quantityOf(u: unknown): number {
-  const r = u as {
-    audioSeconds?: number;
-    promptTokens?: number;
-    completionTokens?: number;
-    characters?: number;
-  };
-  return (r.audioSeconds ?? 0) + (r.promptTokens ?? 0) + (r.completionTokens ?? 0) + (r.characters ?? 0);
+  ofCategory: readonly PricedLine[],
+  used: readonly U[],
+): U[] {
+  if (ofCategory.length === 1) return [...used];
+  return used.filter((u) => usageKey(u) === lineKey(line));
 }
 
 /**
@@ -475,72 +490,56 @@ function quantityOf(u: unknown): number {
  * its steps in proportion to their exact amounts; without it the shares follow the steps' tokens.
  */
 export function assemble(lines: PricedLine[], usage: CallUsage, pricing?: EffectivePricing): PricedCall {
-  const get = (c: Category): PricedLine => {
-    const l = lines.find((x) => x.category === c);
-    if (!l) throw new Error(`usage line ${c} missing`);
-    return l;
+  const of = (c: Category): PricedLine[] => {
+    const ls = lines.filter((x) => x.category === c);
+    if (ls.length === 0) throw new Error(`usage line ${c} missing`);
+    return ls;
   };
-  const t = get("transport");
-  const s = get("stt");
-  const l = get("llm");
-  const v = get("tts");
-  const f = get("platform");
+  const t = of("transport");
+  const s = of("stt");
+  const l = of("llm");
+  const v = of("tts");
+  const f = of("platform");
   const totalMicros = sum(lines);
-  const flag = (x: PricedLine) => (x.fallback ? { priceFallback: true } : {});
+  const common = (x: PricedLine) => ({
+    cost: microsToUsdNumber(x.amountMicros),
+    billedBy: x.billedBy,
+    ...(x.fallback ? { priceFallback: true } : {}),
+  });
+  const named = (x: PricedLine) => ({ provider: x.provider, model: x.model ?? "" });
   const mins = (x: PricedLine) => Number(x.quantity);
-  const earlier = usage.earlier ?? {};
-  const llmUsed = [...(earlier.llm ?? []), usage.llm];
-  const ttsUsed = [...(earlier.tts ?? []), usage.tts];
+  const used = usedProviders(usage);
+  const tokens = (x: PricedLine) => {
+    const u = usageOfLine(x, l, used.llm);
+    return {
+      promptTokens: u.reduce((n, y) => n + y.promptTokens, 0),
+      completionTokens: u.reduce((n, y) => n + y.completionTokens, 0),
+      cachedPromptTokens: u.reduce((n, y) => n + y.cachedPromptTokens, 0),
+    };
+  };
   const costs: CostItem[] = [
-    {
-      type: "transport",
-      provider: t.provider,
-      minutes: mins(t),
-      cost: microsToUsdNumber(t.amountMicros),
-      billedBy: t.billedBy,
-      ...flag(t),
-    },
-    ...segmentItems(
-      s,
-      [...(earlier.stt ?? []), usage.stt],
-      pricing && ((u) => sttLine(u, pricing)),
-      (u, n, x) => ({
-        type: "transcriber" as const,
-        transcriber: n,
-        minutes: x ? Number(x.quantity) : Number(billedSeconds(u.audioSeconds, "second")) / 60,
-      }),
+    ...t.map((x): CostItem => ({ type: "transport", provider: x.provider, minutes: mins(x), ...common(x) })),
+    ...s.map(
+      (x): CostItem => ({ type: "transcriber", transcriber: named(x), minutes: mins(x), ...common(x) }),
     ),
-    ...segmentItems(l, llmUsed, pricing && ((u) => llmLine(u, pricing)), (u, n) => ({
-      type: "model" as const,
-      model: n,
-      promptTokens: u.promptTokens,
-      completionTokens: u.completionTokens,
-      cachedPromptTokens: u.cachedPromptTokens,
-    })),
-    ...segmentItems(v, ttsUsed, pricing && ((u) => ttsLine(u, pricing)), (u, n) => ({
-      type: "voice" as const,
-      voice: n,
-      characters: u.characters,
-    })),
-    {
-      type: "vapi",
-      subType: "normal",
-      minutes: mins(f),
-      cost: microsToUsdNumber(f.amountMicros),
-      billedBy: "platform",
-    },
+    ...l.map((x): CostItem => ({ type: "model", model: named(x), ...tokens(x), ...common(x) })),
+    ...v.map(
+      (x): CostItem => ({ type: "voice", voice: named(x), characters: Number(x.quantity), ...common(x) }),
+    ),
+    ...f.map((x): CostItem => ({ type: "vapi", subType: "normal", minutes: mins(x), ...common(x) })),
   ];
+  const usd = (ls: readonly PricedLine[]) => microsToUsdNumber(sum(ls));
   const costBreakdown: CostBreakdown = {
-    transport: microsToUsdNumber(t.amountMicros),
-    stt: microsToUsdNumber(s.amountMicros),
-    llm: microsToUsdNumber(l.amountMicros),
-    tts: microsToUsdNumber(v.amountMicros),
-    vapi: microsToUsdNumber(f.amountMicros),
+    transport: usd(t),
+    stt: usd(s),
+    llm: usd(l),
+    tts: usd(v),
+    vapi: usd(f),
     total: microsToUsdNumber(totalMicros),
-    llmPromptTokens: llmUsed.reduce((n, u) => n + u.promptTokens, 0),
-    llmCompletionTokens: llmUsed.reduce((n, u) => n + u.completionTokens, 0),
-    llmCachedPromptTokens: llmUsed.reduce((n, u) => n + u.cachedPromptTokens, 0),
-    ttsCharacters: ttsUsed.reduce((n, u) => n + u.characters, 0),
+    llmPromptTokens: used.llm.reduce((n, u) => n + u.promptTokens, 0),
+    llmCompletionTokens: used.llm.reduce((n, u) => n + u.completionTokens, 0),
+    llmCachedPromptTokens: used.llm.reduce((n, u) => n + u.cachedPromptTokens, 0),
+    ttsCharacters: used.tts.reduce((n, u) => n + u.characters, 0),
   };
   const a = lines.find((x) => x.category === "analysis");
   if (a) {
@@ -558,13 +557,12 @@ export function assemble(lines: PricedLine[], usage: CallUsage, pricing?: Effect
       costs.push({
         type: "analysis",
         analysisType: step,
-        model: { provider: a.provider, model: a.model ?? "" },
+        model: named(a),
         promptTokens: u.promptTokens,
         completionTokens: u.completionTokens,
         cachedPromptTokens: u.cachedPromptTokens,
+        ...common(a),
         cost,
-        billedBy: a.billedBy,
-        ...flag(a),
       });
       breakdown[step] = cost;
       breakdown[`${step}PromptTokens`] = u.promptTokens;

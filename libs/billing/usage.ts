@@ -4,7 +4,7 @@ import { type Static, Type } from "@sinclair/typebox";
 // them into UsageLines. `byo` is true when the organisation's own credential paid that provider
 // (its line is then `passthrough`: shown at cost, not charged by the platform).
 // `analysis` is added later by the post-call analysis (worker job `call.post-process`): the tokens
-// of each analysis step that answered, priced into the sixth line (category "analysis").
+// of each analysis step that answered, priced into the analysis line (category "analysis").
 
 export const ANALYSIS_STEPS = ["summary", "structuredData", "successEvaluation"] as const;
 export type AnalysisStep = (typeof ANALYSIS_STEPS)[number];
@@ -57,13 +57,14 @@ export const CallUsage = Type.Object({
     seconds: Type.Number({ minimum: 0 }),
     byo: Type.Boolean(),
   }),
-  /** The transcriber, model and voice the call ended with. */
+  /** The transcriber, model and voice the call ended with (since their last switch). */
   stt: SttUsage,
   llm: LlmUsage,
   tts: TtsUsage,
   /**
-   * The providers the call used before a fallback plan switched it to the ones above, oldest first:
-   * each is priced into its category's line and shown as its own item of `costs[]`.
+   * What the call used before a fallback plan or a squad hand-off switched it to the ones above,
+   * oldest first. Each provider, model and key ownership used is its own priced line (and item of
+   * `costs[]`); uses of the same one are added together.
    */
   earlier: Type.Optional(
     Type.Object({

@@ -3,7 +3,9 @@ import { after, before, describe, test } from "node:test";
 import {
   buildPriceCatalog,
   CallNotBillableError,
+  insertUsageLines,
   parsePriceTableFile,
+  priceCallLedger,
   recordCallCost,
 } from "../../libs/billing/index.ts";
 import { finalizeEndedCall } from "../../libs/media/finalize.ts";
@@ -109,6 +111,121 @@ describe("recordCallCost", () => {
       r.lines.map((l) => l.billedBy),
       ["platform", "passthrough", "passthrough", "passthrough", "platform"],
     );
+  });
+
+  test("two voices, one on the platform's key and one on the org's own: a tts line each, billed as what it was, written once", async () => {
+    // ElevenLabs (platform key), then Cartesia (the org's key), then ElevenLabs again: 400 + 200
+    // characters on one line, 900 on the other; both at $0.05 / 1,000 characters.
+    const usage = callUsage();
+    usage.earlier = {
+      tts: [
+        { provider: "11labs", model: "eleven_flash_v2_5", characters: 400, byo: false },
+        { provider: "cartesia", model: "sonic-3", characters: 900, byo: true },
+      ],
+    };
+    usage.tts = { provider: "elevenlabs", model: "eleven_flash_v2_5", characters: 200, byo: false };
+    const callId = await insertEndedCall(t.db, { orgId: org.orgId, usage });
+    const r = await recordCallCost(t.db, callId);
+    assert.deepEqual(
+      r.lines.map((l) => [l.category, l.provider, l.model, l.quantity.toFixed(), l.amountMicros, l.billedBy]),
+      [
+        ["transport", "twilio", "", "2.1", 17_850n, "platform"],
+        ["stt", "deepgram", "nova-3", "2.016667", 15_528n, "platform"],
+        ["llm", "openai", "gpt-4o", "12800", 33_000n, "platform"],
+        ["tts", "11labs", "eleven_flash_v2_5", "600", 30_000n, "platform"],
+        ["tts", "cartesia", "sonic-3", "900", 45_000n, "passthrough"],
+        ["platform", "switchboard", "", "2.1", 105_000n, "platform"],
+      ],
+    );
+    // The platform charges the ElevenLabs part; the Cartesia part is the org's own, at cost.
+    assert.equal(r.billedMicros, CALL_TOTAL_MICROS - 45_000n);
+    assert.equal(r.passthroughMicros, 45_000n);
+    const call = await t.db.call.findUniqueOrThrow({ where: { id: callId } });
+    const voices = (call.costs as { type: string }[]).filter((c) => c.type === "voice");
+    assert.deepEqual(voices, [
+      {
+        type: "voice",
+        voice: { provider: "11labs", model: "eleven_flash_v2_5" },
+        characters: 600,
+        cost: 0.03,
+        billedBy: "platform",
+      },
+      {
+        type: "voice",
+        voice: { provider: "cartesia", model: "sonic-3" },
+        characters: 900,
+        cost: 0.045,
+        billedBy: "passthrough",
+      },
+    ]);
+    const breakdown = call.costBreakdown as { tts: number; ttsCharacters: number; total: number };
+    assert.equal(breakdown.tts, 0.075);
+    assert.equal(breakdown.ttsCharacters, 1_500);
+    assert.equal(call.cost?.toFixed(6), "0.246378");
+
+    // Priced again (a retried job), and its lines offered to the ledger again: nothing new.
+    const again = await recordCallCost(t.db, callId);
+    assert.equal(again.created, false);
+    assert.deepEqual(again.costs, r.costs);
+    assert.deepEqual(
+      again.lines.map((l) => l.id),
+      r.lines.map((l) => l.id),
+    );
+    const { newLines } = priceCallLedger({
+      callId,
+      orgId: org.orgId,
+      assistantId: null,
+      phoneNumberId: null,
+      occurredAt: call.startedAt ?? call.createdAt,
+      org: {},
+      usage,
+    });
+    assert.equal(newLines.length, 6);
+    assert.equal(await insertUsageLines(t.db, newLines), 0);
+    assert.equal(await t.db.usageLine.count({ where: { callId } }), 6);
+  });
+
+  test("a call priced before a category could hold several lines keeps its one line per category", async () => {
+    // Two voices, written the old way: one tts line for both, named after the last voice.
+    const usage = callUsage();
+    usage.earlier = {
+      tts: [{ provider: "11labs", model: "eleven_flash_v2_5", characters: 600, byo: false }],
+    };
+    usage.tts = { provider: "cartesia", model: "sonic-3", characters: 900, byo: true };
+    const callId = await insertEndedCall(t.db, { orgId: org.orgId, usage });
+    const call = await t.db.call.findUniqueOrThrow({ where: { id: callId } });
+    const { newLines } = priceCallLedger({
+      callId,
+      orgId: org.orgId,
+      assistantId: null,
+      phoneNumberId: null,
+      occurredAt: call.startedAt ?? call.createdAt,
+      org: {},
+      usage: callUsage(),
+    });
+    const old = newLines.map((l) =>
+      l.category === "tts"
+        ? { ...l, provider: "cartesia", model: "sonic-3", billedBy: "passthrough" as const }
+        : l,
+    );
+    assert.equal(await insertUsageLines(t.db, old), 5);
+    const r = await recordCallCost(t.db, callId);
+    assert.equal(r.created, false);
+    assert.equal(r.totalMicros, CALL_TOTAL_MICROS);
+    assert.deepEqual(
+      r.costs.filter((c) => c.type === "voice"),
+      [
+        {
+          type: "voice",
+          voice: { provider: "cartesia", model: "sonic-3" },
+          characters: 1_500,
+          cost: 0.075,
+          billedBy: "passthrough",
+        },
+      ],
+    );
+    assert.equal(r.costBreakdown.tts, 0.075);
+    assert.equal(await t.db.usageLine.count({ where: { callId } }), 5);
   });
 
   test("the price version is the one in force when the call started; org overrides and increment apply", async () => {
@@ -260,9 +377,7 @@ describe("finalizeEndedCall (the media plane's end of call)", () => {
       { db: t.db },
       { ...r, billing: { ...r.billing, org: { pricingOverrides: { platformFeePerMinuteUsd: "0.10" } } } },
     );
-    const platform = await t.db.usageLine.findUniqueOrThrow({
-      where: { callId_category: { callId, category: "platform" } },
-    });
+    const platform = await t.db.usageLine.findFirstOrThrow({ where: { callId, category: "platform" } });
     // 126 s × $0.10/min = $0.21
     assert.equal(platform.amountMicros, 210_000n);
   });

@@ -165,6 +165,42 @@ describe("priceCall", () => {
     assertConsistent(byo);
   });
 
+  test("a squad whose members share a model, one on the platform's key and one on the org's own: two llm lines", () => {
+    const usage = callUsage();
+    usage.earlier = {
+      llm: [{ ...usage.llm, promptTokens: 4_000, cachedPromptTokens: 0, completionTokens: 200, byo: false }],
+    };
+    usage.llm = {
+      ...usage.llm,
+      promptTokens: 8_000,
+      cachedPromptTokens: 4_000,
+      completionTokens: 600,
+      byo: true,
+    };
+    const p = priceCall(usage, effectivePricing(table));
+    // 4,000 × $2.50 + 200 × $10.00 per 1M = $0.012; 4,000 × $2.50 + 4,000 × $1.25 + 600 × $10.00 = $0.021.
+    assert.deepEqual(
+      p.lines
+        .filter((l) => l.category === "llm")
+        .map((l) => [l.model, l.quantity, l.amountMicros, l.billedBy]),
+      [
+        ["gpt-4o", "4200", 12_000n, "platform"],
+        ["gpt-4o", "8600", 21_000n, "passthrough"],
+      ],
+    );
+    assert.deepEqual(
+      p.costs.filter((c) => c.type === "model").map((c) => [c.promptTokens, c.cachedPromptTokens, c.cost]),
+      [
+        [4_000, 0, 0.012],
+        [8_000, 4_000, 0.021],
+      ],
+    );
+    assert.equal(p.costBreakdown.llm, 0.033);
+    assert.equal(p.costBreakdown.llmPromptTokens, 12_000);
+    assert.equal(p.billedMicros, 17_850n + 15_528n + 12_000n + 75_000n + 105_000n);
+    assertConsistent(p);
+  });
+
   test("per started minute increment applies to transport, stt and platform", () => {
     const p = priceCall(callUsage(), effectivePricing(table, { billingIncrement: "minute" }));
     // 3 started minutes: 3 × 0.0085, 3 × 0.0077, 3 × 0.05; llm and tts unchanged.

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { recordCallCost } from "../../libs/billing/index.ts";
 import type { CallUsage } from "../../libs/billing/usage.ts";
+import { FakeCartesia } from "../fakes/cartesia.ts";
 import type { ChatRequest, Script, TwilioCallSimulator } from "../fakes/index.ts";
 import { sleep } from "../fakes/util.ts";
 import { uniqueNumber } from "../helpers/bodies.ts";
@@ -56,6 +58,8 @@ async function phoneNumberId(env: MediaEnv, number: string): Promise<string> {
 
 describe("media session: issue-3 features end to end", { concurrency: true }, () => {
   let env: MediaEnv;
+  /** Cartesia has no platform key here: only an organisation's own credential reaches it. */
+  let cartesia: FakeCartesia;
   const servers: CustomerServer[] = [];
   /** A customer server of the test's own (its replies are scripted per test). */
   async function ownServer(): Promise<CustomerServer> {
@@ -82,7 +86,8 @@ describe("media session: issue-3 features end to end", { concurrency: true }, ()
   }
 
   before(async () => {
-    env = await startMediaEnv();
+    cartesia = await FakeCartesia.start({ msPerChar: 10 });
+    env = await startMediaEnv({ env: { CARTESIA_API_URL: cartesia.url } });
     env.openai.respond = (req) => {
       const first = String(req.messages[0]?.content ?? "");
       const name = /^TEST ([\w-]+)\./.exec(first)?.[1] ?? "";
@@ -96,7 +101,7 @@ describe("media session: issue-3 features end to end", { concurrency: true }, ()
   });
   after(async () => {
     await env.close();
-    await Promise.all(servers.map((s) => s.close()));
+    await Promise.all([cartesia.close(), ...servers.map((s) => s.close())]);
   });
 
   // ------------------------------------------------------------------ 1. transferCall to a number
@@ -273,6 +278,119 @@ describe("media session: issue-3 features end to end", { concurrency: true }, ()
     assert.ok(requestsOf(env, a)[0]?.body.tools?.length === 1, "the greeter can hand off");
     // The first assistant's model never answered the billing question.
     assert.ok(requestsOf(env, a).every((r) => !lastUser(r.body).includes("charged")));
+  });
+
+  it("squad hand-off between two voices, ElevenLabs on the platform's key and Cartesia on the org's own: a voice cost each, billed as what it was", async () => {
+    const e = await inOrg("Squad voices");
+    await addCredential(e, "cartesia", "sk_car_customer_byo");
+    const a = "voicesA";
+    const b = "voicesB";
+    const suffix = Math.random().toString(36).slice(2, 8);
+    const billingName = `Billing voice ${suffix}`;
+    const greeterId = await createAssistant(e, {
+      name: `Greeter voice ${suffix}`,
+      firstMessage: "Welcome to Acme, front desk speaking.",
+      model: model(a, () => ({
+        toolCalls: [{ id: "call_voices", name: "transferCall", arguments: { destination: billingName } }],
+      })),
+      voice: { provider: "11labs", voiceId: "21m00Tcm4TlvDq8ikWAM" },
+    });
+    const billingId = await createAssistant(e, {
+      name: billingName,
+      firstMessage: "Billing here, what can I do for you?",
+      model: model(b, (req) => ({ text: `Billing answer to: ${lastUser(req)}.` })),
+      voice: { provider: "cartesia", voiceId: "a0e99841-438c-4a64-b679-ae501e7d6091" },
+    });
+    const squad = await e.t.request({
+      method: "POST",
+      url: "/squad",
+      key: e.org.key,
+      payload: {
+        name: `Squad voices ${suffix}`,
+        members: [
+          {
+            assistantId: greeterId,
+            assistantDestinations: [
+              { type: "assistant", assistantName: billingName, message: "Let me get billing for you." },
+            ],
+          },
+          { assistantId: billingId },
+        ],
+      },
+    });
+    assert.equal(squad.statusCode, 201, squad.body);
+    const number = await importNumber(e, { squadId: squad.json().id });
+    const sim = await e.twilio.placeInboundCall({
+      to: number,
+      from: "+14155550100",
+      simulator: { utterances: e.deepgram, recordAudio: false },
+    });
+    await waitForSpoken(sim, 1);
+    await sim.say("I have a billing question.");
+    await waitForSpoken(sim, 3, 10_000);
+    await sim.say("Why was I charged twice?");
+    await waitForSpoken(sim, 4, 10_000);
+    await sim.hangup();
+    const ended = await finalizedCall(e, sim.callSid);
+    assert.ok(
+      cartesia.connections.some((c) => c.apiKey === "sk_car_customer_byo"),
+      "the billing member spoke with the organisation's Cartesia key",
+    );
+
+    const res = await e.t.request({ method: "GET", url: `/call/${ended.id}`, key: e.org.key });
+    assert.equal(res.statusCode, 200, res.body);
+    const call = res.json() as {
+      costs: { type: string; cost: number; billedBy: string; model?: unknown }[];
+      costBreakdown: { tts: number; llm: number; ttsCharacters: number; total: number };
+      cost: number;
+    };
+    // Each voice is priced at $0.05 per 1,000 characters of what it spoke (its first message and
+    // answers; the greeter's hand-off message is the greeter's).
+    const greeterChars = "Welcome to Acme, front desk speaking.Let me get billing for you.".length;
+    const billingChars = "Billing here, what can I do for you?Billing answer to: Why was I charged twice?."
+      .length;
+    const voices = call.costs.filter((c) => c.type === "voice");
+    assert.deepEqual(voices, [
+      {
+        type: "voice",
+        voice: { provider: "11labs", model: "eleven_turbo_v2" },
+        characters: greeterChars,
+        cost: (greeterChars * 50) / 1e6,
+        billedBy: "platform",
+      },
+      {
+        type: "voice",
+        voice: { provider: "cartesia", model: "sonic-3" },
+        characters: billingChars,
+        cost: (billingChars * 50) / 1e6,
+        billedBy: "passthrough",
+      },
+    ]);
+    assert.equal(call.costBreakdown.tts, ((greeterChars + billingChars) * 50) / 1e6);
+    assert.equal(call.costBreakdown.ttsCharacters, greeterChars + billingChars);
+    // Both members ran gpt-4o on the platform's key: one model cost for the two.
+    const models = call.costs.filter((c) => c.type === "model");
+    assert.deepEqual(
+      models.map((c) => [c.model, c.billedBy]),
+      [[{ provider: "openai", model: "gpt-4o" }, "platform"]],
+    );
+    assert.equal(models[0]?.cost, call.costBreakdown.llm);
+    const sum = call.costs.reduce((n, c) => n + Math.round(c.cost * 1e6), 0);
+    assert.equal(sum, Math.round(call.cost * 1e6), "cost = the sum of its items");
+
+    // Priced again (a retried job): the same two voice lines, written once. (The post-call analysis
+    // may add its own line meanwhile.)
+    const again = await recordCallCost(e.t.db, ended.id);
+    assert.equal(again.created, false);
+    assert.deepEqual(
+      again.costs.filter((c) => c.type === "voice"),
+      voices,
+    );
+    const tts = await e.t.db.usageLine.findMany({ where: { callId: ended.id, category: "tts" } });
+    assert.deepEqual(tts.map((l) => [l.provider, l.billedBy, l.amountMicros]).sort(), [
+      ["11labs", "platform", BigInt(greeterChars * 50)],
+      ["cartesia", "passthrough", BigInt(billingChars * 50)],
+    ]);
   });
 
   // ------------------------------------------------------------------ 3. live control

@@ -382,6 +382,12 @@ export class CallSession implements CallContext, TransportEvents {
     );
     // The transcriber open since the call started stays (a hand-off keeps the caller's stream).
     if (!this.input.transcribing) state.transcriber = assistant.stt;
+    // A hand-off: what the previous member's model and voice used is priced as theirs (their
+    // provider, model and key), not as the new member's.
+    if (state.phase === "live") {
+      this.meter.switchLlm(state);
+      this.meter.switchTts(state);
+    }
     // The voice makes the call's own format when it can (nothing converted); the rest is converted.
     assistant.ttsOptions.outputFormat = assistant.tts.provider.outputFor(this.transport.audio.playback);
     state.assistant = assistant;

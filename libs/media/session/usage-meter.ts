@@ -4,8 +4,9 @@ import type { CallState } from "./state.ts";
 
 // What the call used, counted as it happens: audio sent to the transcriber, the model's tokens, the
 // characters voiced. Turned into the call's usage (priced at the end) by `usage()`. When a fallback
-// plan switches a provider mid-call, what the call used of the previous one is kept (`switch…`) and
-// priced as its own line: a call that switched voices has two voice cost lines.
+// plan switches a provider mid-call, or a squad hand-off brings another member's model and voice,
+// what the call used of the previous one is kept (`switch…`) and priced as its own line: a call
+// that switched voices has two voice cost lines (one, when both were the same voice and key).
 
 type Usage = CallUsage;
 
@@ -39,7 +40,7 @@ export class UsageMeter {
     this.#sttFrom = this.sttBytes;
   }
 
-  /** The model is about to change (a fallback model): its tokens so far are kept as its usage. */
+  /** The model is about to change (a fallback model, a hand-off): its tokens so far are kept as its usage. */
   switchLlm(state: CallState): void {
     this.#earlier.llm.push(this.#llm(state));
     this.promptTokens = 0;

@@ -197,7 +197,7 @@ export async function billingRoutes(app: FastifyInstance): Promise<void> {
         tags: ["Billing"],
         summary: "Metered usage over a period, grouped by day, assistant, category or phone number",
         description:
-          "Aggregates the usage ledger (one line per call and category, attributed to the moment the call started). Each row splits what the platform billed from passthrough (BYO-key) provider costs, with calls and minutes. 400 when end is not after start, the range exceeds 400 days, or groupBy is unknown.",
+          "Aggregates the usage ledger (a line per call and category, and per provider the call used in a category, attributed to the moment the call started). Each row splits what the platform billed from passthrough (BYO-key) provider costs, with calls and minutes. 400 when end is not after start, the range exceeds 400 days, or groupBy is unknown.",
         querystring: UsageQuery,
         response: { 200: UsageReport, ...errors(400, 401, 403) },
       },

@@ -155,8 +155,8 @@ async function analyseCall(deps: CallPostProcessDeps, call: CallRow, log: JobLog
  */
 async function reportAnalysisLine(deps: CallPostProcessDeps, callId: string, log: JobLogger): Promise<void> {
   if (!deps.queue) return;
-  const line = await deps.db.usageLine.findUnique({
-    where: { callId_category: { callId, category: "analysis" } },
+  const line = await deps.db.usageLine.findFirst({
+    where: { callId, category: "analysis" },
     select: { billedBy: true, reportedAt: true },
   });
   if (line?.billedBy !== "platform" || line.reportedAt) return;
