@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { ElevenLabsTts } from "../../libs/providers/elevenlabs.ts";
+import { cutAudio, ElevenLabsTts } from "../../libs/providers/elevenlabs.ts";
 import { MULAW_8K, ProviderError, type TtsEvent, type TtsOptions } from "../../libs/providers/types.ts";
 import type { ElevenLabsVoice } from "../../libs/vapi/assistant.ts";
 import { type ElevenLabsConnection, FakeElevenLabs } from "../fakes/index.ts";
@@ -113,6 +113,20 @@ test("JSON that is no message (null, a number, a string) or no JSON at all is ig
   assert.equal(events.filter((e) => e.type === "error").length, 0);
   assert.ok(audioBytes(events) > 0);
   ac.abort();
+});
+
+test("an audio message's audio is cut out of its bytes; the rest parses as the same message", () => {
+  const audio = Buffer.from([0, 1, 2, 250, 251, 252, 253, 254, 255, 34, 92]);
+  const text = `{"audio":"${audio.toString("base64")}","isFinal":null,"alignment":{"chars":["\\"","é"]},"contextId":"c-1"}`;
+  const cut = cutAudio(Buffer.from(text));
+  assert.ok(cut);
+  assert.deepEqual(cut.audio, audio);
+  assert.deepEqual(JSON.parse(cut.rest), { ...JSON.parse(text), audio: "" });
+  // Escaped quotes inside a string never match the key; no audio string (null, spaced JSON) parses whole.
+  assert.equal(cutAudio(Buffer.from('{"message":"say \\"audio\\":\\"x\\"","audio":null}')), undefined);
+  assert.equal(cutAudio(Buffer.from('{"audio": "AAAA", "contextId": "c-1"}')), undefined);
+  const spoken = `{"message":"\\"audio\\":\\"no\\"","audio":"${audio.toString("base64")}"}`;
+  assert.deepEqual(cutAudio(Buffer.from(spoken))?.audio, audio);
 });
 
 test("two utterances of one call share one socket, each in its own context", async () => {
