@@ -8,7 +8,9 @@
 // (about 5 minutes: each round of 100 calls lasts ~30 s of real time whatever the machine; 3 pairs
 // took 6.4 min, and single runs move more than a third pair narrows them: repeat runs instead.)
 // BENCH_CPU_PROF=1: .cpuprofile files of both servers in .scratch/prof; BENCH_NODE_FLAGS="…": extra
-// node flags for both servers alike; BENCH_PIN=0: no CPU placement (see below).
+// node flags for both servers alike; BENCH_PIN=0: no CPU placement (see below). Both servers run with
+// the media process's production flags (MEDIA_NODE_FLAGS, apps/media/src/node-flags.ts): what is
+// compared is the code, not runtime settings (the relay costs the same or less with them).
 // BENCH_RECORDING=1: the assistant records its calls (artifactPlan.recordingEnabled; off otherwise, as
 // before recordings existed, and the default of every other bench). Compare the media process's CPU
 // per call-second and RSS per call with a run without it: the targets are ≤ 1.15× and ≤ 0.5 MB.
@@ -102,6 +104,7 @@
 import type { ChildProcess } from "node:child_process";
 import { cpus, loadavg } from "node:os";
 import path from "node:path";
+import { MEDIA_NODE_FLAGS } from "../apps/media/src/node-flags.ts";
 import type { PacingStats } from "../libs/media/pacer.ts";
 import type { RunRequest, RunResult } from "./media-callers.ts";
 import {
@@ -517,6 +520,7 @@ async function main(): Promise<void> {
     media = (
       await startChild<{ ready: boolean }>("bench/media-child.ts", childEnv, [
         "--expose-gc",
+        ...MEDIA_NODE_FLAGS,
         ...nodeFlags,
         ...prof,
       ])
@@ -556,7 +560,7 @@ async function main(): Promise<void> {
         await startChild<{ ready: boolean }>(
           script,
           setup.mediaEnv(mediaPortB, { MEDIA_PUBLIC_URL: `ws://127.0.0.1:${mediaPortB}` }),
-          ["--expose-gc", ...nodeFlags, ...B_FLAGS, ...prof],
+          ["--expose-gc", ...MEDIA_NODE_FLAGS, ...nodeFlags, ...B_FLAGS, ...prof],
         )
       ).child;
       extra.push(mediaB);
@@ -573,6 +577,7 @@ async function main(): Promise<void> {
     };
     const started = await startChild<{ ready: boolean; port: number }>("bench/media-relay.ts", relayEnv, [
       "--expose-gc",
+      ...MEDIA_NODE_FLAGS,
       ...nodeFlags,
       ...prof,
     ]);
@@ -597,6 +602,7 @@ async function main(): Promise<void> {
     if (B_FLAGS.length > 0) {
       const b = await startChild<{ ready: boolean; port: number }>("bench/media-relay.ts", relayEnv, [
         "--expose-gc",
+        ...MEDIA_NODE_FLAGS,
         ...nodeFlags,
         ...B_FLAGS,
         ...prof,

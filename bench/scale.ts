@@ -60,6 +60,7 @@ import type { ChildProcess } from "node:child_process";
 import { cpus, loadavg } from "node:os";
 import { type Api, buildApi } from "../apps/api/src/app.ts";
 import { apiConfigFromEnv } from "../apps/api/src/config.ts";
+import { MEDIA_NODE_FLAGS } from "../apps/media/src/node-flags.ts";
 import type { PacingStats } from "../libs/media/pacer.ts";
 import { BullMqQueue } from "../libs/queue/index.ts";
 import { testEnv } from "../test/helpers/api.ts";
@@ -501,7 +502,7 @@ async function startMedia(setup: Platform, name: string, port: number): Promise<
     await startChild<{ ready: boolean }>(
       "bench/media-child.ts",
       setup.mediaEnv(port, { MEDIA_PUBLIC_URL: `ws://127.0.0.1:${port}` }),
-      ["--expose-gc"],
+      ["--expose-gc", ...MEDIA_NODE_FLAGS],
     )
   ).child;
   roleNames.set(child.pid ?? 0, name);

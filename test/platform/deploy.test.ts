@@ -19,6 +19,7 @@ import { buildApi } from "../../apps/api/src/app.ts";
 import { loadApiConfig } from "../../apps/api/src/config.ts";
 import { buildMedia } from "../../apps/media/src/app.ts";
 import { loadMediaConfig } from "../../apps/media/src/config.ts";
+import { MEDIA_NODE_FLAGS } from "../../apps/media/src/node-flags.ts";
 import { buildWorker } from "../../apps/worker/src/app.ts";
 import { loadWorkerConfig } from "../../apps/worker/src/config.ts";
 import { type CommonConfig, EnvSchema, parseEnv, requireVar } from "../../libs/config/index.ts";
@@ -57,15 +58,27 @@ const ENTRY: Record<string, AppName | "migrate" | "healthcheck"> = {
   "scripts/healthcheck.js": "healthcheck",
 };
 
-/** `node <file> …` as the image runs it: the file is compiled into the image from a source that exists. */
+/**
+ * `node [flags] <file> …` as the image runs it: the file is compiled into the image from a source
+ * that exists, and node's flags are its app's production flags (the media process's: MEDIA_NODE_FLAGS;
+ * none for the others).
+ */
 function imageCommand(command: unknown): { file: string; runs: (typeof ENTRY)[string]; args: string[] } {
   assert.ok(Array.isArray(command), `exec form, no shell: ${JSON.stringify(command)}`);
-  const [node, file, ...args] = command as string[];
+  const [node, ...rest] = command as string[];
   assert.equal(node, "node", `node itself is the process: ${JSON.stringify(command)}`);
+  const at = rest.findIndex((x) => !x.startsWith("--"));
+  const flags = rest.slice(0, Math.max(0, at));
+  const [file, ...args] = rest.slice(Math.max(0, at));
   assert.ok(file && BUILT.has(file), `${file} is compiled into the image (tsconfig.build.json)`);
   assert.ok(existsSync(path.join(ROOT, file.replace(/\.js$/, ".ts"))), `${file}'s source exists`);
   const runs = ENTRY[file];
   assert.ok(runs, `${file} is an entry point this test knows`);
+  assert.deepEqual(
+    flags,
+    runs === "media" ? [...MEDIA_NODE_FLAGS] : [],
+    `${file} runs with its production node flags (apps/media/src/node-flags.ts)`,
+  );
   return { file, runs, args };
 }
 
