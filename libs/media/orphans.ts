@@ -144,15 +144,17 @@ export async function endOrphanedCall(
 
 /**
  * The recording of a call whose process died: its spool up to the last flushed chunk, stored when
- * this process shares the dead one's disk (one host, or a shared DATA_DIR); otherwise the artifact
- * says it was lost. Never fails the ending.
+ * this process shares the dead one's disk (one host, or a shared RECORDINGS_DIR); otherwise the
+ * artifact says where it is, and a process that later finds it there (the dead one's container,
+ * restarted on the same disk) stores it (leftover-spools.ts). Never fails the ending.
  */
 async function storeOrphanRecording(deps: FinalizeDeps, call: Call, artifact: object): Promise<void> {
   if (!deps.recordings || !recordingSettingsOf(call.assistant).enabled || !call.streamConnectedAt) return;
   let fields: object;
   try {
     fields = (await deps.recordings.recover(call)) ?? {
-      recordingError: "the media process holding the call died and its recording was not on this host's disk",
+      recordingError:
+        "the media process holding the call died and its recording was not on this host's disk: a media process restarted on that disk stores it and puts it on the call",
     };
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);

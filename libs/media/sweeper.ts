@@ -2,6 +2,7 @@ import { Prisma } from "../db/index.ts";
 import { ENDED } from "./ended-reasons.ts";
 import { billAndRelease, type FinalizeDeps } from "./finalize.ts";
 import { leaseTimings } from "./lease.ts";
+import { type AdoptOptions, adoptLeftoverSpools } from "./leftover-spools.ts";
 import { endNeverConnectedCalls } from "./never-connected.ts";
 import { endOrphanedCall, PROVIDER_REPORT_GRACE_MS, settleOrphan } from "./orphans.ts";
 
@@ -10,6 +11,8 @@ import { endOrphanedCall, PROVIDER_REPORT_GRACE_MS, settleOrphan } from "./orpha
 // (libs/media/orphans.ts: its last checkpoint, Twilio's duration when known, its concurrency lease
 // released). Websocket calls whose client never connected before their token expired are ended
 // (libs/media/never-connected.ts). Ended calls that never got their cost recorded are finished too.
+// Spools that a dead media process left on this disk, whose calls were ended where the spool could
+// not be read, are stored and put on their calls (libs/media/leftover-spools.ts).
 // Every media and worker process runs it; several at once are harmless: ending a call is a
 // conditional UPDATE that one of them wins, and recording a cost locks the row and prices it once.
 
@@ -62,18 +65,36 @@ export async function sweepStaleCalls(
 /** Runs the sweeper every `intervalMs` until the returned stop function is called. */
 export function startSweeper(
   deps: FinalizeDeps,
-  opts: { intervalMs?: number; staleMs?: number; now?: () => number } = {},
+  opts: {
+    intervalMs?: number;
+    staleMs?: number;
+    now?: () => number;
+    /** Also stores recording spools that dead processes left on this disk (leftover-spools.ts). */
+    spools?: Omit<AdoptOptions, "now" | "quietMs">;
+  } = {},
 ): () => void {
+  const intervalMs = opts.intervalMs ?? SWEEP_INTERVAL_MS;
+  const staleMs = opts.staleMs ?? STALE_AFTER_MS;
+  // A pass over the spools at most once per stale period: a spool is quiet for that long first.
+  const adoptEveryMs = Math.max(intervalMs, staleMs);
+  let lastAdopt = Number.NEGATIVE_INFINITY;
   let running = false;
   const timer = setInterval(() => {
     if (running) return;
     running = true;
-    sweepStaleCalls(deps, { staleMs: opts.staleMs, now: opts.now?.() })
+    const now = opts.now?.();
+    sweepStaleCalls(deps, { staleMs, now })
+      .then(async () => {
+        const at = now ?? Date.now();
+        if (!opts.spools || at - lastAdopt < adoptEveryMs) return;
+        lastAdopt = at;
+        await adoptLeftoverSpools(deps, { ...opts.spools, quietMs: staleMs, now });
+      })
       .catch((err: unknown) => deps.logger?.error({ err }, "call sweeper failed"))
       .finally(() => {
         running = false;
       });
-  }, opts.intervalMs ?? SWEEP_INTERVAL_MS);
+  }, intervalMs);
   timer.unref();
   return () => clearInterval(timer);
 }

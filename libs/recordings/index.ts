@@ -19,6 +19,7 @@ export {
   type RecordingDestination,
   type RecordingSettings,
   recordingSettingsOf,
+  spoolCallId,
 } from "./service.ts";
 export { RecordingStores, type RecordingsConfig } from "./stores.ts";
 export {

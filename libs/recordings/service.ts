@@ -1,4 +1,5 @@
-import { open } from "node:fs/promises";
+import { randomUUID } from "node:crypto";
+import { open, rename, rm } from "node:fs/promises";
 import path from "node:path";
 import { Readable } from "node:stream";
 import type { ByteRange, ObjectStore } from "../storage/index.ts";
@@ -59,6 +60,14 @@ export interface OpenedTrack {
   read(range?: ByteRange): Promise<Readable>;
 }
 
+/** The suffix of a spool claimed by the process storing it (recover). */
+const CLAIMED = ".claimed";
+
+/** The call whose spool a file of the spool directory is (`<callId>.wav`); undefined for any other file. */
+export function spoolCallId(file: string): string | undefined {
+  return file.endsWith(".wav") ? file.slice(0, -".wav".length) : undefined;
+}
+
 export class CallRecordings {
   readonly stores: RecordingStores;
   readonly #publicUrl: string;
@@ -96,15 +105,16 @@ export class CallRecordings {
     return store;
   }
 
-  /** Stores a finished spool; the artifact fields that name it. */
+  /** Stores a finished spool (the call's own unless `spool` names a claimed one); the artifact fields that name it. */
   async store(
     call: { id: string; orgId: string },
     dest: RecordingDestination,
     sampleRate: number,
     partial = false,
+    spool = this.spoolPath(call.id),
   ): Promise<RecordingArtifact> {
     const store = await this.#store(call.orgId, dest.credentialId, dest.bucket);
-    const seconds = await storeSpool(this.spoolPath(call.id), sampleRate, store, dest.keys.stereo);
+    const seconds = await storeSpool(spool, sampleRate, store, dest.keys.stereo);
     const location: RecordingLocation = {
       ...(dest.credentialId ? { credentialId: dest.credentialId, bucket: dest.bucket } : {}),
       keys: dest.keys,
@@ -117,15 +127,17 @@ export class CallRecordings {
 
   /**
    * A call whose media process died: its spool, if this process can see it (the same disk: one
-   * host, or a shared DATA_DIR), is stored with the audio up to its last flushed chunk. Undefined
-   * when there is no spool here.
+   * host, the dead process's own restarted container, or a shared RECORDINGS_DIR), is stored with
+   * the audio up to its last flushed chunk. Undefined when there is no spool here, or when another
+   * process sharing the directory claimed it first.
    */
   async recover(call: {
     id: string;
     orgId: string;
     assistant: unknown;
   }): Promise<RecordingArtifact | undefined> {
-    const spool = this.spoolPath(call.id);
+    const spool = await this.#claim(call.id);
+    if (!spool) return undefined;
     let shape: ReturnType<typeof readWavShape>;
     try {
       const fh = await open(spool, "r");
@@ -137,12 +149,30 @@ export class CallRecordings {
         await fh.close();
       }
     } catch (err) {
+      await rm(spool, { force: true });
+      throw err;
+    }
+    if (!shape) {
+      await rm(spool, { force: true });
+      return undefined;
+    }
+    const dest = await this.destination(call, recordingSettingsOf(call.assistant));
+    return this.store(call, dest, shape.sampleRate, true, spool);
+  }
+
+  /**
+   * Takes a dead call's spool for this process alone: renamed aside (atomic in one directory), so
+   * of several processes sharing the directory exactly one stores it. Undefined when it is gone.
+   */
+  async #claim(callId: string): Promise<string | undefined> {
+    const claimed = path.join(this.stores.spoolDir, `${callId}.${randomUUID()}${CLAIMED}`);
+    try {
+      await rename(this.spoolPath(callId), claimed);
+      return claimed;
+    } catch (err) {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
       throw err;
     }
-    if (!shape) return undefined;
-    const dest = await this.destination(call, recordingSettingsOf(call.assistant));
-    return this.store(call, dest, shape.sampleRate, true);
   }
 
   /** Erases a call's recording (nothing when it has none); rejects when the store refuses. */

@@ -106,6 +106,7 @@ interface Artifact {
   presignedUrlsExpiresAt?: string;
   recordingError?: string;
   recordingStorage?: unknown;
+  transcript?: string;
 }
 
 async function artifactOf(env: MediaEnv, callId: string, key = env.org.key): Promise<Artifact> {
@@ -789,5 +790,117 @@ describe("a media process killed mid-call", () => {
     }
     // The spool is gone: stored as the call's recording.
     assert.deepEqual(await readdir(path.join(dir, ".spool")), []);
+  });
+});
+
+// Kubernetes: each media pod spools to its own emptyDir, and recordings go to the platform's bucket.
+// A media process killed mid-call (OOM, a crash) is restarted in the same pod with the same
+// emptyDir; the API, which cannot see that disk, ends the call on Twilio's report first and says the
+// recording was not on its disk. The restarted process finds the spool, stores it in the bucket
+// and puts the recording on the call.
+describe("a media container killed mid-call and restarted on its own disk (Kubernetes emptyDir)", () => {
+  let redis: RedisServer;
+  let p: FaultPlatform;
+  let dir: string;
+  let s3: S3rver;
+  const children: AppProcess[] = [];
+
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), "recordings-restarted-"));
+    s3 = new S3rver({ port: 0, address: "127.0.0.1", silent: true, directory: path.join(dir, "s3") });
+    const addr = await s3.run();
+    const endpoint = `http://127.0.0.1:${addr.port}`;
+    const client = new S3Client({
+      endpoint,
+      region: "us-east-1",
+      forcePathStyle: true,
+      credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
+    });
+    await client.send(new CreateBucketCommand({ Bucket: "platform-recordings" }));
+    client.destroy();
+    redis = await startRedisServer();
+    p = await startFaultPlatform({
+      redisUrl: redis.url,
+      env: {
+        CALL_LEASE_MS: "4000",
+        // The API's own disk: not the media pod's.
+        RECORDINGS_DIR: path.join(dir, "api"),
+        RECORDINGS_S3_BUCKET: "platform-recordings",
+        RECORDINGS_S3_ENDPOINT: endpoint,
+        RECORDINGS_S3_FORCE_PATH_STYLE: "true",
+        RECORDINGS_S3_ACCESS_KEY_ID: "S3RVER",
+        RECORDINGS_S3_SECRET_ACCESS_KEY: "S3RVER",
+      },
+    });
+  });
+  after(async () => {
+    for (const c of children) await c.kill("SIGKILL");
+    await p.close();
+    await redis.close();
+    await s3.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("the call ends at once with recordingError; the restarted process stores the spool and the call gets its recording", async () => {
+    const mediaEnv = { ...p.appEnv, RECORDINGS_DIR: path.join(dir, "media-pod") };
+    const media = await startApp("media", mediaEnv);
+    children.push(media);
+    const { callId } = await p.callWithOneTurn();
+    await new Promise((r) => setTimeout(r, 1500));
+    const killedAt = Date.now();
+    await media.kill("SIGKILL");
+    const ended = await waitUntil(
+      async () => {
+        const c = await p.t.db.call.findUnique({ where: { id: callId } });
+        const artifact = c?.artifact as Artifact | null;
+        return c?.status === "ended" && artifact?.recordingError ? c : undefined;
+      },
+      12_000,
+      "the orphaned call ended where its spool cannot be read",
+    );
+    assert.equal(ended.endedReason, "call.in-progress.error-vapifault-worker-died");
+    assert.match(
+      (ended.artifact as Artifact).recordingError ?? "",
+      /not on this host's disk: a media process restarted on that disk stores it/,
+    );
+    // The container restarts with the same emptyDir.
+    const restarted = await startApp("media", mediaEnv);
+    children.push(restarted);
+    await waitUntil(
+      async () => {
+        const c = await p.t.db.call.findUnique({ where: { id: callId } });
+        return (c?.artifact as Artifact | null)?.recordingUrl ? c : undefined;
+      },
+      15_000,
+      "the recording put on the call by the restarted process",
+    );
+    const res = await p.t.request({ method: "GET", url: `/call/${callId}`, key: p.org.key });
+    const artifact = res.json().artifact as Artifact;
+    assert.equal(artifact.recordingError, undefined);
+    assert.equal(
+      artifact.transcript,
+      (ended.artifact as Artifact).transcript,
+      "the rest of the artifact kept",
+    );
+    assert.ok(artifact.presignedStereoUrl, JSON.stringify(artifact));
+    const wav = await fetch(artifact.presignedStereoUrl);
+    assert.equal(wav.status, 200);
+    const stereo = parseWav(Buffer.from(await wav.arrayBuffer()));
+    const recordedMs = ((stereo.samples[0]?.length ?? 0) / stereo.sampleRate) * 1000;
+    const liveMs = killedAt - (ended.startedAt?.getTime() ?? 0);
+    assert.ok(
+      recordedMs <= liveMs && recordedMs >= liveMs - 2000,
+      `${recordedMs} ms recorded of ${liveMs} ms before the kill (flushed about every second)`,
+    );
+    const customer = stretches(voicedBlocks(stereo.samples[0] as Int16Array, stereo.sampleRate));
+    const assistant = stretches(voicedBlocks(stereo.samples[1] as Int16Array, stereo.sampleRate));
+    assert.equal(customer.length, 1, `the caller's question: ${JSON.stringify(customer)}`);
+    assert.equal(assistant.length, 2, `the greeting and the answer: ${JSON.stringify(assistant)}`);
+    // The mono track, derived from the stored one, downloads through Vapi's route too.
+    const mono = await fetch(artifact.presignedMonoUrl ?? "");
+    assert.equal(mono.status, 200);
+    assert.equal(parseWav(Buffer.from(await mono.arrayBuffer())).channels, 1);
+    // Stored in the bucket, nothing left on the pod's disk.
+    assert.deepEqual(await readdir(path.join(dir, "media-pod", ".spool")), []);
   });
 });

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import dockerignoreModule from "@balena/dockerignore";
@@ -12,7 +13,7 @@ import { HorizontalPodAutoscaler } from "kubernetes-models/autoscaling/v2";
 import { Job } from "kubernetes-models/batch/v1";
 import { Ingress } from "kubernetes-models/networking.k8s.io/v1";
 import { PodDisruptionBudget } from "kubernetes-models/policy/v1";
-import { ConfigMap, Namespace, Service } from "kubernetes-models/v1";
+import { ConfigMap, Namespace, PersistentVolumeClaim, Service } from "kubernetes-models/v1";
 import ts from "typescript";
 import YAML from "yaml";
 import { buildApi } from "../../apps/api/src/app.ts";
@@ -435,6 +436,7 @@ interface Container {
   startupProbe?: Probe;
   lifecycle?: { preStop?: { sleep?: { seconds: number } } };
   securityContext?: { allowPrivilegeEscalation?: boolean; readOnlyRootFilesystem?: boolean };
+  volumeMounts?: { name: string; mountPath: string }[];
 }
 interface Probe {
   httpGet?: { path: string; port: string | number };
@@ -446,6 +448,7 @@ interface PodSpec {
   terminationGracePeriodSeconds?: number;
   securityContext?: { runAsNonRoot?: boolean };
   restartPolicy?: string;
+  volumes?: { name: string; emptyDir?: Json; persistentVolumeClaim?: { claimName: string } }[];
 }
 interface Workload extends K8sObject {
   spec: {
@@ -462,6 +465,7 @@ const SCHEMAS: Record<string, (o: unknown) => void> = {
   "v1/Namespace": validator(Namespace),
   "v1/ConfigMap": validator(ConfigMap),
   "v1/Service": validator(Service),
+  "v1/PersistentVolumeClaim": validator(PersistentVolumeClaim),
   "apps/v1/Deployment": validator(Deployment),
   "batch/v1/Job": validator(Job),
   "policy/v1/PodDisruptionBudget": validator(PodDisruptionBudget),
@@ -484,6 +488,23 @@ function kustomize(dir: string): K8sObject[] {
     throw err;
   }
   return YAML.parseAllDocuments(out).map((d) => d.toJS() as K8sObject);
+}
+
+/** An overlay of `resources` with `components`, rendered from a scratch directory (as an operator's own overlay would be). */
+function kustomizeWith(resources: string, components: string[]): K8sObject[] {
+  const dir = mkdtempSync(path.join(tmpdir(), "overlay-"));
+  try {
+    // kustomize takes only relative paths.
+    const rel = (p: string) => path.relative(dir, path.join(ROOT, p));
+    writeFileSync(
+      path.join(dir, "kustomization.yaml"),
+      YAML.stringify({ resources: [rel(resources)], components: components.map(rel) }),
+    );
+    const out = execFileSync("kubectl", ["kustomize", dir], { encoding: "utf8" });
+    return YAML.parseAllDocuments(out).map((d) => d.toJS() as K8sObject);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 function cpuMillis(q: string): number {
@@ -521,6 +542,9 @@ describe("Kubernetes manifests (infra/k8s: kustomize base and production overlay
     routes = await appRoutes(database);
     rendered.base = kustomize("infra/k8s/base");
     rendered.production = kustomize("infra/k8s/overlays/production");
+    rendered["production + shared-recordings"] = kustomizeWith("infra/k8s/overlays/production", [
+      "infra/k8s/components/shared-recordings",
+    ]);
   });
   after(async () => {
     await database.drop();
@@ -559,7 +583,7 @@ describe("Kubernetes manifests (infra/k8s: kustomize base and production overlay
     return env;
   }
 
-  for (const which of ["base", "production"]) {
+  for (const which of ["base", "production", "production + shared-recordings"]) {
     describe(which, () => {
       const objects = () => rendered[which] ?? [];
 
@@ -757,7 +781,7 @@ describe("Kubernetes manifests (infra/k8s: kustomize base and production overlay
             `grace ${graceMs} ms > preStop ${preStopMs} + drain ${config.drainMs} + ${SHUTDOWN_MARGIN_MS} ms`,
           );
           // The base lets calls of the default length finish; production, the longest Vapi allows.
-          const covered = which === "production" ? LONGEST_CALL_S : 600;
+          const covered = which === "base" ? 600 : LONGEST_CALL_S;
           assert.ok(
             config.drainMs >= covered * 1000,
             `MEDIA_DRAIN_MS ${config.drainMs} covers ${covered} s calls`,
@@ -819,4 +843,35 @@ describe("Kubernetes manifests (infra/k8s: kustomize base and production overlay
       });
     });
   }
+
+  it("recordings' spools: an emptyDir per media pod in the base; with shared-recordings, one ReadWriteMany claim that media and worker mount at RECORDINGS_DIR", () => {
+    /** Per Deployment: what its app's RECORDINGS_DIR is backed by. */
+    const spoolVolumes = (objects: K8sObject[]) => {
+      const out: Record<string, NonNullable<PodSpec["volumes"]>[number] | undefined> = {};
+      for (const d of objects.filter((o): o is Workload => o.kind === "Deployment")) {
+        const pod = d.spec.template.spec;
+        const c = pod.containers[0] as Container;
+        const dir = containerEnv(objects, c).RECORDINGS_DIR;
+        assert.ok(dir, `${d.metadata.name}: RECORDINGS_DIR set`);
+        const mount = c.volumeMounts?.find((m) => m.mountPath === dir);
+        out[d.metadata.name] = mount && pod.volumes?.find((v) => v.name === mount.name);
+      }
+      return out;
+    };
+    const base = spoolVolumes(rendered.base ?? []);
+    assert.ok(base["switchboard-media"]?.emptyDir, "the base: each media pod's own emptyDir");
+    assert.equal(base["switchboard-worker"], undefined, "the worker sees no spool");
+    const shared = rendered["production + shared-recordings"] ?? [];
+    const volumes = spoolVolumes(shared);
+    for (const name of ["switchboard-media", "switchboard-worker"]) {
+      const v = volumes[name];
+      assert.equal(v?.emptyDir, undefined, `${name}: not an emptyDir`);
+      const claim = find(shared, "PersistentVolumeClaim", v?.persistentVolumeClaim?.claimName ?? "");
+      assert.ok(claim, `${name}: mounts the claim the component renders`);
+      assert.deepEqual((claim.spec as { accessModes: string[] }).accessModes, ["ReadWriteMany"]);
+      // The image's user can write there.
+      const pod = (find(shared, "Deployment", name) as Workload).spec.template.spec;
+      assert.equal((pod.securityContext as { fsGroup?: number }).fsGroup, 1000);
+    }
+  });
 });

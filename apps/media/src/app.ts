@@ -189,7 +189,12 @@ export async function buildMedia(config: MediaConfig, options: BuildMediaOptions
     sweepMs > 0
       ? startSweeper(
           { db, queue, spend, catalog: config.priceCatalog, recordings, logger: app.log },
-          { intervalMs: sweepMs, staleMs: lease.staleAfterMs, now: options.now },
+          {
+            intervalMs: sweepMs,
+            staleMs: lease.staleAfterMs,
+            now: options.now,
+            spools: { live: (callId) => calls.find(callId) !== undefined, logger: app.log },
+          },
         )
       : undefined;
 

@@ -96,7 +96,8 @@ export async function buildWorker(
             recordings,
             logger: log,
           },
-          { intervalMs: sweepMs, staleMs: lease.staleAfterMs },
+          // With a RECORDINGS_DIR shared with the media processes, dead ones' spools are stored here too.
+          { intervalMs: sweepMs, staleMs: lease.staleAfterMs, spools: { logger: log } },
         )
       : undefined;
   app.addHook("onClose", async () => {
