@@ -4,8 +4,9 @@
 // per-message work at the provider; at 50 frames a second per call it is the media process's busiest
 // write. Deepgram takes 20–250 ms of audio per message. But the timing of silence is what
 // endpointing and utterance-end decide on, so it may only be gathered once no such decision can
-// still be pending: the session holds silent frames only after the caller has been quiet for
-// longer than the transcriber's endpointing and utterance-end windows (most of the time the
+// still be pending: the session holds silent frames only once the transcriber has ended the
+// caller's utterance (its utterance-end event), or, failing that, after the caller has been quiet
+// for longer than the transcriber's endpointing and utterance-end windows (most of the time the
 // assistant is talking). A voiced frame is never held: it goes at once, with whatever silence was
 // gathered before it, so what the caller says reaches the transcriber exactly as soon as before.
 

@@ -220,6 +220,16 @@ describe("media session: follow-ups end to end", { concurrency: true }, () => {
       frames - (conn.audioMessages - m0) <= 9,
       `${conn.audioMessages - m0} messages for ${frames} frames`,
     );
+    // Gathered again as soon as the transcriber ended the utterance (UtteranceEnd, a second after
+    // the last word), not half a second later by the session's own window: two 200 ms messages.
+    await waitUntil(() => conn.sent.some((m) => m.type === "UtteranceEnd"), 5000, "the utterance's end");
+    const m1 = conn.audioMessages;
+    const b1 = conn.audioBytes;
+    await waitUntil(() => conn.audioBytes - b1 >= 3200, 3000, "400 ms of silence after the utterance's end");
+    assert.ok(
+      conn.audioMessages - m1 <= 3,
+      `${conn.audioMessages - m1} messages for ${(conn.audioBytes - b1) / 160} frames after the utterance's end`,
+    );
     await waitForSpoken(sim, 2);
     // Hang up while silence is being gathered (three frames or more sent but not yet at Deepgram).
     const heldAt = await waitUntil(

@@ -76,6 +76,8 @@ export class CallerInput {
   #toStt: AudioConverter | undefined;
   /** Quiet this long (no transcriber decision pending on it), the caller's silence is gathered. */
   #quietAfterMs = Number.POSITIVE_INFINITY;
+  /** The transcriber has ended the caller's utterance and times nothing more: silence is gathered from now on. */
+  #silenceSettled = false;
   #endpointingMs = 10;
   #sttAudioStartedAt = 0;
   /** Caller audio received before the transcriber was open, oldest first (bounded). */
@@ -207,13 +209,16 @@ export class CallerInput {
     const voiced = this.#hasVoice(buf);
     // Converted only when the transcriber cannot take the caller's format (never on a phone call).
     const audio = this.#toStt ? this.#toStt.convert(buf) : buf;
-    if (!voiced && c.now() - this.lastVoiceSentAt >= this.#quietAfterMs) {
+    if (!voiced && (this.#silenceSettled || c.now() - this.lastVoiceSentAt >= this.#quietAfterMs)) {
       const batch = this.#silence.hold(audio);
       if (batch && batch.length > 0) stt.sendAudio(batch);
     } else {
       // An empty message would be Deepgram's close: a resampler's first call may return nothing.
       if (audio.length > 0) stt.sendAudio(this.#silence.release(audio));
-      if (voiced) this.lastVoiceSentAt = c.now();
+      if (voiced) {
+        this.lastVoiceSentAt = c.now();
+        this.#silenceSettled = false;
+      }
     }
     if (c.state.phase !== "live") return;
     c.interruption.onFrame(buf, voiced);
@@ -267,6 +272,10 @@ export class CallerInput {
         return;
       }
       case "utterance-end":
+        // The transcriber's last decision on this silence: it may be gathered at once rather than
+        // after the fixed window. Unless the caller spoke again meanwhile (voice within the last
+        // half window cannot belong to the utterance that ended a whole window after its last word).
+        if (c.now() - this.lastVoiceSentAt >= UTTERANCE_END_MS / 2) this.#silenceSettled = true;
         detector.utteranceEnd();
         // Voice that never became words (noise): no turn will end it, the utterance end does.
         if (!detector.hasPending) this.userSpeech("stopped");
