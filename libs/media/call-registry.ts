@@ -70,9 +70,10 @@ export class CallRegistry {
 
   async heartbeat(): Promise<void> {
     // A call is in progress in the database from its stream claim on, so one still starting (a slow
-    // database or transcriber) is kept alive too: the sweeper must not take it for an orphan.
+    // database or transcriber) is kept alive too, and one ending (its recording being stored, which
+    // can take seconds on a slow volume or bucket): the sweeper must not take it for an orphan.
     const live = [...this.#sessions].filter(
-      (s) => (s.phase === "live" || s.phase === "starting") && s.callId,
+      (s) => (s.phase === "live" || s.phase === "starting" || s.phase === "ending") && s.callId,
     );
     if (live.length === 0) return;
     try {

@@ -17,6 +17,8 @@ import type { FinalizeDeps } from "./finalize.ts";
 
 /** A spool claimed by a process that died while storing it is removed after this long. */
 const ABANDONED_CLAIM_MS = 60 * 60_000;
+/** A leftover spool that still cannot be stored this long after its call ended is given up. */
+export const GIVE_UP_MS = 24 * 60 * 60_000;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export interface AdoptOptions {
@@ -30,7 +32,15 @@ export interface AdoptOptions {
   logger?: { info(obj: object, msg: string): void };
 }
 
-/** One pass over the spool directory; the number of recordings put on their calls. */
+function isObj(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/**
+ * One pass over the spool directory; the number of recordings put on their calls. Only a call that
+ * its ender already marked with `recordingError` is taken: the process that ended the orphaned call
+ * tries its own disk first (orphans.ts), and writes the error only once it found nothing there.
+ */
 export async function adoptLeftoverSpools(deps: FinalizeDeps, opts: AdoptOptions): Promise<number> {
   const recordings = deps.recordings;
   if (!recordings) return 0;
@@ -50,9 +60,9 @@ export async function adoptLeftoverSpools(deps: FinalizeDeps, opts: AdoptOptions
     const mtime = await modified(path.join(dir, file));
     if (mtime === undefined) continue;
     if (callId === undefined) {
-      // A claimed spool whose storing never finished.
+      // A claimed spool whose storing never finished (its time is the claim's).
       if (file.endsWith(".claimed") && now - mtime > ABANDONED_CLAIM_MS)
-        await rm(path.join(dir, file), { force: true });
+        await remove(deps, path.join(dir, file));
       continue;
     }
     if (now - mtime >= opts.quietMs) quiet.push(callId);
@@ -61,35 +71,46 @@ export async function adoptLeftoverSpools(deps: FinalizeDeps, opts: AdoptOptions
   if (quiet.length === 0) return 0;
   const calls = await deps.db.call.findMany({
     where: { id: { in: quiet } },
-    select: { id: true, orgId: true, status: true, assistant: true, artifact: true },
+    select: { id: true, orgId: true, status: true, endedAt: true, assistant: true, artifact: true },
   });
   const byId = new Map(calls.map((c) => [c.id, c]));
   let adopted = 0;
   for (const callId of quiet) {
     const call = byId.get(callId);
+    const spool = recordings.spoolPath(callId);
     // Its call was deleted (and its recording with it).
     if (!call) {
-      await rm(recordings.spoolPath(callId), { force: true });
+      await remove(deps, spool);
       continue;
     }
     // Still in progress: the sweeper ends it first, and stores the spool itself when it runs here.
     if (call.status !== "ended") continue;
     if (!recordingSettingsOf(call.assistant).enabled || recordingLocationOf(call.artifact)) {
-      await rm(recordings.spoolPath(callId), { force: true });
+      await remove(deps, spool);
+      continue;
+    }
+    // Not marked yet: whoever ended it is still trying its own disk.
+    if (!isObj(call.artifact) || typeof call.artifact.recordingError !== "string") continue;
+    if (call.endedAt && now - call.endedAt.getTime() > GIVE_UP_MS) {
+      deps.logger?.warn({ callId }, "leftover recording spool given up: it could not be stored for a day");
+      await remove(deps, spool);
       continue;
     }
     try {
-      const fields = await recordings.recover(call);
+      const fields = await recordings.recover(call, { retry: true });
       if (!fields) continue;
-      await deps.db.$executeRaw(Prisma.sql`
-        UPDATE "Call" SET "artifact" = (coalesce("artifact", '{}'::jsonb) - 'recordingError') || ${JSON.stringify(fields)}::jsonb
-        WHERE "id" = ${call.id}::uuid`);
+      const written = await deps.db.$executeRaw(Prisma.sql`
+        UPDATE "Call" SET "artifact" = ("artifact" - 'recordingError') || ${JSON.stringify(fields)}::jsonb,
+          "updatedAt" = now()
+        WHERE "id" = ${call.id}::uuid AND "artifact" ? 'recordingError' AND NOT ("artifact" ? 'recordingStorage')`);
+      if (written !== 1) continue;
       adopted++;
       opts.logger?.info(
         { callId, seconds: fields.recordingStorage.durationSeconds },
         "recording of a call whose media process died stored from the spool it left",
       );
     } catch (err) {
+      // Put back (recover's retry): the next pass tries again.
       deps.logger?.warn({ err, callId }, "leftover recording spool not stored");
     }
   }
@@ -102,5 +123,14 @@ async function modified(file: string): Promise<number | undefined> {
   } catch {
     // Claimed or stored by another process meanwhile.
     return undefined;
+  }
+}
+
+/** One file that cannot be removed does not stop the pass. */
+async function remove(deps: FinalizeDeps, file: string): Promise<void> {
+  try {
+    await rm(file, { force: true });
+  } catch (err) {
+    deps.logger?.warn({ err, file }, "leftover recording spool not removed");
   }
 }

@@ -152,7 +152,8 @@ async function storeOrphanRecording(deps: FinalizeDeps, call: Call, artifact: ob
   if (!deps.recordings || !recordingSettingsOf(call.assistant).enabled || !call.streamConnectedAt) return;
   let fields: object;
   try {
-    fields = (await deps.recordings.recover(call)) ?? {
+    // A spool that cannot be stored now (a bucket down) stays for the next pass over leftover spools.
+    fields = (await deps.recordings.recover(call, { retry: true })) ?? {
       recordingError:
         "the media process holding the call died and its recording was not on this host's disk: a media process restarted on that disk stores it and puts it on the call",
     };

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { open, rename, rm } from "node:fs/promises";
+import { open, rename, rm, utimes } from "node:fs/promises";
 import path from "node:path";
 import { Readable } from "node:stream";
 import type { ByteRange, ObjectStore } from "../storage/index.ts";
@@ -112,9 +112,10 @@ export class CallRecordings {
     sampleRate: number,
     partial = false,
     spool = this.spoolPath(call.id),
+    keepOnFailure = false,
   ): Promise<RecordingArtifact> {
     const store = await this.#store(call.orgId, dest.credentialId, dest.bucket);
-    const seconds = await storeSpool(spool, sampleRate, store, dest.keys.stereo);
+    const seconds = await storeSpool(spool, sampleRate, store, dest.keys.stereo, keepOnFailure);
     const location: RecordingLocation = {
       ...(dest.credentialId ? { credentialId: dest.credentialId, bucket: dest.bucket } : {}),
       keys: dest.keys,
@@ -129,18 +130,18 @@ export class CallRecordings {
    * A call whose media process died: its spool, if this process can see it (the same disk: one
    * host, the dead process's own restarted container, or a shared RECORDINGS_DIR), is stored with
    * the audio up to its last flushed chunk. Undefined when there is no spool here, or when another
-   * process sharing the directory claimed it first.
+   * process sharing the directory claimed it first. With `retry` (a pass over leftover spools), a
+   * spool that could not be stored is put back for a later pass; otherwise it is removed.
    */
-  async recover(call: {
-    id: string;
-    orgId: string;
-    assistant: unknown;
-  }): Promise<RecordingArtifact | undefined> {
+  async recover(
+    call: { id: string; orgId: string; assistant: unknown },
+    opts: { retry?: boolean } = {},
+  ): Promise<RecordingArtifact | undefined> {
     const spool = await this.#claim(call.id);
     if (!spool) return undefined;
-    let shape: ReturnType<typeof readWavShape>;
     try {
       const fh = await open(spool, "r");
+      let shape: ReturnType<typeof readWavShape>;
       try {
         const head = Buffer.alloc(WAV_HEADER_BYTES);
         await fh.read(head, 0, WAV_HEADER_BYTES, 0);
@@ -148,31 +149,35 @@ export class CallRecordings {
       } finally {
         await fh.close();
       }
+      if (!shape) {
+        await rm(spool, { force: true });
+        return undefined;
+      }
+      const dest = await this.destination(call, recordingSettingsOf(call.assistant));
+      return await this.store(call, dest, shape.sampleRate, true, spool, opts.retry);
     } catch (err) {
-      await rm(spool, { force: true });
+      if (opts.retry) await rename(spool, this.spoolPath(call.id)).catch(() => {});
+      else await rm(spool, { force: true });
       throw err;
     }
-    if (!shape) {
-      await rm(spool, { force: true });
-      return undefined;
-    }
-    const dest = await this.destination(call, recordingSettingsOf(call.assistant));
-    return this.store(call, dest, shape.sampleRate, true, spool);
   }
 
   /**
    * Takes a dead call's spool for this process alone: renamed aside (atomic in one directory), so
-   * of several processes sharing the directory exactly one stores it. Undefined when it is gone.
+   * of several processes sharing the directory exactly one stores it. Its time is set to the claim's,
+   * so an abandoned claim is told by its age (leftover-spools.ts). Undefined when it is gone.
    */
   async #claim(callId: string): Promise<string | undefined> {
     const claimed = path.join(this.stores.spoolDir, `${callId}.${randomUUID()}${CLAIMED}`);
     try {
       await rename(this.spoolPath(callId), claimed);
-      return claimed;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
       throw err;
     }
+    const now = new Date();
+    await utimes(claimed, now, now).catch(() => {});
+    return claimed;
   }
 
   /** Erases a call's recording (nothing when it has none); rejects when the store refuses. */

@@ -12,14 +12,17 @@ const STEREO = 4;
 
 /**
  * Finishes a spooled recording: its final header, stored under `key`. The spool is gone afterwards,
- * stored or not. Returns the seconds of audio.
+ * stored or not, unless `keepOnFailure` (a dead call's spool, tried again later). Returns the seconds
+ * of audio.
  */
 export async function storeSpool(
   spool: string,
   sampleRate: number,
   store: ObjectStore,
   key: string,
+  keepOnFailure = false,
 ): Promise<number> {
+  let stored = false;
   try {
     const fh = await open(spool, "r+");
     let dataBytes: number;
@@ -33,8 +36,9 @@ export async function storeSpool(
       await fh.close();
     }
     await store.putFile(key, spool, "audio/wav");
+    stored = true;
     return dataBytes / STEREO / sampleRate;
   } finally {
-    await rm(spool, { force: true });
+    if (stored || !keepOnFailure) await rm(spool, { force: true });
   }
 }

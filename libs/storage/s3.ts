@@ -1,5 +1,5 @@
 import { createReadStream } from "node:fs";
-import { unlink } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import { Readable } from "node:stream";
 import {
   DeleteObjectsCommand,
@@ -69,7 +69,8 @@ export class S3Store implements ObjectStore {
       leavePartsOnError: false,
     });
     await upload.done();
-    await unlink(file);
+    // Gone already is fine: the file was the caller's to remove.
+    await rm(file, { force: true });
   }
 
   async size(key: string): Promise<number | undefined> {

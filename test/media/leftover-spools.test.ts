@@ -121,15 +121,41 @@ describe("recording spools left by a dead media process", () => {
     const off = await leftover({ recordingEnabled: false });
     const recorded = await leftover({});
     assert.equal(await pass(), 1);
+    assert.deepEqual(await spools(), [], "the deleted call's and the recording-off call's removed");
     const artifact = await artifactOf(recorded.id);
     // A second spool for the recorded call (another copy of its disk): not stored over the first.
     await writeSpool(recorded.id, 1, QUIET_MS * 2);
     await writeFile(path.join(recordings.stores.spoolDir, "notes.txt"), "not a spool");
-    await writeSpool(randomUUID(), 1, 0);
-    const fresh = (await spools()).filter((f) => f.endsWith(".wav") && f !== `${recorded.id}.wav`);
+    const fresh = randomUUID();
+    await writeSpool(fresh, 1, 0);
     assert.equal(await pass(), 0);
     assert.deepEqual(await artifactOf(recorded.id), artifact);
     assert.equal((await artifactOf(off.id)).recordingUrl, undefined);
-    assert.deepEqual(await spools(), ["notes.txt", ...fresh].sort());
+    assert.deepEqual(await spools(), ["notes.txt", `${fresh}.wav`].sort());
+    await rm(recordings.spoolPath(fresh));
+    await rm(path.join(recordings.stores.spoolDir, "notes.txt"));
+  });
+
+  it("waits for the call's ender to mark it; a spool that cannot be stored is kept and stored by a later pass", async () => {
+    // Ended, but its ender has not written its recordingError yet (it is still trying its own disk).
+    const unmarked = await leftover({ artifact: { transcript: "AI: Hello." } });
+    assert.equal(await pass(), 0);
+    assert.deepEqual(await spools(), [`${unmarked.id}.wav`]);
+    await t.db.call.update({
+      where: { id: unmarked.id },
+      data: { artifact: { transcript: "AI: Hello.", recordingError: "not on this host's disk" } },
+    });
+    // The store refuses (the local store's directory for the organisation is a file): kept.
+    await writeFile(path.join(dir, orgId, unmarked.id), "in the way");
+    assert.equal(await pass(), 0);
+    assert.deepEqual(await spools(), [`${unmarked.id}.wav`], "put back for a later pass");
+    assert.ok((await artifactOf(unmarked.id)).recordingError);
+    // Once quiet again after the failed attempt, and the store takes it: stored.
+    await rm(path.join(dir, orgId, unmarked.id));
+    const at = new Date(Date.now() - QUIET_MS * 2);
+    await utimes(recordings.spoolPath(unmarked.id), at, at);
+    assert.equal(await pass(), 1);
+    assert.equal((await artifactOf(unmarked.id)).recordingError, undefined);
+    assert.deepEqual(await spools(), []);
   });
 });

@@ -165,6 +165,8 @@ export class CallerInput {
     const audio = transcriberFormat(transcriber.provider, this.#format);
     this.#toStt = sameAudioFormat(audio, this.#format) ? undefined : new AudioConverter(this.#format, audio);
     this.#silence = new SilenceBatcher(frameBytes(audio));
+    // A new connection times the caller's silence afresh.
+    this.#silenceSettled = false;
     const options = transcriberOptions(t, { apiKey: transcriber.key.apiKey, audio, signal: c.signal });
     this.#endpointingMs = options.endpointingMs;
     const generation = ++this.#generation;
@@ -248,6 +250,7 @@ export class CallerInput {
     if (c.state.phase !== "live" || !detector) return;
     switch (e.type) {
       case "speech-started":
+        this.#silenceSettled = false;
         c.turns.clearSilence();
         this.userSpeech("started");
         detector.speechStarted();
@@ -255,6 +258,7 @@ export class CallerInput {
       case "transcript": {
         const text = e.text.trim();
         if (text !== "") {
+          this.#silenceSettled = false;
           c.turns.clearSilence();
           this.userSpeech("started");
           const transcriptType = e.isFinal ? "final" : "partial";
@@ -272,11 +276,13 @@ export class CallerInput {
         return;
       }
       case "utterance-end":
-        // The transcriber's last decision on this silence: it may be gathered at once rather than
-        // after the fixed window. Unless the caller spoke again meanwhile (voice within the last
-        // half window cannot belong to the utterance that ended a whole window after its last word).
-        if (c.now() - this.lastVoiceSentAt >= UTTERANCE_END_MS / 2) this.#silenceSettled = true;
         detector.utteranceEnd();
+        // The transcriber's last decision on this silence: it may be gathered at once rather than
+        // after the fixed window. Not while the turn still waits on it (a final to come), nor if the
+        // caller spoke again meanwhile (voice within the last half window cannot belong to the
+        // utterance that ended a whole window after its last word).
+        if (!detector.hasPending && c.now() - this.lastVoiceSentAt >= UTTERANCE_END_MS / 2)
+          this.#silenceSettled = true;
         // Voice that never became words (noise): no turn will end it, the utterance end does.
         if (!detector.hasPending) this.userSpeech("stopped");
         return;
