@@ -844,7 +844,7 @@ describe("Kubernetes manifests (infra/k8s: kustomize base and production overlay
     });
   }
 
-  it("recordings' spools: an emptyDir per media pod in the base; with shared-recordings, one ReadWriteMany claim that media and worker mount at RECORDINGS_DIR", () => {
+  it("recordings' spools: an emptyDir per media pod in the base; with shared-recordings, one ReadWriteMany claim that media, worker and API mount at RECORDINGS_DIR", () => {
     /** Per Deployment: what its app's RECORDINGS_DIR is backed by. */
     const spoolVolumes = (objects: K8sObject[]) => {
       const out: Record<string, NonNullable<PodSpec["volumes"]>[number] | undefined> = {};
@@ -861,9 +861,10 @@ describe("Kubernetes manifests (infra/k8s: kustomize base and production overlay
     const base = spoolVolumes(rendered.base ?? []);
     assert.ok(base["switchboard-media"]?.emptyDir, "the base: each media pod's own emptyDir");
     assert.equal(base["switchboard-worker"], undefined, "the worker sees no spool");
+    assert.equal(base["switchboard-api"], undefined, "the API sees no spool");
     const shared = rendered["production + shared-recordings"] ?? [];
     const volumes = spoolVolumes(shared);
-    for (const name of ["switchboard-media", "switchboard-worker"]) {
+    for (const name of ["switchboard-media", "switchboard-worker", "switchboard-api"]) {
       const v = volumes[name];
       assert.equal(v?.emptyDir, undefined, `${name}: not an emptyDir`);
       const claim = find(shared, "PersistentVolumeClaim", v?.persistentVolumeClaim?.claimName ?? "");
