@@ -3,6 +3,7 @@ import path from "node:path";
 import { Prisma } from "../db/index.ts";
 import { recordingLocationOf, recordingSettingsOf, spoolCallId } from "../recordings/index.ts";
 import type { FinalizeDeps } from "./finalize.ts";
+import { isObj } from "./session/context.ts";
 
 // Spools left on this disk by a media process that died, whose call was ended elsewhere before
 // anyone who could see the spool got to it. On Kubernetes each media pod spools to its own
@@ -30,10 +31,6 @@ export interface AdoptOptions {
   /** Calls looked up per pass (default 100). */
   limit?: number;
   logger?: { info(obj: object, msg: string): void };
-}
-
-function isObj(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
 /**

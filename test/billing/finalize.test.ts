@@ -8,6 +8,7 @@ import {
   priceCallLedger,
   recordCallCost,
 } from "../../libs/billing/index.ts";
+import type { CallUsage } from "../../libs/billing/usage.ts";
 import { finalizeEndedCall } from "../../libs/media/finalize.ts";
 import { startTestApi, type TestApi, type TestOrg } from "../helpers/api.ts";
 import { CALL_TOTAL_MICROS, callUsage, insertEndedCall } from "./fixtures.ts";
@@ -21,6 +22,19 @@ before(async () => {
 after(async () => {
   await t.close();
 });
+
+/** The ledger lines pricing would offer for `call` with `usage` (the org's own prices, none overridden). */
+function ledgerLinesOf(call: { id: string; startedAt: Date | null; createdAt: Date }, usage: CallUsage) {
+  return priceCallLedger({
+    callId: call.id,
+    orgId: org.orgId,
+    assistantId: null,
+    phoneNumberId: null,
+    occurredAt: call.startedAt ?? call.createdAt,
+    org: {},
+    usage,
+  }).newLines;
+}
 
 describe("recordCallCost", () => {
   test("prices an ended call into five lines and writes cost, costBreakdown, costs and finalizedAt", async () => {
@@ -171,15 +185,7 @@ describe("recordCallCost", () => {
       again.lines.map((l) => l.id),
       r.lines.map((l) => l.id),
     );
-    const { newLines } = priceCallLedger({
-      callId,
-      orgId: org.orgId,
-      assistantId: null,
-      phoneNumberId: null,
-      occurredAt: call.startedAt ?? call.createdAt,
-      org: {},
-      usage,
-    });
+    const newLines = ledgerLinesOf(call, usage);
     assert.equal(newLines.length, 6);
     assert.equal(await insertUsageLines(t.db, newLines), 0);
     assert.equal(await t.db.usageLine.count({ where: { callId } }), 6);
@@ -194,15 +200,7 @@ describe("recordCallCost", () => {
     usage.tts = { provider: "cartesia", model: "sonic-3", characters: 900, byo: true };
     const callId = await insertEndedCall(t.db, { orgId: org.orgId, usage });
     const call = await t.db.call.findUniqueOrThrow({ where: { id: callId } });
-    const { newLines } = priceCallLedger({
-      callId,
-      orgId: org.orgId,
-      assistantId: null,
-      phoneNumberId: null,
-      occurredAt: call.startedAt ?? call.createdAt,
-      org: {},
-      usage: callUsage(),
-    });
+    const newLines = ledgerLinesOf(call, callUsage());
     const old = newLines.map((l) =>
       l.category === "tts"
         ? { ...l, provider: "cartesia", model: "sonic-3", billedBy: "passthrough" as const }

@@ -81,6 +81,37 @@ describe("media session: issue-3 features end to end", { concurrency: true }, ()
     });
     assert.equal(res.statusCode, 201, res.body);
   }
+  /** A squad whose greeter hands off to the billing assistant (by name), on a number of its own, and a call to it. */
+  async function callSquad(
+    e: MediaEnv,
+    name: string,
+    m: { greeterId: string; billingId: string; billingName: string },
+  ) {
+    const squad = await e.t.request({
+      method: "POST",
+      url: "/squad",
+      key: e.org.key,
+      payload: {
+        name,
+        members: [
+          {
+            assistantId: m.greeterId,
+            assistantDestinations: [
+              { type: "assistant", assistantName: m.billingName, message: "Let me get billing for you." },
+            ],
+          },
+          { assistantId: m.billingId },
+        ],
+      },
+    });
+    assert.equal(squad.statusCode, 201, squad.body);
+    const number = await importNumber(e, { squadId: squad.json().id });
+    return e.twilio.placeInboundCall({
+      to: number,
+      from: "+14155550100",
+      simulator: { utterances: e.deepgram, recordAudio: false },
+    });
+  }
   function control(e: MediaEnv, callId: string, payload: object) {
     return e.t.request({ method: "POST", url: `/call/${callId}/control`, key: e.org.key, payload });
   }
@@ -225,30 +256,7 @@ describe("media session: issue-3 features end to end", { concurrency: true }, ()
       firstMessage: "Billing here, what can I do for you?",
       model: model(b, (req) => ({ text: `Billing answer to: ${lastUser(req)}.` })),
     });
-    const squad = await env.t.request({
-      method: "POST",
-      url: "/squad",
-      key: env.org.key,
-      payload: {
-        name: `Squad ${suffix}`,
-        members: [
-          {
-            assistantId: greeterId,
-            assistantDestinations: [
-              { type: "assistant", assistantName: billingName, message: "Let me get billing for you." },
-            ],
-          },
-          { assistantId: billingId },
-        ],
-      },
-    });
-    assert.equal(squad.statusCode, 201, squad.body);
-    const number = await importNumber(env, { squadId: squad.json().id });
-    const sim = await env.twilio.placeInboundCall({
-      to: number,
-      from: "+14155550100",
-      simulator: { utterances: env.deepgram, recordAudio: false },
-    });
+    const sim = await callSquad(env, `Squad ${suffix}`, { greeterId, billingId, billingName });
     await waitForSpoken(sim, 1);
     await sim.say("I have a billing question.");
     // The hand-off message, then the billing assistant's first message.
@@ -301,30 +309,7 @@ describe("media session: issue-3 features end to end", { concurrency: true }, ()
       model: model(b, (req) => ({ text: `Billing answer to: ${lastUser(req)}.` })),
       voice: { provider: "cartesia", voiceId: "a0e99841-438c-4a64-b679-ae501e7d6091" },
     });
-    const squad = await e.t.request({
-      method: "POST",
-      url: "/squad",
-      key: e.org.key,
-      payload: {
-        name: `Squad voices ${suffix}`,
-        members: [
-          {
-            assistantId: greeterId,
-            assistantDestinations: [
-              { type: "assistant", assistantName: billingName, message: "Let me get billing for you." },
-            ],
-          },
-          { assistantId: billingId },
-        ],
-      },
-    });
-    assert.equal(squad.statusCode, 201, squad.body);
-    const number = await importNumber(e, { squadId: squad.json().id });
-    const sim = await e.twilio.placeInboundCall({
-      to: number,
-      from: "+14155550100",
-      simulator: { utterances: e.deepgram, recordAudio: false },
-    });
+    const sim = await callSquad(e, `Squad voices ${suffix}`, { greeterId, billingId, billingName });
     await waitForSpoken(sim, 1);
     await sim.say("I have a billing question.");
     await waitForSpoken(sim, 3, 10_000);

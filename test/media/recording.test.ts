@@ -3,13 +3,13 @@ import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { CreateBucketCommand, HeadObjectCommand, S3Client } from "@aws-sdk/client-s3";
-import S3rver from "s3rver";
+import { HeadObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { signedRecordingUrl } from "../../libs/recordings/index.ts";
 import type { TwilioCallSimulator } from "../fakes/index.ts";
 import { type FaultPlatform, startFaultPlatform } from "../faults/platform.ts";
 import type { TestOrg } from "../helpers/api.ts";
 import { type AppProcess, type RedisServer, startApp, startRedisServer } from "../helpers/fault-processes.ts";
+import { LOCAL_S3_CREDENTIALS, type LocalS3, startLocalS3 } from "../helpers/s3.ts";
 import {
   callAssistant,
   createAssistant,
@@ -133,7 +133,7 @@ async function download(url: string, key: string, headers: Record<string, string
 describe("call recordings", { concurrency: true }, () => {
   let env: MediaEnv;
   let dir: string;
-  let s3: S3rver;
+  let s3: LocalS3;
   let s3Url: string;
   // Made before any call runs: creating an organisation is a transaction the busy pool may not start in time.
   let other: TestOrg;
@@ -142,17 +142,8 @@ describe("call recordings", { concurrency: true }, () => {
 
   before(async () => {
     dir = await mkdtemp(path.join(tmpdir(), "recordings-"));
-    s3 = new S3rver({ port: 0, address: "127.0.0.1", silent: true, directory: path.join(dir, "s3") });
-    const addr = await s3.run();
-    s3Url = `http://127.0.0.1:${addr.port}`;
-    const client = new S3Client({
-      endpoint: s3Url,
-      region: "us-east-1",
-      forcePathStyle: true,
-      credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
-    });
-    await client.send(new CreateBucketCommand({ Bucket: "acme-recordings" }));
-    client.destroy();
+    s3 = await startLocalS3(dir, ["acme-recordings"]);
+    s3Url = s3.endpoint;
     env = await startMediaEnv({
       env: {
         RECORDINGS_DIR: path.join(dir, "local"),
@@ -537,7 +528,7 @@ describe("call recordings", { concurrency: true }, () => {
       endpoint: s3Url,
       region: "us-east-1",
       forcePathStyle: true,
-      credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
+      credentials: LOCAL_S3_CREDENTIALS,
     });
     try {
       const head = await client.send(
@@ -708,6 +699,33 @@ describe("call recordings", { concurrency: true }, () => {
   });
 });
 
+/**
+ * The stereo recording of a call whose media process was killed at `killedAt` after one turn: the
+ * audio up to the kill (flushed about every second), the caller's question on the left, the
+ * greeting and the answer on the right. Returns the recording and the assistant's voiced stretches.
+ */
+async function recordedUntilKill(
+  artifact: Artifact,
+  ended: { startedAt: Date | null },
+  killedAt: number,
+): Promise<{ stereo: Wav; assistant: Array<[number, number]> }> {
+  assert.ok(artifact.presignedStereoUrl, JSON.stringify(artifact));
+  const wav = await fetch(artifact.presignedStereoUrl);
+  assert.equal(wav.status, 200);
+  const stereo = parseWav(Buffer.from(await wav.arrayBuffer()));
+  const recordedMs = ((stereo.samples[0]?.length ?? 0) / stereo.sampleRate) * 1000;
+  const liveMs = killedAt - (ended.startedAt?.getTime() ?? 0);
+  assert.ok(
+    recordedMs <= liveMs && recordedMs >= liveMs - 2000,
+    `${recordedMs} ms recorded of ${liveMs} ms before the kill (flushed about every second)`,
+  );
+  const customer = stretches(voicedBlocks(stereo.samples[0] as Int16Array, stereo.sampleRate));
+  const assistant = stretches(voicedBlocks(stereo.samples[1] as Int16Array, stereo.sampleRate));
+  assert.equal(customer.length, 1, `the caller's question: ${JSON.stringify(customer)}`);
+  assert.equal(assistant.length, 2, `the greeting and the answer: ${JSON.stringify(assistant)}`);
+  return { stereo, assistant };
+}
+
 // A real media process (node apps/media/src/main.ts) killed mid-call with SIGKILL: no drain, no
 // last write. The API ends the orphaned call when Twilio reports its end, and stores the spool
 // the dead process left on this disk: the audio up to its last flushed second.
@@ -753,20 +771,7 @@ describe("a media process killed mid-call", () => {
     const res = await p.t.request({ method: "GET", url: `/call/${callId}`, key: p.org.key });
     const artifact = res.json().artifact as Artifact;
     assert.equal(artifact.recordingError, undefined);
-    assert.ok(artifact.presignedStereoUrl, JSON.stringify(artifact));
-    const wav = await fetch(artifact.presignedStereoUrl);
-    assert.equal(wav.status, 200);
-    const stereo = parseWav(Buffer.from(await wav.arrayBuffer()));
-    const recordedMs = ((stereo.samples[0]?.length ?? 0) / stereo.sampleRate) * 1000;
-    const liveMs = killedAt - (ended.startedAt?.getTime() ?? 0);
-    assert.ok(
-      recordedMs <= liveMs && recordedMs >= liveMs - 2000,
-      `${recordedMs} ms recorded of ${liveMs} ms before the kill (flushed about every second)`,
-    );
-    const customer = stretches(voicedBlocks(stereo.samples[0] as Int16Array, stereo.sampleRate));
-    const assistant = stretches(voicedBlocks(stereo.samples[1] as Int16Array, stereo.sampleRate));
-    assert.equal(customer.length, 1, `the caller's question: ${JSON.stringify(customer)}`);
-    assert.equal(assistant.length, 2, `the greeting and the answer: ${JSON.stringify(assistant)}`);
+    const { stereo, assistant } = await recordedUntilKill(artifact, ended, killedAt);
     const answerMs =
       ((assistant[1] as [number, number])[1] - (assistant[1] as [number, number])[0] + 1) * BLOCK_MS;
     const sentMs = "You said: What are your opening hours?.".length * MS_PER_CHAR;
@@ -802,22 +807,13 @@ describe("a media container killed mid-call and restarted on its own disk (Kuber
   let redis: RedisServer;
   let p: FaultPlatform;
   let dir: string;
-  let s3: S3rver;
+  let s3: LocalS3;
   const children: AppProcess[] = [];
 
   before(async () => {
     dir = await mkdtemp(path.join(tmpdir(), "recordings-restarted-"));
-    s3 = new S3rver({ port: 0, address: "127.0.0.1", silent: true, directory: path.join(dir, "s3") });
-    const addr = await s3.run();
-    const endpoint = `http://127.0.0.1:${addr.port}`;
-    const client = new S3Client({
-      endpoint,
-      region: "us-east-1",
-      forcePathStyle: true,
-      credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
-    });
-    await client.send(new CreateBucketCommand({ Bucket: "platform-recordings" }));
-    client.destroy();
+    s3 = await startLocalS3(dir, ["platform-recordings"]);
+    const endpoint = s3.endpoint;
     redis = await startRedisServer();
     p = await startFaultPlatform({
       redisUrl: redis.url,
@@ -882,20 +878,7 @@ describe("a media container killed mid-call and restarted on its own disk (Kuber
       (ended.artifact as Artifact).transcript,
       "the rest of the artifact kept",
     );
-    assert.ok(artifact.presignedStereoUrl, JSON.stringify(artifact));
-    const wav = await fetch(artifact.presignedStereoUrl);
-    assert.equal(wav.status, 200);
-    const stereo = parseWav(Buffer.from(await wav.arrayBuffer()));
-    const recordedMs = ((stereo.samples[0]?.length ?? 0) / stereo.sampleRate) * 1000;
-    const liveMs = killedAt - (ended.startedAt?.getTime() ?? 0);
-    assert.ok(
-      recordedMs <= liveMs && recordedMs >= liveMs - 2000,
-      `${recordedMs} ms recorded of ${liveMs} ms before the kill (flushed about every second)`,
-    );
-    const customer = stretches(voicedBlocks(stereo.samples[0] as Int16Array, stereo.sampleRate));
-    const assistant = stretches(voicedBlocks(stereo.samples[1] as Int16Array, stereo.sampleRate));
-    assert.equal(customer.length, 1, `the caller's question: ${JSON.stringify(customer)}`);
-    assert.equal(assistant.length, 2, `the greeting and the answer: ${JSON.stringify(assistant)}`);
+    await recordedUntilKill(artifact, ended, killedAt);
     // The mono track, derived from the stored one, downloads through Vapi's route too.
     const mono = await fetch(artifact.presignedMonoUrl ?? "");
     assert.equal(mono.status, 200);

@@ -5,8 +5,6 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { Readable } from "node:stream";
 import { after, before, describe, it } from "node:test";
-import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
-import S3rver from "s3rver";
 import { SecretBox } from "../../libs/crypto/index.ts";
 import { createDb, type Db } from "../../libs/db/index.ts";
 import { deriveTrack, stereoRangeOf } from "../../libs/recordings/derive.ts";
@@ -19,6 +17,7 @@ import {
   wavHeader,
 } from "../../libs/recordings/index.ts";
 import { createTestDatabase, type TestDatabase } from "../helpers/db.ts";
+import { type LocalS3, startLocalS3 } from "../helpers/s3.ts";
 
 // A recording is stored as its stereo WAV alone; the mono, customer and assistant tracks are derived
 // from it as they are read. Here against the platform's two stores (a local directory and a local
@@ -86,7 +85,7 @@ function rangesOf(size: number): Array<[number, number]> {
 
 describe("derived recording tracks", () => {
   let dir: string;
-  let s3: S3rver;
+  let s3: LocalS3;
   let endpoint: string;
   let database: TestDatabase;
   let db: Db;
@@ -94,16 +93,8 @@ describe("derived recording tracks", () => {
 
   before(async () => {
     dir = await mkdtemp(path.join(tmpdir(), "derived-"));
-    s3 = new S3rver({ port: 0, address: "127.0.0.1", silent: true, directory: path.join(dir, "s3") });
-    endpoint = `http://127.0.0.1:${(await s3.run()).port}`;
-    const client = new S3Client({
-      endpoint,
-      region: "us-east-1",
-      forcePathStyle: true,
-      credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
-    });
-    await client.send(new CreateBucketCommand({ Bucket: "platform-recordings" }));
-    client.destroy();
+    s3 = await startLocalS3(dir, ["platform-recordings"]);
+    endpoint = s3.endpoint;
     database = await createTestDatabase();
     db = createDb(database.url);
   });

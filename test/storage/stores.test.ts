@@ -5,11 +5,10 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import { after, before, describe, it } from "node:test";
-import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
-import S3rver from "s3rver";
 import { parseEnv } from "../../libs/config/env.ts";
 import { recordingsConfig } from "../../libs/config/platform.ts";
 import { LocalStore, type ObjectStore, S3Store, StorageNotFound } from "../../libs/storage/index.ts";
+import { type LocalS3, startLocalS3 } from "../helpers/s3.ts";
 
 // The two stores behind recordings, against a real directory and a local S3-compatible server
 // (s3rver): a file handed over becomes the object (multipart past 5 MiB), sizes, ranges, deletes.
@@ -22,21 +21,13 @@ async function bytes(stream: Readable): Promise<Buffer> {
 
 describe("object stores", () => {
   let dir: string;
-  let s3: S3rver;
+  let s3: LocalS3;
   let endpoint: string;
 
   before(async () => {
     dir = await mkdtemp(path.join(tmpdir(), "stores-"));
-    s3 = new S3rver({ port: 0, address: "127.0.0.1", silent: true, directory: path.join(dir, "s3") });
-    endpoint = `http://127.0.0.1:${(await s3.run()).port}`;
-    const client = new S3Client({
-      endpoint,
-      region: "us-east-1",
-      forcePathStyle: true,
-      credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
-    });
-    await client.send(new CreateBucketCommand({ Bucket: "platform-recordings" }));
-    client.destroy();
+    s3 = await startLocalS3(dir, ["platform-recordings"]);
+    endpoint = s3.endpoint;
   });
   after(async () => {
     await s3.close();

@@ -275,17 +275,18 @@ export class CallerInput {
         }
         return;
       }
-      case "utterance-end":
+      case "utterance-end": {
         detector.utteranceEnd();
-        // The transcriber's last decision on this silence: it may be gathered at once rather than
-        // after the fixed window. Not while the turn still waits on it (a final to come), nor if the
-        // caller spoke again meanwhile (voice within the last half window cannot belong to the
-        // utterance that ended a whole window after its last word).
-        if (!detector.hasPending && c.now() - this.lastVoiceSentAt >= UTTERANCE_END_MS / 2)
-          this.#silenceSettled = true;
+        if (detector.hasPending) return;
+        // The transcriber's last decision on this silence, and no turn waits on a final: it may be
+        // gathered at once rather than after the fixed window, unless the caller spoke again
+        // meanwhile (voice within the last half window cannot belong to the utterance that ended a
+        // whole window after its last word).
+        if (c.now() - this.lastVoiceSentAt >= UTTERANCE_END_MS / 2) this.#silenceSettled = true;
         // Voice that never became words (noise): no turn will end it, the utterance end does.
-        if (!detector.hasPending) this.userSpeech("stopped");
+        this.userSpeech("stopped");
         return;
+      }
       case "error":
         void this.#recover(e.error);
         return;
