@@ -70,7 +70,7 @@ if (env.MIGRATE_ON_START !== "false") {
 }
 
 // PGlite is one Postgres session; a single connection keeps transactions from interleaving.
-const db = createDb(apiConfig.databaseUrl, { max: embedded ? 1 : 10 });
+const db = createDb(apiConfig.databaseUrl, { max: embedded ? 1 : 10, applicationName: "switchboard" });
 
 const orgs = new OrgService(db);
 const devOrgExists = state.devOrgId ? (await db.org.count({ where: { id: state.devOrgId } })) > 0 : false;

@@ -17,9 +17,19 @@ export { Prisma } from "./generated/client.ts";
 export interface DbOptions {
   /** Pool size. */
   max?: number;
+  /**
+   * What the connections are called in Postgres (`application_name`: `pg_stat_activity`, the server's
+   * log): which of our processes holds them. A name in the URL (`?application_name=`) wins.
+   */
+  applicationName?: string;
 }
 
 export function createDb(connectionString: string, options: DbOptions = {}): Db {
-  const adapter = new PrismaPg({ connectionString, max: options.max ?? 10 });
+  const named = options.applicationName && !/[?&]application_name=/.test(connectionString);
+  const adapter = new PrismaPg({
+    connectionString,
+    max: options.max ?? 10,
+    ...(named ? { application_name: options.applicationName } : {}),
+  });
   return new PrismaClient({ adapter });
 }

@@ -1,6 +1,6 @@
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import twilio from "twilio";
-import type { Call as CallRow, Db, Prisma } from "../db/index.ts";
+import { type Call as CallRow, type Db, Prisma } from "../db/index.ts";
 
 // The token the API hands Twilio in `<Stream><Parameter name="token">` and the media plane checks on
 // `start`: `v1.<callId>.<expiresAtMs>.<nonce>.<sig>`, sig = base64url HMAC-SHA256 over everything
@@ -65,7 +65,13 @@ export type ConsumeResult =
   | { ok: false; reason: MediaTokenFailure | "call-not-found" | "already-used" | "call-ended" };
 
 /** What else the claim writes, in the same statement (the media plane marks the call in progress). */
-export type StreamClaimData = Omit<Prisma.CallUpdateManyMutationInput, "streamConnectedAt">;
+/** What the claim also writes (the media plane marks the call in progress on its process). */
+export interface StreamClaimData {
+  status?: string;
+  startedAt?: Date;
+  mediaProcessId?: string;
+  heartbeatAt?: Date;
+}
 
 /**
  * What the media plane does on `start`, before anything else: verify the token, then claim the call's
@@ -82,11 +88,21 @@ export async function consumeMediaToken(
 ): Promise<ConsumeResult> {
   const check = verifyMediaToken(secretsKey, token, callId, now);
   if (!check.ok) return check;
-  // One statement claims the stream and returns the call; only a refusal reads the row again.
-  const [claimed] = await db.call.updateManyAndReturn({
-    where: { id: callId, streamConnectedAt: null, status: { not: "ended" } },
-    data: { ...also, streamConnectedAt: new Date(now) },
-  });
+  // One statement claims the stream and returns the call; only a refusal reads the row again. Raw
+  // SQL: it runs at every call start on the media process, where an ORM statement costs about twice
+  // the CPU of a raw one (Prisma's query compiler); `RETURNING *` comes back in the ORM's types.
+  const at = new Date(now).toISOString();
+  const iso = (d: Date | undefined) => (d ? d.toISOString() : null);
+  const [claimed] = await db.$queryRaw<CallRow[]>(Prisma.sql`
+    UPDATE "Call" SET
+      "streamConnectedAt" = ${at}::timestamptz,
+      "status" = COALESCE(${also.status ?? null}::text, "status"),
+      "startedAt" = COALESCE(${iso(also.startedAt)}::timestamptz, "startedAt"),
+      "mediaProcessId" = COALESCE(${also.mediaProcessId ?? null}::text, "mediaProcessId"),
+      "heartbeatAt" = COALESCE(${iso(also.heartbeatAt)}::timestamptz, "heartbeatAt"),
+      "updatedAt" = ${at}::timestamptz
+    WHERE "id" = ${callId}::uuid AND "streamConnectedAt" IS NULL AND "status" <> 'ended'
+    RETURNING *`);
   if (claimed) return { ok: true, call: claimed };
   const call = await db.call.findUnique({ where: { id: callId }, select: { status: true } });
   if (!call) return { ok: false, reason: "call-not-found" };

@@ -55,6 +55,37 @@ test("a tampered, foreign-key or malformed token is refused", () => {
   }
 });
 
+test("the claim returns the call as the database holds it, with what it also writes", async () => {
+  const key = t.config.secretsKey;
+  const call = await t.db.call.create({
+    data: {
+      orgId,
+      type: "vapi.websocketCall",
+      status: "queued",
+      cost: "0.125",
+      transport: { provider: "vapi.websocket", audioFormat: { format: "pcm_s16le", sampleRate: 16000 } },
+      metadata: { ticket: 7 },
+    },
+  });
+  const now = Date.now();
+  const res = await consumeMediaToken(t.db, key, issueMediaToken(key, call.id, now), call.id, now, {
+    status: "in-progress",
+    startedAt: new Date(now),
+    mediaProcessId: "media-a",
+    heartbeatAt: new Date(now),
+  });
+  assert.ok(res.ok);
+  const stored = await t.db.call.findUniqueOrThrow({ where: { id: call.id } });
+  // Same fields, same types (Decimal, Date, JSON) as a Prisma read of the row.
+  assert.deepEqual(res.call, stored);
+  assert.equal(stored.status, "in-progress");
+  assert.equal(stored.mediaProcessId, "media-a");
+  assert.equal(stored.startedAt?.getTime(), now);
+  assert.equal(stored.streamConnectedAt?.getTime(), now);
+  assert.equal(stored.cost?.toString(), "0.125");
+  assert.ok(stored.updatedAt.getTime() >= call.updatedAt.getTime());
+});
+
 test("consuming is single-use, and refused for an ended call", async () => {
   const key = t.config.secretsKey;
   const call = await t.db.call.create({ data: { orgId, type: "inboundPhoneCall", status: "ringing" } });

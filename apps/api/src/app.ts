@@ -116,7 +116,7 @@ export async function buildApi(config: ApiConfig, options: BuildApiOptions = {})
   installSerializer(app);
   installErrorHandler(app);
 
-  const db = options.db ?? createDb(config.databaseUrl);
+  const db = options.db ?? createDb(config.databaseUrl, { applicationName: "switchboard-api" });
   const ownsDb = !options.db;
   let redis = options.redis;
   let ownsRedis = false;

@@ -112,7 +112,9 @@ export async function buildMedia(config: MediaConfig, options: BuildMediaOptions
     socket.once("close", release);
   });
   app.server.on("upgrade", (_request, socket) => connecting.get(socket)?.());
-  const db = options.db ?? createDb(config.databaseUrl, { max: config.dbPoolSize });
+  const db =
+    options.db ??
+    createDb(config.databaseUrl, { max: config.dbPoolSize, applicationName: "switchboard-media" });
   // Its failures (and those of the connections made from it) are logged once per outage.
   const redis =
     options.redis ?? (config.redisUrl ? connectRedis(config.redisUrl, "media", app.log) : undefined);

@@ -52,7 +52,7 @@ export async function buildWorker(
   installRequestId(app);
   installMetrics(app, { app: "worker", token: config.metricsToken });
   installErrorHandler(app);
-  const db = options.db ?? createDb(config.databaseUrl);
+  const db = options.db ?? createDb(config.databaseUrl, { applicationName: "switchboard-worker" });
   // Its failures (and those of BullMQ's worker connections) are logged once per outage.
   const redis =
     options.redis ?? (config.redisUrl ? connectRedis(config.redisUrl, "worker", app.log) : undefined);

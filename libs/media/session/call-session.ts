@@ -1,6 +1,6 @@
 import { memberDestinations, squadPlan, startingSquadMember } from "../../assistants/index.ts";
 import type { CallLog } from "../../call-logs/index.ts";
-import type { Call as CallRow } from "../../db/index.ts";
+import { type Call as CallRow, Prisma } from "../../db/index.ts";
 import { callsStarted, providerFailed } from "../../metrics/index.ts";
 import { ProviderError } from "../../providers/types.ts";
 import type { CallControlMessage } from "../../telephony/control-bus.ts";
@@ -296,10 +296,9 @@ export class CallSession implements CallContext, TransportEvents {
   async #admit(start: TransportStart, now: number): Promise<StartRefusal | undefined> {
     const check = verifyMediaToken(this.deps.secretsKey, start.token, start.callId, now);
     if (!check.ok) return check.reason;
-    const row = await this.deps.db.call.findUnique({
-      where: { id: start.callId },
-      select: { transport: true },
-    });
+    const [row] = await this.deps.db.$queryRaw<Pick<CallRow, "transport">[]>(
+      Prisma.sql`SELECT "transport" FROM "Call" WHERE "id" = ${start.callId}::uuid`,
+    );
     if (!row) return "call-not-found";
     return this.transport.admit?.(row);
   }
