@@ -4,9 +4,10 @@
 // rounds alternate (media, relay, media, relay, …) so a slow spell of the machine weighs on both
 // sides; each side's figures are its rounds together (single rounds move by ±15% on this shared VM).
 // Prints a markdown table (README-ready) with PASS/FAIL against the targets.
-//   BENCH_CALLS=100 BENCH_TURNS=4 BENCH_PAIRS=2 npm run bench:media
-// (about 5 minutes: each round of 100 calls lasts ~30 s of real time whatever the machine; 3 pairs
-// took 6.4 min, and single runs move more than a third pair narrows them: repeat runs instead.)
+//   BENCH_CALLS=100 BENCH_TURNS=4 BENCH_PAIRS=2 BENCH_WARMUP_ROUNDS=3 npm run bench:media
+// (about 7 minutes: each round of 100 calls lasts ~30 s of real time whatever the machine; 3 pairs
+// took 6.4 min with one warm-up round, and single runs move more than a third pair narrows them:
+// repeat runs instead.)
 // BENCH_CPU_PROF=1: .cpuprofile files of both servers in .scratch/prof; BENCH_NODE_FLAGS="…": extra
 // node flags for both servers alike; BENCH_PIN=0: no CPU placement (see below). Both servers run with
 // the media process's production flags (MEDIA_NODE_FLAGS, apps/media/src/node-flags.ts): what is
@@ -206,6 +207,8 @@ const SIDES: BenchVoice[] = VOICES.length > 0 ? [...new Set(VOICES as BenchVoice
  * query shape on its first use; the first timed round used to pay for that).
  */
 const WARMUP_CALLS = 10;
+/** BENCH_WARMUP_ROUNDS: untimed full rounds per server before the timed ones (default 3; see below). */
+const WARMUP_ROUNDS = Math.max(1, Number(process.env.BENCH_WARMUP_ROUNDS ?? 3));
 
 const TARGET_OVERHEAD_P95 = 20;
 const TARGET_RSS_MB = 2;
@@ -649,19 +652,27 @@ async function main(): Promise<void> {
         "result",
       );
     const settle = () => setup.settle();
-    // One untimed full round each (media, relay), then the timed rounds: every timed round follows a
-    // full round of another server, in the same state. (The memory sub-phase's forced collections
-    // shrink the heap and production never forces one; without these the first timed media round ran
-    // ~1.2× the second.)
+    // WARMUP_ROUNDS untimed full rounds each (media, relay, media, relay, …), then the timed rounds:
+    // every timed round follows a full round of another server, in the same state. (The memory
+    // sub-phase's forced collections shrink the heap and production never forces one; without an
+    // untimed round the first timed media round ran ~1.2× the second.) More than one: code that runs
+    // once per call (setup, the end-of-call report, pricing) becomes hot only after hundreds of calls,
+    // and V8's optimising compiler, on the process's own CPU, was still compiling it in the timed
+    // rounds: 1.24 s in the first timed round after one untimed round, 0.67 s in the second, 0.57 s in
+    // the third (`BENCH_NODE_FLAGS=--trace-opt`, 100 web calls; the relay 0.03–0.08 s), a start-up
+    // cost a long-running media process has paid long before.
     const untimedRounds = COMPARE_B ? sides.map((x) => x.script) : [first.script, relayScript];
-    for (const [i, untimed] of untimedRounds.entries()) {
-      await settle();
-      await ask<RunResult>(
-        callers,
-        { run: { ...untimed, calls: CALLS, turns: TURNS, fromBase: 5_570_000 + i * 10_000 } },
-        "result",
-      );
-    }
+    for (let w = 0; w < WARMUP_ROUNDS; w++)
+      for (const [i, untimed] of untimedRounds.entries()) {
+        await settle();
+        await ask<RunResult>(
+          callers,
+          {
+            run: { ...untimed, calls: CALLS, turns: TURNS, fromBase: 5_570_000 + w * 100_000 + i * 10_000 },
+          },
+          "result",
+        );
+      }
     // Timed rounds take turns (media, relay, media, relay; with voices: each voice, then the relay)
     // so a slow spell of the machine weighs on every side.
     const rounds = new Map<string, PhaseResult[]>(sides.map((side) => [side.name, []]));
