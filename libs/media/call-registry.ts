@@ -1,4 +1,4 @@
-import type { Db } from "../db/index.ts";
+import { type Db, Prisma } from "../db/index.ts";
 import type { CallSession, LeaseControls, MediaLogger } from "./session/index.ts";
 
 // The calls one media process holds: one shared heartbeat for all of them (a single UPDATE for
@@ -12,6 +12,25 @@ export const HEARTBEAT_INTERVAL_MS = 10_000;
  * longer than the drain plus this.
  */
 export const SHUTDOWN_MARGIN_MS = 15_000;
+
+/**
+ * The heartbeat of calls in progress, in one statement. Rows are locked in id order, as the
+ * checkpoint writer's batches lock them (libs/media/checkpoint-writer.ts): two statements that
+ * update many of the same calls in different orders deadlock, and Postgres then aborts one of them.
+ */
+export async function touchCalls(db: Db, callIds: readonly string[], now: number): Promise<void> {
+  if (callIds.length === 0) return;
+  const at = new Date(now).toISOString();
+  await db.$executeRaw(Prisma.sql`
+    WITH locked AS (
+      SELECT "id" FROM "Call"
+      WHERE "id" IN (${Prisma.join(callIds.map((id) => Prisma.sql`${id}::uuid`))}) AND "status" = 'in-progress'
+      ORDER BY "id"
+      FOR UPDATE
+    )
+    UPDATE "Call" AS c SET "heartbeatAt" = ${at}::timestamptz, "updatedAt" = ${at}::timestamptz
+    FROM locked WHERE c."id" = locked."id"`);
+}
 
 export class CallRegistry {
   readonly #sessions = new Set<CallSession>();
@@ -77,10 +96,11 @@ export class CallRegistry {
     );
     if (live.length === 0) return;
     try {
-      await this.#db.call.updateMany({
-        where: { id: { in: live.map((s) => s.callId) }, status: "in-progress" },
-        data: { heartbeatAt: new Date(this.#now()) },
-      });
+      await touchCalls(
+        this.#db,
+        live.map((s) => s.callId),
+        this.#now(),
+      );
     } catch (err) {
       this.#log.warn({ err }, "heartbeat failed");
     }

@@ -90,12 +90,21 @@ export class CheckpointWriter {
     if (rows.length === 0) return;
     try {
       // The status guard keeps a late checkpoint from overwriting a call already ended (its final
-      // write changes the status in the same transaction).
+      // write changes the status in the same transaction). The rows are locked in id order first, as
+      // the heartbeat locks them (touchCalls): two statements updating many of the same calls in
+      // different orders deadlock, and Postgres aborts one (a checkpoint or a heartbeat lost).
       await this.#db.$executeRaw(Prisma.sql`
+        WITH v(id, t, m, u) AS (VALUES ${Prisma.join(rows)}),
+        locked AS (
+          SELECT c."id" FROM "Call" AS c
+          WHERE c."id" IN (SELECT v.id::uuid FROM v) AND c."status" = 'in-progress'
+          ORDER BY c."id"
+          FOR UPDATE
+        )
         UPDATE "Call" AS c
         SET "transcript" = v.t, "messages" = v.m::jsonb, "usage" = v.u::jsonb, "updatedAt" = now()
-        FROM (VALUES ${Prisma.join(rows)}) AS v(id, t, m, u)
-        WHERE c."id" = v.id::uuid AND c."status" = 'in-progress'`);
+        FROM v, locked
+        WHERE c."id" = locked."id" AND c."id" = v.id::uuid AND c."status" = 'in-progress'`);
     } catch (err) {
       for (const due of batch.values()) due.onError(err);
     }
