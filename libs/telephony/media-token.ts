@@ -65,7 +65,6 @@ export type ConsumeResult =
   | { ok: false; reason: MediaTokenFailure | "call-not-found" | "already-used" | "call-ended" };
 
 /** What else the claim writes, in the same statement (the media plane marks the call in progress). */
-/** What the claim also writes (the media plane marks the call in progress on its process). */
 export interface StreamClaimData {
   status?: string;
   startedAt?: Date;
