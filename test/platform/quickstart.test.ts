@@ -90,7 +90,23 @@ test("npm start runs the whole platform with no configuration and prints a worki
   } finally {
     if (child.pid && child.exitCode === null) process.kill(-child.pid, "SIGTERM");
     const code = await exited;
-    await rm(dataDir, { recursive: true, force: true });
+    // npm exits before the platform under it has finished stopping (the embedded Postgres still
+    // writing its files): wait for the whole process group, then remove the data directory.
+    if (child.pid) await groupGone(child.pid, 15_000);
+    await rm(dataDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
     assert.ok(code === 0 || code === null, `exit code ${code}\n${out}`);
   }
 });
+
+/** Resolves once no process of the group is left (or after `ms`). */
+async function groupGone(pgid: number, ms: number): Promise<void> {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    try {
+      process.kill(-pgid, 0);
+    } catch {
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
