@@ -17,6 +17,8 @@ export const SHUTDOWN_MARGIN_MS = 15_000;
  * The heartbeat of calls in progress, in one statement. Rows are locked in id order, as the
  * checkpoint writer's batches lock them (libs/media/checkpoint-writer.ts): two statements that
  * update many of the same calls in different orders deadlock, and Postgres then aborts one of them.
+ * `FOR NO KEY UPDATE` is the lock the update takes anyway: it lets the call-log batches' foreign-key
+ * checks (`FOR KEY SHARE` on the same rows) through, where `FOR UPDATE` deadlocked with them.
  */
 export async function touchCalls(db: Db, callIds: readonly string[], now: number): Promise<void> {
   if (callIds.length === 0) return;
@@ -26,7 +28,7 @@ export async function touchCalls(db: Db, callIds: readonly string[], now: number
       SELECT "id" FROM "Call"
       WHERE "id" IN (${Prisma.join(callIds.map((id) => Prisma.sql`${id}::uuid`))}) AND "status" = 'in-progress'
       ORDER BY "id"
-      FOR UPDATE
+      FOR NO KEY UPDATE
     )
     UPDATE "Call" AS c SET "heartbeatAt" = ${at}::timestamptz, "updatedAt" = ${at}::timestamptz
     FROM locked WHERE c."id" = locked."id"`);

@@ -99,7 +99,7 @@ export class CheckpointWriter {
           SELECT c."id" FROM "Call" AS c
           WHERE c."id" IN (SELECT v.id::uuid FROM v) AND c."status" = 'in-progress'
           ORDER BY c."id"
-          FOR UPDATE
+          FOR NO KEY UPDATE
         )
         UPDATE "Call" AS c
         SET "transcript" = v.t, "messages" = v.m::jsonb, "usage" = v.u::jsonb, "updatedAt" = now()

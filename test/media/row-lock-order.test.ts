@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
+import { appendCallLogChunk } from "../../libs/call-logs/store.ts";
 import { touchCalls } from "../../libs/media/call-registry.ts";
 import { CheckpointWriter } from "../../libs/media/checkpoint-writer.ts";
 import { startTestApi, type TestApi } from "../helpers/api.ts";
@@ -7,7 +8,9 @@ import { startTestApi, type TestApi } from "../helpers/api.ts";
 // A media process writes many calls' rows in one statement twice over: the checkpoint batch (each
 // call's conversation after a turn) and the heartbeat (every live call, every 10 s). Two such
 // statements that lock the same rows in different orders deadlock, and Postgres aborts one: a
-// checkpoint or a heartbeat lost (seen in bench:media with 100 phone calls). Both lock in id order.
+// checkpoint or a heartbeat lost (seen in bench:media with 100 phone calls). Both lock in id order,
+// with the lock an update takes anyway, so the call-log batches' foreign-key checks (which lock the
+// same rows for key share, in their own order) pass them too.
 
 let t: TestApi;
 let orgId: string;
@@ -20,7 +23,7 @@ after(async () => {
   await t.close();
 });
 
-test("checkpoint batches and heartbeats over the same calls, at the same time, never deadlock", async () => {
+test("checkpoint batches, heartbeats and call-log batches over the same calls, at the same time, never deadlock", async () => {
   const calls = await t.db.call.createManyAndReturn({
     data: Array.from({ length: 60 }, () => ({ orgId, type: "inboundPhoneCall", status: "in-progress" })),
   });
@@ -45,9 +48,29 @@ test("checkpoint batches and heartbeats over the same calls, at the same time, n
         failures.push(`heartbeat: ${err instanceof Error ? err.message : String(err)}`),
       ),
     );
-    await Promise.all([writer.flush(), ...beats]);
+    const logs = [...order].reverse().map((callId) =>
+      appendCallLogChunk(t.db, {
+        callId,
+        orgId,
+        entries: [
+          {
+            time: "2026-12-07T00:00:00.000Z",
+            secondsFromStart: round,
+            level: "info",
+            category: "turn",
+            message: `round ${round}`,
+          },
+        ],
+        count: 1,
+        bytes: 64,
+      }).catch((err: unknown) =>
+        failures.push(`call log: ${err instanceof Error ? err.message : String(err)}`),
+      ),
+    );
+    await Promise.all([writer.flush(), ...beats, ...logs]);
   }
   assert.deepEqual(failures, []);
   const rows = await t.db.call.findMany({ where: { id: { in: ids } } });
   assert.ok(rows.every((r) => r.transcript === "round 24" && r.heartbeatAt !== null));
+  assert.equal(await t.db.callLog.count({ where: { callId: { in: ids } } }), 25 * ids.length);
 });
