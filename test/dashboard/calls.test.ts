@@ -262,7 +262,10 @@ before(async () => {
 
   // Older web calls, two days back: pages to turn and a type to filter by. The first has a
   // conversation recorded before bot messages said whether they were cut off.
-  const twoDaysAgo = Date.now() - 2 * 86_400_000;
+  // Noon UTC of the day before yesterday, so that all of them fall on that day whatever the time
+  // of the run (the page's days are UTC days: the browser runs in UTC).
+  const today = new Date();
+  const twoDaysAgo = Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), today.getUTCDate() - 2, 12);
   for (let i = 0; i < SEEDED_WEB_CALLS; i++) {
     const createdAt = new Date(twoDaysAgo + i * 60_000);
     const row = await env.t.db.call.create({
